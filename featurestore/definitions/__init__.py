@@ -1,0 +1,17 @@
+"""The definition DSL: frozen, data-only objects a user builds in ``features/*.py``."""
+
+from featurestore.definitions.entity import Entity, Field
+from featurestore.definitions.feature_service import FeatureService
+from featurestore.definitions.feature_view import Aggregation, FeatureView, FeatureViewProjection
+from featurestore.definitions.sources import FileSource, PushSource
+
+__all__ = [
+    "Aggregation",
+    "Entity",
+    "FeatureService",
+    "FeatureView",
+    "FeatureViewProjection",
+    "Field",
+    "FileSource",
+    "PushSource",
+]

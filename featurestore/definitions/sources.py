@@ -1,0 +1,82 @@
+"""Data sources: where a feature view's rows come from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from featurestore.definitions.entity import _check_name
+from featurestore.errors import DefinitionError
+
+__all__ = ["FileSource", "PushSource"]
+
+_FORMATS = ("parquet", "csv")
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """A Parquet file, a folder or glob of Parquet files, or a CSV file.
+
+    ``path`` is absolute or relative to the repo root. ``timestamp_field`` holds each row's
+    event time; ``created_timestamp_field`` (optional) breaks ties between rows with the
+    same event time: the later-created row wins.
+    """
+
+    path: str
+    timestamp_field: str = "event_timestamp"
+    created_timestamp_field: str | None = None
+    name: str = ""
+    file_format: str = ""
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict, hash=False)
+    owner: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.path, str) or not self.path:
+            raise DefinitionError(f"FileSource path must be a non-empty string, not {self.path!r}")
+        fmt = self.file_format or ("csv" if self.path.lower().endswith((".csv", ".csv.gz")) else "parquet")
+        if fmt not in _FORMATS:
+            raise DefinitionError(
+                f"FileSource {self.path!r}: file_format {fmt!r} is not supported; use one of {_FORMATS}"
+            )
+        object.__setattr__(self, "file_format", fmt)
+        if not self.name:
+            stem = self.path.rstrip("/").rsplit("/", 1)[-1].split(".")[0].replace("*", "")
+            object.__setattr__(self, "name", stem.replace("-", "_") or "source")
+        for what in ("timestamp_field", "created_timestamp_field"):
+            value = getattr(self, what)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise DefinitionError(f"FileSource {self.name!r}: {what} must be a column name, not {value!r}")
+        if self.created_timestamp_field == self.timestamp_field:
+            raise DefinitionError(
+                f"FileSource {self.name!r}: created_timestamp_field must differ from timestamp_field"
+            )
+
+
+@dataclass(frozen=True)
+class PushSource:
+    """Rows pushed by clients (``POST /push``, ``store.push``, a Redis Stream).
+
+    Pushed rows go to the online store and, when asked, are appended to the offline store
+    next to ``batch_source``, so training sets see them.
+    """
+
+    name: str
+    batch_source: FileSource
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict, hash=False)
+    owner: str = ""
+
+    def __post_init__(self) -> None:
+        _check_name("push source", self.name)
+        if not isinstance(self.batch_source, FileSource):
+            raise DefinitionError(
+                f"push source {self.name!r}: batch_source must be a FileSource, not {type(self.batch_source).__name__}"
+            )
+
+    @property
+    def timestamp_field(self) -> str:
+        return self.batch_source.timestamp_field
+
+    @property
+    def created_timestamp_field(self) -> str | None:
+        return self.batch_source.created_timestamp_field

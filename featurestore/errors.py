@@ -1,0 +1,99 @@
+"""Errors a user of the feature store can see.
+
+Every user error is a ``FeatureStoreError``: its message says what is wrong, where, and
+what to do, so the CLI prints it as one line and the HTTP layer turns it into a 4xx. The
+tree::
+
+    FeatureStoreError
+    ├── ConfigError              featurestore.yaml or an environment override is invalid
+    ├── DefinitionError          a feature definition is invalid or its module failed
+    ├── NotFoundError            an unknown view, feature, service, entity or push source
+    ├── SchemaError              a column is missing or has the wrong type
+    ├── InputError               a request's data is malformed (entity rows, push rows)
+    ├── RegistryError            the registry cannot be read or written
+    │   └── ConflictError        another writer changed the registry at the same moment
+    ├── StoreUnavailableError    the online or offline store cannot be reached
+    └── JobError                 a materialization, backfill or stream job failed
+
+``StoreUnavailableError`` is not the user's fault but still names the URL and what to
+check; the HTTP layer answers it with 503.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "ConfigError",
+    "ConflictError",
+    "DefinitionError",
+    "FeatureStoreError",
+    "InputError",
+    "JobError",
+    "NotFoundError",
+    "RegistryError",
+    "SchemaError",
+    "StoreUnavailableError",
+    "close_matches",
+]
+
+
+class FeatureStoreError(Exception):
+    """Base class of every error meant for the user."""
+
+
+class ConfigError(FeatureStoreError):
+    """featurestore.yaml or an environment override is invalid."""
+
+
+class DefinitionError(FeatureStoreError):
+    """A feature definition is invalid, or a definitions module failed to import."""
+
+
+class NotFoundError(FeatureStoreError):
+    """A named object does not exist; the message lists close matches."""
+
+    def __init__(self, kind: str, name: str, known: Iterable[str] = (), hint: str = ""):
+        self.kind, self.name = kind, name
+        matches = close_matches(name, known)
+        message = f"unknown {kind} {name!r}"
+        if matches:
+            message += f"; did you mean {', '.join(repr(m) for m in matches)}?"
+        elif hint:
+            message += f"; {hint}"
+        super().__init__(message)
+
+
+class SchemaError(FeatureStoreError):
+    """A column is missing or its type does not match the declared one."""
+
+
+class InputError(FeatureStoreError):
+    """Request data (entity rows, pushed rows, arguments) is malformed."""
+
+
+class RegistryError(FeatureStoreError):
+    """The registry cannot be read or written."""
+
+
+class ConflictError(RegistryError):
+    """Another writer changed the registry concurrently; retry the operation."""
+
+
+class StoreUnavailableError(FeatureStoreError):
+    """The online or offline store cannot be reached."""
+
+
+class JobError(FeatureStoreError):
+    """A materialization, backfill or stream job failed."""
+
+
+def close_matches(name: str, known: Iterable[str], n: int = 3) -> list[str]:
+    """The known names closest to ``name``, best first (for 'did you mean' hints)."""
+    known = list(known)
+    matches = difflib.get_close_matches(name, known, n=n, cutoff=0.6)
+    if not matches:
+        # A bare feature name often matches the part after "view:" of a reference.
+        matches = [k for k in known if k.split(":")[-1] == name.split(":")[-1]][:n]
+    return matches

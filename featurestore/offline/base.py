@@ -1,0 +1,74 @@
+"""The offline engine seam: point-in-time joins and latest-row scans over source files.
+
+The engine sees resolved, data-only requests (absolute file paths, column names), never
+the registry or the DSL objects, so a backend is a small module behind this protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import pyarrow as pa
+
+from featurestore.definitions import Aggregation
+
+__all__ = ["OfflineEngine", "SourceTable", "ViewRequest"]
+
+
+@dataclass(frozen=True)
+class SourceTable:
+    """The files holding one view's rows: its batch source plus any pushed Parquet files.
+
+    ``files`` are absolute paths, folders or globs; a path ending in ``.csv`` (or
+    ``.csv.gz``) is CSV, anything else Parquet. Their union (by column name) is the table.
+    """
+
+    files: tuple[str, ...]
+    timestamp_field: str
+    created_timestamp_field: str | None = None
+
+
+@dataclass(frozen=True)
+class ViewRequest:
+    """What to fetch from one view: ``features`` (source columns) renamed to ``output_names``.
+
+    For a view with ``aggregations``, ``features`` name aggregation outputs (each
+    ``Aggregation.name``) and the engine computes them over ``(T - window, T]``.
+    """
+
+    name: str
+    source: SourceTable
+    join_keys: tuple[str, ...]
+    features: tuple[str, ...]
+    output_names: tuple[str, ...]
+    ttl: timedelta | None = None
+    aggregations: tuple[Aggregation, ...] = ()
+
+
+class OfflineEngine(Protocol):
+    def read_schema(self, source: SourceTable) -> pa.Schema:
+        """The source's columns; raises SchemaError/InputError naming a missing file."""
+
+    def point_in_time_join(
+        self,
+        entities: pa.Table,
+        timestamp_column: str,
+        views: Sequence[ViewRequest],
+        *,
+        known_at_timestamp: bool = False,
+    ) -> pa.RecordBatchReader:
+        """The entity rows in input order, their columns unchanged, then each view's
+        ``output_names`` as of each row's timestamp (see docs/concepts.md for the rule).
+        With ``known_at_timestamp`` a row also needs ``created <= T``."""
+
+    def latest_rows(
+        self, view: ViewRequest, start: datetime | None, end: datetime, batch_rows: int = 100_000
+    ) -> pa.RecordBatchReader:
+        """Per entity, the latest row with ``start <= event_timestamp <= end`` (ties by
+        created timestamp): join keys, ``features`` and ``event_timestamp`` (UTC)."""
+
+    def query(self, sql: str) -> pa.Table:
+        """Run a SQL query (an entity set, say) over the offline store's files."""

@@ -1,0 +1,121 @@
+"""Feature value types (Feast-compatible names) and their Arrow equivalents.
+
+A type is a small frozen value; ``Array(Float32)`` builds a list type. Arrow is the
+in-memory currency, so every type knows its Arrow type, and ``from_arrow`` maps a
+source column's Arrow type back for schema checks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+__all__ = [
+    "Array",
+    "Bool",
+    "Bytes",
+    "FeatureType",
+    "Float32",
+    "Float64",
+    "Int32",
+    "Int64",
+    "String",
+    "UnixTimestamp",
+    "compatible",
+    "from_arrow",
+    "parse_type",
+]
+
+
+@dataclass(frozen=True)
+class FeatureType:
+    """A scalar feature type, or a list of one when ``item`` is set."""
+
+    name: str
+    item: FeatureType | None = None
+
+    def to_arrow(self) -> pa.DataType:
+        if self.item is not None:
+            return pa.list_(self.item.to_arrow())
+        return _ARROW[self.name]
+
+    def __str__(self) -> str:
+        return f"Array({self.item})" if self.item is not None else self.name
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+Int32 = FeatureType("Int32")
+Int64 = FeatureType("Int64")
+Float32 = FeatureType("Float32")
+Float64 = FeatureType("Float64")
+String = FeatureType("String")
+Bytes = FeatureType("Bytes")
+Bool = FeatureType("Bool")
+UnixTimestamp = FeatureType("UnixTimestamp")
+
+_ARROW: dict[str, pa.DataType] = {
+    "Int32": pa.int32(),
+    "Int64": pa.int64(),
+    "Float32": pa.float32(),
+    "Float64": pa.float64(),
+    "String": pa.string(),
+    "Bytes": pa.binary(),
+    "Bool": pa.bool_(),
+    "UnixTimestamp": pa.timestamp("us", tz="UTC"),
+}
+_SCALARS = {t.name: t for t in (Int32, Int64, Float32, Float64, String, Bytes, Bool, UnixTimestamp)}
+
+
+def Array(item: FeatureType) -> FeatureType:  # noqa: N802 - Feast spells it as a type
+    """A list of ``item`` values, e.g. ``Array(Float32)`` for an embedding."""
+    if not isinstance(item, FeatureType) or item.item is not None:
+        raise TypeError(f"Array() takes a scalar feature type such as Float32, not {item!r}")
+    return FeatureType("Array", item)
+
+
+def parse_type(text: str) -> FeatureType:
+    """The inverse of ``str(type)``: ``"Int64"`` or ``"Array(Float32)"``."""
+    if text.startswith("Array(") and text.endswith(")"):
+        return Array(parse_type(text[6:-1]))
+    try:
+        return _SCALARS[text]
+    except KeyError:
+        raise ValueError(f"unknown feature type {text!r}; known: {', '.join(_SCALARS)}") from None
+
+
+def from_arrow(dtype: pa.DataType) -> FeatureType | None:
+    """The feature type of an Arrow column, or None when there is no equivalent."""
+    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
+        item = from_arrow(dtype.value_type)
+        return Array(item) if item is not None and item.item is None else None
+    if pa.types.is_timestamp(dtype) or pa.types.is_date(dtype):
+        return UnixTimestamp
+    if pa.types.is_large_string(dtype) or pa.types.is_string(dtype) or pa.types.is_string_view(dtype):
+        return String
+    if pa.types.is_large_binary(dtype) or pa.types.is_binary(dtype):
+        return Bytes
+    for name, arrow in _ARROW.items():
+        if arrow == dtype:
+            return _SCALARS[name]
+    if pa.types.is_integer(dtype):
+        return Int64 if dtype.bit_width > 32 else Int32
+    if pa.types.is_floating(dtype):
+        return Float64 if dtype.bit_width > 32 else Float32
+    return None
+
+
+# A source column may be narrower than the declared type (an int32 column for an Int64
+# feature), never of another kind: reading it cannot lose information.
+_WIDENINGS = {("Int32", "Int64"), ("Float32", "Float64"), ("Int32", "Float64")}
+
+
+def compatible(actual: FeatureType, declared: FeatureType) -> bool:
+    """Whether a column of type ``actual`` can serve a feature declared ``declared``."""
+    if actual == declared:
+        return True
+    if actual.item is not None and declared.item is not None:
+        return compatible(actual.item, declared.item)
+    return (actual.name, declared.name) in _WIDENINGS
