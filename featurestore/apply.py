@@ -1,0 +1,99 @@
+"""``plan`` and ``apply``: check a repo's definitions against their data, then commit them.
+
+Validation reads each source's schema (not its rows): the file exists, the timestamp,
+created-timestamp and join key columns are there, and every declared field's column has
+a compatible type. Nothing reaches the registry unless every object passes, and the
+registry commits the whole set in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pyarrow as pa
+
+from registry import ApplyResult, Change, Registry
+
+from featurestore.definitions import FeatureView, Field
+from featurestore.errors import NotFoundError, SchemaError
+from featurestore.offline.base import OfflineEngine
+from featurestore.repo import RepoContents, discover
+from featurestore.serialization import DEFINITION_KINDS, contents_to_specs
+from featurestore.source_tables import source_table
+from featurestore.types import compatible, from_arrow
+
+__all__ = ["apply_repo", "plan_repo", "validate"]
+
+
+def plan_repo(repo: Path, project: str, registry: Registry, engine: OfflineEngine, offline_root: Path) -> list[Change]:
+    contents = validate(discover(repo), engine, repo, offline_root)
+    return registry.plan(project, contents_to_specs(contents), DEFINITION_KINDS)
+
+
+def apply_repo(repo: Path, project: str, registry: Registry, engine: OfflineEngine, offline_root: Path) -> ApplyResult:
+    contents = validate(discover(repo), engine, repo, offline_root)
+    return registry.apply(project, contents_to_specs(contents), DEFINITION_KINDS)
+
+
+def validate(contents: RepoContents, engine: OfflineEngine, repo: Path, offline_root: Path) -> RepoContents:
+    """The contents with join key types filled in from the data; raises a SchemaError or
+    NotFoundError naming the first object that does not fit its data."""
+    for service in contents.feature_services.values():
+        for projection in service.features:
+            view = contents.feature_views.get(projection.name)
+            if view is None:
+                raise NotFoundError(f"feature view of service {service.name!r}", projection.name,
+                                    contents.feature_views)
+    checked = RepoContents(dict(contents.entities), dict(contents.sources))
+    for view in contents.feature_views.values():
+        schema = engine.read_schema(source_table(view, repo, offline_root))
+        _check_view(view, schema)
+        checked.feature_views[view.name] = _with_key_fields(view, schema)
+    for service in contents.feature_services.values():
+        checked.feature_services[service.name] = replace(service, features=tuple(
+            replace(p, view=checked.feature_views[p.name]) for p in service.features))
+    return checked
+
+
+def _with_key_fields(view: FeatureView, schema: pa.Schema) -> FeatureView:
+    """The view with a Field for each join key its schema leaves out, typed from the data,
+    so online reads can check key types without reading the source."""
+    declared = {f.name for f in view.schema}
+    missing = tuple(Field(k, from_arrow(schema.field(k).type)) for k in view.join_keys if k not in declared)
+    return replace(view, schema=missing + view.schema) if missing else view
+
+
+def _check_view(view: FeatureView, schema: pa.Schema) -> None:
+    path = view.batch_source.path
+    columns = {f.name: f.type for f in schema}
+
+    def require(column: str, role: str) -> pa.DataType:
+        if column not in columns:
+            raise SchemaError(
+                f"feature view {view.name!r}: source {path!r} has no {role} column {column!r} "
+                f"(its columns: {', '.join(columns)}); fix the definition or the data"
+            )
+        return columns[column]
+
+    for role, column in (("timestamp", view.batch_source.timestamp_field),
+                         ("created timestamp", view.batch_source.created_timestamp_field)):
+        if column is None:
+            continue
+        dtype = require(column, role)
+        if not (pa.types.is_timestamp(dtype) or pa.types.is_date(dtype)):
+            raise SchemaError(
+                f"feature view {view.name!r}: {role} column {column!r} in {path!r} has type {dtype}, "
+                "expected a timestamp"
+            )
+    declared = {f.name: f.dtype for f in view.schema}
+    for key in view.join_keys:
+        require(key, "join key")
+    for name, dtype in declared.items():
+        actual_arrow = require(name, "schema")
+        actual = from_arrow(actual_arrow)
+        if actual is None or not compatible(actual, dtype):
+            raise SchemaError(
+                f"feature view {view.name!r}: column {name!r} in {path!r} is {actual or actual_arrow} "
+                f"but the schema declares {dtype}; change the Field's dtype or cast the column"
+            )

@@ -1,0 +1,152 @@
+"""``featurestore.yaml``: where a repo's registry, offline and online stores live.
+
+Example::
+
+    project: driver_ranking
+    registry: data/registry.db            # a path (relative to the repo) or sqlite:///abs.db
+    offline_store: data/offline           # folder for pushed rows and saved datasets
+    online_store:
+      type: sqlite                        # the embedded default; path defaults to data/online.db
+      # type: redis
+      # connection_string: redis://localhost:6379/0
+    serving:
+      api_keys: []                        # when set, writes need one (X-API-Key or Bearer)
+      auth_reads: false                   # require a key for reads too
+      max_entities: 1000                  # entity rows per online request
+      max_body_bytes: 1048576
+
+Environment variables win over the file (a deployment points the same repo elsewhere):
+``FEATURESTORE_REGISTRY``, ``FEATURESTORE_OFFLINE_STORE``, ``FEATURESTORE_ONLINE_STORE``
+(``sqlite`` or ``redis``), ``FEATURESTORE_REDIS_URL``, ``FEATURESTORE_SQLITE_PATH``,
+``FEATURESTORE_API_KEYS`` (comma-separated).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from featurestore.errors import ConfigError
+
+__all__ = ["CONFIG_FILE", "OnlineStoreConfig", "RepoConfig", "ServingConfig", "load_config"]
+
+CONFIG_FILE = "featurestore.yaml"
+
+
+@dataclass(frozen=True)
+class OnlineStoreConfig:
+    type: str = "sqlite"
+    path: str = ""  # sqlite: absolute path of the database file
+    connection_string: str = ""  # redis: redis://host:port/db
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    api_keys: tuple[str, ...] = ()
+    auth_reads: bool = False
+    max_entities: int = 1000
+    max_body_bytes: int = 1 << 20
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    """A loaded, validated ``featurestore.yaml``; every path in it is absolute."""
+
+    project: str
+    repo_path: Path
+    registry: str
+    offline_store: Path
+    online_store: OnlineStoreConfig = field(default_factory=OnlineStoreConfig)
+    serving: ServingConfig = field(default_factory=ServingConfig)
+    # Extra top-level sections (scheduler, streaming, ...) for the subsystems that own them.
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def load_config(repo_path: str | os.PathLike, env: Mapping[str, str] | None = None) -> RepoConfig:
+    """Read ``featurestore.yaml`` in ``repo_path`` and apply environment overrides."""
+    env = os.environ if env is None else env
+    repo = Path(repo_path).resolve()
+    file = repo / CONFIG_FILE
+    if not file.is_file():
+        raise ConfigError(
+            f"no {CONFIG_FILE} in {repo}; run `featurestore init {repo}` to create a repo, "
+            "or pass the repo folder that holds it"
+        )
+    try:
+        raw = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file} must be a mapping of settings, not {type(raw).__name__}")
+    return _build(raw, repo, file, env)
+
+
+def _build(raw: dict, repo: Path, file: Path, env: Mapping[str, str]) -> RepoConfig:
+    known = {"project", "registry", "offline_store", "online_store", "serving"}
+    project = raw.get("project")
+    if not isinstance(project, str) or not project.replace("-", "_").isidentifier():
+        raise ConfigError(f"{file}: 'project' must be a name of letters, digits, _ or -, got {project!r}")
+
+    registry = str(env.get("FEATURESTORE_REGISTRY") or raw.get("registry") or "data/registry.db")
+    if "://" not in registry:
+        registry = str(_absolute(repo, registry))
+
+    offline = raw.get("offline_store") or "data/offline"
+    if isinstance(offline, dict):
+        offline = offline.get("path") or "data/offline"
+    offline = _absolute(repo, str(env.get("FEATURESTORE_OFFLINE_STORE") or offline))
+
+    return RepoConfig(
+        project=project,
+        repo_path=repo,
+        registry=registry,
+        offline_store=offline,
+        online_store=_online(raw.get("online_store") or {}, repo, file, env),
+        serving=_serving(raw.get("serving") or {}, file, env),
+        extra={k: v for k, v in raw.items() if k not in known},
+    )
+
+
+def _online(raw: Any, repo: Path, file: Path, env: Mapping[str, str]) -> OnlineStoreConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: 'online_store' must be a mapping with a 'type' (sqlite or redis)")
+    kind = str(env.get("FEATURESTORE_ONLINE_STORE") or raw.get("type") or "sqlite").lower()
+    if env.get("FEATURESTORE_REDIS_URL") and not env.get("FEATURESTORE_ONLINE_STORE"):
+        kind = "redis"
+    if kind == "sqlite":
+        path = env.get("FEATURESTORE_SQLITE_PATH") or raw.get("path") or "data/online.db"
+        return OnlineStoreConfig(type="sqlite", path=str(_absolute(repo, str(path))))
+    if kind == "redis":
+        url = env.get("FEATURESTORE_REDIS_URL") or raw.get("connection_string") or "redis://localhost:6379/0"
+        if "://" not in url:  # Feast writes "host:port"
+            url = f"redis://{url}"
+        return OnlineStoreConfig(type="redis", connection_string=url)
+    raise ConfigError(f"{file}: online_store type {kind!r} is not supported; use 'sqlite' or 'redis'")
+
+
+def _serving(raw: Any, file: Path, env: Mapping[str, str]) -> ServingConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: 'serving' must be a mapping")
+    keys = raw.get("api_keys") or []
+    if env.get("FEATURESTORE_API_KEYS"):
+        keys = [k.strip() for k in env["FEATURESTORE_API_KEYS"].split(",") if k.strip()]
+    if isinstance(keys, str) or not all(isinstance(k, str) and k for k in keys):
+        raise ConfigError(f"{file}: serving.api_keys must be a list of non-empty strings")
+    try:
+        return ServingConfig(
+            api_keys=tuple(keys),
+            auth_reads=bool(raw.get("auth_reads", False)),
+            max_entities=int(raw.get("max_entities", 1000)),
+            max_body_bytes=int(raw.get("max_body_bytes", 1 << 20)),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{file}: serving limits must be integers ({exc})") from None
+
+
+def _absolute(repo: Path, path: str) -> Path:
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else repo / p

@@ -1,0 +1,191 @@
+"""``get_online_features``: the newest values per entity, with a status for each value.
+
+This is the serving hot path, so everything that depends only on the request's feature
+list (which views, which store fields, which ttl) is worked out once and cached as a
+``ReadPlan``; a call then only builds entity keys, makes one store round trip and lays
+the answer out column-major, as the HTTP API returns it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import pyarrow as pa
+
+from featurestore.errors import InputError
+from featurestore.online.base import OnlineStore, OnlineView
+from featurestore.refs import ResolvedView
+from featurestore.types import Bool, FeatureType, Float32, Float64, Int32, Int64, String
+
+__all__ = ["FieldStatus", "OnlineResponse", "ReadPlan", "online_view", "read_online"]
+
+
+class FieldStatus:
+    """Per-value statuses, spelled as Feast spells them."""
+
+    PRESENT = "PRESENT"
+    NULL_VALUE = "NULL_VALUE"
+    NOT_FOUND = "NOT_FOUND"
+    OUTSIDE_MAX_AGE = "OUTSIDE_MAX_AGE"
+
+
+def online_view(view) -> OnlineView:
+    features = view.features
+    return OnlineView(view.name, view.join_keys, tuple(f.name for f in features), tuple(f.dtype for f in features))
+
+
+@dataclass(frozen=True)
+class _PlanItem:
+    view: OnlineView
+    features: tuple[str, ...]
+    output_names: tuple[str, ...]
+    dtypes: tuple[FeatureType, ...]
+    ttl_us: int | None
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    join_keys: tuple[str, ...]
+    key_types: dict[str, FeatureType | None]
+    items: tuple[_PlanItem, ...]
+
+    @classmethod
+    def build(cls, views: Sequence[ResolvedView]) -> "ReadPlan":
+        keys: list[str] = []
+        key_types: dict[str, FeatureType | None] = {}
+        items = []
+        for rv in views:
+            declared = {f.name: f.dtype for f in rv.view.schema}
+            for key in rv.view.join_keys:
+                if key not in key_types:
+                    keys.append(key)
+                    key_types[key] = declared.get(key)
+            dtypes = {f.name: f.dtype for f in rv.view.features}
+            ttl = int(rv.view.ttl.total_seconds() * 1_000_000) if rv.view.ttl else None
+            items.append(_PlanItem(online_view(rv.view), rv.features, rv.output_names,
+                                   tuple(dtypes[f] for f in rv.features), ttl))
+        return cls(tuple(keys), key_types, tuple(items))
+
+
+class OnlineResponse:
+    """Column-major results: ``feature_names[i]`` has ``values[i][j]`` for entity row j."""
+
+    __slots__ = ("feature_names", "values", "statuses", "event_timestamps", "dtypes")
+
+    def __init__(self, feature_names, values, statuses, event_timestamps, dtypes):
+        self.feature_names: list[str] = feature_names
+        self.values: list[list[Any]] = values
+        self.statuses: list[list[str]] = statuses
+        self.event_timestamps: list[list[int | None]] = event_timestamps  # microseconds, UTC
+        self.dtypes: list[FeatureType | None] = dtypes
+
+    def to_dict(self, include_event_timestamps: bool = False) -> dict[str, list]:
+        out = dict(zip(self.feature_names, self.values))
+        if include_event_timestamps:
+            for name, ts in zip(self.feature_names, self.event_timestamps):
+                out[f"{name}__ts"] = [_datetime(t) for t in ts]
+        return out
+
+    def to_arrow(self) -> pa.Table:
+        arrays = [
+            pa.array(values, type=dtype.to_arrow() if dtype is not None else None)
+            for values, dtype in zip(self.values, self.dtypes)
+        ]
+        return pa.Table.from_arrays(arrays, names=self.feature_names)
+
+    def to_polars(self):
+        import polars
+
+        return polars.from_arrow(self.to_arrow())
+
+
+def _datetime(us: int | None) -> datetime | None:
+    return None if us is None else datetime.fromtimestamp(us / 1_000_000, tz=timezone.utc)
+
+
+_PY_TYPES: dict[FeatureType, tuple[type, ...]] = {
+    Int64: (int,), Int32: (int,), String: (str,), Bool: (bool,), Float32: (float, int), Float64: (float, int),
+}
+
+
+def entity_columns(entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
+                   plan: ReadPlan) -> tuple[dict[str, list], int]:
+    """The join key columns of a request (rows or columns), type-checked against the plan."""
+    if isinstance(entity_rows, Mapping):
+        columns = {k: list(v) if isinstance(v, (list, tuple)) else [v] for k, v in entity_rows.items()}
+    else:
+        columns = {k: [] for k in plan.join_keys}
+        for i, row in enumerate(entity_rows):
+            if not isinstance(row, Mapping):
+                raise InputError(f"entity row {i} must be a mapping of join key to value, not {type(row).__name__}")
+            for k in plan.join_keys:
+                if k not in row:
+                    raise InputError(f"entity row {i} has no join key {k!r}; it has {', '.join(map(str, row)) or 'no keys'}")
+                columns[k].append(row[k])
+    n = -1
+    for key in plan.join_keys:
+        if key not in columns:
+            raise InputError(f"entities are missing join key {key!r} (given: {', '.join(columns) or 'none'})")
+        if n == -1:
+            n = len(columns[key])
+        elif len(columns[key]) != n:
+            raise InputError(f"join key columns differ in length: {key!r} has {len(columns[key])} values, expected {n}")
+        expected = plan.key_types.get(key)
+        allowed = _PY_TYPES.get(expected) if expected is not None else None
+        if allowed is not None:
+            for value in columns[key]:
+                if not isinstance(value, allowed) or (isinstance(value, bool) and expected is not Bool):
+                    raise InputError(
+                        f"join key {key!r} is {expected} but got {type(value).__name__} value {value!r}; "
+                        f"send {expected} values"
+                    )
+    return columns, max(n, 0)
+
+
+def read_online(
+    store: OnlineStore,
+    plan: ReadPlan,
+    entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
+    clock: Callable[[], float] = time.time,
+) -> OnlineResponse:
+    columns, n = entity_columns(entity_rows, plan)
+    requests = []
+    for item in plan.items:
+        key_cols = [columns[k] for k in item.view.join_keys]
+        keys = list(zip(*key_cols)) if n else []
+        requests.append((item.view, item.features, keys))
+    rows_per_view = store.read(requests) if n else [[] for _ in plan.items]
+
+    now_us = int(clock() * 1_000_000)
+    names = list(plan.join_keys)
+    values = [columns[k] for k in plan.join_keys]
+    statuses = [[FieldStatus.PRESENT] * n for _ in plan.join_keys]
+    stamps: list[list[int | None]] = [[None] * n for _ in plan.join_keys]
+    dtypes: list[FeatureType | None] = [plan.key_types.get(k) for k in plan.join_keys]
+    for item, rows in zip(plan.items, rows_per_view):
+        cols: list[list[Any]] = [[None] * n for _ in item.features]
+        sts: list[list[str]] = [[FieldStatus.NOT_FOUND] * n for _ in item.features]
+        ts: list[int | None] = [None] * n
+        oldest = None if item.ttl_us is None else now_us - item.ttl_us
+        for j, row in enumerate(rows):
+            if row is None:
+                continue
+            event_us, row_values = row
+            ts[j] = event_us
+            if oldest is not None and event_us < oldest:
+                for c in sts:
+                    c[j] = FieldStatus.OUTSIDE_MAX_AGE
+                continue
+            for i, value in enumerate(row_values):
+                cols[i][j] = value
+                sts[i][j] = FieldStatus.PRESENT if value is not None else FieldStatus.NULL_VALUE
+        names.extend(item.output_names)
+        values.extend(cols)
+        statuses.extend(sts)
+        stamps.extend(ts for _ in item.features)
+        dtypes.extend(item.dtypes)
+    return OnlineResponse(names, values, statuses, stamps, dtypes)

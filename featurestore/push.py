@@ -1,0 +1,134 @@
+"""Push: rows sent by clients, checked against the views' schemas, then written.
+
+Everything is validated and cast before anything is written, so bad input changes
+nothing. The online write comes first because it is idempotent (newer-timestamp-wins);
+the offline append is one atomic Parquet file, so a retried push after a failure between
+the two cannot leave a half-written file.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from featurestore.definitions import FeatureView, PushSource
+from featurestore.errors import InputError, SchemaError
+from featurestore.offline.files import write_parquet_atomic
+from featurestore.online.base import EVENT_TIMESTAMP, OnlineStore
+from featurestore.online_read import online_view
+from featurestore.source_tables import pushed_dir
+from featurestore.types import from_arrow
+
+__all__ = ["PUSH_TARGETS", "push_rows", "rows_to_arrow"]
+
+PUSH_TARGETS = ("online", "offline", "online_and_offline")
+
+
+def rows_to_arrow(data: Any) -> pa.Table:
+    """Pushed rows as Arrow: a dict of columns, a list of row dicts, Arrow, polars or pandas."""
+    if isinstance(data, pa.Table):
+        return data
+    module = type(data).__module__.split(".")[0]
+    if module == "polars":
+        return data.to_arrow()
+    if module == "pandas":
+        return pa.Table.from_pandas(data, preserve_index=False)
+    try:
+        if isinstance(data, Mapping):
+            return pa.table({k: list(v) if isinstance(v, (list, tuple)) else [v] for k, v in data.items()})
+        if isinstance(data, list):
+            return pa.Table.from_pylist(data)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise InputError(f"pushed rows are not a table of uniform columns: {exc}") from None
+    raise InputError(
+        f"pushed rows of type {type(data).__name__} are not supported; send a dict of columns, "
+        "a list of row dicts, or an Arrow/polars/pandas table"
+    )
+
+
+def _conform(table: pa.Table, views: list[FeatureView], source: PushSource) -> pa.Table:
+    """The pushed table with exactly the batch source's columns, each cast to its declared type."""
+    if table.num_rows == 0:
+        raise InputError(f"push to {source.name!r} has no rows")
+    ts_field = source.timestamp_field
+    wanted: dict[str, pa.DataType] = {ts_field: pa.timestamp("us", tz="UTC")}
+    if source.created_timestamp_field:
+        wanted[source.created_timestamp_field] = pa.timestamp("us", tz="UTC")
+    for view in views:
+        for f in view.schema:
+            wanted.setdefault(f.name, f.dtype.to_arrow())
+        for key in view.join_keys:
+            wanted.setdefault(key, table.schema.field(key).type if key in table.column_names else pa.int64())
+    optional = {source.created_timestamp_field}
+    columns, names = [], []
+    for name, dtype in wanted.items():
+        if name not in table.column_names:
+            if name in optional:
+                columns.append(pa.array([datetime.now(timezone.utc)] * table.num_rows, type=dtype))
+                names.append(name)
+                continue
+            raise SchemaError(
+                f"push to {source.name!r} is missing column {name!r}; it needs {', '.join(wanted)}"
+            )
+        column = table.column(name)
+        if pa.types.is_timestamp(dtype) and pa.types.is_string(column.type):
+            column = _parse_times(column, name, source.name)
+        try:
+            column = column.cast(dtype) if column.type != dtype else column
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            raise SchemaError(
+                f"push to {source.name!r}: column {name!r} is {from_arrow(column.type) or column.type} "
+                f"but the view declares {from_arrow(dtype) or dtype}; send values of that type"
+            ) from None
+        columns.append(column)
+        names.append(name)
+    unknown = set(table.column_names) - set(wanted)
+    if unknown:
+        raise SchemaError(
+            f"push to {source.name!r} has columns no view of it declares: {', '.join(sorted(unknown))}"
+        )
+    if table.column(ts_field).null_count:
+        raise InputError(f"push to {source.name!r}: column {ts_field!r} has nulls; every row needs an event time")
+    return pa.Table.from_arrays(columns, names=names)
+
+
+def _parse_times(column: pa.ChunkedArray, name: str, source: str) -> pa.ChunkedArray:
+    try:
+        parsed = [None if v is None else datetime.fromisoformat(v.replace("Z", "+00:00")) for v in column.to_pylist()]
+        parsed = [p.replace(tzinfo=timezone.utc) if p is not None and p.tzinfo is None else p for p in parsed]
+        return pa.chunked_array([pa.array(parsed, type=pa.timestamp("us", tz="UTC"))])
+    except (ValueError, AttributeError, TypeError):
+        raise SchemaError(f"push to {source!r}: column {name!r} holds text that is not an ISO 8601 time") from None
+
+
+def push_rows(
+    source: PushSource,
+    views: list[FeatureView],
+    data: Any,
+    to: str,
+    online: OnlineStore | None,
+    offline_root: Path,
+) -> int:
+    """Validate and write pushed rows; returns the number of rows pushed."""
+    if to not in PUSH_TARGETS:
+        raise InputError(f"push target {to!r} is not valid; use one of {', '.join(PUSH_TARGETS)}")
+    if not views:
+        raise InputError(f"push source {source.name!r} feeds no feature view; apply a view that uses it")
+    table = _conform(rows_to_arrow(data), views, source)
+    if to in ("online", "online_and_offline"):
+        stamped = table.append_column(EVENT_TIMESTAMP, table.column(source.timestamp_field)) \
+            if source.timestamp_field != EVENT_TIMESTAMP else table
+        for view in views:
+            if view.online and not view.aggregations:
+                target = online_view(view)
+                online.write_batch(target, stamped.select([*target.join_keys, *target.features, EVENT_TIMESTAMP]))
+    if to in ("offline", "online_and_offline"):
+        folder = pushed_dir(offline_root, source.name)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+        write_parquet_atomic(table, folder / f"{stamp}-{uuid.uuid4().hex[:8]}.parquet")
+    return table.num_rows

@@ -1,0 +1,154 @@
+"""Definitions <-> registry specs: the one place that knows the JSON shape of each object.
+
+Kinds in the registry: ``entity``, ``data_source``, ``feature_view``, ``feature_service``.
+A spec is plain JSON; ``depends_on`` gives the lineage edges (source -> view -> service).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from registry import ObjectSpec, StoredObject
+
+from featurestore.definitions import (
+    Aggregation,
+    Entity,
+    FeatureService,
+    FeatureView,
+    FeatureViewProjection,
+    Field,
+    FileSource,
+    PushSource,
+)
+from featurestore.repo import RepoContents
+from featurestore.types import parse_type
+
+__all__ = ["DEFINITION_KINDS", "contents_from_registry", "contents_to_specs"]
+
+DEFINITION_KINDS = ("entity", "data_source", "feature_view", "feature_service")
+
+
+def contents_to_specs(contents: RepoContents) -> list[ObjectSpec]:
+    specs = [ObjectSpec("entity", e.name, _entity(e)) for e in contents.entities.values()]
+    specs += [ObjectSpec("data_source", s.name, _source(s)) for s in contents.sources.values()]
+    for view in contents.feature_views.values():
+        deps = [("data_source", view.source.name)] + [("entity", e.name) for e in view.entities]
+        specs.append(ObjectSpec("feature_view", view.name, _view(view), tuple(deps)))
+    for service in contents.feature_services.values():
+        deps = tuple(("feature_view", p.name) for p in service.features)
+        specs.append(ObjectSpec("feature_service", service.name, _service(service), deps))
+    return specs
+
+
+def contents_from_registry(objects: list[StoredObject]) -> RepoContents:
+    """Rebuild the definitions from the registry's current specs."""
+    by_kind: dict[str, dict[str, dict]] = {k: {} for k in DEFINITION_KINDS}
+    for obj in objects:
+        if obj.kind in by_kind:
+            by_kind[obj.kind][obj.name] = obj.spec
+    contents = RepoContents()
+    for name, spec in by_kind["entity"].items():
+        contents.entities[name] = Entity(
+            name=name, join_keys=tuple(spec["join_keys"]), description=spec.get("description", ""),
+            tags=spec.get("tags", {}), owner=spec.get("owner", ""),
+        )
+    for name, spec in by_kind["data_source"].items():
+        contents.sources[name] = _source_from(spec)
+    for name, spec in by_kind["feature_view"].items():
+        contents.feature_views[name] = _view_from(name, spec, contents)
+    for name, spec in by_kind["feature_service"].items():
+        projections = tuple(
+            FeatureViewProjection(contents.feature_views[p["view"]], tuple(p["features"]))
+            for p in spec["features"]
+        )
+        contents.feature_services[name] = FeatureService(
+            name=name, features=projections, description=spec.get("description", ""),
+            tags=spec.get("tags", {}), owner=spec.get("owner", ""),
+        )
+    return contents
+
+
+def _meta(obj: Any) -> dict:
+    return {"description": obj.description, "tags": dict(obj.tags), "owner": obj.owner}
+
+
+def _entity(e: Entity) -> dict:
+    return {"join_keys": list(e.join_keys), **_meta(e)}
+
+
+def _file(s: FileSource) -> dict:
+    return {
+        "type": "file", "name": s.name, "path": s.path, "file_format": s.file_format,
+        "timestamp_field": s.timestamp_field, "created_timestamp_field": s.created_timestamp_field,
+        **_meta(s),
+    }
+
+
+def _source(s: FileSource | PushSource) -> dict:
+    if isinstance(s, PushSource):
+        return {"type": "push", "batch_source": _file(s.batch_source), **_meta(s)}
+    return _file(s)
+
+
+def _source_from(spec: dict) -> FileSource | PushSource:
+    meta = {k: spec.get(k, d) for k, d in (("description", ""), ("tags", {}), ("owner", ""))}
+    if spec["type"] == "push":
+        return PushSource(name=spec["name"], batch_source=_source_from(spec["batch_source"]), **meta)
+    return FileSource(
+        path=spec["path"], name=spec["name"], file_format=spec["file_format"],
+        timestamp_field=spec["timestamp_field"], created_timestamp_field=spec["created_timestamp_field"],
+        **meta,
+    )
+
+
+def _view(v: FeatureView) -> dict:
+    schedule: Any = v.schedule
+    if isinstance(schedule, timedelta):
+        schedule = {"every_seconds": schedule.total_seconds()}
+    return {
+        "entities": [e.name for e in v.entities],
+        "source": v.source.name,
+        "ttl_seconds": v.ttl.total_seconds() if v.ttl else None,
+        "schema": [
+            {"name": f.name, "dtype": str(f.dtype), "description": f.description, "tags": dict(f.tags)}
+            for f in v.schema
+        ],
+        "aggregations": [
+            {"column": a.column, "function": a.function, "window_seconds": a.time_window.total_seconds(),
+             "name": a.name}
+            for a in v.aggregations
+        ],
+        "online": v.online,
+        "schedule": schedule,
+        **_meta(v),
+    }
+
+
+def _view_from(name: str, spec: dict, contents: RepoContents) -> FeatureView:
+    schedule = spec.get("schedule")
+    if isinstance(schedule, dict):
+        schedule = timedelta(seconds=schedule["every_seconds"])
+    return FeatureView(
+        name=name,
+        entities=tuple(contents.entities[e] for e in spec["entities"]),
+        schema=tuple(
+            Field(f["name"], parse_type(f["dtype"]), f.get("description", ""), f.get("tags", {}))
+            for f in spec["schema"]
+        ),
+        source=contents.sources[spec["source"]],
+        ttl=timedelta(seconds=spec["ttl_seconds"]) if spec["ttl_seconds"] else None,
+        aggregations=tuple(
+            Aggregation(a["column"], a["function"], timedelta(seconds=a["window_seconds"]), a["name"])
+            for a in spec.get("aggregations", [])
+        ),
+        online=spec["online"],
+        schedule=schedule,
+        description=spec.get("description", ""),
+        tags=spec.get("tags", {}),
+        owner=spec.get("owner", ""),
+    )
+
+
+def _service(s: FeatureService) -> dict:
+    return {"features": [{"view": p.name, "features": list(p.features)} for p in s.features], **_meta(s)}

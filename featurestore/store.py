@@ -1,0 +1,277 @@
+"""``FeatureStore``: the facade a notebook, the CLI, the server and the scheduler use.
+
+It owns the three backends named in featurestore.yaml (registry, offline engine, online
+store) and delegates the work: ``apply.py`` (plan/apply), ``retrieval.py`` (training
+sets), ``online_read.py`` (online lookups), ``materialize.py`` and ``push.py``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from registry import ApplyResult, Change, Registry
+from registry import ConflictError as _ConflictError
+from registry import RegistryError as _RegistryError
+
+from featurestore.apply import apply_repo, plan_repo
+from featurestore.config import RepoConfig, load_config
+from featurestore.definitions import Entity, FeatureService, FeatureView, PushSource
+from featurestore.errors import ConflictError, InputError, NotFoundError, RegistryError
+from featurestore.materialize import MaterializeResult, Progress, check_online, materialize_view, utc, watermark_key
+from featurestore.offline.base import OfflineEngine, ViewRequest
+from featurestore.offline.duckdb import DuckDBEngine
+from featurestore.online import OnlineStore, create_online_store
+from featurestore.online_read import OnlineResponse, ReadPlan, read_online
+from featurestore.push import push_rows
+from featurestore.refs import ResolvedView, resolve_features
+from featurestore.repo import RepoContents
+from featurestore.retrieval import RetrievalJob, dataset_spec, to_arrow_table
+from featurestore.serialization import contents_from_registry
+from featurestore.source_tables import source_table
+
+__all__ = ["FeatureStore"]
+
+
+class FeatureStore:
+    """A feature repo's stores. ``FeatureStore(repo_path=".")`` reads featurestore.yaml there."""
+
+    def __init__(
+        self,
+        repo_path: str | Path = ".",
+        *,
+        config: RepoConfig | None = None,
+        online_store: OnlineStore | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.config = config or load_config(repo_path)
+        self.repo_path = self.config.repo_path
+        self.project = self.config.project
+        self.clock = clock
+        try:
+            self.registry = Registry.open(self.config.registry)
+        except _RegistryError as exc:
+            raise RegistryError(str(exc)) from None
+        self.offline: OfflineEngine = DuckDBEngine(str(self.config.offline_store))
+        self._online = online_store
+        self._lock = threading.Lock()
+        self._contents: RepoContents | None = None
+        self._revision = -1
+        self._plans: dict[Any, ReadPlan] = {}
+
+    # -- definitions -------------------------------------------------------------------
+
+    def plan(self) -> list[Change]:
+        """What ``apply`` would change in the registry, without changing it."""
+        return self._registry_call(plan_repo, self.repo_path, self.project, self.registry, self.offline,
+                                   self.config.offline_store)
+
+    def apply(self) -> ApplyResult:
+        """Discover, validate and commit the repo's definitions in one transaction."""
+        result = self._registry_call(apply_repo, self.repo_path, self.project, self.registry, self.offline,
+                                     self.config.offline_store)
+        self.refresh()
+        return result
+
+    def refresh(self) -> bool:
+        """Reload definitions if the registry changed; True when it did."""
+        revision = self.registry.revision(self.project)
+        if revision == self._revision:
+            return False
+        contents = contents_from_registry(self.registry.list(self.project))
+        with self._lock:
+            self._contents, self._revision, self._plans = contents, revision, {}
+        return True
+
+    @property
+    def contents(self) -> RepoContents:
+        if self._contents is None:
+            self.refresh()
+        return self._contents
+
+    def list_entities(self) -> list[Entity]:
+        return list(self.contents.entities.values())
+
+    def list_feature_views(self) -> list[FeatureView]:
+        return list(self.contents.feature_views.values())
+
+    def list_feature_services(self) -> list[FeatureService]:
+        return list(self.contents.feature_services.values())
+
+    def get_feature_view(self, name: str) -> FeatureView:
+        return self._get(self.contents.feature_views, "feature view", name)
+
+    def get_feature_service(self, name: str) -> FeatureService:
+        return self._get(self.contents.feature_services, "feature service", name)
+
+    def get_entity(self, name: str) -> Entity:
+        return self._get(self.contents.entities, "entity", name)
+
+    # -- offline -----------------------------------------------------------------------
+
+    def get_historical_features(
+        self,
+        entity_df: Any,
+        features: Sequence[str] | FeatureService | str,
+        full_feature_names: bool = False,
+        *,
+        timestamp_field: str = "event_timestamp",
+        known_at_timestamp: bool = False,
+    ) -> RetrievalJob:
+        """A point-in-time-correct training set for ``entity_df`` (see docs/concepts.md).
+
+        With ``known_at_timestamp=True`` a feature row counts only if it was also created
+        by the entity row's time, so late corrections cannot leak into training sets.
+        """
+        views = resolve_features(self.contents, features, full_feature_names)
+        entities = to_arrow_table(entity_df, self.offline)
+        return RetrievalJob(
+            self.offline, entities, timestamp_field, views, [self._request(v) for v in views],
+            known_at_timestamp, saver=self._save_dataset,
+        )
+
+    def _request(self, rv: ResolvedView) -> ViewRequest:
+        view = rv.view
+        return ViewRequest(
+            name=view.name,
+            source=source_table(view, self.repo_path, self.config.offline_store),
+            join_keys=view.join_keys,
+            features=rv.features,
+            output_names=rv.output_names,
+            ttl=view.ttl,
+            aggregations=tuple(a for a in view.aggregations if a.name in rv.features),
+        )
+
+    def _save_dataset(self, name: str, job: RetrievalJob) -> dict:
+        path = self.config.offline_store / "datasets" / f"{name}.parquet"
+        job.to_parquet(path)
+        rows = pq.ParquetFile(path).metadata.num_rows
+        versions = {}
+        for ref in job.feature_refs:
+            view = ref.split(":")[0]
+            stored = self.registry.get(self.project, "feature_view", view)
+            versions[view] = stored.version if stored else None
+        stored = self._registry_call(self.registry.put, self.project, dataset_spec(job, name, path, rows, versions))
+        return {"name": name, "version": stored.version, **stored.spec}
+
+    def list_saved_datasets(self) -> list[dict]:
+        return [{"name": o.name, "version": o.version, **o.spec}
+                for o in self.registry.list(self.project, "saved_dataset")]
+
+    # -- online ------------------------------------------------------------------------
+
+    @property
+    def online(self) -> OnlineStore:
+        if self._online is None:
+            with self._lock:
+                if self._online is None:
+                    self._online = create_online_store(self.config.online_store, self.project)
+        return self._online
+
+    def read_plan(self, features: Sequence[str] | FeatureService | str, full_feature_names: bool = False) -> ReadPlan:
+        """The cached plan for a feature list (the hot path resolves each list once)."""
+        key = (features if isinstance(features, str) else
+               features.name if isinstance(features, FeatureService) else tuple(features), full_feature_names)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = ReadPlan.build(resolve_features(self.contents, features, full_feature_names))
+            self._plans[key] = plan
+        return plan
+
+    def get_online_features(
+        self,
+        features: Sequence[str] | FeatureService | str,
+        entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
+        full_feature_names: bool = False,
+    ) -> OnlineResponse:
+        """The newest values per entity, null (with a status) where unknown or past ttl."""
+        return read_online(self.online, self.read_plan(features, full_feature_names), entity_rows, self.clock)
+
+    def materialize(
+        self,
+        start: datetime | str | None,
+        end: datetime | str,
+        views: Sequence[str] | None = None,
+        progress: Progress | None = None,
+    ) -> list[MaterializeResult]:
+        """Write each entity's latest row with ``start <= event_timestamp <= end`` online."""
+        start, end = utc(start, "start"), utc(end, "end")
+        if start is not None and start > end:
+            raise InputError(f"materialize start {start} is after end {end}")
+        return [self._materialize_one(v, start, end, progress) for v in self._online_views(views)]
+
+    def materialize_incremental(
+        self, end: datetime | str, views: Sequence[str] | None = None, progress: Progress | None = None
+    ) -> list[MaterializeResult]:
+        """Materialize each view from where its last run ended (first run: ``end - ttl``)."""
+        end = utc(end, "end")
+        results = []
+        for view in self._online_views(views):
+            mark = self.registry.get_state(self.project, watermark_key(view.name))
+            start = utc(mark, "watermark") if mark else (end - view.ttl if view.ttl else None)
+            results.append(self._materialize_one(view, start, end, progress))
+        return results
+
+    def _materialize_one(self, view: FeatureView, start, end, progress) -> MaterializeResult:
+        request = self._request(ResolvedView(view, view.feature_names, view.feature_names))
+        result = materialize_view(self.offline, self.online, view, request, start, end, progress)
+        previous = utc(self.registry.get_state(self.project, watermark_key(view.name)), "watermark")
+        if previous is None or end > previous:
+            self.registry.set_state(self.project, watermark_key(view.name), end.isoformat())
+        return result
+
+    def _online_views(self, names: Sequence[str] | None) -> list[FeatureView]:
+        if names is None:
+            return [v for v in self.contents.feature_views.values() if v.online]
+        views = [self.get_feature_view(n) for n in names]
+        check_online(views)
+        return views
+
+    def push(self, push_source_name: str, df: Any, to: str = "online") -> int:
+        """Write rows to the views fed by a push source: online, offline or both."""
+        source = self.contents.sources.get(push_source_name)
+        if not isinstance(source, PushSource):
+            pushes = [n for n, s in self.contents.sources.items() if isinstance(s, PushSource)]
+            raise NotFoundError("push source", push_source_name, pushes)
+        views = [v for v in self.contents.feature_views.values()
+                 if isinstance(v.source, PushSource) and v.source.name == source.name]
+        online = self.online if to != "offline" else None
+        return push_rows(source, views, df, to, online, self.config.offline_store)
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    def _get(self, table: dict, kind: str, name: str):
+        try:
+            return table[name]
+        except KeyError:
+            raise NotFoundError(kind, name, table) from None
+
+    @staticmethod
+    def _registry_call(fn, *args):
+        try:
+            return fn(*args)
+        except _ConflictError as exc:
+            raise ConflictError(str(exc)) from None
+        except _RegistryError as exc:
+            raise RegistryError(str(exc)) from None
+
+    def close(self) -> None:
+        if self._online is not None:
+            self._online.close()
+        self.registry.close()
+
+    def __enter__(self) -> "FeatureStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"FeatureStore(project={self.project!r}, repo={str(self.repo_path)!r})"
+
