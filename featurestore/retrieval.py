@@ -98,7 +98,7 @@ class RetrievalJob:
 
     def to_parquet(self, path: str | Path) -> Path:
         """Write the training set to ``path`` atomically; returns the path."""
-        return write_parquet_atomic(self.to_reader(), Path(path))
+        return write_parquet_atomic(self.to_arrow(), Path(path))
 
     def save(self, name: str) -> dict:
         """Store the training set in the offline store and record it in the registry."""

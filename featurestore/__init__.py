@@ -1,0 +1,40 @@
+"""featurestore: feature definitions in Python, point-in-time training sets from Parquet
+via DuckDB, and low-latency online features from Redis or SQLite.
+
+    from featurestore import Entity, FeatureView, Field, FileSource, FeatureStore
+    from featurestore.types import Float32, Int64
+"""
+
+from featurestore.definitions import (
+    Aggregation,
+    Entity,
+    FeatureService,
+    FeatureView,
+    FeatureViewProjection,
+    Field,
+    FileSource,
+    PushSource,
+)
+from featurestore.errors import FeatureStoreError
+from featurestore.online_read import FieldStatus, OnlineResponse
+from featurestore.retrieval import RetrievalJob
+from featurestore.store import FeatureStore
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Aggregation",
+    "Entity",
+    "FeatureService",
+    "FeatureStore",
+    "FeatureStoreError",
+    "FeatureView",
+    "FeatureViewProjection",
+    "Field",
+    "FieldStatus",
+    "FileSource",
+    "OnlineResponse",
+    "PushSource",
+    "RetrievalJob",
+    "__version__",
+]

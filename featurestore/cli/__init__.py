@@ -1,0 +1,1 @@
+"""The ``featurestore`` command line."""
