@@ -1,0 +1,24 @@
+"""Errors raised by the registry.
+
+The tree::
+
+    RegistryError            the registry cannot be opened, read or written, or was
+    │                        given an invalid object; the message names the file or URL
+    └── ConflictError        another writer changed the project since the revision the
+                             caller expected; re-plan and apply again
+
+``registry`` knows nothing about ``featurestore``; the feature store translates these
+into its own error types at its seam.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ConflictError", "RegistryError"]
+
+
+class RegistryError(Exception):
+    """The registry cannot be opened, read or written, or an input is invalid."""
+
+
+class ConflictError(RegistryError):
+    """The project's revision is not the one the caller expected."""

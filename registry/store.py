@@ -1,0 +1,310 @@
+"""``Registry``: versioned JSON specs, lineage and small state in one SQLite file.
+
+Contracts kept here:
+- every write runs in one ``BEGIN IMMEDIATE`` transaction, so a failure anywhere leaves
+  the file as it was and two writers from two processes run one after the other;
+- a project's revision goes up by one per write that changed something, so readers
+  (the HTTP server) can poll ``revision()`` to learn that they must reload;
+- an object's current state is its highest version unless that is a tombstone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from registry.diff import canonical_json, check_objects, diff_objects
+from registry.errors import ConflictError, RegistryError
+from registry.model import ApplyResult, Change, Edge, ObjectSpec, StoredObject
+from registry.sqlite import connect, resolve_path, sqlite_errors
+from registry.tables import (
+    COLUMNS,
+    DOWNSTREAM,
+    LATEST,
+    UPSTREAM,
+    current_objects,
+    insert_version,
+    read_revision,
+    row_to_object,
+    set_edges,
+    set_revision,
+)
+
+__all__ = ["Registry"]
+
+_DIRECTIONS = ("upstream", "downstream", "both")
+
+
+class Registry:
+    """A catalog of versioned objects per project, backed by one SQLite file.
+
+    One connection per instance, guarded by a lock so threads may share the instance;
+    several processes may open the same file at once.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn: sqlite3.Connection | None = conn
+        self._path = path
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(cls, location: str | os.PathLike[str]) -> Registry:
+        """Open (creating if needed) the registry at a path or ``sqlite:///`` URL."""
+        path = resolve_path(location)
+        return cls(connect(path), path)
+
+    @property
+    def path(self) -> Path:
+        """The SQLite file."""
+        return self._path
+
+    def __repr__(self) -> str:
+        return f"Registry({str(self._path)!r})"
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection; later calls raise RegistryError."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    # -- reads ----------------------------------------------------------------------
+
+    def revision(self, project: str) -> int:
+        """The project's revision: 0 when new, +1 for every write that changed it."""
+        with self._read() as conn:
+            return read_revision(conn, project)
+
+    def get(
+        self, project: str, kind: str, name: str, version: int | None = None
+    ) -> StoredObject | None:
+        """One version of an object; the current one (None if removed) by default."""
+        with self._read() as conn:
+            if version is None:
+                row = conn.execute(
+                    LATEST.format(where="AND kind = ? AND name = ?"),
+                    (project, kind, name),
+                ).fetchone()
+                obj = None if row is None else row_to_object(row)
+                return None if obj is None or obj.removed else obj
+            row = conn.execute(
+                f"SELECT {COLUMNS} FROM objects "
+                "WHERE project = ? AND kind = ? AND name = ? AND version = ?",
+                (project, kind, name, version),
+            ).fetchone()
+            return None if row is None else row_to_object(row)
+
+    def list(self, project: str, kind: str | None = None) -> list[StoredObject]:
+        """Current objects (not removed), sorted by kind then name."""
+        with self._read() as conn:
+            if kind is None:
+                rows = conn.execute(LATEST.format(where="AND removed = 0"), (project,))
+            else:
+                rows = conn.execute(
+                    LATEST.format(where="AND removed = 0 AND kind = ?"), (project, kind)
+                )
+            return [row_to_object(row) for row in rows]
+
+    def history(self, project: str, kind: str, name: str) -> list[StoredObject]:
+        """Every version of an object, oldest first, tombstones included."""
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {COLUMNS} FROM objects "
+                "WHERE project = ? AND kind = ? AND name = ? ORDER BY version",
+                (project, kind, name),
+            )
+            return [row_to_object(row) for row in rows]
+
+    def lineage(
+        self, project: str, kind: str, name: str, direction: str = "both"
+    ) -> list[Edge]:
+        """Edges reachable from an object, transitively, sorted.
+
+        ``"upstream"`` follows what it depends on, ``"downstream"`` what depends on
+        it, ``"both"`` is the union of the two. Only current objects have edges, but
+        an edge from a removed dependency stays while its reader still names it.
+        """
+        if direction not in _DIRECTIONS:
+            raise RegistryError(
+                f"lineage direction {direction!r} is not one of {', '.join(_DIRECTIONS)}"
+            )
+        queries = {"upstream": [UPSTREAM], "downstream": [DOWNSTREAM]}.get(
+            direction, [UPSTREAM, DOWNSTREAM]
+        )
+        edges: set[Edge] = set()
+        with self._read() as conn:
+            for query in queries:
+                rows = conn.execute(query, (kind, name, project, project))
+                edges.update(Edge(*row) for row in rows)
+        return sorted(edges, key=lambda e: (e.from_kind, e.from_name, e.to_kind, e.to_name))
+
+    def plan(
+        self, project: str, objects: Sequence[ObjectSpec], kinds: Sequence[str]
+    ) -> list[Change]:
+        """What ``apply`` with the same arguments would change now."""
+        check_objects(objects, kinds)
+        with self._read() as conn:
+            return diff_objects(current_objects(conn, project, kinds), objects, kinds)
+
+    def get_state(self, project: str, key: str) -> Any | None:
+        """A small JSON value stored with ``set_state``, or None."""
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT value FROM state WHERE project = ? AND key = ?", (project, key)
+            ).fetchone()
+            return None if row is None else json.loads(row[0])
+
+    # -- writes ---------------------------------------------------------------------
+
+    def apply(
+        self,
+        project: str,
+        objects: Sequence[ObjectSpec],
+        kinds: Sequence[str],
+        expected_revision: int | None = None,
+    ) -> ApplyResult:
+        """Make the stored objects of ``kinds`` exactly ``objects``, in one transaction.
+
+        Added or changed objects get a new version, objects of ``kinds`` that are absent
+        get a tombstone, unchanged ones are not written. Raises ConflictError when
+        ``expected_revision`` is given and the project has moved on.
+        """
+        _check_project(project)
+        objects = list(objects)
+        check_objects(objects, kinds)
+        wanted = {(o.kind, o.name): o for o in objects}
+        with self._write() as conn:
+            current_revision = read_revision(conn, project)
+            if expected_revision is not None and expected_revision != current_revision:
+                raise ConflictError(
+                    f"registry {self._path}: project {project!r} is at revision "
+                    f"{current_revision}, not the expected {expected_revision}; another "
+                    "apply ran in between, plan again and re-apply"
+                )
+            current = current_objects(conn, project, kinds)
+            changes = diff_objects(current, objects, kinds)
+            if not changes:
+                return ApplyResult([], current_revision)
+            revision = current_revision + 1
+            now = _now()
+            for change in changes:
+                key = (change.kind, change.name)
+                if change.action == "remove":
+                    old = current[key]
+                    insert_version(
+                        conn, project, key, old.spec_json, old.depends_on, revision, now,
+                        removed=True,
+                    )
+                    set_edges(conn, project, key, ())
+                else:
+                    obj = wanted[key]
+                    text = canonical_json(obj.spec, f"spec of {obj.kind} {obj.name!r}")
+                    insert_version(conn, project, key, text, obj.depends_on, revision, now)
+                    set_edges(conn, project, key, obj.depends_on)
+            set_revision(conn, project, revision, now)
+        return ApplyResult(changes, revision)
+
+    def put(self, project: str, obj: ObjectSpec) -> StoredObject:
+        """Add or update one object; a new version only if its spec or deps changed."""
+        _check_project(project)
+        if not isinstance(obj, ObjectSpec):
+            raise RegistryError(f"put takes an ObjectSpec, got {type(obj).__name__}")
+        text = canonical_json(obj.spec, f"spec of {obj.kind} {obj.name!r}")
+        key = (obj.kind, obj.name)
+        with self._write() as conn:
+            row = conn.execute(
+                LATEST.format(where="AND kind = ? AND name = ?"), (project, *key)
+            ).fetchone()
+            existing = None if row is None else row_to_object(row)
+            if (
+                existing is not None
+                and not existing.removed
+                and canonical_json(existing.spec) == text
+                and existing.depends_on == obj.depends_on
+            ):
+                return existing
+            revision = read_revision(conn, project) + 1
+            now = _now()
+            version = insert_version(
+                conn, project, key, text, obj.depends_on, revision, now
+            )
+            set_edges(conn, project, key, obj.depends_on)
+            set_revision(conn, project, revision, now)
+        return StoredObject(
+            obj.kind, obj.name, version, json.loads(text), obj.depends_on,
+            datetime.fromisoformat(now), revision, False,
+        )
+
+    def set_state(self, project: str, key: str, value: Any) -> None:
+        """Store a small JSON value under ``key`` (None deletes it); no revision bump."""
+        _check_project(project)
+        text = None if value is None else canonical_json(value, f"state {key!r}")
+        with self._write() as conn:
+            if text is None:
+                conn.execute(
+                    "DELETE FROM state WHERE project = ? AND key = ?", (project, key)
+                )
+            else:
+                conn.execute(
+                    "INSERT INTO state (project, key, value, updated_at) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (project, key) DO UPDATE"
+                    " SET value = excluded.value, updated_at = excluded.updated_at",
+                    (project, key, text, _now()),
+                )
+
+    # -- transactions ---------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        # A deferred transaction gives the statements of one call a single snapshot.
+        with self._transaction("BEGIN") as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        # IMMEDIATE takes the write lock before the first read, so the state a write
+        # is computed from cannot change before it commits.
+        with self._transaction("BEGIN IMMEDIATE") as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
+        with self._lock, sqlite_errors(self._path):
+            conn = self._conn
+            if conn is None:
+                raise RegistryError(f"registry {self._path} is closed; open it again")
+            conn.execute(begin)
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+
+def _check_project(project: object) -> None:
+    if not isinstance(project, str) or not project:
+        raise RegistryError(f"project must be a non-empty string, got {project!r}")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
