@@ -1,0 +1,58 @@
+from pathlib import Path
+
+import pytest
+
+from featurestore.config import load_config
+from featurestore.errors import ConfigError
+
+
+def write(repo: Path, text: str) -> Path:
+    (repo / "featurestore.yaml").write_text(text)
+    return repo
+
+
+def test_defaults_are_embedded_and_relative_to_the_repo(tmp_path):
+    config = load_config(write(tmp_path, "project: demo\n"), env={})
+    assert config.project == "demo"
+    assert config.registry == str(tmp_path / "data" / "registry.db")
+    assert config.offline_store == tmp_path / "data" / "offline"
+    assert config.online_store.type == "sqlite"
+    assert config.online_store.path == str(tmp_path / "data" / "online.db")
+    assert config.serving.api_keys == ()
+
+
+def test_redis_online_store_and_feast_style_address(tmp_path):
+    config = load_config(write(tmp_path, "project: demo\nonline_store:\n  type: redis\n"
+                                         "  connection_string: localhost:6380\n"), env={})
+    assert config.online_store.type == "redis"
+    assert config.online_store.connection_string == "redis://localhost:6380"
+
+
+def test_environment_overrides_the_file(tmp_path):
+    write(tmp_path, "project: demo\nregistry: reg.db\nonline_store:\n  type: sqlite\n")
+    env = {"FEATURESTORE_REGISTRY": "sqlite:////srv/reg.db", "FEATURESTORE_REDIS_URL": "redis://cache:6379/2",
+           "FEATURESTORE_API_KEYS": "k1, k2", "FEATURESTORE_OFFLINE_STORE": "/srv/offline"}
+    config = load_config(tmp_path, env=env)
+    assert config.registry == "sqlite:////srv/reg.db"
+    assert config.online_store.type == "redis"
+    assert config.online_store.connection_string == "redis://cache:6379/2"
+    assert config.serving.api_keys == ("k1", "k2")
+    assert config.offline_store == Path("/srv/offline")
+
+
+def test_missing_file_says_how_to_create_one(tmp_path):
+    with pytest.raises(ConfigError, match="featurestore init"):
+        load_config(tmp_path, env={})
+
+
+@pytest.mark.parametrize("text, message", [
+    ("project: [1, 2]\n", "'project' must be a name"),
+    ("project: demo\nonline_store:\n  type: cassandra\n", "'cassandra' is not supported"),
+    ("project: demo\nserving:\n  api_keys: secret\n", "api_keys must be a list"),
+    ("project: demo\nserving:\n  max_entities: lots\n", "must be integers"),
+    ("- just\n- a list\n", "must be a mapping"),
+    ("project: demo\n  bad: [indent\n", "not valid YAML"),
+])
+def test_invalid_settings_name_the_problem(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, text), env={})
