@@ -1,0 +1,322 @@
+"""The Redis online store: one hash per entity, newer-timestamp-wins enforced by a Lua script.
+
+Key layout (also in docs/online-store.md)::
+
+    key   {project}:{entity key bytes}        one hash per (project, entity key)
+    field {view}:{feature}                    the encoded value; absent = null
+    field {view}:@ts                          the event time of the view's row, decimal µs
+
+Names are identifiers (no ':'), so a view's fields are exactly those starting with
+``{view}:``, and the project prefix keeps two projects on one Redis apart. Views sharing
+an entity share its hash; a read of N entities x M views is one pipeline of HMGETs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import struct
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import pyarrow as pa
+import redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import AuthenticationError, NoScriptError, RedisError
+from redis.retry import Retry
+
+from featurestore.errors import ConfigError, DefinitionError, NotFoundError, StoreUnavailableError
+from featurestore.online.base import OnlineRow, OnlineView
+from featurestore.online.encoding import EncodedBatch, encode_batch, entity_key_encoder, undecodable, value_decoder
+
+__all__ = ["RedisOnlineStore", "mask_url"]
+
+# Newer-timestamp-wins, enforced here and only here: a row replaces an entity's values of
+# a view only when the stored event time is absent or <= its own (so replaying a batch, or
+# a rerun after a lost connection, changes nothing). A null value deletes its field.
+# KEYS: the entity hashes. ARGV: the view's @ts field, the feature count F, F field names,
+# then per key: event time, a mask of F bytes ('1' value present, '0' null), F values.
+_WRITE = b"""
+local ts_field, f = ARGV[1], tonumber(ARGV[2])
+local written = 0
+for i = 1, #KEYS do
+  local at = 2 + f + (i - 1) * (f + 2)
+  local ts = ARGV[at + 1]
+  local stored = redis.call('HGET', KEYS[i], ts_field)
+  if not stored or tonumber(stored) <= tonumber(ts) then
+    local mask, set, del = ARGV[at + 2], {ts_field, ts}, {}
+    for j = 1, f do
+      if string.byte(mask, j) == 49 then
+        set[#set + 1] = ARGV[2 + j]
+        set[#set + 1] = ARGV[at + 2 + j]
+      else
+        del[#del + 1] = ARGV[2 + j]
+      end
+    end
+    for s = 1, #set, 7000 do redis.call('HSET', KEYS[i], unpack(set, s, math.min(s + 6999, #set))) end
+    for s = 1, #del, 7000 do redis.call('HDEL', KEYS[i], unpack(del, s, math.min(s + 6999, #del))) end
+    written = written + 1
+  end
+end
+return written
+"""
+
+# KEYS: hashes of one project. ARGV[1]: the view's field prefix "{view}:".
+_DELETE = b"""
+local prefix, removed = ARGV[1], 0
+for i = 1, #KEYS do
+  if redis.call('TYPE', KEYS[i]).ok == 'hash' then
+    local doomed = {}
+    for _, field in ipairs(redis.call('HKEYS', KEYS[i])) do
+      if string.sub(field, 1, #prefix) == prefix then doomed[#doomed + 1] = field end
+    end
+    for s = 1, #doomed, 7000 do
+      removed = removed + redis.call('HDEL', KEYS[i], unpack(doomed, s, math.min(s + 6999, #doomed)))
+    end
+  end
+end
+return removed
+"""
+
+_SCRIPTS = {hashlib.sha1(s).hexdigest().encode(): s for s in (_WRITE, _DELETE)}
+_WRITE_SHA, _DELETE_SHA = _SCRIPTS
+_PROJECT = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password (in the userinfo or a ``password=`` query) replaced by ***."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if parts.password is not None:
+            netloc = f"{parts.username or ''}:***@{netloc.rpartition('@')[2]}"
+        query = parts.query
+        if parts.password is None and "password" not in query:
+            return url
+        if "password" in query:
+            query = urlencode([(k, "***" if k == "password" else v) for k, v in parse_qsl(query)], safe="*")
+        return urlunsplit(parts._replace(netloc=netloc, query=query))
+    except ValueError:
+        return "<unparsable Redis URL>"
+
+
+@dataclass(frozen=True)
+class _ReadSpec:
+    """What reading some features of a view needs, worked out once per (view, features)."""
+
+    head: bytes  # "HMGET" in RESP, up to the key
+    tail: bytes  # the view's @ts field, then the features' fields, in RESP
+    decoders: tuple[Callable[[bytes], Any], ...]
+    encode_key: Callable[[Sequence], bytes | None]
+
+
+class RedisOnlineStore:
+    """The online store in Redis (standalone; not Redis Cluster: a write batch spans slots).
+
+    ``batch_size`` entities go into one atomic Lua call and ``batches_per_pipeline`` calls
+    into one round trip. ``socket_timeout`` bounds each network wait; a lost connection is
+    retried ``retries`` times (safe: reads and writes are idempotent), then raises
+    StoreUnavailableError. Nothing connects until the first call.
+    """
+
+    def __init__(
+        self,
+        connection_string: str,
+        project: str,
+        *,
+        batch_size: int = 1000,
+        batches_per_pipeline: int = 5,
+        socket_timeout: float = 5.0,
+        retries: int = 3,
+    ):
+        if not _PROJECT.fullmatch(project):
+            raise ConfigError(f"project name {project!r} may only hold letters, digits, '_', '-' and '.'")
+        self.url = mask_url(connection_string)
+        self.project = project
+        self._prefix = project.encode() + b":"
+        self._batch_size = max(1, batch_size)
+        self._per_pipeline = max(1, batches_per_pipeline)
+        self._retries = max(0, retries)
+        try:
+            self._client = redis.Redis.from_url(
+                connection_string,
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=socket_timeout,
+                retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.5), self._retries),
+                client_name=f"featurestore:{project}",
+            )
+        except ValueError as exc:
+            raise ConfigError(
+                f"online store connection string {self.url!r} is not a Redis URL ({exc}); "
+                "use redis://[:password@]host:port/db, rediss://... or unix:///path.sock"
+            ) from None
+        self._pool = self._client.connection_pool
+        self._specs: dict[tuple[OnlineView, tuple[str, ...]], _ReadSpec] = {}
+
+    # -- the protocol -------------------------------------------------------------------
+
+    def write_batch(self, view: OnlineView, table: pa.Table) -> int:
+        fields = _fields(view, view.features)
+        head = [fields[0], b"%d" % len(view.features), *fields[1:]]
+        size = self._batch_size
+        # Checks the whole batch before a byte is sent; then one round trip per slice.
+        for batch in encode_batch(view, table, rows=size * self._per_pipeline):
+            self._run([
+                self._write_command(head, batch, start, start + size)
+                for start in range(0, len(batch.entity_keys), size)
+            ])
+        return table.num_rows
+
+    def read(
+        self, requests: Sequence[tuple[OnlineView, Sequence[str], Sequence[tuple]]]
+    ) -> list[list[OnlineRow]]:
+        commands = []
+        plans = []
+        prefix = self._prefix
+        for view, features, keys in requests:
+            if type(features) is not tuple:
+                features = tuple(features)
+            spec = self._specs.get((view, features)) or self._spec(view, features)
+            head, tail, encode = spec.head, spec.tail, spec.encode_key
+            present = []
+            for key in keys:
+                entity_key = encode(key)
+                if entity_key is not None:
+                    # HMGET {prefix}{entity key} {view}:@ts {view}:{feature}...
+                    size = len(prefix) + len(entity_key)
+                    commands.append(b"%b$%d\r\n%b%b\r\n%b" % (head, size, prefix, entity_key, tail))
+                present.append(entity_key is not None)
+            plans.append((view, spec.decoders, present))
+        replies = iter(self._run(commands) if commands else ())
+        out = []
+        for view, decoders, present in plans:
+            rows: list[OnlineRow] = []
+            try:
+                for found in present:
+                    reply = next(replies) if found else None
+                    if reply is None or reply[0] is None:
+                        rows.append(None)
+                        continue
+                    values = [d(v) if v is not None else None for d, v in zip(decoders, reply[1:])]
+                    rows.append((int(reply[0]), tuple(values)))
+            except (ValueError, IndexError, struct.error) as exc:  # UnicodeDecodeError is a ValueError
+                raise undecodable(view, exc) from None
+            out.append(rows)
+        return out
+
+    def delete_view(self, view: OnlineView) -> None:
+        _fields(view, ())  # checks the name
+        prefix = view.name.encode() + b":"
+        pattern = re.sub(rb"([*?\[\]\\])", rb"\\\1", self._prefix) + b"*"
+        cursor = b"0"
+        while True:
+            cursor, keys = self._run([_pack([b"SCAN", cursor, b"MATCH", pattern, b"COUNT", b"1000"])])[0]
+            if keys:
+                self._run([_pack([b"EVALSHA", _DELETE_SHA, b"%d" % len(keys), *keys, prefix])])
+            if cursor == b"0":
+                return
+
+    def health(self) -> None:
+        self._run([b"*1\r\n$4\r\nPING\r\n"])
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __repr__(self) -> str:
+        return f"RedisOnlineStore({self.url!r}, project={self.project!r})"
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _spec(self, view: OnlineView, features: Sequence[str]) -> _ReadSpec:
+        features = tuple(features)
+        dtypes = dict(zip(view.features, view.dtypes))
+        for name in features:
+            if name not in dtypes:
+                raise NotFoundError(f"feature of view {view.name!r}", name, view.features)
+        fields = _fields(view, features)
+        spec = _ReadSpec(
+            b"*%d\r\n$5\r\nHMGET\r\n" % (len(fields) + 2),
+            _pack(fields)[len(b"*%d\r\n" % len(fields)) :],
+            tuple(value_decoder(dtypes[f]) for f in features),
+            entity_key_encoder(tuple(view.join_keys)),
+        )
+        if len(self._specs) > 4096:  # views are few; this only bounds a pathological caller
+            self._specs.clear()
+        self._specs[(view, features)] = spec
+        return spec
+
+    def _write_command(self, head: list[bytes], batch: EncodedBatch, start: int, stop: int) -> bytes:
+        """One call of the write script for rows ``start:stop`` of ``batch``, packed."""
+        prefix = self._prefix
+        keys = [prefix + k for k in batch.entity_keys[start:stop]]
+        args = [b"EVALSHA", _WRITE_SHA, b"%d" % len(keys), *keys, *head]
+        columns = [column[start:stop] for column in batch.values]
+        rows = zip(*columns) if columns else [()] * len(keys)
+        all_present = b"1" * len(columns)
+        for ts, row in zip(batch.event_ts[start:stop], rows):
+            if None in row:
+                args += (b"%d" % ts, bytes(48 if v is None else 49 for v in row), *(v or b"" for v in row))
+            else:
+                args += (b"%d" % ts, all_present, *row)
+        return _pack(args)
+
+    def _run(self, commands: Sequence[bytes]) -> list:
+        """Send commands (each packed in RESP) in one round trip and return their replies. Retries a lost
+        connection; reloads the Lua scripts once if Redis forgot them (e.g. after a
+        restart). Every error becomes StoreUnavailableError naming the URL."""
+        try:
+            try:
+                return self._round_trip(commands)
+            except NoScriptError:
+                for body in _SCRIPTS.values():
+                    self._round_trip([_pack([b"SCRIPT", b"LOAD", body])])
+                return self._round_trip(commands)
+        except AuthenticationError as exc:
+            raise StoreUnavailableError(
+                f"Redis online store at {self.url} refused the credentials ({exc}); "
+                "check the user and password in online_store.connection_string (or FEATURESTORE_REDIS_URL)"
+            ) from None
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            raise StoreUnavailableError(
+                f"cannot reach the Redis online store at {self.url} ({exc}); check that Redis is "
+                "running and reachable there, and online_store.connection_string in featurestore.yaml "
+                "(or FEATURESTORE_REDIS_URL)"
+            ) from None
+        except RedisError as exc:
+            raise StoreUnavailableError(f"Redis online store at {self.url} failed: {exc}") from None
+
+    def _round_trip(self, commands: Sequence[bytes]) -> list:
+        # Straight on a pooled connection: redis-py's Pipeline object costs about as much
+        # as the round trip itself for a one-entity read.
+        attempt = 0
+        while True:
+            conn = self._pool.get_connection()  # connecting retries by itself (the Retry policy)
+            try:
+                conn.send_packed_command([b"".join(commands)], check_health=False)
+                return [conn.read_response() for _ in commands]
+            except (redis.ConnectionError, redis.TimeoutError, OSError):
+                conn.disconnect()  # a stale pooled connection, or the server went away
+                attempt += 1
+                if attempt > self._retries:
+                    raise
+            except BaseException:
+                conn.disconnect()  # replies may be left unread on the socket
+                raise
+            finally:
+                self._pool.release(conn)
+
+
+def _pack(args: Sequence[bytes]) -> bytes:
+    """One command in the Redis protocol (RESP); faster than redis-py's for many arguments."""
+    return b"".join([b"*%d\r\n" % len(args), *[b"$%d\r\n%b\r\n" % (len(a), a) for a in args]])
+
+
+def _fields(view: OnlineView, features: Sequence[str]) -> tuple[bytes, ...]:
+    """The view's @ts field, then the given features' fields (see the module docstring)."""
+    for name in (view.name, *features):
+        if ":" in name or "@" in name:
+            raise DefinitionError(f"name {name!r} cannot be stored in Redis: it may not contain ':' or '@'")
+    view_prefix = view.name + ":"
+    return ((view_prefix + "@ts").encode(), *((view_prefix + f).encode() for f in features))

@@ -1,0 +1,121 @@
+"""Fixtures shared by the whole suite.
+
+Redis tests run against a real server: ``redis_url`` is ``REDIS_URL`` when that is set
+and answers PING, else a private ``redis-server`` this session starts on a free port (no
+persistence) and stops at the end. Without either, Redis tests skip and say why. The
+machine's default Redis is never used implicitly.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+def _redis_answers(url: str) -> bool:
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1, retry=Retry(NoBackoff(), 0))
+    except ValueError:
+        return False
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        client.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start_redis(server: str, folder: Path) -> tuple[subprocess.Popen, str] | None:
+    """Start redis-server on a free port; None when it exits (the port was taken meanwhile)."""
+    port = _free_port()
+    log = open(folder / f"redis-{port}.log", "wb")
+    proc = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(folder)],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    log.close()
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 30
+    while proc.poll() is None and time.monotonic() < deadline:
+        if _redis_answers(url):
+            return proc, url
+        time.sleep(0.02)
+    _stop(proc)
+    return None
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a real, reachable Redis for this test session."""
+    url = os.environ.get("REDIS_URL")
+    if url and _redis_answers(url):
+        yield url
+        return
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip(
+            "no Redis: REDIS_URL is unset or unreachable and redis-server is not on PATH "
+            "(install redis-server, as .ci/run does, or set REDIS_URL)"
+        )
+    folder = tmp_path_factory.mktemp("redis")
+    for _ in range(3):
+        started = _start_redis(server, folder)
+        if started is not None:
+            break
+    else:
+        pytest.fail(f"redis-server did not start; see the logs in {folder}")
+    proc, url = started
+    try:
+        yield url
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture
+def redis_client(redis_url: str):
+    """A plain redis-py client on ``redis_url``, for looking behind a store's back."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def redis_project(redis_client) -> Iterator[str]:
+    """A project name no other test uses, so tests can share one Redis (even a developer's
+    own, via REDIS_URL) without seeing each other's keys. Projects derived from it by a
+    suffix (``f"{redis_project}-b"``) are cleaned up with it."""
+    project = f"test-{uuid.uuid4().hex[:12]}"
+    yield project
+    doomed = list(redis_client.scan_iter(match=f"{project}*", count=1000))
+    for start in range(0, len(doomed), 1000):
+        redis_client.delete(*doomed[start : start + 1000])
