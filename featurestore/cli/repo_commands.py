@@ -140,12 +140,13 @@ def quickstart(directory: Path | None) -> None:
         print_changes(result.changes)
         entity_df = pl.DataFrame({
             "driver_id": [1001, 1002, 1003, 1001],
-            "event_timestamp": [now - timedelta(hours=h) for h in (1, 5, 30, 200)],
+            "event_timestamp": [now - timedelta(hours=h) for h in (1, 5, 30, -26)],
         })
         refs = ["driver_hourly_stats:conv_rate", "driver_hourly_stats:acc_rate",
                 "driver_hourly_stats:avg_daily_trips"]
         training = store.get_historical_features(entity_df, refs).to_polars()
-        click.secho("3. A point-in-time-correct training set (the last row is past the 1-day ttl):", bold=True)
+        click.secho("3. A point-in-time-correct training set (the last row is 26 h after the newest data, "
+                    "past the view's 1-day ttl, so its features are null):", bold=True)
         click.echo(training)
         results = store.materialize_incremental(now)
         rows = sum(r.rows for r in results)

@@ -1,0 +1,69 @@
+"""The command line as a user runs it: real processes, real files."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent / "featurestore"
+
+
+def run(*args, cwd=None, check=True):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEATURESTORE_")}
+    proc = subprocess.run([str(BIN), *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def test_quickstart_runs_end_to_end(tmp_path):
+    out = run("quickstart", str(tmp_path / "demo")).stdout
+    assert "Applied its definitions" in out and "+ feature_view driver_hourly_stats" in out
+    assert "Materialized 10 rows into the online store (sqlite)" in out
+    assert "9999" in out and "null" in out
+
+
+def test_init_apply_materialize_and_the_example_training_script(tmp_path):
+    repo = tmp_path / "my_repo"
+    assert "Created a feature repo" in run("init", str(repo)).stdout
+    plan = run("plan", cwd=repo).stdout
+    assert "+ feature_view driver_hourly_stats" in plan
+    assert "Applied 6 change(s)" in run("apply", cwd=repo).stdout
+    assert "No changes" in run("-r", str(repo), "plan").stdout
+    out = run("materialize-incremental", "now", cwd=repo).stdout
+    assert "driver_hourly_stats: 5 rows" in out and "rows/s" in out
+    script = subprocess.run([sys.executable, "train.py"], cwd=repo, capture_output=True, text=True, timeout=300)
+    assert script.returncode == 0, script.stderr
+    assert "Training set:" in script.stdout and "Online features:" in script.stdout
+    assert "trip_completed" in script.stdout
+    shown = run("registry", "show", cwd=repo).stdout
+    assert "feature_view" in shown and "driver_hourly_stats" in shown
+    assert "v1" in run("registry", "history", "feature_view", "driver_hourly_stats", cwd=repo).stdout
+    lineage = run("registry", "lineage", "feature_view", "driver_hourly_stats", cwd=repo).stdout
+    assert "data_source:driver_hourly_stats_source -> feature_view:driver_hourly_stats" in lineage
+
+
+@pytest.mark.parametrize("args, message", [
+    (["apply"], "no featurestore.yaml"),
+    (["materialize", "yesterday", "now"], "not an ISO 8601 time"),
+])
+def test_user_errors_are_one_line_without_traceback(tmp_path, args, message):
+    if args[0] == "materialize":
+        run("init", str(tmp_path / "r"))
+        cwd = tmp_path / "r"
+    else:
+        cwd = tmp_path
+    proc = run(*args, cwd=cwd, check=False)
+    assert proc.returncode == 1
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0
+
+
+def test_init_refuses_a_non_empty_folder(tmp_path):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "file.txt").write_text("x")
+    proc = run("init", str(tmp_path / "taken"), check=False)
+    assert proc.returncode == 1 and "is not empty" in proc.stderr
