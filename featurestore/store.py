@@ -38,6 +38,8 @@ from featurestore.source_tables import source_table
 
 __all__ = ["FeatureStore"]
 
+_WATERMARK_LOCK = threading.Lock()
+
 
 class FeatureStore:
     """A feature repo's stores. ``FeatureStore(repo_path=".")`` reads featurestore.yaml there."""
@@ -200,30 +202,34 @@ class FeatureStore:
         views: Sequence[str] | None = None,
         progress: Progress | None = None,
     ) -> list[MaterializeResult]:
-        """Write each entity's latest row with ``start <= event_timestamp <= end`` online."""
+        """Write each entity's latest row with ``start <= event_timestamp <= end`` online.
+
+        Each view's run is a job record, under the view's lock (featurestore/jobs)."""
         start, end = utc(start, "start"), utc(end, "end")
         if start is not None and start > end:
             raise InputError(f"materialize start {start} is after end {end}")
-        return [self._materialize_one(v, start, end, progress) for v in self._online_views(views)]
+        from featurestore.jobs.runner import run_manual
+
+        return [run_manual(self, v, start, end, progress) for v in self._online_views(views)]
 
     def materialize_incremental(
         self, end: datetime | str, views: Sequence[str] | None = None, progress: Progress | None = None
     ) -> list[MaterializeResult]:
         """Materialize each view from where its last run ended (first run: ``end - ttl``)."""
+        from featurestore.jobs.runner import run_manual
+
         end = utc(end, "end")
-        results = []
-        for view in self._online_views(views):
-            mark = self.registry.get_state(self.project, watermark_key(view.name))
-            start = utc(mark, "watermark") if mark else (end - view.ttl if view.ttl else None)
-            results.append(self._materialize_one(view, start, end, progress))
-        return results
+        return [run_manual(self, v, None, end, progress, incremental=True) for v in self._online_views(views)]
 
     def _materialize_one(self, view: FeatureView, start, end, progress) -> MaterializeResult:
+        # Callers hold the view's job lock and record the run (featurestore/jobs/runner.py);
+        # the in-process lock keeps a parallel backfill's chunks from moving the watermark back.
         request = self._request(ResolvedView(view, view.feature_names, view.feature_names))
         result = materialize_view(self.offline, self.online, view, request, start, end, progress)
-        previous = utc(self.registry.get_state(self.project, watermark_key(view.name)), "watermark")
-        if previous is None or end > previous:
-            self.registry.set_state(self.project, watermark_key(view.name), end.isoformat())
+        with _WATERMARK_LOCK:
+            previous = utc(self.registry.get_state(self.project, watermark_key(view.name)), "watermark")
+            if previous is None or end > previous:
+                self.registry.set_state(self.project, watermark_key(view.name), end.isoformat())
         return result
 
     def _online_views(self, names: Sequence[str] | None) -> list[FeatureView]:

@@ -22,6 +22,7 @@ from typing import Any
 
 from registry.diff import canonical_json, check_objects, diff_objects
 from registry.errors import ConflictError, RegistryError
+from registry.jobs import JobLog
 from registry.model import ApplyResult, Change, Edge, ObjectSpec, StoredObject
 from registry.sqlite import connect, resolve_path, sqlite_errors
 from registry.tables import (
@@ -53,6 +54,7 @@ class Registry:
         self._conn: sqlite3.Connection | None = conn
         self._path = path
         self._lock = threading.RLock()
+        self._jobs = JobLog(self)
 
     @classmethod
     def open(cls, location: str | os.PathLike[str]) -> Registry:
@@ -64,6 +66,11 @@ class Registry:
     def path(self) -> Path:
         """The SQLite file."""
         return self._path
+
+    @property
+    def jobs(self) -> JobLog:
+        """Job records and locks kept in the same file (see ``registry.jobs``)."""
+        return self._jobs
 
     def __repr__(self) -> str:
         return f"Registry({str(self._path)!r})"

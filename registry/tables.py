@@ -18,6 +18,7 @@ from registry.model import StoredObject
 __all__ = [
     "COLUMNS",
     "DOWNSTREAM",
+    "JOB_SCHEMA",
     "LATEST",
     "SCHEMA",
     "SCHEMA_VERSION",
@@ -34,6 +35,41 @@ __all__ = [
 # turn N-1 into N; registry.sqlite runs them inside the BEGIN IMMEDIATE that checks
 # the version, so concurrent openers migrate once.
 SCHEMA_VERSION = 1
+
+# Job records and locks (registry.jobs). Kept apart so a registry written before they
+# existed gets them on first use: every statement is idempotent.
+JOB_SCHEMA = (
+    # One row per run: what ran (target), why (trigger), over which window, and how it
+    # ended. A backfill's runs share a batch; a retried run has attempt > 1.
+    """CREATE TABLE IF NOT EXISTS jobs (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        project      TEXT NOT NULL,
+        target       TEXT NOT NULL,
+        trigger      TEXT NOT NULL,
+        window_start TEXT,
+        window_end   TEXT NOT NULL,
+        status       TEXT NOT NULL,
+        started_at   TEXT NOT NULL,
+        ended_at     TEXT,
+        seconds      REAL,
+        rows         INTEGER,
+        error        TEXT,
+        attempt      INTEGER NOT NULL,
+        batch        TEXT,
+        owner        TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS jobs_by_target ON jobs (project, target, status)",
+    "CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (project, status)",
+    # A lock is held by owner until expires_at (epoch seconds); an expired row is free.
+    """CREATE TABLE IF NOT EXISTS locks (
+        project     TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        owner       TEXT NOT NULL,
+        acquired_at TEXT NOT NULL,
+        expires_at  REAL NOT NULL,
+        PRIMARY KEY (project, name)
+    )""",
+)
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS meta (
@@ -80,6 +116,7 @@ SCHEMA = (
         updated_at TEXT NOT NULL,
         PRIMARY KEY (project, key)
     )""",
+    *JOB_SCHEMA,
 )
 
 COLUMNS = "kind, name, version, spec, spec_hash, depends_on, created_at, revision, removed"

@@ -1,0 +1,152 @@
+"""Commands that run unattended work: scheduler, backfill, and the jobs history."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from featurestore.cli.data_commands import parse_time
+from featurestore.cli.main import cli, open_store, pass_repo
+
+__all__ = ["print_jobs"]
+
+
+def _log_to_stderr() -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Run each scheduled view's due window once, then exit.")
+@click.option("--poll", help="How often to look for a new apply, e.g. 30s (default: scheduler.poll).")
+@click.option("--workers", default=1, show_default=True, help="Views materialized at the same time.")
+@pass_repo
+def scheduler(repo: Path, once: bool, poll: str | None, workers: int) -> None:
+    """Materialize each scheduled view on its schedule until SIGTERM or Ctrl-C.
+
+    A view is scheduled by its definition's `schedule` (cron string or timedelta) or by
+    `scheduler.views` in featurestore.yaml. Applies are picked up without a restart.
+    """
+    from featurestore.jobs import JobSettings, Scheduler, parse_duration
+
+    _log_to_stderr()
+    with open_store(repo) as store:
+        settings = JobSettings.from_config(store.config)
+        if poll:
+            settings = settings.with_(poll=parse_duration(poll, "--poll").total_seconds())
+        runner = Scheduler(store, settings=settings, workers=workers)
+        if once:
+            records = runner.run_due()
+            runner.stop(grace=0)
+            print_jobs(records)
+            return
+        runner.run_forever()
+
+
+@cli.command()
+@click.option("--view", "-v", "view", required=True, help="The feature view to backfill.")
+@click.option("--start", required=True, help="Start of the range (ISO 8601).")
+@click.option("--end", required=True, help="End of the range (ISO 8601 or `now`).")
+@click.option("--chunk", default="1d", show_default=True, help="Chunk length, e.g. 1d, 6h, 30m.")
+@click.option("--parallel", default=1, show_default=True, help="Chunks run at the same time.")
+@click.option("--retries", type=int, help="Extra attempts per failed chunk (default: scheduler.retries).")
+@click.option("--backoff", help="Wait before the first retry, doubling after (default: scheduler.retry_backoff).")
+@click.option("--force", is_flag=True, help="Rerun chunks that already succeeded.")
+@pass_repo
+def backfill(repo: Path, view: str, start: str, end: str, chunk: str, parallel: int, retries: int | None,
+             backoff: str | None, force: bool) -> None:
+    """Materialize VIEW from START to END in chunks; a rerun skips the chunks already done.
+
+    Ctrl-C or SIGTERM once: running chunks finish, no new ones start. Twice: running
+    chunks stop at their next batch and are recorded as interrupted.
+    """
+    from featurestore.errors import JobError
+    from featurestore.jobs import backfill as run_backfill
+    from featurestore.jobs import parse_duration
+    from featurestore.jobs.backfill import chunk_windows
+
+    begin, finish = parse_time(start), parse_time(end)
+    size = parse_duration(chunk, "--chunk")
+    wait = None if backoff is None else parse_duration(backoff, "--backoff").total_seconds()
+    stop, cancel = threading.Event(), threading.Event()
+
+    def on_signal(signum, _frame) -> None:
+        (cancel if stop.is_set() else stop).set()
+        click.echo(f"\n{'stopping the running chunks' if cancel.is_set() else 'finishing the running chunks'}"
+                   " (again to interrupt them)", err=True)
+
+    with open_store(repo) as store:
+        store.get_feature_view(view)  # an unknown name fails here, before the progress bar
+        total = len(chunk_windows(begin, finish, size)) if begin < finish else 0
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            with click.progressbar(length=total, label=f"{view} {begin:%Y-%m-%d %H:%M} .. {finish:%Y-%m-%d %H:%M}",
+                                   file=sys.stderr, show_pos=True) as bar:
+                report = run_backfill(store, view, begin, finish, size, parallel=parallel, retries=retries,
+                                      backoff=wait, force=force, progress=lambda _outcome: bar.update(1),
+                                      stop=stop, cancel=cancel)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    click.echo(f"{report.view}: {len(report.chunks)} chunk(s): {report.count('succeeded')} ran, "
+               f"{report.count('skipped')} already done, {len(report.failed)} not done; "
+               f"{report.rows:,} rows written (batch {report.batch})")
+    for outcome in report.failed:
+        click.echo(f"  {outcome.status} {outcome.start.isoformat()} .. {outcome.end.isoformat()} after "
+                   f"{outcome.attempts} attempt(s): {outcome.error}")
+    if not report.ok:
+        raise JobError(f"{len(report.failed)} chunk(s) of {report.view} did not finish; fix the cause and run "
+                       "the same command again: it runs only those")
+
+
+@cli.command()
+@click.option("--view", "-v", "view", help="Only this feature view's runs.")
+@click.option("--failed", is_flag=True, help="Only failed or interrupted runs.")
+@click.option("--trigger", type=click.Choice(["scheduled", "backfill", "manual"]), help="Only runs started so.")
+@click.option("--limit", "-n", default=50, show_default=True, help="How many, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
+@pass_repo
+def jobs(repo: Path, view: str | None, failed: bool, trigger: str | None, limit: int, as_json: bool) -> None:
+    """List materialization runs, newest first: scheduled, backfill chunks and manual."""
+    with open_store(repo) as store:
+        records = store.registry.jobs.list(
+            store.project, target=view, trigger=trigger, limit=limit,
+            statuses=("failed", "interrupted") if failed else None,
+        )
+        if view and not records and view not in store.contents.feature_views:
+            from featurestore.errors import NotFoundError
+
+            raise NotFoundError("feature view", view, store.contents.feature_views)
+    if as_json:
+        from featurestore.jobs.runner import record_json
+
+        for record in records:
+            click.echo(json.dumps(record_json(record)))
+        return
+    print_jobs(records)
+
+
+def print_jobs(records) -> None:
+    if not records:
+        click.echo("No jobs.")
+        return
+    colors = {"succeeded": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
+    click.echo(f"{'ID':>5}  {'VIEW':28} {'TRIGGER':9} {'WINDOW (UTC)':36} {'STATUS':11} {'ROWS':>9} "
+               f"{'SECONDS':>8}  STARTED")
+    for r in records:
+        start = f"{r.window_start:%Y-%m-%d %H:%M}" if r.window_start else "beginning"
+        window = f"{start} .. {r.window_end:%Y-%m-%d %H:%M}"
+        rows = "" if r.rows is None else f"{r.rows:,}"
+        seconds = "" if r.seconds is None else f"{r.seconds:.2f}"
+        attempt = f" #{r.attempt}" if r.attempt > 1 else ""
+        status = click.style(f"{r.status:11}", fg=colors.get(r.status))
+        click.echo(f"{r.id:>5}  {r.target:28} {r.trigger + attempt:9} {window:36} {status} {rows:>9} "
+                   f"{seconds:>8}  {r.started_at:%Y-%m-%d %H:%M:%S}")
+        if r.error:
+            click.echo(f"       {r.error.splitlines()[0][:160]}")
