@@ -42,8 +42,10 @@ def rows_to_arrow(data: Any) -> pa.Table:
         if isinstance(data, Mapping):
             return pa.table({k: list(v) if isinstance(v, (list, tuple)) else [v] for k, v in data.items()})
         if isinstance(data, list):
+            if not all(isinstance(row, Mapping) for row in data):
+                raise InputError("pushed rows given as a list must each be a mapping of column -> value")
             return pa.Table.from_pylist(data)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
         raise InputError(f"pushed rows are not a table of uniform columns: {exc}") from None
     raise InputError(
         f"pushed rows of type {type(data).__name__} are not supported; send a dict of columns, "

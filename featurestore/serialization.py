@@ -87,7 +87,7 @@ def _file(s: FileSource) -> dict:
 
 def _source(s: FileSource | PushSource) -> dict:
     if isinstance(s, PushSource):
-        return {"type": "push", "batch_source": _file(s.batch_source), **_meta(s)}
+        return {"type": "push", "name": s.name, "batch_source": _file(s.batch_source), **_meta(s)}
     return _file(s)
 
 
