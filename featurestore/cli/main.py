@@ -43,6 +43,6 @@ def open_store(repo: Path):
 
 
 def main() -> None:
-    from featurestore.cli import data_commands, job_commands, repo_commands  # noqa: F401 - registers commands
+    from featurestore.cli import data_commands, job_commands, repo_commands, serve_command  # noqa: F401 - registers commands
 
     cli(prog_name="featurestore")

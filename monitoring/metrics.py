@@ -1,0 +1,117 @@
+"""The Prometheus metrics a process counts itself, in one place, grouped by the subsystem
+that records them. (Metrics computed at scrape time from stored records, such as the job
+metrics of ``monitoring.jobs``, are collectors of their own.) docs/metrics.md lists them
+for operators; keep the two in step.
+
+Conventions (https://prometheus.io/docs/practices/naming/):
+
+- names are ``featurestore_<subsystem>_<what>_<unit>``; counters end in ``_total``,
+  durations are in ``_seconds``, plain counts have no unit suffix;
+- label values come from a small, known set (route templates, view names, status codes),
+  never from request data, so the number of series stays bounded;
+- add a new subsystem as a new section below, with its own bucket choice if the defaults
+  do not fit.
+
+Several processes: ``prometheus_client`` decides when it is first imported whether to
+keep values in memory or in per-process files under ``PROMETHEUS_MULTIPROC_DIR``.
+``featurestore serve --workers N`` (N > 1) sets that variable to a fresh temporary folder
+before anything imports this module, and ``render()`` then sums every worker's files, so
+a scrape sees the whole server whichever worker answers it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import multiprocess
+
+__all__ = [
+    "CONTENT_TYPE_LATEST",
+    "HTTP_REQUESTS",
+    "HTTP_REQUEST_DURATION",
+    "MULTIPROCESS",
+    "ONLINE_NULL_VALUES",
+    "ONLINE_READ_DURATION",
+    "ONLINE_REQUEST_ENTITIES",
+    "ONLINE_VALUE_AGE",
+    "PUSH_ROWS",
+    "REGISTRY_RELOADS",
+    "mark_process_dead",
+    "render",
+]
+
+#: Whether values live in per-process files (fixed when prometheus_client was imported).
+MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+#: Seconds; fine below a millisecond, where online reads live.
+FAST_LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
+
+# --- HTTP serving (serving/) ----------------------------------------------------------
+
+HTTP_REQUESTS = Counter(
+    "featurestore_http_requests_total",
+    "HTTP requests answered, by endpoint (the route template), method and status code.",
+    ["endpoint", "method", "status"],
+)
+HTTP_REQUEST_DURATION = Histogram(
+    "featurestore_http_request_duration_seconds",
+    "Time from receiving an HTTP request to sending its last byte, by endpoint, method and status code.",
+    ["endpoint", "method", "status"],
+    buckets=FAST_LATENCY_BUCKETS,
+)
+REGISTRY_RELOADS = Counter(
+    "featurestore_serving_registry_reloads_total",
+    "Times the server loaded new definitions after an apply (without a restart).",
+)
+
+# --- online features (serving/routes/features.py) -------------------------------------
+
+ONLINE_READ_DURATION = Histogram(
+    "featurestore_online_read_duration_seconds",
+    "One online store round trip of an online features request, by store type.",
+    ["store"],
+    buckets=FAST_LATENCY_BUCKETS,
+)
+ONLINE_REQUEST_ENTITIES = Histogram(
+    "featurestore_online_request_entities",
+    "Entity rows per online features request.",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000),
+)
+ONLINE_NULL_VALUES = Counter(
+    "featurestore_online_null_values_total",
+    "Feature values served as null, by feature view and reason: not_found (no row for the "
+    "entity), outside_max_age (the row is older than the view's ttl), null_value (stored null).",
+    ["feature_view", "reason"],
+)
+ONLINE_VALUE_AGE = Histogram(
+    "featurestore_online_value_age_seconds",
+    "Age (serving time minus event time) of the feature rows served, one observation per "
+    "entity row and feature view.",
+    ["feature_view"],
+    buckets=(1, 10, 60, 300, 900, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 7 * 86400, 30 * 86400),
+)
+
+# --- push (serving/routes/push.py) -----------------------------------------------------
+
+PUSH_ROWS = Counter(
+    "featurestore_push_rows_total",
+    "Rows accepted by push, by push source and target (online, offline, online_and_offline).",
+    ["push_source", "to"],
+)
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text for a scrape and its content type; with several processes,
+    the sum over all of them (live or exited: counters must never go backwards)."""
+    if MULTIPROCESS:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def mark_process_dead(pid: int) -> None:
+    """Called by a worker as it exits, so live-process gauges drop its values."""
+    if MULTIPROCESS:
+        multiprocess.mark_process_dead(pid)

@@ -1,0 +1,95 @@
+"""The HTTP app: ``create_app(store_or_repo_path)``.
+
+``featurestore serve`` runs ``app_from_env`` under uvicorn; with ``--workers N`` every
+worker process builds its own app (and store) from ``FEATURESTORE_REPO``. The endpoints and
+their bodies are in docs/http-api.md; error answers in ``serving.errors``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from featurestore.config import ServingConfig
+from featurestore.store import FeatureStore
+from monitoring.metrics import mark_process_dead
+from serving.auth import APIKeyAuth
+from serving.errors import install_error_handlers
+from serving.instrumentation import MetricsMiddleware
+from serving.routes import features, health, jobs, materialize, push, registry
+from serving.state import ServingState
+
+__all__ = ["app_from_env", "create_app"]
+
+log = logging.getLogger("featurestore.serving")
+
+
+def create_app(
+    store: FeatureStore | str | os.PathLike = ".",
+    *,
+    serving: ServingConfig | None = None,
+    watch_interval: float = 1.0,
+) -> FastAPI:
+    """An app serving ``store`` (or the repo at that path, opened now and closed at shutdown).
+
+    ``serving`` overrides the repo's ``serving:`` settings (API keys, limits);
+    ``watch_interval`` is how often, in seconds, to look for a new apply (0: never).
+    """
+    owned = not isinstance(store, FeatureStore)
+    if owned:
+        store = FeatureStore(repo_path=Path(store))
+    config = serving or store.config.serving
+    state = ServingState(
+        store,
+        APIKeyAuth(config.api_keys, config.auth_reads),
+        max_entities=config.max_entities,
+        max_body_bytes=config.max_body_bytes,
+        watch_interval=watch_interval,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await state.start()
+        log.info("serving project %r (registry revision %d, %s online store)", store.project, state.revision,
+                 state.store_type)
+        try:
+            yield
+        finally:
+            await state.stop()
+            if owned:
+                store.close()
+            mark_process_dead(os.getpid())
+
+    app = FastAPI(
+        title="featurestore",
+        summary="Online features, push and materialization over HTTP (Feast-compatible).",
+        version=_version(),
+        lifespan=lifespan,
+    )
+    app.state.serving = state
+    install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware)
+    for module in (features, push, materialize, jobs, registry, health):
+        app.include_router(module.router)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The uvicorn factory ``featurestore serve`` uses: the repo in ``FEATURESTORE_REPO``."""
+    return create_app(
+        os.environ.get("FEATURESTORE_REPO", "."),
+        watch_interval=float(os.environ.get("FEATURESTORE_WATCH_INTERVAL", "1")),
+    )
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("featurestore")
+    except PackageNotFoundError:
+        return "0"

@@ -1,0 +1,70 @@
+"""API keys: who may write (push, materialize) and, with ``auth_reads``, who may read.
+
+Keys come from ``serving.api_keys`` in featurestore.yaml or ``FEATURESTORE_API_KEYS``
+(comma-separated). A client sends one as ``X-API-Key: <key>`` or ``Authorization: Bearer
+<key>``. No key: 401; a key that matches none: 403. With no keys configured everything is
+open (the server logs a warning at startup).
+
+A given key is compared with every configured key with ``hmac.compare_digest`` and no
+early exit, so the time taken does not tell how much of a key was right or which key
+matched. Keys never appear in a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+
+from fastapi import Request
+
+from serving.errors import HTTPError
+
+__all__ = ["APIKeyAuth", "require_reader", "require_writer"]
+
+
+class APIKeyAuth:
+    def __init__(self, keys: Sequence[str] = (), auth_reads: bool = False):
+        self._keys = tuple(k.encode() for k in keys if k)
+        self.writes = bool(self._keys)
+        self.reads = self.writes and auth_reads
+
+    def check(self, request: Request) -> None:
+        """Return if the request carries a valid key; raise a 401 or 403 HTTPError."""
+        given = request.headers.get("x-api-key")
+        if given is None:
+            authorization = request.headers.get("authorization", "")
+            if authorization[:7].lower() == "bearer ":
+                given = authorization[7:].strip()
+        if not given:
+            raise HTTPError(
+                401, "Unauthorized",
+                "this endpoint needs an API key: send it as the X-API-Key header or as Authorization: Bearer <key>",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        candidate = given.encode("utf-8", "surrogateescape")
+        matched = False
+        for key in self._keys:  # no early exit: the time taken is the same whichever key matches
+            matched |= hmac.compare_digest(key, candidate)
+        if not matched:
+            raise HTTPError(403, "Forbidden", "the API key is not valid for this server")
+
+    def __repr__(self) -> str:  # never show the keys
+        return f"APIKeyAuth(keys={len(self._keys)}, reads={self.reads})"
+
+
+# Both are ``async`` on purpose: FastAPI runs a plain ``def`` dependency in a thread pool,
+# which would cost more than the whole online lookup. Tests may override either one.
+
+
+async def require_writer(request: Request) -> None:
+    """Dependency of the write endpoints: a valid key when any key is configured."""
+    auth: APIKeyAuth = request.app.state.serving.auth
+    if auth.writes:
+        auth.check(request)
+
+
+async def require_reader(request: Request) -> None:
+    """Dependency of the read endpoints: a valid key when ``auth_reads`` is set."""
+    auth: APIKeyAuth = request.app.state.serving.auth
+    if auth.reads:
+        auth.check(request)

@@ -1,0 +1,131 @@
+"""The one place that turns errors into HTTP answers.
+
+Every error answer has the body of DESIGN.md, ``{"error": {"type": ..., "message": ...}}``,
+where ``type`` is the error class (``NotFoundError``, ``InputError``, ...) and ``message``
+names what is wrong and what to do. Status codes:
+
+====================================  ======  ==============================================
+error                                 status  when
+====================================  ======  ==============================================
+``HTTPError`` (raised by serving)     its own 400 malformed JSON, 401 no API key, 403 wrong
+                                              key, 413 body too large, 503 not ready
+``NotFoundError``                     404     unknown feature view, feature, feature service,
+                                              entity or push source (Feast answers 404 too)
+``InputError``, ``SchemaError``,      422     valid JSON whose content is wrong: missing join
+``DefinitionError``                           key, wrong value type, too many entities, ...
+``ConflictError``                     409     another writer changed the registry; retry
+``RegistryError``                     503     the registry cannot be read
+``StoreUnavailableError``             503     the online or offline store is unreachable
+``ConfigError``, ``JobError``         500     the server's setup or a job failed (not the
+                                              request's fault)
+request validation (path, query)      422
+unknown route / method                404 / 405
+anything else                         500     type ``InternalError``; logged with its traceback
+====================================  ======  ==============================================
+
+A user error is never answered with 500, and never logged with a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from featurestore.errors import (
+    ConfigError,
+    ConflictError,
+    DefinitionError,
+    FeatureStoreError,
+    InputError,
+    JobError,
+    NotFoundError,
+    RegistryError,
+    SchemaError,
+    StoreUnavailableError,
+)
+
+__all__ = ["HTTPError", "error_response", "install_error_handlers", "status_for"]
+
+log = logging.getLogger("featurestore.serving")
+
+# Most specific first: ConflictError is a RegistryError.
+_STATUS: tuple[tuple[type[FeatureStoreError], int], ...] = (
+    (NotFoundError, 404),
+    (InputError, 422),
+    (SchemaError, 422),
+    (DefinitionError, 422),
+    (ConflictError, 409),
+    (RegistryError, 503),
+    (StoreUnavailableError, 503),
+    (ConfigError, 500),
+    (JobError, 500),
+)
+
+_HTTP_TYPES = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
+               405: "MethodNotAllowed", 413: "PayloadTooLarge", 415: "UnsupportedMediaType"}
+
+
+class HTTPError(Exception):
+    """An error the serving layer itself raises (auth, limits, malformed JSON, not ready)."""
+
+    def __init__(self, status: int, type: str, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.type, self.message, self.headers = status, type, message, headers
+
+
+def status_for(exc: FeatureStoreError) -> int:
+    for cls, status in _STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 400  # a FeatureStoreError subclass added later: still the user's error
+
+
+def error_response(status: int, type: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps({"error": {"type": type, "message": message}}).encode()
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+async def _feature_store_error(request: Request, exc: FeatureStoreError) -> Response:
+    status = status_for(exc)
+    if status >= 500:
+        log.warning("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+    return error_response(status, type(exc).__name__, str(exc))
+
+
+async def _http_error(request: Request, exc: HTTPError) -> Response:
+    return error_response(exc.status, exc.type, exc.message, exc.headers)
+
+
+async def _starlette_http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    if exc.status_code == 404 and exc.detail == "Not Found":
+        message = f"no endpoint {request.method} {request.url.path}; see /docs for the API"
+    else:
+        message = str(exc.detail)
+    return error_response(exc.status_code, _HTTP_TYPES.get(exc.status_code, "HTTPError"), message,
+                          getattr(exc, "headers", None))
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+    return error_response(422, "InputError", "; ".join(parts) or "invalid request")
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("%s %s failed", request.method, request.url.path)
+    return error_response(500, "InternalError", "internal error; the server log has the details")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(FeatureStoreError, _feature_store_error)
+    app.add_exception_handler(HTTPError, _http_error)
+    app.add_exception_handler(StarletteHTTPException, _starlette_http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)

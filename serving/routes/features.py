@@ -1,0 +1,85 @@
+"""``POST /get-online-features``: the hot path.
+
+One request costs: reading and parsing the JSON body, a dictionary lookup for the cached
+read plan of its feature list, one online store round trip (inline on the event loop:
+cheaper than a thread hop), and encoding the column-major answer with the C JSON encoder.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from featurestore.errors import InputError, StoreUnavailableError
+from featurestore.online_read import read_online
+from serving.auth import require_reader
+from serving.body import read_json
+from serving.instrumentation import observe_online
+from serving.online_json import online_response_json
+from serving.schemas import GetOnlineFeaturesRequest, GetOnlineFeaturesResponse, request_body
+from serving.state import ServingState
+from serving.routes import ERROR_RESPONSES
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["online features"])
+
+
+@router.post(
+    "/get-online-features",
+    dependencies=[Depends(require_reader)],
+    openapi_extra=request_body(GetOnlineFeaturesRequest),
+    responses={200: {"model": GetOnlineFeaturesResponse}, **ERROR_RESPONSES},
+    response_class=Response,
+)
+async def get_online_features(request: Request) -> Response:
+    """The newest values of the features for each entity row, column-major as Feast answers."""
+    state: ServingState = request.app.state.serving
+    body = await read_json(request, state.max_body_bytes)
+    features, full_feature_names, entities = _parse(body, state.max_entities)
+    if state.online_down is not None:
+        raise StoreUnavailableError(state.online_down)
+    store = state.store
+    plan = store.read_plan(features, full_feature_names)
+    try:
+        response = read_online(state.online, plan, entities, store.clock)
+    except StoreUnavailableError as exc:
+        state.store_failed(exc)
+        raise
+    observe_online(plan, response, store.clock())
+    return Response(online_response_json(response), media_type="application/json")
+
+
+def _parse(body: dict[str, Any], max_entities: int) -> tuple[Any, bool, Any]:
+    features = body.get("features")
+    service = body.get("feature_service")
+    if (features is None) == (service is None):
+        raise InputError("give either 'features' (a list of 'view:feature' references) or 'feature_service' "
+                         "(a feature service's name), not both and not neither")
+    if features is not None:
+        if type(features) is not list or not all(type(f) is str for f in features):
+            raise InputError("'features' must be a list of 'view:feature' strings")
+        for ref in features:
+            if ":" not in ref:
+                raise InputError(f"feature reference {ref!r} must look like 'view_name:feature_name'")
+    elif type(service) is not str:
+        raise InputError("'feature_service' must be a feature service's name (a string)")
+
+    full = body.get("full_feature_names", False)
+    if type(full) is not bool:
+        raise InputError("'full_feature_names' must be true or false")
+
+    entities = body.get("entities")
+    if type(entities) is dict:
+        n = max((len(v) if type(v) is list else 1 for v in entities.values()), default=0)
+    elif type(entities) is list:  # also accepted: a list of row objects
+        n = len(entities)
+    else:
+        raise InputError("'entities' must be an object of join key -> list of values, "
+                         'e.g. {"driver_id": [1001, 1002]}')
+    if n > max_entities:
+        raise InputError(f"{n:,} entity rows is more than this server's limit of {max_entities:,} per request "
+                         "(serving.max_entities); split the request")
+    return features if features is not None else service, full, entities

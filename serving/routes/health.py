@@ -1,0 +1,51 @@
+"""``GET /health`` (liveness), ``GET /ready`` (readiness) and ``GET /metrics`` (Prometheus)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Depends
+from starlette.responses import Response
+
+from monitoring.jobs import render_job_metrics
+from monitoring.metrics import render
+from serving.errors import HTTPError
+from serving.schemas import ErrorBody
+from serving.state import ServingState, get_state
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["operations"])
+
+log = logging.getLogger("featurestore.serving")
+
+
+@router.get("/health")
+async def health() -> dict:
+    """The process is up and its event loop answers. Checks nothing else, on purpose: a
+    liveness probe that fails when Redis is down would restart healthy servers."""
+    return {"status": "ok"}
+
+
+@router.get("/ready", responses={503: {"model": ErrorBody, "description": "Not ready; the message says why"}})
+async def ready(state: ServingState = Depends(get_state)) -> dict:
+    """Ready to serve: the registry is loaded and the online store answers a ping."""
+    if state.registry_error is not None:
+        raise HTTPError(503, "NotReady", f"registry not loaded: {state.registry_error}")
+    reason = await state.health_check()
+    if reason is not None:
+        raise HTTPError(503, "NotReady", f"online store unavailable: {reason}")
+    return {"status": "ready", "project": state.store.project, "registry_revision": state.revision,
+            "online_store": state.store_type}
+
+
+@router.get("/metrics", response_class=Response)
+def metrics(state: ServingState = Depends(get_state)) -> Response:
+    """Prometheus exposition: this server's metrics (all worker processes when run with
+    --workers N), then the materialization job metrics read from the registry."""
+    body, content_type = render()
+    try:
+        body += render_job_metrics(state.store.registry, state.store.project)
+    except Exception as exc:  # an unreadable registry must not cost the serving metrics
+        log.warning("job metrics left out of /metrics: %s", exc)
+    return Response(body, media_type=content_type)

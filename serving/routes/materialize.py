@@ -1,0 +1,62 @@
+"""``POST /materialize`` and ``POST /materialize-incremental`` (Feast's bodies)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from featurestore.errors import InputError
+from serving.auth import require_writer
+from serving.body import field, read_json
+from serving.routes import ERROR_RESPONSES
+from serving.schemas import MaterializeIncrementalRequest, MaterializeRequest, MaterializeResponse, request_body
+from serving.state import ServingState, get_state
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["materialize"], dependencies=[Depends(require_writer)])
+
+
+@router.post("/materialize", openapi_extra=request_body(MaterializeRequest), response_model=MaterializeResponse,
+             responses=ERROR_RESPONSES)
+async def materialize(request: Request, state: ServingState = Depends(get_state)) -> dict:
+    """Load each entity's latest row with start_ts <= event time <= end_ts into the online store.
+    The answer comes when the work is done."""
+    body = await read_json(request, state.max_body_bytes)
+    start = field(body, "start_ts", str, None)
+    end = _time(field(body, "end_ts", str))
+    results = await run_in_threadpool(state.store.materialize, _time(start) if start else None, end, _views(body))
+    return _answer(results)
+
+
+@router.post("/materialize-incremental", openapi_extra=request_body(MaterializeIncrementalRequest),
+             response_model=MaterializeResponse, responses=ERROR_RESPONSES)
+async def materialize_incremental(request: Request, state: ServingState = Depends(get_state)) -> dict:
+    """Load each view's rows from where its last materialization ended up to end_ts."""
+    body = await read_json(request, state.max_body_bytes)
+    end = _time(field(body, "end_ts", str))
+    results = await run_in_threadpool(state.store.materialize_incremental, end, _views(body))
+    return _answer(results)
+
+
+def _time(text: str) -> datetime | str:
+    # Other strings go to the store as they are; it parses ISO 8601 and names a bad one.
+    return datetime.now(timezone.utc) if text.strip().lower() == "now" else text
+
+
+def _views(body: dict[str, Any]) -> list[str] | None:
+    views = field(body, "feature_views", list, None)
+    if views is not None and not all(isinstance(v, str) for v in views):
+        raise InputError("'feature_views' must be a list of feature view names")
+    return views or None
+
+
+def _answer(results) -> dict:
+    return {"views": [
+        {"feature_view": r.view, "start": r.start.isoformat() if r.start else None, "end": r.end.isoformat(),
+         "rows": r.rows, "seconds": round(r.seconds, 6)}
+        for r in results
+    ]}

@@ -1,0 +1,43 @@
+"""``POST /push``: rows from a client into the views fed by a push source (Feast's shape)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from featurestore.errors import InputError
+from monitoring.metrics import PUSH_ROWS
+from serving.auth import require_writer
+from serving.body import field, read_json
+from serving.routes import ERROR_RESPONSES
+from serving.schemas import PushRequest, PushResponse, request_body
+from serving.state import ServingState, get_state
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["push"])
+
+_TARGETS = ("online", "offline", "online_and_offline")
+
+
+@router.post(
+    "/push",
+    dependencies=[Depends(require_writer)],
+    openapi_extra=request_body(PushRequest),
+    response_model=PushResponse,
+    responses=ERROR_RESPONSES,
+)
+async def push(request: Request, state: ServingState = Depends(get_state)) -> dict:
+    """Validate the rows against the views' schemas, then write them online (newer event
+    time wins), offline (a new Parquet file, seen by training sets) or both. Nothing is
+    written when any row is invalid."""
+    body = await read_json(request, state.max_body_bytes)
+    name = field(body, "push_source_name", str)
+    df = field(body, "df", (dict, list))
+    to = field(body, "to", str, "online")
+    if to not in _TARGETS:
+        raise InputError(f"'to' is {to!r}; use one of {', '.join(_TARGETS)}")
+    # Validation, Arrow conversion and the writes are blocking work: off the event loop.
+    rows = await run_in_threadpool(state.store.push, name, df, to)
+    PUSH_ROWS.labels(name, to).inc(rows)
+    return {"push_source_name": name, "to": to, "rows": rows}

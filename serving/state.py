@@ -1,0 +1,160 @@
+"""What a server process holds: the store, its limits and keys, and two background tasks.
+
+- **Registry watch.** Every ``watch_interval`` seconds the server reads the registry's
+  revision (one indexed SQLite read) and, when an apply changed it, reloads the
+  definitions, so new views and services are served without a restart. It runs on the
+  event loop thread, the same thread as the online hot path, so a request never sees a
+  half-swapped set of definitions and its cached read plans.
+- **Online store breaker.** Online reads run inline on the event loop (a thread hop would
+  cost more than the Redis round trip). When the store fails, the failing request and
+  every read after it answer 503 at once, without touching the network, while a probe
+  pings the store in a worker thread every ``probe_interval`` seconds; the first
+  successful ping closes the breaker. So an outage costs one slow request, not one per
+  request, and the server recovers by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from featurestore.errors import FeatureStoreError, StoreUnavailableError
+from featurestore.online.base import OnlineRow, OnlineStore, OnlineView
+from featurestore.store import FeatureStore
+from monitoring.metrics import ONLINE_READ_DURATION, REGISTRY_RELOADS
+from serving.auth import APIKeyAuth
+
+__all__ = ["ServingState", "TimedOnlineStore", "get_state"]
+
+log = logging.getLogger("featurestore.serving")
+
+
+class TimedOnlineStore:
+    """The online store with each ``read`` round trip recorded in a histogram."""
+
+    __slots__ = ("store", "_observe")
+
+    def __init__(self, store: OnlineStore, store_type: str):
+        self.store = store
+        self._observe = ONLINE_READ_DURATION.labels(store_type).observe
+
+    def read(self, requests: Sequence[tuple[OnlineView, Sequence[str], Sequence[tuple]]]) -> list[list[OnlineRow]]:
+        began = time.perf_counter()
+        try:
+            return self.store.read(requests)
+        finally:
+            self._observe(time.perf_counter() - began)
+
+
+class ServingState:
+    def __init__(
+        self,
+        store: FeatureStore,
+        auth: APIKeyAuth,
+        *,
+        max_entities: int,
+        max_body_bytes: int,
+        watch_interval: float = 1.0,
+        probe_interval: float = 0.5,
+    ):
+        self.store = store
+        self.auth = auth
+        self.max_entities = max_entities
+        self.max_body_bytes = max_body_bytes
+        self.watch_interval = watch_interval
+        self.probe_interval = probe_interval
+        self.store_type = store.config.online_store.type
+        self.online = TimedOnlineStore(store.online, self.store_type)  # connects on first use
+        self.revision = -1
+        self.registry_error: str | None = "the registry has not been loaded yet"
+        self.online_down: str | None = None  # the reason, while the breaker is open
+        self._registry_failing = False
+        self._tasks: list[asyncio.Task] = []
+        self._probe: asyncio.Task | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.check_registry()
+        if not self.auth.writes:
+            log.warning("no API keys configured (serving.api_keys / FEATURESTORE_API_KEYS): "
+                        "/push and /materialize are open to anyone who can reach this server")
+        if self.watch_interval > 0:
+            self._tasks.append(asyncio.create_task(self._watch(), name="featurestore-registry-watch"))
+
+    async def stop(self) -> None:
+        tasks = [*self._tasks, *([self._probe] if self._probe else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks, self._probe = [], None
+
+    # -- registry ----------------------------------------------------------------------
+
+    def check_registry(self) -> bool:
+        """Reload the definitions if an apply changed them; True when it did. A registry
+        that cannot be read keeps the definitions loaded before (and is logged once)."""
+        try:
+            revision = self.store.registry.revision(self.store.project)
+            changed = revision != self.revision
+            if changed:
+                self.store.refresh()
+                if self.revision >= 0:
+                    REGISTRY_RELOADS.inc()
+                    log.info("registry revision %d loaded (was %d)", revision, self.revision)
+                self.revision = revision
+        except Exception as exc:  # FeatureStoreError or the registry library's own errors
+            if not self._registry_failing:
+                log.warning("cannot read the registry: %s", exc)
+            self._registry_failing = True
+            if self.revision < 0:
+                self.registry_error = f"cannot read the registry: {exc}"
+            return False
+        if self._registry_failing:
+            log.warning("the registry is readable again")
+        self._registry_failing = False
+        self.registry_error = None
+        return changed
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.watch_interval)
+            self.check_registry()
+
+    # -- online store breaker -------------------------------------------------------------
+
+    def store_failed(self, exc: StoreUnavailableError) -> None:
+        """Open the breaker after a failed read and start probing for the store's return."""
+        if self.online_down is None:
+            log.warning("online store unavailable, answering 503 until it is back: %s", exc)
+        self.online_down = str(exc)
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.get_running_loop().create_task(self._probe_until_back(), name="featurestore-probe")
+
+    async def _probe_until_back(self) -> None:
+        while self.online_down is not None:
+            await asyncio.sleep(self.probe_interval)
+            if await self.health_check() is None:
+                return
+
+    async def health_check(self) -> str | None:
+        """Ping the online store (in a worker thread); None when it answers, else the reason.
+        A success also closes the breaker."""
+        try:
+            await run_in_threadpool(self.store.online.health)
+        except FeatureStoreError as exc:
+            return str(exc)
+        if self.online_down is not None:
+            log.warning("online store is back; serving reads again")
+            self.online_down = None
+        return None
+
+
+async def get_state(request: Request) -> ServingState:
+    """Dependency: the serving state of the app handling the request (tests may override it)."""
+    return request.app.state.serving
