@@ -1,0 +1,266 @@
+"""The DuckDB offline engine: point-in-time joins and latest-row scans over Parquet/CSV.
+
+Every call opens its own in-memory DuckDB connection (no database file, so no lock a
+second process could trip on), registers the entity rows as an Arrow table without
+copying them, and reads the source files directly. The SQL lives in ``pit_sql``; this
+module resolves files, checks the request against the files' schemas (so a user error
+is a ``FeatureStoreError`` naming the column, never a DuckDB traceback) and assembles
+the result: the entity table's own columns untouched, then the features.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from featurestore.errors import InputError, SchemaError
+from featurestore.offline.base import SourceTable, ViewRequest
+from featurestore.offline.pit_sql import ENTITY_TABLE, entity_table, latest_sql, pit_sql
+from featurestore.offline.scan import Scan, quote, scan_source
+
+__all__ = ["DuckDBEngine"]
+
+
+class DuckDBEngine:
+    """``OfflineEngine`` over DuckDB. ``root`` is the offline store folder: relative paths in
+    ``query()`` and in sources resolve against it. ``threads`` defaults to DuckDB's choice
+    (one per core)."""
+
+    def __init__(self, root: str | None = None, *, threads: int | None = None):
+        self.root = os.path.abspath(root) if root else None
+        self.threads = threads
+
+    # -- connections -------------------------------------------------------------------
+
+    def _connect(self, ordered_output: bool = False) -> duckdb.DuckDBPyConnection:
+        config = {"preserve_insertion_order": ordered_output}
+        if self.threads:
+            config["threads"] = self.threads
+        con = duckdb.connect(config=config)
+        con.execute("SET TimeZone = 'UTC'")  # TIMESTAMPTZ results come back as UTC
+        if self.root:
+            con.execute(f"SET file_search_path = {quote(self.root)}")
+        return con
+
+    # -- sources -----------------------------------------------------------------------
+
+    def read_schema(self, source: SourceTable) -> pa.Schema:
+        """The union (by column name) of the source files' schemas."""
+        return scan_source(source, self.root).schema
+
+    def _scan(self, view: ViewRequest, join_keys: tuple[str, ...] = ()) -> Scan:
+        """The view's source resolved, after checking it has what the view reads."""
+        scan = scan_source(view.source, self.root, join_keys)
+        _check_source(view, scan)
+        return scan
+
+    # -- point-in-time join ------------------------------------------------------------
+
+    def point_in_time_join(
+        self,
+        entities: pa.Table,
+        timestamp_column: str,
+        views: Sequence[ViewRequest],
+        *,
+        known_at_timestamp: bool = False,
+    ) -> pa.RecordBatchReader:
+        """The entity rows in input order, their columns unchanged, then each view's
+        ``output_names``; the rule is spelled out in ``pit_sql``."""
+        if isinstance(entities, pa.RecordBatch):
+            entities = pa.Table.from_batches([entities])
+        _check_entities(entities, timestamp_column, views)
+        keys = list(dict.fromkeys(k for v in views for k in v.join_keys))
+        scans = []
+        for view in views:
+            scan = self._scan(view, view.join_keys)
+            for key in view.join_keys:
+                _check_key_type(view, key, entities.schema.field(key).type, scan.schema.field(key).type)
+            scans.append(scan)
+        columns, fields = list(entities.columns), list(entities.schema)
+        registered = entity_table(entities, timestamp_column, keys)
+        time_type = entities.schema.field(timestamp_column).type
+        for view, scan in zip(views, scans):
+            types = [scan.schema.field(f).type for f in view.features]
+            if entities.num_rows == 0:
+                result = [pa.chunked_array([], t) for t in types]
+            else:
+                entity_keys = [f"__k{keys.index(k)}" for k in view.join_keys]
+                sql = pit_sql(view, scan, entity_keys, time_type, known_at_timestamp)
+                table = _in_entity_order(self._run(sql, view, registered))
+                result = [_cast(table.column(j), t) for j, t in enumerate(types)]
+            columns += result
+            fields += [pa.field(name, col.type) for name, col in zip(view.output_names, result)]
+        return pa.Table.from_arrays(columns, schema=pa.schema(fields)).to_reader()
+
+    def _run(self, sql: str, view: ViewRequest, registered: pa.Table) -> pa.Table:
+        con = self._connect()
+        try:
+            con.register(ENTITY_TABLE, registered)
+            return con.sql(sql).to_arrow_table()
+        except duckdb.Error as exc:
+            raise _read_error(view, exc) from None
+        finally:
+            con.close()
+
+    # -- latest rows -------------------------------------------------------------------
+
+    def latest_rows(
+        self, view: ViewRequest, start: datetime | None, end: datetime, batch_rows: int = 100_000
+    ) -> pa.RecordBatchReader:
+        """Per entity key, the latest row with ``start <= event_timestamp <= end`` (ties by
+        created timestamp): join keys, features (source names), ``event_timestamp`` (UTC).
+        Streams in batches of about ``batch_rows``."""
+        scan = self._scan(view)
+        names = [*view.join_keys, *view.features, "event_timestamp"]
+        if len(set(names)) != len(names):
+            raise InputError(f"view {view.name!r}: a join key or feature is named like another column: {names}")
+        types = [scan.schema.field(c).type for c in names[:-1]] + [pa.timestamp("us", tz="UTC")]
+        schema = pa.schema([pa.field(n, t) for n, t in zip(names, types)])
+        con = self._connect()
+        try:
+            reader = con.sql(latest_sql(view, scan, start, end)).to_arrow_reader(batch_rows)
+        except duckdb.Error as exc:
+            con.close()
+            raise _read_error(view, exc) from None
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:  # the connection lives as long as the reader is read
+                for batch in reader:
+                    arrays = [_cast(batch.column(i), t) for i, t in enumerate(types)]
+                    yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+            except duckdb.Error as exc:
+                raise _read_error(view, exc) from None
+            finally:
+                con.close()
+
+        return pa.RecordBatchReader.from_batches(schema, batches())
+
+    # -- ad-hoc SQL --------------------------------------------------------------------
+
+    def query(self, sql: str) -> pa.Table:
+        """Run SQL over the offline store's files (paths relative to ``root``)."""
+        con = self._connect(ordered_output=True)
+        try:
+            relation = con.sql(sql)
+            return relation.to_arrow_table() if relation is not None else pa.table({})
+        except duckdb.Error as exc:
+            raise InputError(f"query failed: {_message(exc)}") from None
+        finally:
+            con.close()
+
+
+def _check_source(view: ViewRequest, scan: Scan) -> None:
+    """Every file has the keys and timestamps; the union has every feature."""
+    if view.aggregations:
+        raise NotImplementedError(f"view {view.name!r}: windowed aggregations are not supported by this engine yet")
+    src = view.source
+    required = [*view.join_keys, src.timestamp_field, *filter(None, [src.created_timestamp_field])]
+    for path, schema in scan.file_schemas.items():
+        for column in required:
+            if column not in schema.names:
+                raise SchemaError(
+                    f"view {view.name!r}: column {column!r} is missing from {path!r}; "
+                    f"its columns are {schema.names}"
+                )
+    for column in (src.timestamp_field, src.created_timestamp_field):
+        if column and not _is_time(scan.schema.field(column).type):
+            raise SchemaError(
+                f"view {view.name!r}: timestamp column {column!r} is {scan.schema.field(column).type} "
+                f"in {list(scan.file_schemas)}; it must be a timestamp or date"
+            )
+    for feature in view.features:
+        if feature not in scan.schema.names:
+            raise SchemaError(
+                f"view {view.name!r}: feature column {feature!r} is not in "
+                f"{', '.join(map(repr, scan.file_schemas))}; its columns are {scan.schema.names}"
+            )
+
+
+def _check_entities(entities: pa.Table, timestamp_column: str, views: Sequence[ViewRequest]) -> None:
+    if not isinstance(entities, pa.Table):
+        raise InputError(f"entity rows must be a pyarrow Table, not {type(entities).__name__}")
+    names = entities.schema.names
+    if timestamp_column not in names:
+        raise InputError(f"the entity table has no timestamp column {timestamp_column!r}; its columns are {names}")
+    dtype = entities.schema.field(timestamp_column).type
+    if not (_is_time(dtype) or pa.types.is_null(dtype)):
+        raise InputError(
+            f"entity timestamp column {timestamp_column!r} is {dtype}; convert it to a timestamp"
+        )
+    seen = set(names)
+    for view in views:
+        for key in view.join_keys:
+            if key not in names:
+                raise InputError(
+                    f"view {view.name!r} joins on {key!r}, which the entity table lacks; its columns are {names}"
+                )
+        if len(view.output_names) != len(view.features):
+            raise InputError(
+                f"view {view.name!r}: {len(view.features)} features but {len(view.output_names)} output names"
+            )
+        for name in view.output_names:
+            if name in seen:
+                raise InputError(
+                    f"output column {name!r} of view {view.name!r} already exists in the result; "
+                    "rename it (full_feature_names=True prefixes the view name)"
+                )
+            seen.add(name)
+
+
+def _is_time(dtype: pa.DataType) -> bool:
+    return pa.types.is_timestamp(dtype) or pa.types.is_date(dtype)
+
+
+def _kind(dtype: pa.DataType) -> str:
+    if pa.types.is_integer(dtype):
+        return "integer"
+    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype) or pa.types.is_string_view(dtype):
+        return "string"
+    if pa.types.is_binary(dtype) or pa.types.is_large_binary(dtype) or pa.types.is_binary_view(dtype):
+        return "binary"
+    if pa.types.is_dictionary(dtype):
+        return _kind(dtype.value_type)
+    return str(dtype)
+
+
+def _check_key_type(view: ViewRequest, key: str, entity: pa.DataType, source: pa.DataType) -> None:
+    if pa.types.is_null(entity) or _kind(entity) == _kind(source):
+        return
+    raise SchemaError(
+        f"join key {key!r} of view {view.name!r} is {entity} in the entity table but {source} in "
+        f"the source {list(view.source.files)}; cast the entity column to {source}"
+    )
+
+
+def _in_entity_order(table: pa.Table) -> pa.Table:
+    """The feature columns in entity order. Column 0 holds each row's entity row number (a
+    permutation of 0..n-1, since every entity row yields exactly one row): one scatter
+    and one take, cheaper than an ORDER BY in DuckDB."""
+    rn = table.column(0).to_numpy()
+    order = np.empty(len(rn), dtype=np.int64)
+    order[rn] = np.arange(len(rn), dtype=np.int64)
+    return table.drop_columns([table.column_names[0]]).take(pa.array(order))
+
+
+def _cast(column: pa.ChunkedArray | pa.Array, dtype: pa.DataType):
+    """DuckDB's column as the source's Arrow type (tz, unit, width), when Arrow can."""
+    if column.type == dtype:
+        return column
+    try:
+        return column.cast(dtype)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return column
+
+
+def _read_error(view: ViewRequest, exc: Exception) -> SchemaError:
+    """A DuckDB failure while reading a view's files (a corrupt file, an unparsable CSV)."""
+    return SchemaError(f"view {view.name!r}: reading {list(view.source.files)} failed: {_message(exc)}")
+
+
+def _message(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
