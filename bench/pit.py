@@ -6,8 +6,8 @@ Generates (once, seeded) ``bench/data/driver_hourly_stats_<size>.parquet`` and a
 set per size, then times each path ``--runs`` times, every run in a fresh subprocess so
 the peak RSS reported is that path's own. Prints one JSON object.
 
-- ``ours``: what a user calls; swap its body for
-  ``FeatureStore.get_historical_features(...).to_arrow()`` once the store exists.
+- ``ours``: what a user calls, ``FeatureStore.get_historical_features(...).to_arrow()``
+  on a repo over the same file (opening the store and applying it are not timed).
 - ``asof``: the physical-limit proxy, a hand-written ``ASOF LEFT JOIN`` over the same
   files with the ttl applied and no tie-breaking, no ordering.
 """
@@ -89,24 +89,27 @@ def generate(size: str) -> tuple[dict[str, str], str]:
     return paths, str(entities)
 
 
+_STORE = {}
+
+
+def prepare_ours(size: str) -> None:
+    """Open and apply a feature repo over the workload (not timed: a notebook does it once)."""
+    from repo import bench_repo
+
+    from featurestore import FeatureStore
+
+    store = FeatureStore(repo_path=bench_repo(size, "sqlite"))
+    store.apply()
+    _STORE["store"] = store
+
+
 def ours(paths: dict[str, str], entity_path: str) -> int:
-    """The timed work of our path; returns the result's row count."""
+    """The timed work of our path, as a user calls it; returns the result's row count."""
     import pyarrow.parquet as pq
 
-    from featurestore.offline.base import SourceTable, ViewRequest
-    from featurestore.offline.duckdb import DuckDBEngine
-
-    features = ("conv_rate", "acc_rate", "avg_daily_trips")
-    view = ViewRequest(
-        name="driver_hourly_stats",
-        source=SourceTable((paths["driver_hourly_stats"],), "event_timestamp", "created"),
-        join_keys=("driver_id",),
-        features=features,
-        output_names=features,
-        ttl=TTL,
-    )
+    refs = ["driver_hourly_stats:conv_rate", "driver_hourly_stats:acc_rate", "driver_hourly_stats:avg_daily_trips"]
     entities = pq.read_table(entity_path)
-    return DuckDBEngine().point_in_time_join(entities, "event_timestamp", [view]).read_all().num_rows
+    return _STORE["store"].get_historical_features(entities, refs).to_arrow().num_rows
 
 
 def asof(paths: dict[str, str], entity_path: str) -> int:
@@ -144,6 +147,8 @@ def _child(path: str, size: str) -> None:
 
     import featurestore.offline.duckdb  # noqa: F401
 
+    if path == "ours":
+        prepare_ours(size)
     began = time.perf_counter()
     rows = PATHS[path](paths, entity_path)
     seconds = time.perf_counter() - began
