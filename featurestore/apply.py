@@ -23,17 +23,43 @@ from featurestore.serialization import DEFINITION_KINDS, contents_to_specs
 from featurestore.source_tables import source_table
 from featurestore.types import compatible, from_arrow
 
-__all__ = ["apply_repo", "plan_repo", "validate"]
+__all__ = ["commit", "load_repo", "plan_repo", "stale_online_views", "validate"]
+
+
+def load_repo(repo: Path, engine: OfflineEngine, offline_root: Path) -> RepoContents:
+    """The repo's definitions, checked against their data."""
+    return validate(discover(repo), engine, repo, offline_root)
 
 
 def plan_repo(repo: Path, project: str, registry: Registry, engine: OfflineEngine, offline_root: Path) -> list[Change]:
-    contents = validate(discover(repo), engine, repo, offline_root)
+    contents = load_repo(repo, engine, offline_root)
     return registry.plan(project, contents_to_specs(contents), DEFINITION_KINDS)
 
 
-def apply_repo(repo: Path, project: str, registry: Registry, engine: OfflineEngine, offline_root: Path) -> ApplyResult:
-    contents = validate(discover(repo), engine, repo, offline_root)
+def commit(registry: Registry, project: str, contents: RepoContents) -> ApplyResult:
     return registry.apply(project, contents_to_specs(contents), DEFINITION_KINDS)
+
+
+def stale_online_views(before: RepoContents, after: RepoContents) -> tuple[list[FeatureView], list[FeatureView]]:
+    """Views whose online values the new definitions can no longer read: (retyped, removed).
+
+    Online values carry no type tag (docs/online-store.md), so a view whose join keys or
+    feature types change must be cleared before the new definition is served; a removed
+    view's values are dead weight."""
+    retyped, removed = [], []
+    for name, old in before.feature_views.items():
+        new = after.feature_views.get(name)
+        if new is None:
+            removed.append(old)
+            continue
+        old_types = {f.name: f.dtype for f in old.features}
+        new_types = {f.name: f.dtype for f in new.features}
+        key_types = lambda v: [(f.name, f.dtype) for f in v.schema if f.name in v.join_keys]  # noqa: E731
+        if key_types(old) != key_types(new) or any(
+            n in new_types and new_types[n] != t for n, t in old_types.items()
+        ):
+            retyped.append(old)
+    return retyped, removed
 
 
 def validate(contents: RepoContents, engine: OfflineEngine, repo: Path, offline_root: Path) -> RepoContents:

@@ -7,6 +7,7 @@ sets), ``online_read.py`` (online lookups), ``materialize.py`` and ``push.py``.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -20,15 +21,15 @@ from registry import ApplyResult, Change, Registry
 from registry import ConflictError as _ConflictError
 from registry import RegistryError as _RegistryError
 
-from featurestore.apply import apply_repo, plan_repo
+from featurestore.apply import commit, load_repo, plan_repo, stale_online_views
 from featurestore.config import RepoConfig, load_config
 from featurestore.definitions import Entity, FeatureService, FeatureView, PushSource
-from featurestore.errors import ConflictError, InputError, NotFoundError, RegistryError
+from featurestore.errors import ConflictError, InputError, NotFoundError, RegistryError, StoreUnavailableError
 from featurestore.materialize import MaterializeResult, Progress, check_online, materialize_view, utc, watermark_key
 from featurestore.offline.base import OfflineEngine, ViewRequest
 from featurestore.offline.duckdb import DuckDBEngine
 from featurestore.online import OnlineStore, create_online_store
-from featurestore.online_read import OnlineResponse, ReadPlan, read_online
+from featurestore.online_read import OnlineResponse, ReadPlan, online_view, read_online
 from featurestore.push import push_rows
 from featurestore.refs import ResolvedView, resolve_features
 from featurestore.repo import RepoContents
@@ -37,6 +38,8 @@ from featurestore.serialization import contents_from_registry
 from featurestore.source_tables import source_table
 
 __all__ = ["FeatureStore"]
+
+log = logging.getLogger("featurestore")
 
 _WATERMARK_LOCK = threading.Lock()
 
@@ -75,11 +78,28 @@ class FeatureStore:
                                    self.config.offline_store)
 
     def apply(self) -> ApplyResult:
-        """Discover, validate and commit the repo's definitions in one transaction."""
-        result = self._registry_call(apply_repo, self.repo_path, self.project, self.registry, self.offline,
-                                     self.config.offline_store)
+        """Discover, validate and commit the repo's definitions in one transaction.
+
+        Online values of views whose keys or feature types changed are cleared first (a
+        stale encoding must never be served); a removed view's values are cleared after."""
+        contents = load_repo(self.repo_path, self.offline, self.config.offline_store)
         self.refresh()
+        retyped, removed = stale_online_views(self.contents, contents)
+        for view in retyped:
+            self._clear_online(view)
+        result = self._registry_call(commit, self.registry, self.project, contents)
+        self.refresh()
+        for view in removed:
+            try:
+                self._clear_online(view)
+            except StoreUnavailableError as exc:
+                log.warning("could not clear the online values of removed view %r: %s", view.name, exc)
         return result
+
+    def _clear_online(self, view: FeatureView) -> None:
+        self.online.delete_view(online_view(view))
+        # The next incremental run must start from scratch, not from the old watermark.
+        self.registry.set_state(self.project, watermark_key(view.name), None)
 
     def refresh(self) -> bool:
         """Reload definitions if the registry changed; True when it did."""

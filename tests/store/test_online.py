@@ -176,3 +176,40 @@ def test_online_agrees_with_offline_on_random_data(tmp_path, online_env):
         for name in ("score", "clicks", "label"):
             assert got[name] == offline[name].to_list(), name
         assert sum(v is not None for v in got["clicks"]) > 50  # the window is not trivially empty
+
+
+def test_changing_a_feature_type_clears_its_online_values(online_store, repo):
+    refs = ["driver_hourly_stats:conv_rate"]
+    online_store.materialize_incremental(NOW, views=["driver_hourly_stats"])
+    assert online_store.get_online_features(refs, [{"driver_id": 1001}]).statuses[1] == [FieldStatus.PRESENT]
+    path = repo / "features" / "driver_stats.py"
+    path.write_text(path.read_text().replace(
+        'Field(name="conv_rate", dtype=Float32, description', 'Field(name="conv_rate", dtype=Float64, description'
+    ).replace("import Float32, Int64", "import Float32, Float64, Int64"))
+    online_store.apply()
+    # The stored 4-byte floats would misread as Float64: they are gone, not misdecoded.
+    assert online_store.get_online_features(refs, [{"driver_id": 1001}]).statuses[1] == [FieldStatus.NOT_FOUND]
+    [result] = online_store.materialize_incremental(NOW, views=["driver_hourly_stats"])
+    assert result.rows == 5  # from scratch: the watermark was reset with the values
+    response = online_store.get_online_features(refs, [{"driver_id": 1001}])
+    data = pl.from_arrow(pq.read_table(repo / "data" / "driver_stats.parquet"))
+    want = data.filter((pl.col("driver_id") == 1001) & (pl.col("event_timestamp") == NOW))["conv_rate"][0]
+    assert response.values[1][0] == pytest.approx(want)
+    assert online_store.get_feature_view("driver_hourly_stats").features[0].dtype.name == "Float64"
+
+
+def test_removing_a_view_clears_its_online_values(online_store, repo):
+    online_store.materialize(None, NOW, views=["driver_hourly_stats"])
+    view = online_store.get_feature_view("driver_hourly_stats")
+    path = repo / "features" / "driver_stats.py"
+    text = path.read_text()
+    start = text.index("driver_hourly_stats = FeatureView(")
+    end = text.index("# Fresh values pushed")
+    text = text[:start] + text[end:]
+    text = text.replace('driver_hourly_stats[["conv_rate", "acc_rate"]], ', "")
+    path.write_text(text)
+    online_store.apply()
+    from featurestore.online_read import online_view
+
+    [[row]] = online_store.online.read([(online_view(view), ("conv_rate",), [(1001,)])])
+    assert row is None

@@ -1,0 +1,35 @@
+"""The public names users import; a change here is a change of the public API."""
+
+import featurestore
+import featurestore.types
+import registry
+
+
+def test_featurestore_exports():
+    assert set(featurestore.__all__) == {
+        "Aggregation", "Entity", "FeatureService", "FeatureStore", "FeatureStoreError", "FeatureView",
+        "FeatureViewProjection", "Field", "FieldStatus", "FileSource", "OnlineResponse", "PushSource",
+        "RetrievalJob", "__version__",
+    }
+    for name in featurestore.__all__:
+        assert getattr(featurestore, name) is not None
+
+
+def test_types_exports():
+    assert set(featurestore.types.__all__) >= {
+        "Array", "Bool", "Bytes", "Float32", "Float64", "Int32", "Int64", "String", "UnixTimestamp",
+    }
+
+
+def test_error_tree():
+    from featurestore import errors
+
+    for name in ("ConfigError", "DefinitionError", "NotFoundError", "SchemaError", "InputError",
+                 "RegistryError", "ConflictError", "StoreUnavailableError", "JobError"):
+        assert issubclass(getattr(errors, name), errors.FeatureStoreError), name
+    assert issubclass(errors.ConflictError, errors.RegistryError)
+
+
+def test_registry_exports():
+    assert {"Registry", "ObjectSpec", "StoredObject", "Change", "Edge", "ApplyResult",
+            "RegistryError", "ConflictError"} <= set(registry.__all__)
