@@ -7,10 +7,11 @@ Sets up the example repo (``featurestore init``'s data, ending now) on a Redis o
 and materializes it, then for each worker count starts two servers side by side:
 
 - ``ours``: ``featurestore serve --workers N --no-access-log``;
-- ``raw``: the physical-limit proxy, a minimal FastAPI app under the same uvicorn that
-  parses the same request body, does the same Redis lookup itself with redis-py (one HMGET,
-  or a pipeline of them) and returns the decoded values as JSON; no registry, no
-  statuses, no metrics, no validation.
+- ``raw``: the physical-limit proxy, a minimal FastAPI app under the same uvicorn, started
+  the same way (``featurestore.cli.serve_command.run_uvicorn``), that parses the same
+  request body, does the same Redis lookup itself with redis-py (one HMGET, or a pipeline
+  of them) and returns the decoded values as JSON; no registry, no statuses, no metrics,
+  no validation.
 
 Per request shape (1 entity x 3 features, 10 entities x 3 features), after checking that
 both serve the same values: p50/p99 latency at concurrency 1 (``--c1-requests`` per
@@ -240,10 +241,13 @@ def serve_ours(repo: Path, port: int, workers: int, env: dict) -> subprocess.Pop
 
 
 def serve_raw(folder: Path, port: int, workers: int, env: dict) -> subprocess.Popen:
+    # Launched exactly as ``featurestore serve`` launches uvicorn (run_uvicorn), so the two
+    # differ only in the app.
     (folder / "bench_raw_app.py").write_text(RAW_APP)
-    cmd = [sys.executable, "-m", "uvicorn", "bench_raw_app:app", "--app-dir", str(folder), "--port", str(port),
-           "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    launch = ("from featurestore.cli.serve_command import run_uvicorn; "
+              f"run_uvicorn('bench_raw_app:app', port={port}, workers={workers}, log_level='warning', access_log=False)")
+    proc = subprocess.Popen([sys.executable, "-c", launch], env={**env, "PYTHONPATH": str(folder)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait(lambda: http_get_ok(port, "/openapi.json"), "the raw endpoint")
     return proc
 
@@ -277,7 +281,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="time limit of each concurrency-16 run")
     parser.add_argument("--c1-requests", type=int, default=3000, help="requests of each concurrency-1 run")
     parser.add_argument("--c16-max-requests", type=int, default=200_000, help="request cap of each concurrency-16 run")
-    parser.add_argument("--rounds", type=int, default=5, help="alternating ours/raw rounds the load is split into")
+    parser.add_argument("--rounds", type=int, default=20, help="alternating ours/raw rounds the load is split into")
     parser.add_argument("--warmup", type=int, default=300)
     args = parser.parse_args()
 

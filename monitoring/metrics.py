@@ -86,8 +86,8 @@ ONLINE_NULL_VALUES = Counter(
 )
 ONLINE_VALUE_AGE = Histogram(
     "featurestore_online_value_age_seconds",
-    "Age (serving time minus event time) of the feature rows served, one observation per "
-    "entity row and feature view.",
+    "Age (serving time minus event time) of the oldest feature row served, one observation "
+    "per online request and feature view.",
     ["feature_view"],
     buckets=(1, 10, 60, 300, 900, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 7 * 86400, 30 * 86400),
 )

@@ -85,7 +85,10 @@ def _layout(plan: ReadPlan) -> list[tuple[str, int, int, Any, dict]]:
 
 
 def observe_online(plan: ReadPlan, response: OnlineResponse, now: float) -> None:
-    """Entities per request, null values by view and reason, and the age of served rows."""
+    """Entities per request, null values by view and reason, and per view the age of the
+    oldest row served (one observation per request and view, not per row: with several
+    workers each observation is a locked file write, and the stalest row is what an
+    alert on freshness wants)."""
     n = len(response.values[0]) if response.values else 0
     _entities(n)
     if not n:
@@ -100,6 +103,9 @@ def observe_online(plan: ReadPlan, response: OnlineResponse, now: float) -> None
                     if count:
                         counter.inc(count)
         row_status = statuses[first]
-        for j, ts in enumerate(stamps[first]):
-            if ts is not None and row_status[j] != _OUTSIDE:
-                observe_age((now_us - ts) / 1_000_000)
+        oldest = None
+        for ts, status in zip(stamps[first], row_status):
+            if ts is not None and status != _OUTSIDE and (oldest is None or ts < oldest):
+                oldest = ts
+        if oldest is not None:
+            observe_age((now_us - oldest) / 1_000_000)

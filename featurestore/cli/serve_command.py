@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import click
 
 from featurestore.cli.main import cli, pass_repo
 
-__all__ = ["prepare_metrics_dir"]
+__all__ = ["nodelay_socket", "prepare_metrics_dir", "run_uvicorn"]
 
 
 def prepare_metrics_dir(workers: int) -> str | None:
@@ -32,6 +33,43 @@ def prepare_metrics_dir(workers: int) -> str | None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     return folder
+
+
+def nodelay_socket(sock: socket.socket) -> socket.socket:
+    """The listening socket, re-wrapped as ``IPPROTO_TCP`` if it was made with protocol 0:
+    asyncio sets ``TCP_NODELAY`` on accepted connections only when the listening socket
+    says it is TCP."""
+    if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.proto != socket.IPPROTO_TCP:
+        return socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
+    return sock
+
+
+def run_uvicorn(app: str, *, factory: bool = False, host: str = "127.0.0.1", port: int = 6566, workers: int = 1,
+                log_level: str = "info", access_log: bool = True) -> None:
+    """``uvicorn.run`` for an import string, with one fix for several workers.
+
+    For ``workers > 1`` uvicorn binds the listening socket itself with protocol 0, which
+    asyncio does not take for TCP, so the workers' connections keep Nagle's algorithm on;
+    together with the client's delayed ACKs every keep-alive answer then waits about
+    40 ms. The same descriptor, re-wrapped as ``IPPROTO_TCP``, gets ``TCP_NODELAY`` on
+    every accepted connection, as a single worker's sockets do.
+    """
+    import uvicorn
+
+    options = dict(factory=factory, host=host, port=port, workers=workers, log_level=log_level, access_log=access_log)
+    if workers <= 1:
+        uvicorn.run(app, **options)
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(app, **options)
+    sock = nodelay_socket(config.bind_socket())
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
 
 
 @cli.command()
@@ -57,9 +95,7 @@ def serve(repo: Path, host: str, port: int, workers: int, log_level: str, access
     os.environ["FEATURESTORE_WATCH_INTERVAL"] = str(watch_interval)
     prepare_metrics_dir(workers)
 
-    import uvicorn
-
     click.echo(f"Serving project {config.project!r} from {config.repo_path} on http://{host}:{port} "
                f"({workers} worker{'s' if workers > 1 else ''}; API docs at /docs)", err=True)
-    uvicorn.run("serving.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+    run_uvicorn("serving.app:app_from_env", factory=True, host=host, port=port, workers=workers,
                 log_level=log_level, access_log=access_log)

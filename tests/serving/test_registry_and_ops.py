@@ -65,7 +65,7 @@ def test_metrics_count_requests_nulls_entities_and_ages(client, store):
                    reason="not_found") == before["not_found"] + 3 * 3  # 3 features of entity 4242
     assert _sample("featurestore_online_request_entities_sum") == before["entities"] + 9
     assert _sample("featurestore_online_value_age_seconds_count",
-                   feature_view="driver_hourly_stats") == before["ages"] + 6
+                   feature_view="driver_hourly_stats") == before["ages"] + 3  # one per request and view
     assert _sample("featurestore_online_read_duration_seconds_count", store="sqlite") == before["reads"] + 3
     assert _sample("featurestore_http_requests_total", endpoint="/get-online-features", method="POST",
                    status="404") == before["errors"] + 1
