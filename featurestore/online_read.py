@@ -45,6 +45,9 @@ class _PlanItem:
     output_names: tuple[str, ...]
     dtypes: tuple[FeatureType, ...]
     ttl_us: int | None
+    # A view with aggregations: its values are computed from its events as of the read
+    # time by this reader (featurestore/streaming/aggregate.py); no ttl applies.
+    aggregates: Any = None
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ class ReadPlan:
     items: tuple[_PlanItem, ...]
 
     @classmethod
-    def build(cls, views: Sequence[ResolvedView]) -> "ReadPlan":
+    def build(cls, views: Sequence[ResolvedView], aggregation_state: Any = None) -> "ReadPlan":
         keys: list[str] = []
         key_types: dict[str, FeatureType | None] = {}
         items = []
@@ -66,8 +69,13 @@ class ReadPlan:
                     key_types[key] = declared.get(key)
             dtypes = {f.name: f.dtype for f in rv.view.features}
             ttl = int(rv.view.ttl.total_seconds() * 1_000_000) if rv.view.ttl else None
+            aggregates = None
+            if rv.view.aggregations:
+                from featurestore.streaming.aggregate import AggregateReader
+
+                aggregates, ttl = AggregateReader(rv.view, rv.features, aggregation_state), None
             items.append(_PlanItem(online_view(rv.view), rv.features, rv.output_names,
-                                   tuple(dtypes[f] for f in rv.features), ttl))
+                                   tuple(dtypes[f] for f in rv.features), ttl, aggregates))
         return cls(tuple(keys), key_types, tuple(items))
 
 
@@ -158,7 +166,8 @@ def read_online(
         key_cols = [columns[k] for k in item.view.join_keys]
         keys = list(zip(*key_cols)) if n else []
         requests.append((item.view, item.features, keys))
-    rows_per_view = store.read(requests) if n else [[] for _ in plan.items]
+    stored = [r for r, item in zip(requests, plan.items) if item.aggregates is None]
+    rows_per_view = iter(store.read(stored) if n and stored else [[] for _ in stored])
 
     now_us = int(clock() * 1_000_000)
     names = list(plan.join_keys)
@@ -166,12 +175,19 @@ def read_online(
     statuses = [[FieldStatus.PRESENT] * n for _ in plan.join_keys]
     stamps: list[list[int | None]] = [[None] * n for _ in plan.join_keys]
     dtypes: list[FeatureType | None] = [plan.key_types.get(k) for k in plan.join_keys]
-    for item, rows in zip(plan.items, rows_per_view):
+    for item, request in zip(plan.items, requests):
         cols: list[list[Any]] = [[None] * n for _ in item.features]
         sts: list[list[str]] = [[FieldStatus.NOT_FOUND] * n for _ in item.features]
         ts: list[int | None] = [None] * n
         oldest = None if item.ttl_us is None else now_us - item.ttl_us
-        for j, row in enumerate(rows):
+        if item.aggregates is not None:  # count 0 and nulls for an entity without events, as offline
+            for j, (latest, row_values, known) in enumerate(item.aggregates.read(request[2], now_us) if n else ()):
+                ts[j] = latest
+                for i, value in enumerate(row_values):
+                    cols[i][j] = value
+                    sts[i][j] = (FieldStatus.PRESENT if value is not None else
+                                 FieldStatus.NULL_VALUE if known else FieldStatus.NOT_FOUND)
+        for j, row in enumerate(next(rows_per_view) if item.aggregates is None else ()):
             if row is None:
                 continue
             event_us, row_values = row

@@ -8,8 +8,9 @@ the two cannot leave a half-written file.
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from featurestore.offline.files import write_parquet_atomic
 from featurestore.online.base import EVENT_TIMESTAMP, OnlineStore
 from featurestore.online_read import online_view
 from featurestore.source_tables import pushed_dir
+from featurestore.streaming.events import EVENT_ID_COLUMN, column_ids, fill_ids
+from featurestore.streaming.ingest import add_events
 from featurestore.types import from_arrow
 
 __all__ = ["PUSH_TARGETS", "push_rows", "rows_to_arrow"]
@@ -115,22 +118,41 @@ def push_rows(
     to: str,
     online: OnlineStore | None,
     offline_root: Path,
+    *,
+    state: Any = None,
+    clock: Callable[[], float] = time.time,
 ) -> int:
-    """Validate and write pushed rows; returns the number of rows pushed."""
+    """Validate and write pushed rows; returns the number of rows pushed.
+
+    For views with aggregations the rows are events: each has an id (its ``_event_id``
+    when the push gives that column, so a retried push counts once; else a new one), goes
+    to the view's aggregation ``state`` unless it is older than the longest window as of
+    ``clock()`` (featurestore/streaming/ingest.py), and the offline file keeps the ids."""
     if to not in PUSH_TARGETS:
         raise InputError(f"push target {to!r} is not valid; use one of {', '.join(PUSH_TARGETS)}")
     if not views:
         raise InputError(f"push source {source.name!r} feeds no feature view; apply a view that uses it")
-    table = _conform(rows_to_arrow(data), views, source)
+    table = rows_to_arrow(data)
+    aggregated = any(v.aggregations for v in views)
+    given = None
+    if aggregated and EVENT_ID_COLUMN in table.column_names:
+        given = column_ids(table.column(EVENT_ID_COLUMN))
+        table = table.drop_columns([EVENT_ID_COLUMN])
+    table = _conform(table, views, source)
+    ids = fill_ids(given, table.num_rows) if aggregated else None
     if to in ("online", "online_and_offline"):
         stamped = table.append_column(EVENT_TIMESTAMP, table.column(source.timestamp_field)) \
             if source.timestamp_field != EVENT_TIMESTAMP else table
         for view in views:
-            if view.online and not view.aggregations:
+            if view.online and view.aggregations:
+                add_events(state, view, table, ids, int(clock() * 1_000_000))
+            elif view.online:
                 target = online_view(view)
                 online.write_batch(target, stamped.select([*target.join_keys, *target.features, EVENT_TIMESTAMP]))
     if to in ("offline", "online_and_offline"):
         folder = pushed_dir(offline_root, source.name)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+        if ids is not None:
+            table = table.append_column(EVENT_ID_COLUMN, pa.array([i.decode() for i in ids], pa.string()))
         write_parquet_atomic(table, folder / f"{stamp}-{uuid.uuid4().hex[:8]}.parquet")
     return table.num_rows

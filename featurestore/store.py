@@ -65,6 +65,7 @@ class FeatureStore:
             raise RegistryError(str(exc)) from None
         self.offline: OfflineEngine = DuckDBEngine(str(self.config.offline_store))
         self._online = online_store
+        self._aggregation_state = None  # events of aggregation views (featurestore/streaming)
         self._lock = threading.Lock()
         self._contents: RepoContents | None = None
         self._revision = -1
@@ -98,6 +99,8 @@ class FeatureStore:
 
     def _clear_online(self, view: FeatureView) -> None:
         self.online.delete_view(online_view(view))
+        if view.aggregations:
+            self.aggregation_state.delete_view(view.name)
         # The next incremental run must start from scratch, not from the old watermark.
         self.registry.set_state(self.project, watermark_key(view.name), None)
 
@@ -196,13 +199,27 @@ class FeatureStore:
                     self._online = create_online_store(self.config.online_store, self.project)
         return self._online
 
+    @property
+    def aggregation_state(self):
+        """The events of aggregation views, next to the online store (featurestore/streaming/state.py)."""
+        if self._aggregation_state is None:
+            from featurestore.streaming.state import state_for
+
+            online = self.online
+            with self._lock:
+                if self._aggregation_state is None:
+                    self._aggregation_state = state_for(online, self.config.online_store, self.project)
+        return self._aggregation_state
+
     def read_plan(self, features: Sequence[str] | FeatureService | str, full_feature_names: bool = False) -> ReadPlan:
         """The cached plan for a feature list (the hot path resolves each list once)."""
         key = (features if isinstance(features, str) else
                features.name if isinstance(features, FeatureService) else tuple(features), full_feature_names)
         plan = self._plans.get(key)
         if plan is None:
-            plan = ReadPlan.build(resolve_features(self.contents, features, full_feature_names))
+            views = resolve_features(self.contents, features, full_feature_names)
+            state = self.aggregation_state if any(v.view.aggregations for v in views) else None
+            plan = ReadPlan.build(views, state)
             self._plans[key] = plan
         return plan
 
@@ -245,7 +262,14 @@ class FeatureStore:
         # Callers hold the view's job lock and record the run (featurestore/jobs/runner.py);
         # the in-process lock keeps a parallel backfill's chunks from moving the watermark back.
         request = self._request(ResolvedView(view, view.feature_names, view.feature_names))
-        result = materialize_view(self.offline, self.online, view, request, start, end, progress)
+        if view.aggregations:  # load the events of the longest window ending at `end`
+            from featurestore.streaming.ingest import load_offline_events
+
+            began = time.perf_counter()
+            rows = load_offline_events(self.offline, self.aggregation_state, view, request, end, self.clock, progress)
+            result = MaterializeResult(view.name, start, end, rows, time.perf_counter() - began)
+        else:
+            result = materialize_view(self.offline, self.online, view, request, start, end, progress)
         with _WATERMARK_LOCK:
             previous = utc(self.registry.get_state(self.project, watermark_key(view.name)), "watermark")
             if previous is None or end > previous:
@@ -268,7 +292,8 @@ class FeatureStore:
         views = [v for v in self.contents.feature_views.values()
                  if isinstance(v.source, PushSource) and v.source.name == source.name]
         online = self.online if to != "offline" else None
-        return push_rows(source, views, df, to, online, self.config.offline_store)
+        state = self.aggregation_state if online is not None and any(v.aggregations for v in views) else None
+        return push_rows(source, views, df, to, online, self.config.offline_store, state=state, clock=self.clock)
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -288,6 +313,8 @@ class FeatureStore:
             raise RegistryError(str(exc)) from None
 
     def close(self) -> None:
+        if self._aggregation_state is not None:
+            self._aggregation_state.close()
         if self._online is not None:
             self._online.close()
         self.registry.close()

@@ -44,5 +44,6 @@ def open_store(repo: Path):
 
 def main() -> None:
     from featurestore.cli import data_commands, job_commands, repo_commands, serve_command  # noqa: F401 - registers commands
+    from featurestore.cli import stream_command  # noqa: F401 - registers `featurestore stream`
 
     cli(prog_name="featurestore")

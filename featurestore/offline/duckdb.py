@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from featurestore.errors import InputError, SchemaError
+from featurestore.offline.aggregate_sql import aggregate_latest_sql, aggregate_pit_sql, check_aggregations, output_types
 from featurestore.offline.base import SourceTable, ViewRequest
 from featurestore.offline.pit_sql import ENTITY_TABLE, entity_table, latest_sql, pit_sql
 from featurestore.offline.scan import Scan, quote, scan_source
@@ -85,12 +86,13 @@ class DuckDBEngine:
         registered = entity_table(entities, timestamp_column, keys)
         time_type = entities.schema.field(timestamp_column).type
         for view, scan in zip(views, scans):
-            types = [scan.schema.field(f).type for f in view.features]
+            types = output_types(view, scan) if view.aggregations else [scan.schema.field(f).type for f in view.features]
             if entities.num_rows == 0:
                 result = [pa.chunked_array([], t) for t in types]
             else:
                 entity_keys = [f"__k{keys.index(k)}" for k in view.join_keys]
-                sql = pit_sql(view, scan, entity_keys, time_type, known_at_timestamp)
+                sql = (aggregate_pit_sql(view, scan, entity_keys, time_type) if view.aggregations
+                       else pit_sql(view, scan, entity_keys, time_type, known_at_timestamp))
                 table = _in_entity_order(self._run(sql, view, registered))
                 result = [_cast(table.column(j), t) for j, t in enumerate(types)]
             columns += result
@@ -119,11 +121,13 @@ class DuckDBEngine:
         names = [*view.join_keys, *view.features, "event_timestamp"]
         if len(set(names)) != len(names):
             raise InputError(f"view {view.name!r}: a join key or feature is named like another column: {names}")
-        types = [scan.schema.field(c).type for c in names[:-1]] + [pa.timestamp("us", tz="UTC")]
+        features = output_types(view, scan) if view.aggregations else [scan.schema.field(c).type for c in view.features]
+        types = [scan.schema.field(c).type for c in view.join_keys] + features + [pa.timestamp("us", tz="UTC")]
         schema = pa.schema([pa.field(n, t) for n, t in zip(names, types)])
         con = self._connect()
         try:
-            reader = con.sql(latest_sql(view, scan, start, end)).to_arrow_reader(batch_rows)
+            sql = aggregate_latest_sql(view, scan, start, end) if view.aggregations else latest_sql(view, scan, start, end)
+            reader = con.sql(sql).to_arrow_reader(batch_rows)
         except duckdb.Error as exc:
             con.close()
             raise _read_error(view, exc) from None
@@ -156,8 +160,6 @@ class DuckDBEngine:
 
 def _check_source(view: ViewRequest, scan: Scan) -> None:
     """Every file has the keys and timestamps; the union has every feature."""
-    if view.aggregations:
-        raise NotImplementedError(f"view {view.name!r}: windowed aggregations are not supported by this engine yet")
     src = view.source
     required = [*view.join_keys, src.timestamp_field, *filter(None, [src.created_timestamp_field])]
     for path, schema in scan.file_schemas.items():
@@ -173,6 +175,9 @@ def _check_source(view: ViewRequest, scan: Scan) -> None:
                 f"view {view.name!r}: timestamp column {column!r} is {scan.schema.field(column).type} "
                 f"in {list(scan.file_schemas)}; it must be a timestamp or date"
             )
+    if view.aggregations:  # features are aggregation outputs, computed from source columns
+        check_aggregations(view, scan)
+        return
     for feature in view.features:
         if feature not in scan.schema.names:
             raise SchemaError(

@@ -552,14 +552,14 @@ def test_zero_ttl_means_no_lower_bound(tmp_path):
     assert rates(join(entities([1], [at(9)]), view(src, ttl=timedelta(0)))) == [0.1]
 
 
-def test_views_with_aggregations_are_not_supported_yet(tmp_path):
+def test_views_with_aggregations_are_computed_over_the_window(tmp_path):
+    # The rules are pinned in tests/streaming/test_aggregate_sql.py; this is the engine's seam.
     from featurestore.definitions import Aggregation
 
-    src = stats(tmp_path, [(1, at(1), at(1), 0.1)])
+    src = stats(tmp_path, [(1, at(1), at(1), 0.1), (1, at(1, 30), at(1, 30), 0.2)])
     request = view(src)
     request = ViewRequest(
         request.name, request.source, request.join_keys, ("conv_rate_sum_1h",), ("conv_rate_sum_1h",),
         aggregations=(Aggregation("conv_rate", "sum", timedelta(hours=1)),),
     )
-    with pytest.raises(NotImplementedError):
-        join(entities([1], [at(2)]), request)
+    assert rates(join(entities([1, 1], [at(2), at(3)]), request), "conv_rate_sum_1h") == [0.2, None]

@@ -1,0 +1,80 @@
+"""Adding events to the aggregation state: from a push, a stream batch, or the offline store.
+
+Every path goes through ``add_events``, which is where the lateness rule is enforced: an
+event at or before ``now - longest window`` can be in no window ending now or later, so
+it is dropped online (and counted as late); it still goes to the offline store, where
+training sets see it. ``load_offline_events`` is materialization for an aggregation view:
+it loads the offline events of ``(end - longest window, end]`` into the state, so a
+lookup at ``end`` (and after, until newer events arrive) equals the batch answer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import pyarrow as pa
+
+from featurestore.definitions import FeatureView
+from featurestore.offline.aggregate_sql import EVENT_ID_COLUMN, aggregate_events_sql
+from featurestore.offline.base import OfflineEngine, ViewRequest
+from featurestore.offline.scan import scan_source
+from featurestore.streaming.events import ViewLayout, column_ids, encode_events
+from featurestore.streaming.state import AggregationState
+
+__all__ = ["AddResult", "add_events", "load_offline_events"]
+
+
+@dataclass(frozen=True)
+class AddResult:
+    added: int  # new events (not seen before by id)
+    late: int  # dropped online: at or before now - longest window
+    rows: int  # rows given
+
+
+def add_events(
+    state: AggregationState, view: FeatureView | ViewLayout, table: pa.Table, ids: Sequence[bytes], now_us: int
+) -> AddResult:
+    """Add the rows of ``table`` (columns cast to the declared types) with their event
+    ``ids`` to ``view``'s state as of ``now_us``. Rows with a null join key are skipped."""
+    layout = view if isinstance(view, ViewLayout) else ViewLayout.of(view)
+    keys, times, payloads = encode_events(layout, table)
+    horizon = now_us - layout.longest_us
+    keep = [i for i, (k, t) in enumerate(zip(keys, times)) if k is not None and t > horizon]
+    late = sum(1 for k, t in zip(keys, times) if k is not None and t <= horizon)
+    if len(keep) != len(keys):
+        keys = [keys[i] for i in keep]
+        times = [times[i] for i in keep]
+        ids = [ids[i] for i in keep]
+        payloads = [payloads[i] for i in keep]
+    added = state.add(layout, keys, times, ids, payloads, horizon) if keys else 0
+    return AddResult(added, late, table.num_rows)
+
+
+def load_offline_events(
+    engine: OfflineEngine,
+    state: AggregationState,
+    view: FeatureView,
+    request: ViewRequest,
+    end: datetime,
+    clock: Callable[[], float] = time.time,
+    progress: Callable[[str, int], None] | None = None,
+    batch_rows: int = 50_000,
+) -> int:
+    """Load ``view``'s offline events in ``(end - longest window, end]`` into the state
+    (idempotent: ids are stable). Returns the events read."""
+    layout = ViewLayout.of(view)
+    end_us = (end.astimezone(timezone.utc) - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
+    scan = scan_source(request.source, None, request.join_keys)
+    table = engine.query(aggregate_events_sql(request, scan, end_us - layout.longest_us, end_us))
+    now_us = int(clock() * 1_000_000)
+    rows = 0
+    for batch in table.to_batches(batch_rows):
+        part = pa.Table.from_batches([batch])
+        add_events(state, layout, part, column_ids(part.column(EVENT_ID_COLUMN)), now_us)
+        rows += part.num_rows
+        if progress is not None:
+            progress(view.name, rows)
+    return rows

@@ -1,0 +1,277 @@
+"""Where aggregation views keep their events online, and the Redis layout of that state.
+
+A lookup at T must equal the batch answer at T for any window ending at T, so the state
+is the events themselves (values at microsecond times; no pre-aggregated tile can answer
+an arbitrary window edge exactly), kept only while they can be in a window:
+
+    key  {project}@agg:{view}:z:{entity key}   ZSET  member: event id, score: event µs
+    key  {project}@agg:{view}:e:{entity key}   HASH  field: event id, value: payload
+
+(entity keys and payloads as in ``events.py``; ``@`` never occurs in a project name, so
+these keys cannot collide with the online store's ``{project}:{entity key}`` hashes, and
+``SCAN MATCH {project}@agg:{view}:*`` finds exactly one view's state.)
+
+- **Idempotent by event id.** An event is added with ``HSETNX`` (first copy wins) and only
+  then ``ZADD``-ed: a redelivered or replayed event changes nothing.
+- **Bounded by the longest window.** A writer passes its horizon, ``now - longest
+  window``; events at or before it can be in no window ending at ``now`` or later, so a
+  writer drops them before sending (they are *late*) and each write trims the entity's
+  older events. Keys also expire ``longest window`` after their newest event has left
+  the window, so entities that stop receiving events do not linger.
+- **Atomic per call.** One Lua script call adds, trims and re-arms the expiry of up to
+  ``batch_size`` entities; a lookup reads the window's ids and payloads of many entities
+  in one script call, so it never sees an event without its payload.
+
+Lookups are exact for times at or after the writers' clock (older events are trimmed):
+the online store answers "now"; training sets come from the offline store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from featurestore.errors import ConfigError, StoreUnavailableError
+from featurestore.streaming.events import ViewLayout
+
+__all__ = ["AggregationState", "RedisAggregationState", "StoredEvents", "state_for"]
+
+#: Per entity key: None when the store has nothing for it, else its (event µs, payload)
+#: pairs in the window, oldest first.
+StoredEvents = list[tuple[int, bytes]] | None
+
+
+class AggregationState(Protocol):
+    def add(self, layout: ViewLayout, keys: Sequence[bytes], times: Sequence[int], ids: Sequence[bytes],
+            payloads: Sequence[bytes], horizon_us: int) -> int:
+        """Add events (none at or before ``horizon_us``; rows aligned) unless their id is
+        known; trim the touched entities to after ``horizon_us``. Returns events added."""
+
+    def read(self, layout: ViewLayout, keys: Sequence[bytes | None], lo_us: int, hi_us: int) -> list[StoredEvents]:
+        """Per entity key, its events with ``lo_us < event µs <= hi_us``."""
+
+    def delete_view(self, name: str) -> None:
+        """Remove all of a view's events."""
+
+    def close(self) -> None: ...
+
+
+# KEYS: per entity its zset and its hash. ARGV[1]: horizon µs, ARGV[2]: grace ms, then per
+# entity: the event count n and n triples (event µs, id, payload).
+_ADD = b"""
+local horizon, grace = tonumber(ARGV[1]), tonumber(ARGV[2])
+local at, added = 3, 0
+for i = 1, #KEYS, 2 do
+  local z, h = KEYS[i], KEYS[i + 1]
+  local n = tonumber(ARGV[at])
+  at = at + 1
+  for j = 1, n do
+    if redis.call('HSETNX', h, ARGV[at + 1], ARGV[at + 2]) == 1 then
+      redis.call('ZADD', z, ARGV[at], ARGV[at + 1])
+      added = added + 1
+    end
+    at = at + 3
+  end
+  local old = redis.call('ZRANGEBYSCORE', z, '-inf', horizon)
+  if #old > 0 then
+    for s = 1, #old, 5000 do redis.call('HDEL', h, unpack(old, s, math.min(s + 4999, #old))) end
+    redis.call('ZREMRANGEBYSCORE', z, '-inf', horizon)
+  end
+  local newest = redis.call('ZRANGE', z, -1, -1, 'WITHSCORES')
+  if #newest == 0 then
+    redis.call('DEL', z, h)
+  else
+    local ttl = math.floor((tonumber(newest[2]) - horizon) / 1000) + grace
+    redis.call('PEXPIRE', z, ttl)
+    redis.call('PEXPIRE', h, ttl)
+  end
+end
+return added
+"""
+
+# KEYS: per entity its zset and its hash. ARGV: "(lo", "hi". Per entity: {} when the zset
+# does not exist, else {1, µs, payload, µs, payload, ...}.
+_READ = b"""
+local out = {}
+for i = 1, #KEYS, 2 do
+  local found = redis.call('ZRANGEBYSCORE', KEYS[i], ARGV[1], ARGV[2], 'WITHSCORES')
+  local item = {}
+  if #found > 0 then
+    local ids = {}
+    for j = 1, #found, 2 do ids[#ids + 1] = found[j] end
+    item[1] = 1
+    for s = 1, #ids, 5000 do
+      local payloads = redis.call('HMGET', KEYS[i + 1], unpack(ids, s, math.min(s + 4999, #ids)))
+      for j = 1, #payloads do
+        if payloads[j] then
+          item[#item + 1] = found[2 * (s + j - 1)]
+          item[#item + 1] = payloads[j]
+        end
+      end
+    end
+  elseif redis.call('EXISTS', KEYS[i]) == 1 then
+    item[1] = 1
+  end
+  out[#out + 1] = item
+end
+return out
+"""
+
+_SCRIPTS = {hashlib.sha1(s).hexdigest().encode(): s for s in (_ADD, _READ)}
+_ADD_SHA, _READ_SHA = _SCRIPTS
+
+
+def pack(args: Sequence[bytes]) -> bytes:
+    """One command in the Redis protocol (RESP)."""
+    return b"".join([b"*%d\r\n" % len(args), *[b"$%d\r\n%b\r\n" % (len(a), a) for a in args]])
+
+
+class RedisAggregationState:
+    """The state in Redis (layout in the module docstring).
+
+    ``run(commands)`` sends packed commands in one round trip and returns their replies,
+    raising ``NoScriptError`` (redis-py's) when Redis has forgotten a script; by default
+    it is a pooled redis-py connection of ``client``. ``batch_size`` entities go into one
+    script call.
+    """
+
+    def __init__(self, client, project: str, *, batch_size: int = 500,
+                 run: Callable[[list[bytes]], list] | None = None):
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", project):
+            raise ConfigError(f"project name {project!r} may only hold letters, digits, '_', '-' and '.'")
+        self.client = client
+        self.project = project
+        self._prefix = project.encode() + b"@agg:"
+        self._batch = max(1, batch_size)
+        self._run_packed = run or self._pooled
+
+    @classmethod
+    def from_url(cls, url: str, project: str, **options) -> RedisAggregationState:
+        import redis
+
+        try:
+            client = redis.Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=5.0,
+                                          client_name=f"featurestore:{project}:agg")
+        except ValueError as exc:
+            raise ConfigError(f"{url!r} is not a Redis URL ({exc})") from None
+        return cls(client, project, **options)
+
+    def keys(self, view: str, entity_key: bytes) -> tuple[bytes, bytes]:
+        base = self._prefix + view.encode()
+        return base + b":z:" + entity_key, base + b":e:" + entity_key
+
+    # -- the protocol -------------------------------------------------------------------
+
+    def add(self, layout, keys, times, ids, payloads, horizon_us) -> int:
+        groups: dict[bytes, list[int]] = {}
+        for i, key in enumerate(keys):
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [i]
+            else:
+                group.append(i)
+        grace = b"%d" % (layout.longest_us // 1000)
+        head = [b"%d" % horizon_us, grace]
+        commands = []
+        entities = list(groups.items())
+        for start in range(0, len(entities), self._batch):
+            chunk = entities[start : start + self._batch]
+            key_args, args = [], []
+            for key, rows in chunk:
+                key_args += self.keys(layout.name, key)
+                args.append(b"%d" % len(rows))
+                for i in rows:
+                    args += (b"%d" % times[i], ids[i], payloads[i])
+            commands.append(pack([b"EVALSHA", _ADD_SHA, b"%d" % len(key_args), *key_args, *head, *args]))
+        return sum(self._run(commands)) if commands else 0
+
+    def read(self, layout, keys, lo_us, hi_us) -> list[StoredEvents]:
+        present = [k for k in keys if k is not None]
+        key_args = []
+        for key in present:
+            key_args += self.keys(layout.name, key)
+        replies = iter(())
+        if present:
+            command = pack([b"EVALSHA", _READ_SHA, b"%d" % len(key_args), *key_args,
+                            b"(%d" % lo_us, b"%d" % hi_us])
+            replies = iter(self._run([command])[0])
+        out: list[StoredEvents] = []
+        for key in keys:
+            item = next(replies) if key is not None else []
+            if not item:
+                out.append(None)
+                continue
+            out.append([(int(item[j]), item[j + 1]) for j in range(1, len(item), 2)])
+        return out
+
+    def delete_view(self, name: str) -> None:
+        pattern = re.sub(rb"([*?\[\]\\])", rb"\\\1", self._prefix + name.encode() + b":") + b"*"
+        try:
+            for batch in _chunks(self.client.scan_iter(match=pattern, count=1000), 1000):
+                self.client.delete(*batch)
+        except Exception as exc:
+            raise StoreUnavailableError(f"Redis aggregation state failed: {exc}") from None
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- transport ----------------------------------------------------------------------
+
+    def _run(self, commands: list[bytes]) -> list:
+        from redis.exceptions import NoScriptError, RedisError
+
+        try:
+            try:
+                return self._run_packed(commands)
+            except NoScriptError:
+                for body in _SCRIPTS.values():
+                    self._run_packed([pack([b"SCRIPT", b"LOAD", body])])
+                return self._run_packed(commands)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailableError(f"Redis aggregation state of project {self.project!r} failed: {exc}") from None
+
+    def _pooled(self, commands: list[bytes]) -> list:
+        pool = self.client.connection_pool
+        conn = pool.get_connection()
+        try:
+            conn.send_packed_command([b"".join(commands)], check_health=False)
+            replies = [conn.read_response() for _ in commands]
+        except BaseException:
+            conn.disconnect()  # replies may be left unread on the socket
+            raise
+        finally:
+            pool.release(conn)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+
+
+def _chunks(iterable, size):
+    chunk = []
+    for item in iterable:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def state_for(online, config, project: str) -> AggregationState:
+    """The aggregation state next to an online store: the same Redis (sharing its
+    connections) or the same SQLite file; from ``config`` (an OnlineStoreConfig) otherwise."""
+    inner = getattr(online, "store", online)  # the server wraps the store to time its reads
+    from featurestore.online.sqlite import SqliteOnlineStore
+    from featurestore.streaming.sqlite_state import SqliteAggregationState
+
+    if isinstance(inner, SqliteOnlineStore):
+        return SqliteAggregationState(inner.path, project)
+    if type(inner).__name__ == "RedisOnlineStore":
+        # Shares the online store's client (and pool): one set of connections per process.
+        return RedisAggregationState(inner._client, project)
+    if config.type == "redis":
+        return RedisAggregationState.from_url(config.connection_string, project)
+    return SqliteAggregationState(config.path, project)

@@ -1,0 +1,61 @@
+"""The stream metrics (monitoring/streaming.py) and the `featurestore stream` command's checks."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+
+from featurestore.cli.main import cli
+from featurestore.cli import stream_command  # noqa: F401 - registers the command
+from featurestore.streaming import BatchReport, FlushReport
+from monitoring.streaming import PrometheusStreamObserver, StreamLagCollector, render_stream_lag
+
+from .conftest import open_store, write_repo
+
+
+def value(name: str, **labels) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_the_observer_counts_events_late_events_dead_letters_and_delays():
+    before = (value("featurestore_stream_events_total", stream="s1", push_source="p"),
+              value("featurestore_stream_late_events_total", feature_view="v1"),
+              value("featurestore_stream_event_delay_seconds_count", stream="s1"))
+    observer = PrometheusStreamObserver()
+    observer.batch(BatchReport("s1", "p", events=10, reclaimed=2, duplicates=1, late={"v1": 3}, dead=1,
+                               seconds=0.01, delays=(0.002, 0.004)))
+    observer.flush(FlushReport("p", 10, 0.05))
+    after = (value("featurestore_stream_events_total", stream="s1", push_source="p"),
+             value("featurestore_stream_late_events_total", feature_view="v1"),
+             value("featurestore_stream_event_delay_seconds_count", stream="s1"))
+    assert [a - b for a, b in zip(after, before)] == [10, 3, 2]
+    assert value("featurestore_stream_dead_letters_total", stream="s1") >= 1
+    assert value("featurestore_stream_offline_rows_total", push_source="p") >= 10
+
+
+def test_the_backlog_is_read_from_redis_at_scrape_time(redis_url, redis_project, redis_client, tmp_path, clock):
+    stream = f"{redis_project}-trips"
+    for i in range(3):
+        redis_client.xadd(stream, {"n": i})
+    redis_client.xgroup_create(stream, "featurestore", id="0")
+    redis_client.xreadgroup("featurestore", "c", {stream: ">"}, count=1)
+    registry = CollectorRegistry()
+    registry.register(StreamLagCollector(redis_url, [stream], "featurestore"))
+    text = generate_latest(registry).decode()
+    assert f'featurestore_stream_lag{{group="featurestore",stream="{stream}"}} 2.0' in text
+    assert f'featurestore_stream_pending{{group="featurestore",stream="{stream}"}} 1.0' in text
+    assert f'featurestore_stream_length{{stream="{stream}"}} 3.0' in text
+    repo = write_repo(tmp_path / "repo", redis_project, "redis", redis_url,
+                      f"streaming:\n  streams: [{{stream: {stream}, push_source: trips_push}}]\n")
+    with open_store(repo, clock) as store:
+        assert b"featurestore_stream_pending" in render_stream_lag(store)
+
+
+def test_the_command_explains_a_missing_stream_configuration(tmp_path):
+    repo = write_repo(tmp_path / "repo", "cli_test")
+    result = CliRunner().invoke(cli, ["--repo", str(repo), "stream", "--metrics-port", "0"])
+    assert result.exit_code == 1
+    assert "error: featurestore stream needs a Redis" in result.output
+    result = CliRunner().invoke(cli, ["--repo", str(repo), "stream", "--redis-url", "redis://localhost:1/0",
+                                      "--stream", "trips"])
+    assert result.exit_code == 1 and "STREAM=PUSH_SOURCE" in result.output
