@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from featurestore.cli.main import cli, open_store, pass_repo
+from featurestore.errors import ConfigError
 
 __all__: list[str] = []
 
@@ -54,7 +55,11 @@ def stream(repo: Path, streams: tuple[str, ...], metrics_port: int, log_level: s
             # The CLI is where the layers meet: metrics live in `monitoring`, which depends on featurestore.
             from monitoring.streaming import PrometheusStreamObserver, serve_stream_metrics
 
-            serve_stream_metrics(metrics_port, config)
+            try:
+                serve_stream_metrics(metrics_port, config)
+            except OSError as exc:
+                raise ConfigError(f"cannot serve metrics on port {metrics_port} ({exc}); pass another "
+                                  "--metrics-port, or 0 for none (each worker on a host needs its own)") from None
             observer = PrometheusStreamObserver()
         worker = StreamWorker(store, config, observer=observer)
         stop = threading.Event()

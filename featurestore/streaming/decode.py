@@ -15,7 +15,7 @@ time (when Redis added it) is used: the same on every redelivery of the entry.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -61,13 +61,12 @@ class EntryDecoder:
         self.columns = list(wanted.items())
 
     def decode(self, entries: Sequence[tuple[bytes, Sequence[bytes]]]) -> DecodedBatch:
-        rows = [dict(zip(fields[::2], fields[1::2])) for _, fields in entries]
+        column = _columns(entries)
         bad: dict[int, str] = {}
         arrays: dict[str, pa.Array] = {}
         ts_name = self.source.timestamp_field
         for name, dtype in [(ts_name, None), *([(self.created, None)] if self.created else []), *self.columns]:
-            raw = name.encode()
-            values = [r.get(raw) for r in rows]
+            values = column(name.encode())
             if name in self.required:
                 for j, v in enumerate(values):
                     if v is None or v == b"":
@@ -76,8 +75,7 @@ class EntryDecoder:
                 values = [v if v else _entry_time(entries[j][0]) for j, v in enumerate(values)]
             arrays[name] = self._column(name, dtype, values, bad)
         ids = []
-        for j, r in enumerate(rows):
-            given = r.get(self.id_field)
+        for j, given in enumerate(column(self.id_field)):
             ids.append(given if given else self.stream + b"/" + entries[j][0])
             try:
                 ids[-1].decode()
@@ -111,6 +109,25 @@ class EntryDecoder:
                 bad.setdefault(j, f"field {name!r} is {v[:60].decode(errors='replace')!r}, not {kind}")
                 out.append(None)
         return pa.array(out, _TS if dtype is None else dtype.to_arrow())
+
+
+def _columns(entries: Sequence[tuple[bytes, Sequence[bytes]]]) -> Callable[[bytes], list]:
+    """A function from a field name to its values (None where absent) over ``entries``.
+    A producer usually sends the same fields in the same order: then a column is a slice
+    at a fixed position of every entry, with no per-entry dictionary."""
+    first = entries[0][1][::2] if entries else []
+    if all(fields[::2] == first for _, fields in entries):
+        where = {name: i for i, name in enumerate(first)}
+
+        def column(name: bytes) -> list:
+            i = where.get(name)
+            if i is None:
+                return [None] * len(entries)
+            return [fields[2 * i + 1] for _, fields in entries]
+
+        return column
+    rows = [dict(zip(fields[::2], fields[1::2])) for _, fields in entries]
+    return lambda name: [r.get(name) for r in rows]
 
 
 def _cast(raw: pa.Array, dtype: FeatureType | None) -> pa.Array:

@@ -24,7 +24,7 @@ from featurestore.offline.scan import scan_source
 from featurestore.streaming.events import ViewLayout, column_ids, encode_events
 from featurestore.streaming.state import AggregationState
 
-__all__ = ["AddResult", "add_events", "load_offline_events"]
+__all__ = ["AddResult", "PreparedEvents", "add_events", "load_offline_events", "prepare_events"]
 
 
 @dataclass(frozen=True)
@@ -34,23 +34,44 @@ class AddResult:
     rows: int  # rows given
 
 
-def add_events(
-    state: AggregationState, view: FeatureView | ViewLayout, table: pa.Table, ids: Sequence[bytes], now_us: int
-) -> AddResult:
-    """Add the rows of ``table`` (columns cast to the declared types) with their event
-    ``ids`` to ``view``'s state as of ``now_us``. Rows with a null join key are skipped."""
+@dataclass(frozen=True)
+class PreparedEvents:
+    """Events ready for ``AggregationState.add``: late ones and null keys left out."""
+
+    layout: ViewLayout
+    keys: list[bytes]
+    times: list[int]
+    ids: list[bytes]
+    payloads: list[bytes]
+    horizon_us: int
+    late: int
+    rows: int
+
+
+def prepare_events(view: FeatureView | ViewLayout, table: pa.Table, ids: Sequence[bytes], now_us: int) -> PreparedEvents:
+    """Encode the rows of ``table`` (columns cast to the declared types) and drop those at
+    or before ``now_us - longest window`` (late) or with a null join key."""
     layout = view if isinstance(view, ViewLayout) else ViewLayout.of(view)
     keys, times, payloads = encode_events(layout, table)
     horizon = now_us - layout.longest_us
     keep = [i for i, (k, t) in enumerate(zip(keys, times)) if k is not None and t > horizon]
     late = sum(1 for k, t in zip(keys, times) if k is not None and t <= horizon)
+    ids = list(ids)
     if len(keep) != len(keys):
         keys = [keys[i] for i in keep]
         times = [times[i] for i in keep]
         ids = [ids[i] for i in keep]
         payloads = [payloads[i] for i in keep]
-    added = state.add(layout, keys, times, ids, payloads, horizon) if keys else 0
-    return AddResult(added, late, table.num_rows)
+    return PreparedEvents(layout, keys, times, ids, payloads, horizon, late, table.num_rows)
+
+
+def add_events(
+    state: AggregationState, view: FeatureView | ViewLayout, table: pa.Table, ids: Sequence[bytes], now_us: int
+) -> AddResult:
+    """Add the rows of ``table`` with their event ``ids`` to ``view``'s state as of ``now_us``."""
+    p = prepare_events(view, table, ids, now_us)
+    added = state.add(p.layout, p.keys, p.times, p.ids, p.payloads, p.horizon_us) if p.keys else 0
+    return AddResult(added, p.late, p.rows)
 
 
 def load_offline_events(

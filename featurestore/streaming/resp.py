@@ -121,6 +121,21 @@ class RespConnection:
         self._sock: socket.socket | None = None
         self._buf = b""
 
+    @classmethod
+    def like(cls, client, *, name: str = "featurestore:stream") -> RespConnection:
+        """A connection with the settings of a redis-py client's pool."""
+        from redis.connection import SSLConnection, UnixDomainSocketConnection
+
+        pool = client.connection_pool
+        self = cls.__new__(cls)
+        self._options = dict(pool.connection_kwargs)
+        self._unix = pool.connection_class is UnixDomainSocketConnection or issubclass(
+            pool.connection_class, UnixDomainSocketConnection)
+        self._tls = issubclass(pool.connection_class, SSLConnection)
+        self._timeout = self._options.get("socket_timeout") or 10.0
+        self._name, self._sock, self._buf = name, None, b""
+        return self
+
     # -- connecting ------------------------------------------------------------------
 
     def _connect(self) -> socket.socket:
@@ -173,12 +188,32 @@ class RespConnection:
             self.close()  # a reply may be half read: never reuse the socket
             raise
 
-    def read_group(self, command: bytes) -> list | None:
-        """Run an XREADGROUP of one stream; its reply as redis-py would give it, parsed fast."""
+    def send(self, commands: Sequence[bytes]) -> None:
+        """Send packed commands without waiting; read their replies with ``receive`` (in order)."""
         if self._sock is None:
             self._connect()
         try:
-            self._sock.sendall(command)
+            self._sock.sendall(b"".join(commands))
+        except BaseException:
+            self.close()
+            raise
+
+    def receive(self, n: int) -> list:
+        """The next ``n`` replies; error replies come back as RespError."""
+        try:
+            return [self._read_one() for _ in range(n)]
+        except BaseException:
+            self.close()
+            raise
+
+    def read_group(self, command: bytes) -> list | None:
+        """Run an XREADGROUP; its reply as redis-py would give it, parsed fast."""
+        self.send([command])
+        return self.receive_group()
+
+    def receive_group(self) -> list | None:
+        """The reply of an XREADGROUP sent before (an error reply raises RespError)."""
+        try:
             while True:
                 if self._fill() and self._readable():
                     continue  # more is waiting: parse once, at the end
@@ -187,8 +222,12 @@ class RespConnection:
                 if self._buf[:1] == b"*" and self._buf[:2] != b"*-":
                     try:
                         fast = _entries_fast(self._buf)
-                    except (IndexError, ValueError):
-                        fast = None  # incomplete, or not the simple shape: the parser below decides
+                    except ValueError:
+                        fast = None  # not the simple shape: the parser below decides
+                    except IndexError:  # incomplete, unless a value holds CRLF: the parser below decides
+                        fast = None if not self._readable(0.001) else False
+                    if fast is False:
+                        continue
                     if fast is not None:
                         self._buf = b""
                         return [fast]
@@ -224,10 +263,10 @@ class RespConnection:
                     return value
             self._fill()
 
-    def _readable(self) -> bool:
+    def _readable(self, wait: float = 0.0) -> bool:
         if isinstance(self._sock, ssl.SSLSocket) and self._sock.pending():
             return True
-        return bool(select.select([self._sock], [], [], 0)[0])
+        return bool(select.select([self._sock], [], [], wait)[0])
 
     def _fill(self) -> bool:
         """Read what has arrived; True when that filled the whole read (more may be waiting)."""

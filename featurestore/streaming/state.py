@@ -36,7 +36,7 @@ from typing import Protocol
 from featurestore.errors import ConfigError, StoreUnavailableError
 from featurestore.streaming.events import ViewLayout
 
-__all__ = ["AggregationState", "RedisAggregationState", "StoredEvents", "state_for"]
+__all__ = ["SCRIPTS", "AggregationState", "RedisAggregationState", "StoredEvents", "pack", "state_for"]
 
 #: Per entity key: None when the store has nothing for it, else its (event µs, payload)
 #: pairs in the window, oldest first.
@@ -119,8 +119,10 @@ end
 return out
 """
 
-_SCRIPTS = {hashlib.sha1(s).hexdigest().encode(): s for s in (_ADD, _READ)}
-_ADD_SHA, _READ_SHA = _SCRIPTS
+#: The Lua scripts by SHA1 (``SCRIPT LOAD`` them on a new connection before ``EVALSHA``).
+SCRIPTS = {hashlib.sha1(s).hexdigest().encode(): s for s in (_ADD, _READ)}
+_ADD_SHA, _READ_SHA = SCRIPTS
+_SCRIPTS = SCRIPTS
 
 
 def pack(args: Sequence[bytes]) -> bytes:
@@ -165,6 +167,12 @@ class RedisAggregationState:
     # -- the protocol -------------------------------------------------------------------
 
     def add(self, layout, keys, times, ids, payloads, horizon_us) -> int:
+        commands = self.add_commands(layout, keys, times, ids, payloads, horizon_us)
+        return sum(self._run(commands)) if commands else 0
+
+    def add_commands(self, layout, keys, times, ids, payloads, horizon_us) -> list[bytes]:
+        """The packed script calls of ``add`` (each replies with the events it added), for a
+        caller that pipelines them itself (the stream worker)."""
         groups: dict[bytes, list[int]] = {}
         for i, key in enumerate(keys):
             group = groups.get(key)
@@ -172,20 +180,32 @@ class RedisAggregationState:
                 groups[key] = [i]
             else:
                 group.append(i)
-        grace = b"%d" % (layout.longest_us // 1000)
-        head = [b"%d" % horizon_us, grace]
+        view = self._prefix + layout.name.encode()
+        zhead, ehead = view + b":z:", view + b":e:"
+        tail = pack([b"%d" % horizon_us, b"%d" % (layout.longest_us // 1000)])[4:]  # without "*2\r\n"
         commands = []
         entities = list(groups.items())
         for start in range(0, len(entities), self._batch):
             chunk = entities[start : start + self._batch]
-            key_args, args = [], []
-            for key, rows in chunk:
-                key_args += self.keys(layout.name, key)
-                args.append(b"%d" % len(rows))
+            parts = []
+            n_args = 0
+            for key, _ in chunk:  # KEYS: zset and hash of each entity
+                z, e = zhead + key, ehead + key
+                parts.append(b"$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(z), z, len(e), e))
+            parts.append(tail)
+            for _, rows in chunk:
+                count = b"%d" % len(rows)
+                parts.append(b"$%d\r\n%b\r\n" % (len(count), count))
                 for i in rows:
-                    args += (b"%d" % times[i], ids[i], payloads[i])
-            commands.append(pack([b"EVALSHA", _ADD_SHA, b"%d" % len(key_args), *key_args, *head, *args]))
-        return sum(self._run(commands)) if commands else 0
+                    ts, event_id, payload = b"%d" % times[i], ids[i], payloads[i]
+                    parts.append(b"$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (
+                        len(ts), ts, len(event_id), event_id, len(payload), payload))
+                n_args += 1 + 3 * len(rows)
+            n_keys = b"%d" % (2 * len(chunk))
+            head = b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%b\r\n$%d\r\n%b\r\n" % (
+                3 + 2 * len(chunk) + 2 + n_args, _ADD_SHA, len(n_keys), n_keys)
+            commands.append(head + b"".join(parts))
+        return commands
 
     def read(self, layout, keys, lo_us, hi_us) -> list[StoredEvents]:
         present = [k for k in keys if k is not None]

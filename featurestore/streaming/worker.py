@@ -45,8 +45,9 @@ from featurestore.source_tables import pushed_dir
 from featurestore.streaming.config import StreamSettings, StreamSpec
 from featurestore.streaming.decode import EntryDecoder
 from featurestore.streaming.events import EVENT_ID_COLUMN
-from featurestore.streaming.ingest import add_events
+from featurestore.streaming.ingest import prepare_events
 from featurestore.streaming.resp import RespConnection, RespError, pack
+from featurestore.streaming.state import SCRIPTS, RedisAggregationState
 
 __all__ = ["BatchReport", "FlushReport", "StreamObserver", "StreamWorker"]
 
@@ -54,6 +55,7 @@ log = logging.getLogger("featurestore.stream")
 
 _DELAY_SAMPLES = 64  # entries per batch whose XADD-to-applied delay is reported
 _ACKS_PER_COMMAND = 10_000
+_ROUND = 0.25  # seconds of back-to-back batches per step (claims, flushes and reloads run between)
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ class BatchReport:
     push_source: str
     events: int  # entries applied (good ones)
     reclaimed: int  # of which were pending before (own after a restart, or claimed from another worker)
-    duplicates: int  # events an aggregation state already held (redeliveries)
+    duplicates: int  # events an aggregation state already held (redeliveries), over all its views
     late: dict[str, int]  # per aggregation view: events dropped online as too old
     dead: int  # bad entries sent to the dead-letter stream
     seconds: float  # from reading to applied online
@@ -101,8 +103,19 @@ class _Pending:
 
     tables: dict[str, list[pa.Table]] = field(default_factory=dict)  # by push source
     acks: dict[str, dict[bytes, None]] = field(default_factory=dict)  # by stream, in order
+    dead: list[bytes] = field(default_factory=list)  # dead-letter XADDs to send before acknowledging
     rows: int = 0
     since: float = 0.0
+
+
+@dataclass
+class _InFlight:
+    """A batch whose state updates were sent and whose replies are not read yet."""
+
+    commands: int
+    report: dict
+    entry_ids: list[bytes]
+    unconfirmed: int  # events sent; those the replies do not count as added were already there
 
 
 class StreamWorker:
@@ -110,6 +123,10 @@ class StreamWorker:
 
     ``clock`` (default: the store's) decides which events are late; ``observer`` gets a
     report per batch and per offline flush.
+
+    Throughput: the next read is sent before a batch is decoded, and a batch's state
+    updates are sent without waiting for their replies (read before the next batch's,
+    and always before acknowledging), so Redis works while Python decodes.
     """
 
     def __init__(self, store, settings: StreamSettings, *, clock: Callable[[], float] | None = None,
@@ -120,12 +137,15 @@ class StreamWorker:
         self.observer = observer
         self.consumer = settings.consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.conn = RespConnection(settings.redis_url, name=f"featurestore-stream:{self.consumer}")
+        self._state_conn: RespConnection | None = None  # state updates, pipelined (Redis state only)
+        self._state_ready = False
         self._routes: dict[str, _Route] = {}
         self._pending = _Pending()
+        self._reading: bytes | None = None  # an XREADGROUP sent and not yet answered
+        self._in_flight: _InFlight | None = None
         self._recover = True  # re-read our own pending entries before new ones
         self._last_claim = 0.0
         self._last_refresh = 0.0
-        self._revision = None
         self._groups_ready = False
 
     # -- the loop ----------------------------------------------------------------------
@@ -141,8 +161,7 @@ class StreamWorker:
                     backoff = 0.2
                 except (ConnectionError, OSError, RespError, StoreUnavailableError) as exc:
                     log.warning("stream worker %s: %s; retrying in %.1fs", self.consumer, exc, backoff)
-                    self.conn.close()
-                    self._recover = True
+                    self._reset()
                     stop.wait(backoff)
                     backoff = min(backoff * 2, 5.0)
         finally:
@@ -150,7 +169,8 @@ class StreamWorker:
 
     def step(self) -> int:
         """One round: own pending entries (after a start or an error), abandoned ones (every
-        so often), then new ones; flush when due. Returns the entries handled."""
+        so often), then new ones; flush when due. Returns the entries handled; what they
+        change online is in place when it returns."""
         self._refresh()
         handled = 0
         if self._recover:
@@ -166,8 +186,15 @@ class StreamWorker:
 
     def flush(self) -> None:
         """Append the buffered rows offline, then acknowledge their entries."""
+        self._drain()
+        self._collect()  # every state update is in place before anything is acknowledged
         pending = self._pending
+        if pending.dead:
+            self._check(self.conn.pipeline(pending.dead))
+            pending.dead = []
         for source, tables in pending.tables.items():
+            if not tables:
+                continue
             began = time.perf_counter()
             table = pa.concat_tables(tables, promote_options="permissive")
             stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
@@ -182,35 +209,80 @@ class StreamWorker:
             for start in range(0, len(ids), _ACKS_PER_COMMAND):
                 commands.append(pack([b"XACK", stream, self.settings.group, *ids[start : start + _ACKS_PER_COMMAND]]))
         if commands:
-            for reply in self.conn.pipeline(commands):
-                if isinstance(reply, RespError):
-                    raise reply
+            self._check(self.conn.pipeline(commands))
         self._pending = _Pending(since=time.monotonic())
 
     def close(self) -> None:
-        """Flush what was applied (best effort) and drop the connection."""
+        """Flush what was applied (best effort) and drop the connections."""
         try:
-            if self._pending.rows or self._pending.acks:
-                self.flush()
+            self.flush()
             self._forget_consumer()
         except (ConnectionError, OSError, RespError, FeatureStoreError) as exc:
             log.warning("stream worker %s stopped without flushing (its entries stay pending and will be "
                         "re-applied): %s", self.consumer, exc)
         finally:
             self.conn.close()
+            if self._state_conn is not None:
+                self._state_conn.close()
+
+    def _reset(self) -> None:
+        """After an error: forget everything not acknowledged and re-read it from our
+        pending entries (re-applying is idempotent), on fresh connections."""
+        self.conn.close()
+        if self._state_conn is not None:
+            self._state_conn.close()
+        self._state_ready = False
+        self._reading, self._in_flight = None, None
+        self._pending = _Pending()
+        self._recover = True
 
     # -- reading -----------------------------------------------------------------------
 
-    def _read_new(self) -> int:
+    def _read_command(self) -> bytes:
         s = self.settings
         block = s.block_ms
         if self._pending.rows:  # do not sleep past a due flush
             left = s.flush_seconds - (time.monotonic() - self._pending.since)
             block = max(1, min(block, int(left * 1000)))
         streams = list(self._routes)
-        command = pack([b"XREADGROUP", b"GROUP", s.group, self.consumer, b"COUNT", s.batch_size, b"BLOCK", block,
-                        b"STREAMS", *streams, *([b">"] * len(streams))])
-        reply = self._call_group(command)
+        return pack([b"XREADGROUP", b"GROUP", s.group, self.consumer, b"COUNT", s.batch_size, b"BLOCK", block,
+                     b"STREAMS", *streams, *([b">"] * len(streams))])
+
+    def _read_new(self) -> int:
+        """Read and apply new entries for up to ``_ROUND`` seconds, while there are any."""
+        handled, began = 0, time.monotonic()
+        while True:
+            if self._reading is None:
+                self._reading = self._read_command()
+                self.conn.send([self._reading])
+            reply = self._receive_read()
+            if reply:  # more is likely: ask for it now, so Redis reads while this batch is decoded
+                self._reading = self._read_command()
+                self.conn.send([self._reading])
+            handled += self._apply_reply(reply)
+            if not reply or time.monotonic() - began > _ROUND or self._flush_due():
+                break
+        self._collect()  # when a step returns, what it read is applied online
+        return handled
+
+    def _receive_read(self):
+        command, self._reading = self._reading, None
+        try:
+            return self.conn.receive_group()
+        except RespError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self._groups_ready = False  # the stream or group was deleted: create them again
+            self._refresh(force=True)
+            return self.conn.read_group(command)
+
+    def _drain(self) -> int:
+        """Apply the answer of a read sent ahead, so the connection is free for other commands."""
+        if self._reading is None:
+            return 0
+        return self._apply_reply(self._receive_read())
+
+    def _apply_reply(self, reply) -> int:
         handled = 0
         for stream, entries in reply or ():
             handled += self._apply(stream.decode(), entries, reclaimed=False)
@@ -219,13 +291,13 @@ class StreamWorker:
     def _read_own_pending(self) -> int:
         """Entries delivered to this consumer name before and never acknowledged (a
         restart, or a lost connection)."""
-        handled = 0
+        handled = self._drain()
         for stream in self._routes:
             start = b"0"
             while True:
                 command = pack([b"XREADGROUP", b"GROUP", self.settings.group, self.consumer, b"COUNT",
                                 self.settings.batch_size, b"STREAMS", stream, start])
-                reply = self._call_group(command)
+                reply = self.conn.read_group(command)
                 entries = reply[0][1] if reply else []
                 if not entries:
                     break
@@ -235,7 +307,7 @@ class StreamWorker:
 
     def _claim(self) -> int:
         """Take over entries pending on other consumers for ``claim_idle_seconds``."""
-        handled = 0
+        handled = self._drain()
         idle_ms = int(self.settings.claim_idle_seconds * 1000)
         for stream in self._routes:
             start = b"0-0"
@@ -251,16 +323,6 @@ class StreamWorker:
                 if start == b"0-0":
                     break
         return handled
-
-    def _call_group(self, command: bytes):
-        try:
-            return self.conn.read_group(command)
-        except RespError as exc:
-            if "NOGROUP" not in str(exc):
-                raise
-            self._groups_ready = False  # the stream or group was deleted: create them again
-            self._refresh(force=True)
-            return self.conn.read_group(command)
 
     # -- applying ----------------------------------------------------------------------
 
@@ -280,7 +342,8 @@ class StreamWorker:
             self._dead_letter(stream, batch.bad)
         table, ids = batch.table, batch.event_ids
         late: dict[str, int] = {}
-        duplicates = 0
+        added = sent = 0  # events added to aggregation states (synchronously) / sent to them
+        commands: list[bytes] = []
         if table.num_rows:
             now_us = int(self.clock() * 1_000_000)
             stamped = None
@@ -288,9 +351,13 @@ class StreamWorker:
                 if not view.online:
                     continue
                 if view.aggregations:
-                    result = add_events(self.store.aggregation_state, view, table, ids, now_us)
-                    late[view.name] = result.late
-                    duplicates = max(duplicates, result.rows - result.late - result.added)
+                    prepared = prepare_events(view, table, ids, now_us)
+                    late[view.name] = prepared.late
+                    if prepared.keys:
+                        sent += len(prepared.keys)
+                        more, done = self._state_update(prepared)
+                        commands += more
+                        added += done
                 else:
                     if stamped is None:
                         ts = table.column(route.source.timestamp_field)
@@ -306,14 +373,55 @@ class StreamWorker:
             self._pending.rows += rows.num_rows
         self._ack_later(stream, batch.entry_ids)
         self._ack_later(stream, [b[0] for b in batch.bad])
-        if self.observer is not None:
-            now = time.time()
-            step = max(1, len(batch.entry_ids) // _DELAY_SAMPLES)
-            delays = tuple(max(0.0, now - int(e.split(b"-", 1)[0]) / 1000) for e in batch.entry_ids[::step])
-            self.observer.batch(BatchReport(stream, route.source.name, table.num_rows,
-                                            table.num_rows if reclaimed else 0, duplicates, late, len(batch.bad),
-                                            time.perf_counter() - began, delays))
+        report = dict(stream=stream, push_source=route.source.name, events=table.num_rows,
+                      reclaimed=table.num_rows if reclaimed else 0, late=late, dead=len(batch.bad),
+                      seconds=time.perf_counter() - began)
+        self._collect()
+        if commands:
+            self._state_conn.send(commands)
+            self._in_flight = _InFlight(len(commands), report, batch.entry_ids, sent - added)
+        else:
+            self._report(report, batch.entry_ids, sent - added)
         return len(entries)
+
+    def _state_update(self, prepared) -> tuple[list[bytes], int]:
+        """Commands for a Redis state (sent pipelined); a SQLite state is updated here
+        (then the second item is the number of events it added)."""
+        state = self.store.aggregation_state
+        if not isinstance(state, RedisAggregationState):
+            return [], state.add(prepared.layout, prepared.keys, prepared.times, prepared.ids, prepared.payloads,
+                                 prepared.horizon_us)
+        if self._state_conn is None:
+            self._state_conn = RespConnection.like(state.client, name=f"featurestore-stream:{self.consumer}:state")
+        if not self._state_ready:
+            self._check(self._state_conn.pipeline([pack([b"SCRIPT", b"LOAD", body]) for body in SCRIPTS.values()]))
+            self._state_ready = True
+        return state.add_commands(prepared.layout, prepared.keys, prepared.times, prepared.ids, prepared.payloads,
+                                  prepared.horizon_us), 0
+
+    def _collect(self) -> None:
+        """Read the replies of the state updates in flight; an error raises (and the run
+        loop starts over from the pending entries)."""
+        flight, self._in_flight = self._in_flight, None
+        if flight is None:
+            return
+        replies = self._state_conn.receive(flight.commands)
+        self._check(replies)
+        self._report(flight.report, flight.entry_ids, flight.unconfirmed - sum(replies))
+
+    def _report(self, report: dict, entry_ids: list[bytes], duplicates: int) -> None:
+        if self.observer is None:
+            return
+        now = time.time()
+        step = max(1, len(entry_ids) // _DELAY_SAMPLES)
+        delays = tuple(max(0.0, now - int(e.split(b"-", 1)[0]) / 1000) for e in entry_ids[::step])
+        self.observer.batch(BatchReport(duplicates=duplicates, delays=delays, **report))
+
+    @staticmethod
+    def _check(replies: list) -> None:
+        for reply in replies:
+            if isinstance(reply, RespError):
+                raise reply
 
     def _ack_later(self, stream: str, ids: Sequence[bytes]) -> None:
         acks = self._pending.acks.setdefault(stream, {})
@@ -321,18 +429,15 @@ class StreamWorker:
             acks[entry_id] = None
 
     def _dead_letter(self, stream: str, bad: list[tuple[bytes, list[bytes], str]]) -> None:
-        commands = []
+        """Queue bad entries for ``{stream}:dead`` (sent at the flush, before they are acknowledged)."""
         for entry_id, fields, reason in bad:
             log.warning("stream %s: entry %s is bad (%s); moved to %s:dead", stream, entry_id.decode(), reason, stream)
-            commands.append(pack([b"XADD", f"{stream}:dead", b"MAXLEN", b"~", b"100000", b"*", b"entry_id", entry_id,
-                                  b"error", reason, *fields]))
-        for reply in self.conn.pipeline(commands):
-            if isinstance(reply, RespError):
-                raise reply
+            self._pending.dead.append(pack([b"XADD", f"{stream}:dead", b"MAXLEN", b"~", b"100000", b"*",
+                                            b"entry_id", entry_id, b"error", reason, *fields]))
 
     def _flush_due(self) -> bool:
         p = self._pending
-        if not (p.rows or p.acks):
+        if not (p.rows or p.acks or p.dead):
             return False
         return p.rows >= self.settings.flush_events or time.monotonic() - p.since >= self.settings.flush_seconds
 
@@ -344,19 +449,19 @@ class StreamWorker:
         if not force and self._routes and now - self._last_refresh < 1.0:
             return
         self._last_refresh = now
-        changed = self.store.refresh() or not self._routes or force
-        if changed:
+        if self.store.refresh() or not self._routes or force:
             self._routes = self._build_routes()
         if not self._groups_ready:
             start = b"0" if self.settings.start == "earliest" else b"$"
-            for stream in self._routes:
-                try:
-                    self.conn.call(b"XGROUP", b"CREATE", stream, self.settings.group, start, b"MKSTREAM")
-                    log.info("created consumer group %s on stream %s", self.settings.group, stream)
-                except RespError as exc:
-                    if "BUSYGROUP" not in str(exc):
-                        raise
-            self._groups_ready = True
+            commands = [pack([b"XGROUP", b"CREATE", stream, self.settings.group, start, b"MKSTREAM"])
+                        for stream in self._routes]
+            if self._reading is None:  # (a read in flight: its NOGROUP answer brings us back here)
+                for stream, reply in zip(self._routes, self.conn.pipeline(commands)):
+                    if isinstance(reply, RespError) and "BUSYGROUP" not in str(reply):
+                        raise reply
+                    if not isinstance(reply, RespError):
+                        log.info("created consumer group %s on stream %s", self.settings.group, stream)
+                self._groups_ready = True
 
     def _build_routes(self) -> dict[str, _Route]:
         contents = self.store.contents

@@ -59,3 +59,17 @@ def test_the_command_explains_a_missing_stream_configuration(tmp_path):
     result = CliRunner().invoke(cli, ["--repo", str(repo), "stream", "--redis-url", "redis://localhost:1/0",
                                       "--stream", "trips"])
     assert result.exit_code == 1 and "STREAM=PUSH_SOURCE" in result.output
+
+
+def test_public_names():
+    import featurestore.streaming
+    import monitoring.streaming
+
+    assert set(featurestore.streaming.__all__) == {
+        "EVENT_ID_COLUMN", "AddResult", "AggregateReader", "AggregationState", "BatchReport", "FlushReport",
+        "RedisAggregationState", "SqliteAggregationState", "StreamObserver", "StreamSettings", "StreamSpec",
+        "StreamWorker", "ViewLayout", "add_events", "aggregate", "load_offline_events", "state_for",
+    }
+    for module in (featurestore.streaming, monitoring.streaming):
+        for name in module.__all__:
+            assert getattr(module, name) is not None

@@ -174,20 +174,17 @@ def test_a_restarted_consumer_reapplies_its_pending_entries_without_counting_twi
 
 
 def test_entries_left_pending_by_a_stopped_consumer_are_claimed(store, stream, redis_client, redis_url):
-    for i in range(10):
-        redis_client.xadd(stream, trip(3, 1))
-    w, reports = worker(store, consumer="w2", claim_idle_seconds=0.3, flush_seconds=0.1)
-    w.step()  # creates the group; applies and buffers the 10 entries
-    for i in range(5):
-        redis_client.xadd(stream, trip(3, 2))
+    for i in range(15):
+        redis_client.xadd(stream, trip(3, 1 + i % 2))
+    redis_client.xgroup_create(stream, "featurestore", id="0")
     gone = RespConnection(redis_url)  # a consumer that reads and then vanishes
     assert len(gone.call("XREADGROUP", "GROUP", "featurestore", "gone", "COUNT", "5", "STREAMS", stream, ">")[0][1]) == 5
     gone.close()
-    w.flush()
+    w, reports = worker(store, consumer="w2", claim_idle_seconds=0.3, flush_seconds=0.1)
     for _ in range(300):  # claims once the entries have been idle for claim_idle_seconds
-        if not redis_client.xpending(stream, "featurestore")["pending"]:
-            break
         w.step()
+        if not redis_client.xpending(stream, "featurestore")["pending"] and sum(r.events for r in reports.batches) == 15:
+            break
     w.close()
     assert online_count(store, 3) == 15
     assert sum(r.reclaimed for r in reports.batches) == 5
