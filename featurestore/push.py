@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass, field
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,7 +28,7 @@ from featurestore.streaming.events import EVENT_ID_COLUMN, column_ids, fill_ids
 from featurestore.streaming.ingest import add_events
 from featurestore.types import from_arrow
 
-__all__ = ["PUSH_TARGETS", "push_rows", "rows_to_arrow"]
+__all__ = ["PUSH_TARGETS", "PushResult", "push_rows", "rows_to_arrow"]
 
 PUSH_TARGETS = ("online", "offline", "online_and_offline")
 
@@ -111,6 +112,15 @@ def _parse_times(column: pa.ChunkedArray, name: str, source: str) -> pa.ChunkedA
         raise SchemaError(f"push to {source!r}: column {name!r} holds text that is not an ISO 8601 time") from None
 
 
+@dataclass(frozen=True)
+class PushResult:
+    """Rows pushed, and per aggregation view the events dropped online as older than its
+    longest window (they still reach the offline store)."""
+
+    rows: int
+    late: dict[str, int] = field(default_factory=dict)
+
+
 def push_rows(
     source: PushSource,
     views: list[FeatureView],
@@ -121,8 +131,8 @@ def push_rows(
     *,
     state: Any = None,
     clock: Callable[[], float] = time.time,
-) -> int:
-    """Validate and write pushed rows; returns the number of rows pushed.
+) -> PushResult:
+    """Validate and write pushed rows; returns how many, and how many were too late.
 
     For views with aggregations the rows are events: each has an id (its ``_event_id``
     when the push gives that column, so a retried push counts once; else a new one), goes
@@ -140,12 +150,13 @@ def push_rows(
         table = table.drop_columns([EVENT_ID_COLUMN])
     table = _conform(table, views, source)
     ids = fill_ids(given, table.num_rows) if aggregated else None
+    late: dict[str, int] = {}
     if to in ("online", "online_and_offline"):
         stamped = table.append_column(EVENT_TIMESTAMP, table.column(source.timestamp_field)) \
             if source.timestamp_field != EVENT_TIMESTAMP else table
         for view in views:
             if view.online and view.aggregations:
-                add_events(state, view, table, ids, int(clock() * 1_000_000))
+                late[view.name] = add_events(state, view, table, ids, int(clock() * 1_000_000)).late
             elif view.online:
                 target = online_view(view)
                 online.write_batch(target, stamped.select([*target.join_keys, *target.features, EVENT_TIMESTAMP]))
@@ -155,4 +166,4 @@ def push_rows(
         if ids is not None:
             table = table.append_column(EVENT_ID_COLUMN, pa.array([i.decode() for i in ids], pa.string()))
         write_parquet_atomic(table, folder / f"{stamp}-{uuid.uuid4().hex[:8]}.parquet")
-    return table.num_rows
+    return PushResult(table.num_rows, late)

@@ -30,7 +30,7 @@ from featurestore.offline.base import OfflineEngine, ViewRequest
 from featurestore.offline.duckdb import DuckDBEngine
 from featurestore.online import OnlineStore, create_online_store
 from featurestore.online_read import OnlineResponse, ReadPlan, online_view, read_online
-from featurestore.push import push_rows
+from featurestore.push import PushResult, push_rows
 from featurestore.refs import ResolvedView, resolve_features
 from featurestore.repo import RepoContents
 from featurestore.retrieval import RetrievalJob, dataset_spec, to_arrow_table
@@ -283,8 +283,9 @@ class FeatureStore:
         check_online(views)
         return views
 
-    def push(self, push_source_name: str, df: Any, to: str = "online") -> int:
-        """Write rows to the views fed by a push source: online, offline or both."""
+    def push(self, push_source_name: str, df: Any, to: str = "online") -> PushResult:
+        """Write rows to the views fed by a push source: online, offline or both.
+        Returns the rows pushed and, per aggregation view, the events too late to count online."""
         source = self.contents.sources.get(push_source_name)
         if not isinstance(source, PushSource):
             pushes = [n for n, s in self.contents.sources.items() if isinstance(s, PushSource)]

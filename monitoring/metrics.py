@@ -35,6 +35,7 @@ __all__ = [
     "ONLINE_READ_DURATION",
     "ONLINE_REQUEST_ENTITIES",
     "ONLINE_VALUE_AGE",
+    "PUSH_LATE_EVENTS",
     "PUSH_ROWS",
     "REGISTRY_RELOADS",
     "mark_process_dead",
@@ -98,6 +99,13 @@ PUSH_ROWS = Counter(
     "featurestore_push_rows_total",
     "Rows accepted by push, by push source and target (online, offline, online_and_offline).",
     ["push_source", "to"],
+)
+PUSH_LATE_EVENTS = Counter(
+    "featurestore_push_late_events_total",
+    "Pushed events dropped online because they are older than the aggregation view's longest "
+    "window (they still reach the offline store), by feature view. The stream worker counts "
+    "its own as featurestore_stream_late_events_total.",
+    ["feature_view"],
 )
 
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from featurestore.errors import InputError
-from monitoring.metrics import PUSH_ROWS
+from monitoring.metrics import PUSH_LATE_EVENTS, PUSH_ROWS
 from serving.auth import require_writer
 from serving.body import field, read_json
 from serving.routes import ERROR_RESPONSES
@@ -38,6 +38,9 @@ async def push(request: Request, state: ServingState = Depends(get_state)) -> di
     if to not in _TARGETS:
         raise InputError(f"'to' is {to!r}; use one of {', '.join(_TARGETS)}")
     # Validation, Arrow conversion and the writes are blocking work: off the event loop.
-    rows = await run_in_threadpool(state.store.push, name, df, to)
-    PUSH_ROWS.labels(name, to).inc(rows)
-    return {"push_source_name": name, "to": to, "rows": rows}
+    result = await run_in_threadpool(state.store.push, name, df, to)
+    PUSH_ROWS.labels(name, to).inc(result.rows)
+    for view, late in result.late.items():
+        if late:
+            PUSH_LATE_EVENTS.labels(view).inc(late)
+    return {"push_source_name": name, "to": to, "rows": result.rows}

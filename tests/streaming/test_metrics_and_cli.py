@@ -73,3 +73,21 @@ def test_public_names():
     for module in (featurestore.streaming, monitoring.streaming):
         for name in module.__all__:
             assert getattr(module, name) is not None
+
+
+def test_the_server_counts_late_pushed_events(store):
+    from datetime import timedelta
+
+    from fastapi.testclient import TestClient
+
+    from serving import create_app
+
+    from .conftest import NOW
+
+    before = value("featurestore_push_late_events_total", feature_view="trip_stats")
+    times = [(NOW - timedelta(hours=2)).isoformat(), (NOW - timedelta(minutes=2)).isoformat()]
+    df = {"driver_id": [7, 7], "event_timestamp": times, "fare": [1.0, 2.0], "distance": [1, 2], "city": ["a", "b"]}
+    with TestClient(create_app(store)) as client:
+        answer = client.post("/push", json={"push_source_name": "trips_push", "df": df, "to": "online"})
+    assert answer.status_code == 200, answer.text
+    assert value("featurestore_push_late_events_total", feature_view="trip_stats") == before + 1

@@ -61,7 +61,9 @@ def test_a_push_with_event_ids_counts_each_event_once(store):
 
 def test_events_older_than_the_longest_window_go_offline_only(store):
     old = event(1, NOW - timedelta(hours=1), fare=5.0)  # exactly the longest window ago: in no window now
-    store.push("trips_push", [old], to="online_and_offline")
+    fresh = event(2, NOW - timedelta(minutes=1), fare=5.0)
+    result = store.push("trips_push", [old, fresh], to="online_and_offline")
+    assert (result.rows, result.late) == (2, {"trip_stats": 1})  # the count behind the late-events metric
     assert online(store, [1])[0]["city_count_1h"] == 0
     assert offline(store, [1], NOW - timedelta(minutes=30))[0]["city_count_1h"] == 1  # training sets see it
 
