@@ -155,6 +155,13 @@ class FeatureStore:
         by the entity row's time, so late corrections cannot leak into training sets.
         """
         views = resolve_features(self.contents, features, full_feature_names)
+        aggregated = [v.view.name for v in views if v.view.aggregations]
+        if known_at_timestamp and aggregated:
+            raise InputError(
+                f"known_at_timestamp=True applies to plain feature views, not to aggregation views "
+                f"({', '.join(aggregated)}): their events count from their event time; request them "
+                "in a separate call without the option"
+            )
         entities = to_arrow_table(entity_df, self.offline)
         return RetrievalJob(
             self.offline, entities, timestamp_field, views, [self._request(v) for v in views],

@@ -106,3 +106,15 @@ def test_bad_pushes_change_nothing(store, bad):
     with pytest.raises(FeatureStoreError):
         store.push("trips_push", [bad], to="online_and_offline")
     assert online(store, [1])[0]["fare_count_10m"] == 0
+
+
+def test_known_at_timestamp_is_refused_for_aggregation_views(store):
+    import polars as pl
+
+    from featurestore.errors import InputError
+
+    entity = pl.DataFrame({"driver_id": [1], "event_timestamp": [NOW]})
+    with pytest.raises(InputError, match="known_at_timestamp=True applies to plain feature views.*trip_stats"):
+        store.get_historical_features(entity, REFS[:1], known_at_timestamp=True)
+    plain = store.get_historical_features(entity, ["trips_latest:fare"], known_at_timestamp=True).to_arrow()
+    assert plain.num_rows == 1
