@@ -47,15 +47,15 @@ def raw(size: str, redis_url: str) -> float:
     _flush_project(redis_url, "raw")
     began = time.perf_counter()
     con = duckdb.connect()
-    reader = con.execute(
+    reader = con.sql(
         f"""SELECT driver_id, arg_max(conv_rate, (event_timestamp, created)) AS conv_rate,
                    arg_max(acc_rate, (event_timestamp, created)) AS acc_rate,
                    arg_max(avg_daily_trips, (event_timestamp, created)) AS avg_daily_trips,
                    max(event_timestamp) AS ts
             FROM read_parquet('{paths["driver_hourly_stats"]}') WHERE event_timestamp <= ?
             GROUP BY driver_id""",
-        [END],
-    ).fetch_record_batch(50_000)
+        params=[END],
+    ).to_arrow_reader(50_000)
     for batch in reader:
         cols = batch.to_pydict()
         pipe = client.pipeline(transaction=False)

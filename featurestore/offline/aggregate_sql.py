@@ -44,8 +44,8 @@ import pyarrow as pa
 from featurestore.definitions import Aggregation
 from featurestore.errors import SchemaError
 from featurestore.offline.base import ViewRequest
-from featurestore.offline.pit_sql import ENTITY_TABLE, ident
-from featurestore.offline.scan import Scan, quote
+from featurestore.offline.pit_sql import ENTITY_TABLE
+from featurestore.offline.scan import Scan, ident, quote, scan_sql
 
 __all__ = [
     "EVENT_ID_COLUMN",
@@ -188,18 +188,6 @@ def _window_us(window: timedelta) -> int:
     return window // timedelta(microseconds=1)
 
 
-def _files_sql(scan: Scan, columns: list[str]) -> str:
-    cols = ", ".join(ident(c) for c in columns)
-    parts = []
-    if scan.parquet:
-        files = "[" + ", ".join(quote(f) for f in scan.parquet) + "]"
-        union = ", union_by_name = true" if len(scan.parquet) > 1 else ""
-        parts.append(f"SELECT {cols} FROM read_parquet({files}{union})")
-    for path in scan.csv:
-        parts.append(f"SELECT {cols} FROM read_csv({quote(path)})")
-    return " UNION ALL BY NAME ".join(parts)
-
-
 def _value_sql(column: str, dtype: pa.DataType) -> str:
     """The value as aggregated: floats normalized (-0.0 to 0.0, NaN and +-inf to null)."""
     if pa.types.is_floating(dtype):
@@ -229,7 +217,7 @@ def _events_sql(view: ViewRequest, scan: Scan, where: str = "", keys_in: str | N
     if has_id:
         select.append(f"CAST({ident(EVENT_ID_COLUMN)} AS VARCHAR) AS __id")
     conds = [f"{ident(k)} IS NOT NULL" for k in view.join_keys] + [f"{ident(ts)} IS NOT NULL"]
-    rows = f"SELECT {', '.join(select)} FROM ({_files_sql(scan, needed)}) WHERE {' AND '.join(conds)}"
+    rows = f"SELECT {', '.join(select)} FROM ({scan_sql(scan, needed)}) WHERE {' AND '.join(conds)}"
     rows = f"SELECT * FROM ({rows}){' WHERE ' + where if where else ''}"
     if keys_in and view.join_keys:
         on = " AND ".join(f"r.__k{i} = s.__k{i}" for i in range(len(view.join_keys)))
@@ -406,7 +394,7 @@ def aggregate_events_sql(view: ViewRequest, scan: Scan, lo_us: int, hi_us: int) 
     conds = " AND ".join([*(f"{ident(k)} IS NOT NULL" for k in view.join_keys), f"{ident(ts)} IS NOT NULL"])
     given = f"CAST({ident(EVENT_ID_COLUMN)} AS VARCHAR)" if has_id else "CAST(NULL AS VARCHAR)"
     rows = (
-        f"SELECT * FROM (SELECT {cols}, {given} AS __id, {ts_us} AS __ts FROM ({_files_sql(scan, read)}) "
+        f"SELECT * FROM (SELECT {cols}, {given} AS __id, {ts_us} AS __ts FROM ({scan_sql(scan, read)}) "
         f"WHERE {conds}) WHERE __ts > {lo_us} AND __ts <= {hi_us}"
     )
     parts = [

@@ -31,19 +31,14 @@ import numpy as np
 import pyarrow as pa
 
 from featurestore.offline.base import ViewRequest
-from featurestore.offline.scan import Scan, quote
+from featurestore.offline.scan import Scan, ident, quote, scan_sql
 
-__all__ = ["ENTITY_TABLE", "entity_table", "ident", "latest_sql", "pit_sql"]
+__all__ = ["ENTITY_TABLE", "entity_table", "latest_sql", "pit_sql"]
 
 ENTITY_TABLE = "__fs_entities"
 _SHIFT = 2**64
 _LOW_MAX = 2**63 - 1
 _LOW_MIN = -(2**63)
-
-
-def ident(name: str) -> str:
-    """A quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def entity_table(entities: pa.Table, timestamp_column: str, keys: list[str]) -> pa.Table:
@@ -64,19 +59,6 @@ def _epoch_us(column: str, dtype: pa.DataType) -> str:
         kind = "TIMESTAMPTZ" if dtype.tz else "TIMESTAMP"
         return f"epoch_us(CAST({column} AS {kind}))"
     return f"epoch_us(CAST({column} AS TIMESTAMP))"
-
-
-def _scan_sql(scan: Scan, columns: list[str], where: str = "") -> str:
-    """SELECT ``columns`` from all of the scan's files (union by column name)."""
-    cols = ", ".join(ident(c) for c in columns)
-    parts = []
-    if scan.parquet:
-        files = "[" + ", ".join(quote(f) for f in scan.parquet) + "]"
-        union = ", union_by_name = true" if len(scan.parquet) > 1 else ""
-        parts.append(f"SELECT {cols} FROM read_parquet({files}{union}){where}")
-    for path in scan.csv:
-        parts.append(f"SELECT {cols} FROM read_csv({quote(path)}){where}")
-    return " UNION ALL BY NAME ".join(parts)
 
 
 def _version(view: ViewRequest, scan: Scan) -> str:
@@ -113,7 +95,7 @@ def _source_sql(view: ViewRequest, scan: Scan, key_exprs: list[str], extra: str 
     keys = ", ".join(f"{expr} AS __k{i}" for i, expr in enumerate(key_exprs))
     features = ", ".join(f"{ident(f)} AS __f{j}" for j, f in enumerate(view.features))
     select = ", ".join(s for s in (keys, f"{_version(view, scan)} AS __q", extra, features) if s)
-    return f"SELECT {select} FROM ({_scan_sql(scan, needed, where)})"
+    return f"SELECT {select} FROM ({scan_sql(scan, needed, where)})"
 
 
 def pit_sql(

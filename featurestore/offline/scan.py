@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from featurestore.errors import InputError, SchemaError
 from featurestore.offline.base import SourceTable
 
-__all__ = ["Scan", "quote", "resolve_files", "scan_source"]
+__all__ = ["Scan", "ident", "quote", "resolve_files", "scan_source", "scan_sql"]
 
 _CSV = (".csv", ".csv.gz")
 _GLOB = set("*?[")
@@ -44,6 +44,24 @@ class Scan:
 def quote(text: str) -> str:
     """A SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
+
+
+def ident(name: str) -> str:
+    """A quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def scan_sql(scan: Scan, columns: list[str], where: str = "") -> str:
+    """SELECT ``columns`` from all of the scan's files (union by column name)."""
+    cols = ", ".join(ident(c) for c in columns)
+    parts = []
+    if scan.parquet:
+        files = "[" + ", ".join(quote(f) for f in scan.parquet) + "]"
+        union = ", union_by_name = true" if len(scan.parquet) > 1 else ""
+        parts.append(f"SELECT {cols} FROM read_parquet({files}{union}){where}")
+    for path in scan.csv:
+        parts.append(f"SELECT {cols} FROM read_csv({quote(path)}){where}")
+    return " UNION ALL BY NAME ".join(parts)
 
 
 def resolve_files(source: SourceTable, root: str | None = None) -> list[str]:

@@ -67,3 +67,20 @@ def test_init_refuses_a_non_empty_folder(tmp_path):
     (tmp_path / "taken" / "file.txt").write_text("x")
     proc = run("init", str(tmp_path / "taken"), check=False)
     assert proc.returncode == 1 and "is not empty" in proc.stderr
+
+
+def test_datasets_list_shows_saved_training_sets(tmp_path):
+    from datetime import datetime, timezone
+
+    import polars as pl
+
+    from featurestore import FeatureStore
+
+    repo = tmp_path / "r"
+    run("init", str(repo))
+    with FeatureStore(repo_path=repo) as store:
+        store.apply()
+        entity = pl.DataFrame({"driver_id": [1001, 1002], "event_timestamp": [datetime.now(timezone.utc)] * 2})
+        store.get_historical_features(entity, ["driver_hourly_stats:conv_rate"]).save("ranking_train")
+    out = run("datasets", "list", cwd=repo).stdout
+    assert "ranking_train" in out and "2 rows" in out and "driver_hourly_stats:conv_rate" in out
