@@ -235,7 +235,8 @@ def stop(proc: subprocess.Popen) -> None:
 def serve_ours(repo: Path, port: int, workers: int, env: dict) -> subprocess.Popen:
     cmd = [sys.executable, "-c", "from featurestore.cli.main import main; main()", "--repo", str(repo), "serve",
            "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # cwd: not bench/, whose http.py would shadow the standard library's http for `python -c`.
+    proc = subprocess.Popen(cmd, env=env, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait(lambda: http_get_ok(port, "/ready"), "featurestore serve")
     return proc
 
@@ -246,7 +247,7 @@ def serve_raw(folder: Path, port: int, workers: int, env: dict) -> subprocess.Po
     (folder / "bench_raw_app.py").write_text(RAW_APP)
     launch = ("from featurestore.cli.serve_command import run_uvicorn; "
               f"run_uvicorn('bench_raw_app:app', port={port}, workers={workers}, log_level='warning', access_log=False)")
-    proc = subprocess.Popen([sys.executable, "-c", launch], env={**env, "PYTHONPATH": str(folder)},
+    proc = subprocess.Popen([sys.executable, "-c", launch], env={**env, "PYTHONPATH": str(folder)}, cwd=folder,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait(lambda: http_get_ok(port, "/openapi.json"), "the raw endpoint")
     return proc

@@ -29,6 +29,7 @@ from registry import RegistryError as _RegistryError
 from registry.jobs import LockInfo
 
 from featurestore.errors import JobError, RegistryError, StoreUnavailableError
+from featurestore.online.redis import mask_url
 
 if TYPE_CHECKING:
     from featurestore.jobs.settings import JobSettings
@@ -136,7 +137,7 @@ class RedisLocks:
     def __init__(self, url: str, project: str, client=None):
         import redis
 
-        self.url, self.project = url, project
+        self.url, self.project = mask_url(url), project  # the password never reaches a message
         self._redis = redis
         self.client = client or redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
         self._renew = self.client.register_script(_RENEW)

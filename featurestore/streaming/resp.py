@@ -112,7 +112,9 @@ class RespConnection:
         try:
             self._options = parse_url(url)
         except ValueError as exc:
-            raise ConfigError(f"{url!r} is not a Redis URL ({exc}); use redis://host:port/db") from None
+            from featurestore.online.redis import mask_url
+
+            raise ConfigError(f"{mask_url(url)!r} is not a Redis URL ({exc}); use redis://host:port/db") from None
         klass = self._options.get("connection_class")
         self._unix = klass is UnixDomainSocketConnection
         self._tls = klass is SSLConnection

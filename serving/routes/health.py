@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from monitoring.jobs import render_job_metrics
 from monitoring.metrics import render
+from monitoring.streaming import render_stream_lag
 from serving.errors import HTTPError
 from serving.schemas import ErrorBody
 from serving.state import ServingState, get_state
@@ -42,10 +43,14 @@ async def ready(state: ServingState = Depends(get_state)) -> dict:
 @router.get("/metrics", response_class=Response)
 def metrics(state: ServingState = Depends(get_state)) -> Response:
     """Prometheus exposition: this server's metrics (all worker processes when run with
-    --workers N), then the materialization job metrics read from the registry."""
+    --workers N), then the materialization job metrics read from the registry and the
+    backlog of the configured streams."""
     body, content_type = render()
-    try:
-        body += render_job_metrics(state.store.registry, state.store.project)
-    except Exception as exc:  # an unreadable registry must not cost the serving metrics
-        log.warning("job metrics left out of /metrics: %s", exc)
+    # Read from the registry and Redis at scrape time, so every worker reports the same values.
+    for what, extra in (("job", lambda: render_job_metrics(state.store.registry, state.store.project)),
+                        ("stream lag", lambda: render_stream_lag(state.store))):
+        try:
+            body += extra()
+        except Exception as exc:  # an unreadable registry or stream must not cost the serving metrics
+            log.warning("%s metrics left out of /metrics: %s", what, exc)
     return Response(body, media_type=content_type)

@@ -213,3 +213,18 @@ def test_removing_a_view_clears_its_online_values(online_store, repo):
 
     [[row]] = online_store.online.read([(online_view(view), ("conv_rate",), [(1001,)])])
     assert row is None
+
+
+def test_unreachable_redis_is_a_clear_error_naming_the_url_and_a_rerun_completes(repo, redis_url):
+    from featurestore.errors import StoreUnavailableError
+
+    with open_store(repo, {"FEATURESTORE_REDIS_URL": "redis://:secret@127.0.0.1:1/0"}) as store:
+        store.apply()
+        with pytest.raises(StoreUnavailableError, match=r"redis://:\*\*\*@127\.0\.0\.1:1/0") as info:
+            store.materialize(None, NOW, views=["driver_hourly_stats"])
+        assert "secret" not in str(info.value)
+    with open_store(repo, {"FEATURESTORE_REDIS_URL": redis_url}) as store:
+        [result] = store.materialize(None, NOW, views=["driver_hourly_stats"])
+        assert result.rows == 5
+        response = store.get_online_features(REFS, {"driver_id": [1001, 1002, 1003, 1004, 1005]})
+        assert response.statuses[1] == [FieldStatus.PRESENT] * 5

@@ -49,6 +49,13 @@ def test_the_backlog_is_read_from_redis_at_scrape_time(redis_url, redis_project,
                       f"streaming:\n  streams: [{{stream: {stream}, push_source: trips_push}}]\n")
     with open_store(repo, clock) as store:
         assert b"featurestore_stream_pending" in render_stream_lag(store)
+        from fastapi.testclient import TestClient
+
+        from serving import create_app
+
+        with TestClient(create_app(store)) as client:
+            scraped = client.get("/metrics").text
+        assert f'featurestore_stream_lag{{group="featurestore",stream="{stream}"}} 2.0' in scraped
 
 
 def test_the_command_explains_a_missing_stream_configuration(tmp_path):
