@@ -2,40 +2,57 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 
-from featurestore.cli.main import cli, open_store, pass_repo
+from featurestore.cli.main import check_views, cli, open_store, pass_repo
 
 __all__ = ["parse_time"]
 
 
-def parse_time(text: str) -> datetime:
-    """An ISO 8601 time, or ``now``; naive times are UTC."""
-    if text.lower() == "now":
+def parse_time(text: str, what: str = "time") -> datetime:
+    """An ISO 8601 time, or ``now``; naive times are UTC. ``what`` names the argument in errors."""
+    if text.strip().lower() == "now":
         return datetime.now(timezone.utc)
+    from featurestore.errors import InputError
     from featurestore.materialize import utc
 
-    return utc(text, "time")
+    try:
+        return utc(text.strip(), what)
+    except InputError as exc:
+        raise InputError(f"{exc}, or `now`") from None
 
 
 class _Progress:
-    """A one-line live counter per view: rows written and the running rate."""
+    """A one-line live counter per view on a terminal: rows written and the running rate."""
 
     def __init__(self) -> None:
+        self.last = time.perf_counter()
         self.began: dict[str, float] = {}
+        self.live = sys.stderr.isatty()
+        self.open = False
 
     def __call__(self, view: str, rows: int) -> None:
-        began = self.began.setdefault(view, time.perf_counter())
-        rate = rows / max(time.perf_counter() - began, 1e-9)
-        click.echo(f"\r  {view}: {rows:,} rows  ({rate:,.0f} rows/s)", nl=False, err=True)
+        now = time.perf_counter()
+        # A view's clock starts where the previous view's last batch ended (or at the start).
+        began = self.began.setdefault(view, self.last)
+        self.last = now
+        if self.live:
+            rate = rows / max(now - began, 1e-9)
+            click.echo(f"\r  {view}: {rows:,} rows  ({rate:,.0f} rows/s)", nl=False, err=True)
+            self.open = True
+
+    def close(self) -> None:
+        if self.open:
+            click.echo("", err=True)
+            self.open = False
 
 
 def _report(results) -> None:
-    click.echo("", err=True)
     total_rows = sum(r.rows for r in results)
     total_seconds = sum(r.seconds for r in results)
     for r in results:
@@ -46,22 +63,44 @@ def _report(results) -> None:
                f"({total_rows / total_seconds if total_seconds else 0:,.0f} rows/s).")
 
 
-@cli.command()
-@click.argument("start")
-@click.argument("end")
-@click.option("--views", "-v", multiple=True, help="Only these views (repeatable).")
+@cli.command(short_help="Load a time range's latest rows online.")
+@click.argument("start", metavar="START")
+@click.argument("end", metavar="END")
+@click.option("--views", "-v", multiple=True, metavar="VIEW", help="Only this view (repeatable; default: every online view).")
 @pass_repo
 def materialize(repo: Path, start: str, end: str, views: tuple[str, ...]) -> None:
-    """Load each entity's latest row between START and END (ISO 8601 or `now`) online."""
+    """Load each entity's latest row between START and END online.
+
+    START and END are ISO 8601 times (naive: UTC), e.g. 2024-05-01 or 2024-05-01T12:00:00,
+    or `now`.
+    """
+    begin, finish = parse_time(start, "START"), parse_time(end, "END")
     with open_store(repo) as store:
-        _report(store.materialize(parse_time(start), parse_time(end), list(views) or None, _Progress()))
+        check_views(store, views)
+        progress = _Progress()
+        try:
+            results = store.materialize(begin, finish, list(views) or None, progress)
+        finally:
+            progress.close()
+        _report(results)
 
 
-@cli.command("materialize-incremental")
-@click.argument("end")
-@click.option("--views", "-v", multiple=True, help="Only these views (repeatable).")
+@cli.command("materialize-incremental", short_help="Load what is new since the last run online.")
+@click.argument("end", metavar="END")
+@click.option("--views", "-v", multiple=True, metavar="VIEW", help="Only this view (repeatable; default: every online view).")
 @pass_repo
 def materialize_incremental(repo: Path, end: str, views: tuple[str, ...]) -> None:
-    """Load rows since each view's last materialization, up to END (ISO 8601 or `now`)."""
+    """Load rows since each view's last materialization, up to END, online.
+
+    END is an ISO 8601 time (naive: UTC) or `now`. A view's first run starts at END minus
+    its ttl (a view without ttl: at its first row).
+    """
+    finish = parse_time(end, "END")
     with open_store(repo) as store:
-        _report(store.materialize_incremental(parse_time(end), list(views) or None, _Progress()))
+        check_views(store, views)
+        progress = _Progress()
+        try:
+            results = store.materialize_incremental(finish, list(views) or None, progress)
+        finally:
+            progress.close()
+        _report(results)

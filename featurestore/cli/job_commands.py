@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from featurestore.cli.data_commands import parse_time
-from featurestore.cli.main import cli, open_store, pass_repo
+from featurestore.cli.main import check_views, cli, open_store, pass_repo
 
 __all__ = ["print_jobs"]
 
@@ -22,10 +22,11 @@ def _log_to_stderr() -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-@cli.command()
+@cli.command(short_help="Materialize each scheduled view on its schedule.")
 @click.option("--once", is_flag=True, help="Run each scheduled view's due window once, then exit.")
-@click.option("--poll", help="How often to look for a new apply, e.g. 30s (default: scheduler.poll).")
-@click.option("--workers", default=1, show_default=True, help="Views materialized at the same time.")
+@click.option("--poll", metavar="DURATION", help="How often to look for a new apply, e.g. 30s (default: scheduler.poll).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1),
+              help="Views materialized at the same time.")
 @pass_repo
 def scheduler(repo: Path, once: bool, poll: str | None, workers: int) -> None:
     """Materialize each scheduled view on its schedule until SIGTERM or Ctrl-C.
@@ -41,22 +42,28 @@ def scheduler(repo: Path, once: bool, poll: str | None, workers: int) -> None:
         if poll:
             settings = settings.with_(poll=parse_duration(poll, "--poll").total_seconds())
         runner = Scheduler(store, settings=settings, workers=workers)
+        if not runner.wanted():
+            click.echo(f"No view of project {store.project!r} has a schedule: give a FeatureView "
+                       "`schedule=\"0 * * * *\"` (or a timedelta) and apply, or list it under scheduler.views "
+                       "in featurestore.yaml." + ("" if once else " Waiting for an apply that adds one."), err=True)
         if once:
             records = runner.run_due()
             runner.stop(grace=0)
-            print_jobs(records)
+            if records or runner.schedules:
+                print_jobs(records, empty="No runs: every scheduled view was up to date or busy.")
             return
         runner.run_forever()
 
 
-@cli.command()
+@cli.command(short_help="Materialize a view's past range in chunks.")
 @click.option("--view", "-v", "view", required=True, help="The feature view to backfill.")
-@click.option("--start", required=True, help="Start of the range (ISO 8601).")
-@click.option("--end", required=True, help="End of the range (ISO 8601 or `now`).")
-@click.option("--chunk", default="1d", show_default=True, help="Chunk length, e.g. 1d, 6h, 30m.")
-@click.option("--parallel", default=1, show_default=True, help="Chunks run at the same time.")
-@click.option("--retries", type=int, help="Extra attempts per failed chunk (default: scheduler.retries).")
-@click.option("--backoff", help="Wait before the first retry, doubling after (default: scheduler.retry_backoff).")
+@click.option("--start", required=True, metavar="TIME", help="Start of the range (ISO 8601; naive: UTC).")
+@click.option("--end", required=True, metavar="TIME", help="End of the range (ISO 8601 or `now`).")
+@click.option("--chunk", default="1d", show_default=True, metavar="DURATION", help="Chunk length, e.g. 1d, 6h, 30m.")
+@click.option("--parallel", default=1, show_default=True, type=click.IntRange(1), help="Chunks run at the same time.")
+@click.option("--retries", type=click.IntRange(0), help="Extra attempts per failed chunk (default: scheduler.retries).")
+@click.option("--backoff", metavar="DURATION",
+              help="Wait before the first retry, doubling after (default: scheduler.retry_backoff).")
 @click.option("--force", is_flag=True, help="Rerun chunks that already succeeded.")
 @pass_repo
 def backfill(repo: Path, view: str, start: str, end: str, chunk: str, parallel: int, retries: int | None,
@@ -66,12 +73,14 @@ def backfill(repo: Path, view: str, start: str, end: str, chunk: str, parallel: 
     Ctrl-C or SIGTERM once: running chunks finish, no new ones start. Twice: running
     chunks stop at their next batch and are recorded as interrupted.
     """
-    from featurestore.errors import JobError
+    from featurestore.errors import InputError, JobError
     from featurestore.jobs import backfill as run_backfill
     from featurestore.jobs import parse_duration
     from featurestore.jobs.backfill import chunk_windows
 
-    begin, finish = parse_time(start), parse_time(end)
+    begin, finish = parse_time(start, "--start"), parse_time(end, "--end")
+    if begin >= finish:
+        raise InputError(f"--start {begin:%Y-%m-%d %H:%M:%S} must be before --end {finish:%Y-%m-%d %H:%M:%S} (UTC)")
     size = parse_duration(chunk, "--chunk")
     wait = None if backoff is None else parse_duration(backoff, "--backoff").total_seconds()
     stop, cancel = threading.Event(), threading.Event()
@@ -82,8 +91,8 @@ def backfill(repo: Path, view: str, start: str, end: str, chunk: str, parallel: 
                    " (again to interrupt them)", err=True)
 
     with open_store(repo) as store:
-        store.get_feature_view(view)  # an unknown name fails here, before the progress bar
-        total = len(chunk_windows(begin, finish, size)) if begin < finish else 0
+        check_views(store, [view])  # an unknown name fails here, before the progress bar
+        total = len(chunk_windows(begin, finish, size))
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             with click.progressbar(length=total, label=f"{view} {begin:%Y-%m-%d %H:%M} .. {finish:%Y-%m-%d %H:%M}",
@@ -105,11 +114,12 @@ def backfill(repo: Path, view: str, start: str, end: str, chunk: str, parallel: 
                        "the same command again: it runs only those")
 
 
-@cli.command()
+@cli.command(short_help="List materialization runs, newest first.")
 @click.option("--view", "-v", "view", help="Only this feature view's runs.")
 @click.option("--failed", is_flag=True, help="Only failed or interrupted runs.")
-@click.option("--trigger", type=click.Choice(["scheduled", "backfill", "manual"]), help="Only runs started so.")
-@click.option("--limit", "-n", default=50, show_default=True, help="How many, newest first.")
+@click.option("--trigger", type=click.Choice(["scheduled", "backfill", "manual"]),
+              help="Only runs started this way (manual: the CLI, HTTP API or Python).")
+@click.option("--limit", "-n", default=50, show_default=True, type=click.IntRange(1), help="How many, newest first.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
 @pass_repo
 def jobs(repo: Path, view: str | None, failed: bool, trigger: str | None, limit: int, as_json: bool) -> None:
@@ -120,9 +130,7 @@ def jobs(repo: Path, view: str | None, failed: bool, trigger: str | None, limit:
             statuses=("failed", "interrupted") if failed else None,
         )
         if view and not records and view not in store.contents.feature_views:
-            from featurestore.errors import NotFoundError
-
-            raise NotFoundError("feature view", view, store.contents.feature_views)
+            check_views(store, [view])  # a view removed since keeps its history; a typo fails
     if as_json:
         from featurestore.jobs.runner import record_json
 
@@ -132,9 +140,9 @@ def jobs(repo: Path, view: str | None, failed: bool, trigger: str | None, limit:
     print_jobs(records)
 
 
-def print_jobs(records) -> None:
+def print_jobs(records, empty: str = "No jobs.") -> None:
     if not records:
-        click.echo("No jobs.")
+        click.echo(empty)
         return
     colors = {"succeeded": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
     click.echo(f"{'ID':>5}  {'VIEW':28} {'TRIGGER':9} {'WINDOW (UTC)':36} {'STATUS':11} {'ROWS':>9} "

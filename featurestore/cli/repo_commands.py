@@ -8,21 +8,34 @@ from pathlib import Path
 
 import click
 
-from featurestore.cli.main import cli, open_store, pass_repo
+from featurestore.cli.main import cli, open_store, pass_repo, unknown
 
-__all__ = ["print_changes"]
+__all__ = ["KINDS", "print_changes"]
+
+#: What the registry keeps, as `featurestore registry` spells it.
+KINDS = ("entity", "data_source", "feature_view", "feature_service", "saved_dataset")
 
 
-@cli.command()
+@cli.command(short_help="Create an example feature repo.")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--project", help="Project name (default: the folder's name).")
+@click.option("--project", help="Project name: letters, digits and _ (default: the folder's name).")
 def init(directory: Path, project: str | None) -> None:
-    """Create an example feature repo in DIRECTORY."""
+    """Create an example feature repo in DIRECTORY (new or empty)."""
+    import yaml
+
+    from featurestore.errors import InputError
     from featurestore.scaffold import init_repo
 
+    if project is not None:
+        if not project.replace("-", "_").isidentifier():
+            raise InputError(f"--project {project!r} is not a valid name; use letters, digits and _ "
+                             "(not starting with a digit)")
+        project = project.replace("-", "_")
     path = init_repo(directory, project)
-    click.echo(f"Created a feature repo in {path}\n\nNext:\n  cd {directory}\n  featurestore apply\n"
-               "  featurestore materialize-incremental now\n  python train.py")
+    name = (yaml.safe_load((path / "featurestore.yaml").read_text()) or {}).get("project")
+    click.echo(f"Created a feature repo in {path} (project {name!r})\n\nNext:\n  cd {directory}\n"
+               "  featurestore plan\n  featurestore apply\n  featurestore materialize-incremental now\n"
+               "  python train.py")
 
 
 def print_changes(changes) -> None:
@@ -36,18 +49,24 @@ def print_changes(changes) -> None:
         click.secho(f"  {mark} {change.kind} {change.name}{detail}", fg=color)
 
 
-@cli.command()
+@cli.command(short_help="Show what `apply` would change.")
 @pass_repo
 def plan(repo: Path) -> None:
     """Show what `apply` would change, without changing anything."""
     with open_store(repo) as store:
-        print_changes(store.plan())
+        changes = store.plan()
+        print_changes(changes)
+        if changes:
+            click.echo(f"{len(changes)} change(s); run `featurestore apply` to make them.")
 
 
-@cli.command()
+@cli.command(short_help="Check the definitions and register them.")
 @pass_repo
 def apply(repo: Path) -> None:
-    """Validate the repo's definitions against their data and register them."""
+    """Import the repo's definitions, check each against its data, and register them.
+
+    All or nothing: when any check fails, nothing is written.
+    """
     with open_store(repo) as store:
         result = store.apply()
         print_changes(result.changes)
@@ -55,52 +74,79 @@ def apply(repo: Path) -> None:
             click.echo(f"Applied {len(result.changes)} change(s); registry revision {result.revision}.")
 
 
-@cli.group()
+@cli.group(short_help="Browse definitions, history and lineage.")
 def registry() -> None:
     """Browse the registry: objects, their history and lineage."""
 
 
+_KINDS = click.Choice(KINDS)
+
+
 @registry.command("show")
-@click.argument("kind", required=False)
+@click.argument("kind", required=False, type=_KINDS, metavar="[KIND]")
 @click.argument("name", required=False)
 @pass_repo
 def registry_show(repo: Path, kind: str | None, name: str | None) -> None:
-    """List current objects, or show one object's spec (KIND NAME)."""
+    """List current objects (of one KIND), or show one object's spec as JSON (KIND NAME).
+
+    KIND is entity, data_source, feature_view, feature_service or saved_dataset.
+    """
     with open_store(repo) as store:
         if kind and name:
             obj = store.registry.get(store.project, kind, name)
             if obj is None:
-                from featurestore.errors import NotFoundError
-
-                raise NotFoundError(kind.replace("_", " "), name, [o.name for o in store.registry.list(store.project, kind)])
+                raise _unknown_object(store, kind, name)
             click.echo(json.dumps({"kind": obj.kind, "name": obj.name, "version": obj.version,
                                    "spec": obj.spec}, indent=2, default=str))
             return
-        for obj in store.registry.list(store.project, kind):
+        objects = store.registry.list(store.project, kind)
+        if not objects:
+            click.echo(f"No {kind.replace('_', ' ') + 's' if kind else 'objects'} in project "
+                       f"{store.project!r}; run `featurestore apply` to register the repo's definitions.")
+        for obj in objects:
             click.echo(f"{obj.kind:16} {obj.name:32} v{obj.version}  {obj.created_at:%Y-%m-%d %H:%M:%S}")
 
 
+def _unknown_object(store, kind: str, name: str):
+    return unknown(kind.replace("_", " "), name, [o.name for o in store.registry.list(store.project, kind)])
+
+
 @registry.command("history")
-@click.argument("kind")
+@click.argument("kind", type=_KINDS, metavar="KIND")
 @click.argument("name")
 @pass_repo
 def registry_history(repo: Path, kind: str, name: str) -> None:
-    """Every version of one object, oldest first."""
+    """Every version of one object, oldest first (removed ones too).
+
+    KIND is entity, data_source, feature_view, feature_service or saved_dataset.
+    """
     with open_store(repo) as store:
-        for obj in store.registry.history(store.project, kind, name):
-            state = "removed" if obj.removed else "current" if obj is not None else ""
-            click.echo(f"v{obj.version}  {obj.created_at:%Y-%m-%d %H:%M:%S}  revision {obj.revision}  {state}")
+        versions = store.registry.history(store.project, kind, name)
+        if not versions:
+            raise _unknown_object(store, kind, name)
+        for obj in versions:
+            state = "removed" if obj.removed else "current" if obj is versions[-1] else ""
+            click.echo(f"v{obj.version}  {obj.created_at:%Y-%m-%d %H:%M:%S}  revision {obj.revision}  {state}".rstrip())
 
 
-@registry.command("lineage")
-@click.argument("kind")
+@registry.command("lineage", short_help="What an object reads from and what reads from it.")
+@click.argument("kind", type=_KINDS, metavar="KIND")
 @click.argument("name")
-@click.option("--direction", type=click.Choice(["both", "upstream", "downstream"]), default="both")
+@click.option("--direction", type=click.Choice(["both", "upstream", "downstream"]), default="both",
+              show_default=True, help="upstream: what it reads from; downstream: what reads from it.")
 @pass_repo
 def registry_lineage(repo: Path, kind: str, name: str, direction: str) -> None:
-    """What an object reads from (upstream) and what reads from it (downstream)."""
+    """What an object reads from (upstream) and what reads from it (downstream), transitively.
+
+    KIND is entity, data_source, feature_view, feature_service or saved_dataset.
+    """
     with open_store(repo) as store:
-        for edge in store.registry.lineage(store.project, kind, name, direction):
+        if store.registry.get(store.project, kind, name) is None:
+            raise _unknown_object(store, kind, name)
+        edges = store.registry.lineage(store.project, kind, name, direction)
+        if not edges:
+            click.echo(f"No lineage: nothing links to {kind} {name!r}.")
+        for edge in edges:
             click.echo(f"{edge.from_kind}:{edge.from_name} -> {edge.to_kind}:{edge.to_name}")
 
 
@@ -114,15 +160,21 @@ def datasets() -> None:
 def datasets_list(repo: Path) -> None:
     """Saved training sets with their row counts and feature references."""
     with open_store(repo) as store:
-        for ds in store.list_saved_datasets():
+        saved = store.list_saved_datasets()
+        if not saved:
+            click.echo("No saved training sets; `store.get_historical_features(...).save(name)` makes one.")
+        for ds in saved:
             click.echo(f"{ds['name']:24} v{ds['version']}  {ds['rows']:>10,} rows  {ds['path']}")
             click.echo(f"{'':24} features: {', '.join(ds['features'])}")
 
 
-@cli.command()
+@cli.command(short_help="Run the whole loop on a demo repo.")
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 def quickstart(directory: Path | None) -> None:
-    """Create a demo repo, apply it, and print a training set and an online lookup."""
+    """Create a demo repo, apply it, and print a training set and an online lookup.
+
+    The repo goes into DIRECTORY (new or empty), or a new temporary folder.
+    """
     import tempfile
 
     import polars as pl
@@ -153,4 +205,17 @@ def quickstart(directory: Path | None) -> None:
         click.secho(f"4. Materialized {rows} rows into the online store ({store.config.online_store.type}):", bold=True)
         online = store.get_online_features(refs, [{"driver_id": 1001}, {"driver_id": 1002}, {"driver_id": 9999}])
         click.echo(online.to_polars())
-    click.echo(f"\nNext: cd {path} && python train.py  (or `featurestore -r {path} serve`)")
+    python, featurestore = _command("python"), _command("featurestore")
+    click.echo(f"\nNext: cd {path} && {python} train.py  (or `{featurestore} -r {path} serve`)\n"
+               f"Your own repo: {featurestore} init my_repo")
+
+
+def _command(name: str) -> str:
+    """``name`` when the shell finds this installation's copy, else its full path (an
+    inactive virtualenv: the README's quickstart runs `.venv/bin/featurestore`)."""
+    import shutil
+    import sys
+
+    here = Path(sys.executable).parent / name
+    found = shutil.which(name)
+    return name if found and Path(found).absolute() == here.absolute() else str(here)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import errno
 import os
 import shutil
 import socket
@@ -12,8 +13,9 @@ from pathlib import Path
 import click
 
 from featurestore.cli.main import cli, pass_repo
+from featurestore.errors import ConfigError
 
-__all__ = ["nodelay_socket", "prepare_metrics_dir", "run_uvicorn"]
+__all__ = ["check_port", "nodelay_socket", "prepare_metrics_dir", "run_uvicorn"]
 
 
 def prepare_metrics_dir(workers: int) -> str | None:
@@ -72,7 +74,33 @@ def run_uvicorn(app: str, *, factory: bool = False, host: str = "127.0.0.1", por
         sock.close()
 
 
-@cli.command()
+def check_port(host: str, port: int) -> None:
+    """Fail with one line when ``host:port`` cannot be bound (taken, or not this machine's
+    address), before uvicorn starts workers and logs a traceback-like page about it."""
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ConfigError(f"--host {host!r} is not a known address ({exc.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                message = f"port {port} on {host} is in use; stop what holds it or pass another --port"
+            elif exc.errno == errno.EADDRNOTAVAIL:
+                message = f"--host {host} is not an address of this machine; use 127.0.0.1, or 0.0.0.0 for all"
+            elif exc.errno == errno.EACCES:
+                message = f"port {port} needs more privileges than this process has; pass a --port above 1023"
+            else:
+                message = f"cannot listen on {host}:{port} ({exc.strerror})"
+            raise ConfigError(message) from None
+
+
+@cli.command(short_help="Serve features, push and materialize over HTTP.")
 @click.option("--host", "-h", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0: all).")
 @click.option("--port", "-p", default=6566, show_default=True, type=click.IntRange(0, 65535),
               help="Port (6566 as feast serve).")
@@ -87,10 +115,15 @@ def run_uvicorn(app: str, *, factory: bool = False, host: str = "127.0.0.1", por
 @pass_repo
 def serve(repo: Path, host: str, port: int, workers: int, log_level: str, access_log: bool,
           watch_interval: float) -> None:
-    """Serve online features, push and materialization over HTTP (Feast-compatible)."""
+    """Serve online features, push and materialization over HTTP (Feast-compatible).
+
+    Run it from the repo folder (or pass --repo before `serve`). Endpoints and examples:
+    docs/http-api.md; interactive API docs at /docs once it runs.
+    """
     from featurestore.config import load_config
 
     config = load_config(repo)  # a bad featurestore.yaml is one line here, not a worker traceback
+    check_port(host, port)
     os.environ["FEATURESTORE_REPO"] = str(config.repo_path)
     os.environ["FEATURESTORE_WATCH_INTERVAL"] = str(watch_interval)
     prepare_metrics_dir(workers)

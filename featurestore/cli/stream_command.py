@@ -15,7 +15,7 @@ from featurestore.errors import ConfigError
 __all__: list[str] = []
 
 
-@cli.command()
+@cli.command(short_help="Consume Redis Streams into the stores.")
 @click.option("--stream", "streams", multiple=True, metavar="STREAM=PUSH_SOURCE",
               help="A stream and the push source its entries feed (repeatable; default: streaming.streams).")
 @click.option("--redis-url", help="The streams' Redis (default: streaming.redis_url, else the online store's).")
