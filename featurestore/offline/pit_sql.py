@@ -151,9 +151,9 @@ def latest_sql(view: ViewRequest, scan: Scan, start: datetime | None, end: datet
     """Per entity key, the greatest-q row with ``start <= event <= end``."""
     ts = view.source.timestamp_field
     ts_type = scan.schema.field(ts).type
-    bounds = [f"{ident(ts)} <= {_literal(end, ts_type)}"]
+    bounds = [f"{ident(ts)} <= {_literal(end)}"]
     if start is not None:
-        bounds.insert(0, f"{ident(ts)} >= {_literal(start, ts_type)}")
+        bounds.insert(0, f"{ident(ts)} >= {_literal(start)}")
     event = _epoch_us(ident(ts), ts_type)
     keys = [ident(k) for k in view.join_keys]
     # Filtering the raw column lets DuckDB skip Parquet row groups by their statistics.
@@ -173,10 +173,10 @@ def _ttl_us(ttl: timedelta) -> int:
     return ttl // timedelta(microseconds=1)
 
 
-def _literal(moment: datetime, dtype: pa.DataType) -> str:
-    """``moment`` as a literal comparable with a column of ``dtype`` (naive means UTC)."""
+def _literal(moment: datetime) -> str:
+    """``moment`` as a naive UTC TIMESTAMP literal (naive means UTC). DuckDB compares it
+    with any timestamp or date column: with TIMESTAMPTZ through the session's UTC zone,
+    and, unlike a TIMESTAMPTZ literal, also with TIMESTAMP_NS and TIMESTAMPTZ_NS columns
+    (nanosecond Parquet files, or a folder mixing units and zones)."""
     utc = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
-    text = utc.strftime("%Y-%m-%d %H:%M:%S.%f")
-    if pa.types.is_timestamp(dtype) and dtype.tz:
-        return f"TIMESTAMPTZ {quote(text + '+00')}"
-    return f"TIMESTAMP {quote(text)}"
+    return f"TIMESTAMP {quote(utc.strftime('%Y-%m-%d %H:%M:%S.%f'))}"
