@@ -21,6 +21,7 @@ from featurestore.offline.base import OfflineEngine
 from featurestore.repo import RepoContents, discover
 from featurestore.serialization import DEFINITION_KINDS, contents_to_specs
 from featurestore.source_tables import source_table
+from featurestore.streaming.events import ViewLayout
 from featurestore.types import compatible, from_arrow
 
 __all__ = ["commit", "load_repo", "plan_repo", "stale_online_views", "validate"]
@@ -115,6 +116,8 @@ def _check_view(view: FeatureView, schema: pa.Schema) -> None:
     declared = {f.name: f.dtype for f in view.schema}
     for key in view.join_keys:
         require(key, "join key")
+    if view.aggregations:  # each function can read its column's declared type
+        ViewLayout.of(view)
     for name, dtype in declared.items():
         actual_arrow = require(name, "schema")
         actual = from_arrow(actual_arrow)
