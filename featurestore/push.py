@@ -84,6 +84,12 @@ def _conform(table: pa.Table, views: list[FeatureView], source: PushSource) -> p
         column = table.column(name)
         if pa.types.is_timestamp(dtype) and pa.types.is_string(column.type):
             column = _parse_times(column, name, source.name)
+        elif pa.types.is_timestamp(dtype) and (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
+            # Arrow would read the numbers as microseconds: 1714564800 s would become 1970.
+            raise SchemaError(
+                f"push to {source.name!r}: column {name!r} holds numbers, not times; send ISO 8601 "
+                "strings (naive times are UTC) or datetimes"
+            )
         try:
             column = column.cast(dtype) if column.type != dtype else column
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
