@@ -52,15 +52,22 @@ def ident(name: str) -> str:
 
 
 def scan_sql(scan: Scan, columns: list[str], where: str = "") -> str:
-    """SELECT ``columns`` from all of the scan's files (union by column name)."""
-    cols = ", ".join(ident(c) for c in columns)
+    """SELECT ``columns`` from all of the scan's files (union by column name).
+
+    Each part (the Parquet files together, each CSV file) selects only the columns it
+    has; ``UNION ALL BY NAME`` makes the others null in its rows."""
+
+    def cols(files) -> str:
+        names = [set(scan.file_schemas[f].names) if f in scan.file_schemas else set(columns) for f in files]
+        return ", ".join(ident(c) for c in columns if any(c in n for n in names))
+
     parts = []
     if scan.parquet:
         files = "[" + ", ".join(quote(f) for f in scan.parquet) + "]"
         union = ", union_by_name = true" if len(scan.parquet) > 1 else ""
-        parts.append(f"SELECT {cols} FROM read_parquet({files}{union}){where}")
+        parts.append(f"SELECT {cols(scan.parquet)} FROM read_parquet({files}{union}){where}")
     for path in scan.csv:
-        parts.append(f"SELECT {cols} FROM read_csv({quote(path)}){where}")
+        parts.append(f"SELECT {cols([path])} FROM read_csv({quote(path)}){where}")
     return " UNION ALL BY NAME ".join(parts)
 
 
