@@ -178,6 +178,7 @@ class FeatureStore:
             output_names=rv.output_names,
             ttl=view.ttl,
             aggregations=tuple(a for a in view.aggregations if a.name in rv.features),
+            tie_columns=() if view.aggregations else view.feature_names,
         )
 
     def _save_dataset(self, name: str, job: RetrievalJob) -> dict:

@@ -37,6 +37,9 @@ class ViewRequest:
 
     For a view with ``aggregations``, ``features`` name aggregation outputs (each
     ``Aggregation.name``) and the engine computes them over ``(T - window, T]``.
+    ``tie_columns`` (default: ``features``) are hashed to order rows tied on event time
+    when the source has no created timestamp: give all the view's features, so the same
+    row wins whichever of them a request names, offline and in materialization alike.
     """
 
     name: str
@@ -46,6 +49,7 @@ class ViewRequest:
     output_names: tuple[str, ...]
     ttl: timedelta | None = None
     aggregations: tuple[Aggregation, ...] = ()
+    tie_columns: tuple[str, ...] = ()
 
 
 class OfflineEngine(Protocol):

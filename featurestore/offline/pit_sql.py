@@ -14,8 +14,10 @@ which orders rows exactly by (event, created). The entity row asks for ``q <= T 
 2**63 - 1``, i.e. ``event <= T``, so DuckDB's ASOF join itself picks the greatest (event,
 created) among the candidates, tie-breaking included. The ASOF pick is the latest row at
 or before T, so when it is older than ``T - ttl`` no row qualifies and a CASE nulls it.
-Without a created timestamp the low half is a hash of the row's feature values: ties are
-then resolved arbitrarily but deterministically (identical rows are interchangeable).
+Without a created timestamp the low half is a hash of the row's values of all the view's
+features (``tie_columns``, not only the requested ones): ties are then resolved
+arbitrarily but deterministically, the same way for every request and for
+materialization (identical rows are interchangeable).
 
 ASOF sorts the source by (join keys, q), and DuckDB's sort is much faster when that key
 fits 24 bytes: a BIGINT key (9 bytes with its null marker) plus q (17) does not, so an
@@ -69,7 +71,7 @@ def _version(view: ViewRequest, scan: Scan) -> str:
         created_type = scan.schema.field(source.created_timestamp_field).type
         low = f"coalesce({_epoch_us(ident(source.created_timestamp_field), created_type)}, {_LOW_MIN})"
     else:
-        values = ", ".join(ident(c) for c in view.features) or "0"
+        values = ", ".join(ident(c) for c in view.tie_columns or view.features) or "0"
         low = f"(CAST(hash({values}) AS HUGEINT) + {_LOW_MIN})"
     return f"CAST({event} AS HUGEINT) * {_SHIFT} + {low}"
 
@@ -91,6 +93,8 @@ def _source_sql(view: ViewRequest, scan: Scan, key_exprs: list[str], extra: str 
     needed = [*view.join_keys, source.timestamp_field, *view.features]
     if source.created_timestamp_field:
         needed.append(source.created_timestamp_field)
+    else:  # hashed by _version
+        needed += view.tie_columns
     needed = list(dict.fromkeys(needed))
     keys = ", ".join(f"{expr} AS __k{i}" for i, expr in enumerate(key_exprs))
     features = ", ".join(f"{ident(f)} AS __f{j}" for j, f in enumerate(view.features))
