@@ -30,7 +30,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from featurestore.errors import ConfigError
+from featurestore.errors import ConfigError, close_matches
 
 __all__ = ["CONFIG_FILE", "OnlineStoreConfig", "RepoConfig", "ServingConfig", "load_config"]
 
@@ -79,19 +79,43 @@ def load_config(repo_path: str | os.PathLike, env: Mapping[str, str] | None = No
     try:
         raw = yaml.safe_load(file.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{file} is not valid YAML: {exc}") from None
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{file} is not valid YAML{line}: {problem}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{file} must be a mapping of settings, not {type(raw).__name__}")
     return _build(raw, repo, file, env)
 
 
+#: Sections read by other subsystems from ``RepoConfig.extra``.
+_SECTIONS = {"scheduler", "streaming"}
+#: Feast settings with no meaning here, accepted so a ported feature_store.yaml loads.
+_FEAST_ONLY = {"provider", "entity_key_serialization_version", "flags", "feature_server", "batch_engine",
+               "auth", "coerce_tz_aware", "repo_path"}
+
+
 def _build(raw: dict, repo: Path, file: Path, env: Mapping[str, str]) -> RepoConfig:
     known = {"project", "registry", "offline_store", "online_store", "serving"}
+    for key in raw:
+        if key not in known | _SECTIONS | _FEAST_ONLY:
+            hint = close_matches(str(key), known | _SECTIONS)
+            raise ConfigError(
+                f"{file}: unknown setting {key!r}"
+                + (f"; did you mean {hint[0]!r}?" if hint else f"; known: {', '.join(sorted(known | _SECTIONS))}")
+            )
     project = raw.get("project")
     if not isinstance(project, str) or not project.replace("-", "_").isidentifier():
         raise ConfigError(f"{file}: 'project' must be a name of letters, digits, _ or -, got {project!r}")
 
-    registry = str(env.get("FEATURESTORE_REGISTRY") or raw.get("registry") or "data/registry.db")
+    registry = env.get("FEATURESTORE_REGISTRY") or raw.get("registry") or "data/registry.db"
+    if isinstance(registry, dict):  # Feast's form: {registry_type: file, path: ...}
+        kind = registry.get("registry_type", "file")
+        if kind not in ("file", "sql") or not isinstance(registry.get("path"), str):
+            raise ConfigError(f"{file}: 'registry' must be a path or URL (or a mapping with a 'path'), got {registry!r}")
+        registry = registry["path"]
+    if not isinstance(registry, str):
+        raise ConfigError(f"{file}: 'registry' must be a path or a sqlite:/// URL, not {registry!r}")
     if "://" not in registry:
         registry = str(_absolute(repo, registry))
 
@@ -139,12 +163,18 @@ def _serving(raw: Any, file: Path, env: Mapping[str, str]) -> ServingConfig:
     try:
         return ServingConfig(
             api_keys=tuple(keys),
-            auth_reads=bool(raw.get("auth_reads", False)),
+            auth_reads=_flag(raw.get("auth_reads", False), "serving.auth_reads", file),
             max_entities=int(raw.get("max_entities", 1000)),
             max_body_bytes=int(raw.get("max_body_bytes", 1 << 20)),
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{file}: serving limits must be integers ({exc})") from None
+
+
+def _flag(value: Any, name: str, file: Path) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ConfigError(f"{file}: {name} must be true or false, not {value!r}")
 
 
 def _absolute(repo: Path, path: str) -> Path:

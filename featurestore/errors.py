@@ -54,10 +54,10 @@ class DefinitionError(FeatureStoreError):
 class NotFoundError(FeatureStoreError):
     """A named object does not exist; the message lists close matches."""
 
-    def __init__(self, kind: str, name: str, known: Iterable[str] = (), hint: str = ""):
+    def __init__(self, kind: str, name: str, known: Iterable[str] = (), hint: str = "", where: str = ""):
         self.kind, self.name = kind, name
         matches = close_matches(name, known)
-        message = f"unknown {kind} {name!r}"
+        message = f"unknown {kind} {name!r}" + (f" in {where}" if where else "")
         if matches:
             message += f"; did you mean {', '.join(repr(m) for m in matches)}?"
         elif hint:

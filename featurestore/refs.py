@@ -53,7 +53,7 @@ def resolve_features(
                                 hint="run `featurestore apply` after defining it")
         if feature not in view.feature_names:
             all_refs = [f"{view_name}:{f}" for f in view.feature_names]
-            raise NotFoundError(f"feature of view {view_name!r}", feature, [*view.feature_names, *all_refs])
+            raise NotFoundError("feature", feature, [*view.feature_names, *all_refs], where=f"view {view_name!r}")
         names = wanted.setdefault(view_name, [])
         if feature not in names:
             names.append(feature)

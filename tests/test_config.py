@@ -56,3 +56,26 @@ def test_missing_file_says_how_to_create_one(tmp_path):
 def test_invalid_settings_name_the_problem(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message):
         load_config(write(tmp_path, text), env={})
+
+
+def test_feast_style_registry_mapping_and_feast_only_settings_are_accepted(tmp_path):
+    text = ("project: demo\nprovider: local\nentity_key_serialization_version: 2\n"
+            "registry:\n  registry_type: file\n  path: data/reg.db\n")
+    config = load_config(write(tmp_path, text), env={})
+    assert config.registry == str(tmp_path / "data" / "reg.db")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("project: demo\nonline_stor:\n  type: redis\n", "unknown setting 'online_stor'; did you mean 'online_store'"),
+    ("project: demo\nserving:\n  auth_reads: 'false'\n", "auth_reads must be true or false"),
+    ("project: demo\nregistry:\n  registry_type: snowflake\n", "'registry' must be a path"),
+])
+def test_typos_and_wrong_kinds_of_value_are_named(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, text), env={})
+
+
+def test_yaml_errors_are_one_line_with_the_line_number(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, "project: demo\nonline_store: [1,\n"), env={})
+    assert "\n" not in str(info.value) and "line" in str(info.value)

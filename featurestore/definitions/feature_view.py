@@ -132,7 +132,7 @@ class FeatureView:
             if not isinstance(agg, Aggregation):
                 raise DefinitionError(f"feature view {self.name!r}: aggregations must be Aggregation objects")
             if agg.column not in columns:
-                raise NotFoundError(f"column of feature view {self.name!r} aggregation", agg.column, columns)
+                raise NotFoundError("aggregation column", agg.column, columns, where=f"the schema of feature view {self.name!r}")
         _no_duplicates(self.name, "aggregation output", [a.name for a in self.aggregations])
 
     @property
@@ -169,7 +169,7 @@ class FeatureView:
         known = self.feature_names
         for name in names:
             if name not in known:
-                raise NotFoundError(f"feature of view {self.name!r}", name, known)
+                raise NotFoundError("feature", name, known, where=f"view {self.name!r}")
         return FeatureViewProjection(self, tuple(names))
 
 

@@ -33,6 +33,8 @@ class FileSource:
     def __post_init__(self) -> None:
         if not isinstance(self.path, str) or not self.path:
             raise DefinitionError(f"FileSource path must be a non-empty string, not {self.path!r}")
+        if self.path.startswith("file://"):  # Feast repos spell local paths as URLs
+            object.__setattr__(self, "path", self.path[len("file://"):])
         fmt = self.file_format or ("csv" if self.path.lower().endswith((".csv", ".csv.gz")) else "parquet")
         if fmt not in _FORMATS:
             raise DefinitionError(

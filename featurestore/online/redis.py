@@ -234,7 +234,7 @@ class RedisOnlineStore:
         dtypes = dict(zip(view.features, view.dtypes))
         for name in features:
             if name not in dtypes:
-                raise NotFoundError(f"feature of view {view.name!r}", name, view.features)
+                raise NotFoundError("feature", name, view.features, where=f"view {view.name!r}")
         fields = _fields(view, features)
         spec = _ReadSpec(
             b"*%d\r\n$5\r\nHMGET\r\n" % (len(fields) + 2),

@@ -167,7 +167,7 @@ class SqliteOnlineStore:
         dtypes = dict(zip(view.features, view.dtypes))
         for name in features:
             if name not in dtypes:
-                raise NotFoundError(f"feature of view {view.name!r}", name, view.features)
+                raise NotFoundError("feature", name, view.features, where=f"view {view.name!r}")
         decoders = tuple(value_decoder(dtypes[f]) for f in features)
         if len(self._decoders) > 4096:
             self._decoders.clear()

@@ -111,7 +111,7 @@ def _specs(layout: ViewLayout, features: Sequence[str]) -> list[_Spec]:
     for name in features:
         agg = by_name.get(name)
         if agg is None:
-            raise NotFoundError(f"aggregation of view {layout.name!r}", name, by_name)
+            raise NotFoundError("aggregation", name, by_name, where=f"view {layout.name!r}")
         i = layout.columns.index(agg.column)
         specs.append(_Spec(i, agg.function, agg.time_window // timedelta(microseconds=1),
                            layout.kinds[i], layout.dtypes[i].name))

@@ -159,3 +159,7 @@ def test_types_round_trip_through_their_names():
         assert parse_type(str(t)) == t
     with pytest.raises(TypeError):
         Array(Array(Int64))
+
+
+def test_feast_file_urls_are_local_paths():
+    assert FileSource(path="file:///data/trips.parquet", timestamp_field="ts").path == "/data/trips.parquet"

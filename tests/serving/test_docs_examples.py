@@ -52,4 +52,4 @@ def test_documented_error_message(client):
         "features": ["driver_hourly_stats:conv_rat"], "entities": {"driver_id": [1001]}})
     assert response.json() == {"error": {
         "type": "NotFoundError",
-        "message": "unknown feature of view 'driver_hourly_stats' 'conv_rat'; did you mean 'conv_rate', 'acc_rate'?"}}
+        "message": "unknown feature 'conv_rat' in view 'driver_hourly_stats'; did you mean 'conv_rate', 'acc_rate'?"}}
