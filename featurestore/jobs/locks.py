@@ -196,8 +196,9 @@ class _redis_errors:
     def __exit__(self, kind, exc, tb):
         if exc is not None and isinstance(exc, self.redis.RedisError):
             raise StoreUnavailableError(
-                f"cannot take or renew a job lock in Redis at {self.url}: {exc}; check that the server is "
-                "running and reachable, or set `scheduler.lock: registry` in featurestore.yaml"
+                f"cannot reach Redis at {self.url} (the online store, which also holds the job locks): "
+                f"{str(exc).rstrip('.')}; check that Redis is running and reachable there "
+                "(online_store.connection_string in featurestore.yaml, or FEATURESTORE_REDIS_URL)"
             ) from None
         return False
 
