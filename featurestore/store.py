@@ -182,6 +182,11 @@ class FeatureStore:
         )
 
     def _save_dataset(self, name: str, job: RetrievalJob) -> dict:
+        if not isinstance(name, str) or not name or name.startswith(".") or "/" in name or "\\" in name:
+            raise InputError(
+                f"saved dataset name {name!r} is not valid: it names the file datasets/<name>.parquet, so "
+                "use a non-empty name without '/' or '\\' that does not start with '.'"
+            )
         path = self.config.offline_store / "datasets" / f"{name}.parquet"
         job.to_parquet(path)
         rows = pq.ParquetFile(path).metadata.num_rows
