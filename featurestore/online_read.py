@@ -124,7 +124,7 @@ def entity_columns(entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Seque
                    plan: ReadPlan) -> tuple[dict[str, list], int]:
     """The join key columns of a request (rows or columns), type-checked against the plan."""
     if isinstance(entity_rows, Mapping):
-        columns = {k: list(v) if isinstance(v, (list, tuple)) else [v] for k, v in entity_rows.items()}
+        columns = {k: _key_values(v) for k, v in entity_rows.items()}
     else:
         columns = {k: [] for k in plan.join_keys}
         for i, row in enumerate(entity_rows):
@@ -145,13 +145,27 @@ def entity_columns(entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Seque
         expected = plan.key_types.get(key)
         allowed = _PY_TYPES.get(expected) if expected is not None else None
         if allowed is not None:
-            for value in columns[key]:
+            values = columns[key]
+            for i, value in enumerate(values):
+                if not isinstance(value, allowed) and hasattr(value, "item") and not hasattr(value, "__len__"):
+                    value = values[i] = value.item()  # a numpy scalar: its Python value
                 if not isinstance(value, allowed) or (isinstance(value, bool) and expected is not Bool):
                     raise InputError(
                         f"join key {key!r} is {expected} but got {type(value).__name__} value {value!r}; "
                         f"send {expected} values"
                     )
     return columns, max(n, 0)
+
+
+def _key_values(column: Any) -> list:
+    """One join key's values: a list or tuple, a numpy array or pandas Series, or one value."""
+    if isinstance(column, (list, tuple)):
+        return list(column)
+    if not isinstance(column, (str, bytes)) and hasattr(column, "tolist"):
+        values = column.tolist()  # numpy array, pandas Series: Python values
+        if isinstance(values, list):
+            return values
+    return [column]
 
 
 def read_online(
