@@ -289,7 +289,9 @@ class FeatureStore:
                 self.registry.set_state(self.project, watermark_key(view.name), end.isoformat())
         return result
 
-    def _online_views(self, names: Sequence[str] | None) -> list[FeatureView]:
+    def _online_views(self, names: Sequence[str] | str | None) -> list[FeatureView]:
+        if isinstance(names, str):
+            names = [names]
         if names is None:
             return [v for v in self.contents.feature_views.values() if v.online]
         views = [self.get_feature_view(n) for n in names]

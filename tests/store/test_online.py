@@ -228,3 +228,8 @@ def test_unreachable_redis_is_a_clear_error_naming_the_url_and_a_rerun_completes
         assert result.rows == 5
         response = store.get_online_features(REFS, {"driver_id": [1001, 1002, 1003, 1004, 1005]})
         assert response.statuses[1] == [FieldStatus.PRESENT] * 5
+
+
+def test_one_view_name_may_be_given_as_a_plain_string(online_store):
+    [result] = online_store.materialize(None, NOW, views="driver_hourly_stats")
+    assert result.view == "driver_hourly_stats" and result.rows == 5
