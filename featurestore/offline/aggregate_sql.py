@@ -45,7 +45,7 @@ from featurestore.definitions import Aggregation
 from featurestore.errors import SchemaError
 from featurestore.offline.base import ViewRequest
 from featurestore.offline.pit_sql import ENTITY_TABLE
-from featurestore.offline.scan import Scan, ident, quote, scan_sql
+from featurestore.offline.scan import Scan, ident, scan_sql
 
 __all__ = [
     "EVENT_ID_COLUMN",
