@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from featurestore.errors import InputError
+from featurestore.push import PUSH_TARGETS
 from monitoring.metrics import PUSH_LATE_EVENTS, PUSH_ROWS
 from serving.auth import require_writer
 from serving.body import field, read_json
@@ -16,8 +17,6 @@ from serving.state import ServingState, get_state
 __all__ = ["router"]
 
 router = APIRouter(tags=["push"])
-
-_TARGETS = ("online", "offline", "online_and_offline")
 
 
 @router.post(
@@ -35,8 +34,8 @@ async def push(request: Request, state: ServingState = Depends(get_state)) -> di
     name = field(body, "push_source_name", str)
     df = field(body, "df", (dict, list))
     to = field(body, "to", str, "online")
-    if to not in _TARGETS:
-        raise InputError(f"'to' is {to!r}; use one of {', '.join(_TARGETS)}")
+    if to not in PUSH_TARGETS:
+        raise InputError(f"'to' is {to!r}; use one of {', '.join(PUSH_TARGETS)}")
     # Validation, Arrow conversion and the writes are blocking work: off the event loop.
     result = await run_in_threadpool(state.store.push, name, df, to)
     PUSH_ROWS.labels(name, to).inc(result.rows)
