@@ -9,7 +9,6 @@ the two cannot leave a half-written file.
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass, field
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
@@ -20,10 +19,9 @@ import pyarrow as pa
 
 from featurestore.definitions import FeatureView, PushSource
 from featurestore.errors import InputError, SchemaError
-from featurestore.offline.files import write_parquet_atomic
 from featurestore.online.base import EVENT_TIMESTAMP, OnlineStore
 from featurestore.online_read import online_view
-from featurestore.source_tables import pushed_dir
+from featurestore.source_tables import write_pushed
 from featurestore.streaming.events import EVENT_ID_COLUMN, column_ids, fill_ids
 from featurestore.streaming.ingest import add_events
 from featurestore.types import from_arrow
@@ -167,9 +165,7 @@ def push_rows(
                 target = online_view(view)
                 online.write_batch(target, stamped.select([*target.join_keys, *target.features, EVENT_TIMESTAMP]))
     if to in ("offline", "online_and_offline"):
-        folder = pushed_dir(offline_root, source.name)
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
         if ids is not None:
             table = table.append_column(EVENT_ID_COLUMN, pa.array([i.decode() for i in ids], pa.string()))
-        write_parquet_atomic(table, folder / f"{stamp}-{uuid.uuid4().hex[:8]}.parquet")
+        write_pushed(offline_root, source.name, table)
     return PushResult(table.num_rows, late)

@@ -7,16 +7,31 @@ batch source, so training sets see pushed rows.
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime, timezone
 from pathlib import Path
+
+import pyarrow as pa
 
 from featurestore.definitions import FeatureView, PushSource
 from featurestore.offline.base import SourceTable
+from featurestore.offline.files import write_parquet_atomic
 
-__all__ = ["pushed_dir", "source_table"]
+__all__ = ["pushed_dir", "source_table", "write_pushed"]
 
 
 def pushed_dir(offline_root: Path, push_source: str) -> Path:
     return offline_root / "pushed" / push_source
+
+
+def write_pushed(offline_root: Path, push_source: str, table: pa.Table) -> Path:
+    """Add ``table`` to the push source's rows as one new Parquet file, written atomically.
+
+    The name is the UTC write time plus a random suffix, so writers in several processes
+    (the API server, stream workers) never pick the same file."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    path = pushed_dir(offline_root, push_source) / f"{stamp}-{uuid.uuid4().hex[:8]}.parquet"
+    return write_parquet_atomic(table, path)
 
 
 def source_table(view: FeatureView, repo: Path, offline_root: Path) -> SourceTable:

@@ -28,20 +28,17 @@ import os
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Protocol
 
 import pyarrow as pa
 
 from featurestore.definitions import FeatureView, PushSource
 from featurestore.errors import ConfigError, FeatureStoreError, NotFoundError, StoreUnavailableError
-from featurestore.offline.files import write_parquet_atomic
 from featurestore.online.base import EVENT_TIMESTAMP
 from featurestore.online_read import online_view
-from featurestore.source_tables import pushed_dir
+from featurestore.source_tables import write_pushed
 from featurestore.streaming.config import StreamSettings, StreamSpec
 from featurestore.streaming.decode import EntryDecoder
 from featurestore.streaming.events import EVENT_ID_COLUMN
@@ -197,9 +194,7 @@ class StreamWorker:
                 continue
             began = time.perf_counter()
             table = pa.concat_tables(tables, promote_options="permissive")
-            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
-            path = pushed_dir(self.store.config.offline_store, source) / f"{stamp}-{uuid.uuid4().hex[:8]}.parquet"
-            write_parquet_atomic(table, path)
+            write_pushed(self.store.config.offline_store, source, table)
             pending.tables[source] = []  # written: a retry of a failed later source skips it
             if self.observer is not None:
                 self.observer.flush(FlushReport(source, table.num_rows, time.perf_counter() - began))
