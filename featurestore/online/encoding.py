@@ -31,7 +31,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from featurestore.errors import InputError, SchemaError
+from featurestore.errors import InputError, NotFoundError, SchemaError
 from featurestore.online.base import EVENT_TIMESTAMP, OnlineView
 from featurestore.types import FeatureType
 
@@ -46,6 +46,7 @@ __all__ = [
     "encode_entity_keys",
     "encode_record",
     "entity_key_encoder",
+    "feature_decoders",
     "timestamp_micros",
     "undecodable",
     "value_decoder",
@@ -186,6 +187,15 @@ def decode_values(dtype: FeatureType, blobs: Sequence[bytes | None]) -> list:
     """Decode many values of one type; None (absent) stays None."""
     decode = value_decoder(dtype)
     return [decode(b) if b is not None else None for b in blobs]
+
+
+def feature_decoders(view: OnlineView, features: Sequence[str]) -> tuple[Callable[[bytes], Any], ...]:
+    """The decoders of some of a view's features, in order; NotFoundError names one it lacks."""
+    dtypes = dict(zip(view.features, view.dtypes))
+    for name in features:
+        if name not in dtypes:
+            raise NotFoundError("feature", name, view.features, where=f"view {view.name!r}")
+    return tuple(value_decoder(dtypes[f]) for f in features)
 
 
 # --- whole Arrow columns ---------------------------------------------------------------

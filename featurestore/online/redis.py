@@ -27,9 +27,9 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import AuthenticationError, NoScriptError, RedisError
 from redis.retry import Retry
 
-from featurestore.errors import ConfigError, DefinitionError, NotFoundError, StoreUnavailableError
+from featurestore.errors import ConfigError, DefinitionError, StoreUnavailableError
 from featurestore.online.base import OnlineRow, OnlineView
-from featurestore.online.encoding import EncodedBatch, encode_batch, entity_key_encoder, undecodable, value_decoder
+from featurestore.online.encoding import EncodedBatch, encode_batch, entity_key_encoder, feature_decoders, undecodable
 
 __all__ = ["RedisOnlineStore", "mask_url"]
 
@@ -231,15 +231,12 @@ class RedisOnlineStore:
 
     def _spec(self, view: OnlineView, features: Sequence[str]) -> _ReadSpec:
         features = tuple(features)
-        dtypes = dict(zip(view.features, view.dtypes))
-        for name in features:
-            if name not in dtypes:
-                raise NotFoundError("feature", name, view.features, where=f"view {view.name!r}")
+        decoders = feature_decoders(view, features)
         fields = _fields(view, features)
         spec = _ReadSpec(
             b"*%d\r\n$5\r\nHMGET\r\n" % (len(fields) + 2),
             _pack(fields)[len(b"*%d\r\n" % len(fields)) :],
-            tuple(value_decoder(dtypes[f]) for f in features),
+            decoders,
             entity_key_encoder(tuple(view.join_keys)),
         )
         if len(self._specs) > 4096:  # views are few; this only bounds a pathological caller

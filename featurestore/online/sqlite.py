@@ -22,15 +22,15 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from featurestore.errors import NotFoundError, StoreUnavailableError
+from featurestore.errors import StoreUnavailableError
 from featurestore.online.base import OnlineRow, OnlineView
 from featurestore.online.encoding import (
     decode_record,
     encode_batch,
     encode_record,
     entity_key_encoder,
+    feature_decoders,
     undecodable,
-    value_decoder,
 )
 
 __all__ = ["SqliteOnlineStore"]
@@ -164,11 +164,7 @@ class SqliteOnlineStore:
     # -- internals ----------------------------------------------------------------------
 
     def _plan(self, view: OnlineView, features: tuple[str, ...]) -> tuple:
-        dtypes = dict(zip(view.features, view.dtypes))
-        for name in features:
-            if name not in dtypes:
-                raise NotFoundError("feature", name, view.features, where=f"view {view.name!r}")
-        decoders = tuple(value_decoder(dtypes[f]) for f in features)
+        decoders = feature_decoders(view, features)
         if len(self._decoders) > 4096:
             self._decoders.clear()
         self._decoders[(view, features)] = decoders
