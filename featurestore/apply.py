@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from registry import ApplyResult, Change, Registry
+from registry import ApplyResult, Change
 
+from featurestore.catalog import Catalog
 from featurestore.definitions import FeatureView, Field
 from featurestore.errors import NotFoundError, SchemaError
 from featurestore.offline.base import OfflineEngine
@@ -32,12 +33,12 @@ def load_repo(repo: Path, engine: OfflineEngine, offline_root: Path) -> RepoCont
     return validate(discover(repo), engine, repo, offline_root)
 
 
-def plan_repo(repo: Path, project: str, registry: Registry, engine: OfflineEngine, offline_root: Path) -> list[Change]:
+def plan_repo(repo: Path, project: str, registry: Catalog, engine: OfflineEngine, offline_root: Path) -> list[Change]:
     contents = load_repo(repo, engine, offline_root)
     return registry.plan(project, contents_to_specs(contents), DEFINITION_KINDS)
 
 
-def commit(registry: Registry, project: str, contents: RepoContents) -> ApplyResult:
+def commit(registry: Catalog, project: str, contents: RepoContents) -> ApplyResult:
     return registry.apply(project, contents_to_specs(contents), DEFINITION_KINDS)
 
 

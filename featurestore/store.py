@@ -17,14 +17,13 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from registry import ApplyResult, Change, Registry
-from registry import ConflictError as _ConflictError
-from registry import RegistryError as _RegistryError
+from registry import ApplyResult, Change
 
 from featurestore.apply import commit, load_repo, plan_repo, stale_online_views
+from featurestore.catalog import Catalog
 from featurestore.config import RepoConfig, load_config
 from featurestore.definitions import Entity, FeatureService, FeatureView, PushSource
-from featurestore.errors import ConflictError, InputError, NotFoundError, RegistryError, StoreUnavailableError
+from featurestore.errors import InputError, NotFoundError, StoreUnavailableError
 from featurestore.materialize import MaterializeResult, Progress, check_online, materialize_view, utc, watermark_key
 from featurestore.offline.base import OfflineEngine, ViewRequest
 from featurestore.offline.duckdb import DuckDBEngine
@@ -59,10 +58,9 @@ class FeatureStore:
         self.repo_path = self.config.repo_path
         self.project = self.config.project
         self.clock = clock
-        try:
-            self.registry = Registry.open(self.config.registry)
-        except _RegistryError as exc:
-            raise RegistryError(str(exc)) from None
+        # Every registry call of the store and of its users goes through this Catalog,
+        # which turns the registry library's errors into FeatureStoreErrors.
+        self.registry = Catalog.open(self.config.registry)
         self.offline: OfflineEngine = DuckDBEngine(str(self.config.offline_store))
         self._online = online_store
         self._aggregation_state = None  # events of aggregation views (featurestore/streaming)
@@ -75,8 +73,7 @@ class FeatureStore:
 
     def plan(self) -> list[Change]:
         """What ``apply`` would change in the registry, without changing it."""
-        return self._registry_call(plan_repo, self.repo_path, self.project, self.registry, self.offline,
-                                   self.config.offline_store)
+        return plan_repo(self.repo_path, self.project, self.registry, self.offline, self.config.offline_store)
 
     def apply(self) -> ApplyResult:
         """Discover, validate and commit the repo's definitions in one transaction.
@@ -88,7 +85,7 @@ class FeatureStore:
         retyped, removed = stale_online_views(self.contents, contents)
         for view in retyped:
             self._clear_online(view)
-        result = self._registry_call(commit, self.registry, self.project, contents)
+        result = commit(self.registry, self.project, contents)
         self.refresh()
         for view in removed:
             try:
@@ -195,7 +192,7 @@ class FeatureStore:
             view = ref.split(":")[0]
             stored = self.registry.get(self.project, "feature_view", view)
             versions[view] = stored.version if stored else None
-        stored = self._registry_call(self.registry.put, self.project, dataset_spec(job, name, path, rows, versions))
+        stored = self.registry.put(self.project, dataset_spec(job, name, path, rows, versions))
         return {"name": name, "version": stored.version, **stored.spec}
 
     def list_saved_datasets(self) -> list[dict]:
@@ -318,15 +315,6 @@ class FeatureStore:
             return table[name]
         except KeyError:
             raise NotFoundError(kind, name, table) from None
-
-    @staticmethod
-    def _registry_call(fn, *args):
-        try:
-            return fn(*args)
-        except _ConflictError as exc:
-            raise ConflictError(str(exc)) from None
-        except _RegistryError as exc:
-            raise RegistryError(str(exc)) from None
 
     def close(self) -> None:
         if self._aggregation_state is not None:

@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from registry import Registry
+from featurestore.catalog import Catalog
 
 __all__ = ["DURATION_BUCKETS", "JobMetricsCollector", "render_job_metrics"]
 
@@ -34,7 +34,7 @@ DURATION_BUCKETS = (0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0)
 class JobMetricsCollector(Collector):
     """The job metrics of one project, read from the registry's job records per scrape."""
 
-    def __init__(self, registry: Registry, project: str, clock: Callable[[], float] = time.time):
+    def __init__(self, registry: Catalog, project: str, clock: Callable[[], float] = time.time):
         self.registry, self.project, self.clock = registry, project, clock
 
     def describe(self) -> list[Metric]:
@@ -82,7 +82,7 @@ class JobMetricsCollector(Collector):
         )
 
 
-def render_job_metrics(registry: Registry, project: str) -> bytes:
+def render_job_metrics(registry: Catalog, project: str) -> bytes:
     """The job metrics as Prometheus exposition text, to append to a /metrics answer."""
     scrape = CollectorRegistry(auto_describe=False)
     scrape.register(JobMetricsCollector(registry, project))

@@ -108,7 +108,7 @@ class ServingState:
                     REGISTRY_RELOADS.inc()
                     log.info("registry revision %d loaded (was %d)", revision, self.revision)
                 self.revision = revision
-        except Exception as exc:  # FeatureStoreError or the registry library's own errors
+        except Exception as exc:  # an unreadable registry (RegistryError) or definitions that no longer load
             if not self._registry_failing:
                 log.warning("cannot read the registry: %s", exc)
             self._registry_failing = True

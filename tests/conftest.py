@@ -119,3 +119,28 @@ def redis_project(redis_client) -> Iterator[str]:
     doomed = list(redis_client.scan_iter(match=f"{project}*", count=1000))
     for start in range(0, len(doomed), 1000):
         redis_client.delete(*doomed[start : start + 1000])
+
+
+@pytest.fixture
+def damage_registry():
+    """A function that makes a (closed) registry file unreadable the way a disk fault or
+    a stray write does: the root page of every table but ``meta`` becomes garbage bytes.
+    The file still opens (its header and schema are intact); every read after that fails
+    inside SQLite with "database disk image is malformed"."""
+    import sqlite3
+
+    def damage(path: Path) -> None:
+        conn = sqlite3.connect(path)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+            pages = [row[0] for row in conn.execute(
+                "SELECT rootpage FROM sqlite_master WHERE rootpage > 1 AND tbl_name != 'meta'")]
+        finally:
+            conn.close()
+        with open(path, "r+b") as handle:
+            for page in pages:
+                handle.seek((page - 1) * page_size)
+                handle.write(os.urandom(page_size))
+
+    return damage

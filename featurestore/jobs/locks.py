@@ -25,10 +25,10 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Protocol
 
 from registry import Registry
-from registry import RegistryError as _RegistryError
 from registry.jobs import LockInfo
 
-from featurestore.errors import JobError, RegistryError, StoreUnavailableError
+from featurestore.catalog import Catalog
+from featurestore.errors import JobError, StoreUnavailableError
 from featurestore.online.redis import mask_url
 
 if TYPE_CHECKING:
@@ -97,30 +97,23 @@ def view_lock(view: str) -> str:
 class RegistryLocks:
     """Locks as rows of the registry's ``locks`` table; ``clock`` decides expiry."""
 
-    def __init__(self, registry: Registry, project: str, clock: Callable[[], float] = time.time):
-        self.registry, self.project, self.clock = registry, project, clock
+    def __init__(self, registry: Catalog | Registry, project: str, clock: Callable[[], float] = time.time):
+        self.registry, self.project, self.clock = Catalog.wrap(registry), project, clock
 
     def acquire(self, name: str, owner: str, ttl: float) -> LockInfo:
-        return self._call(self.registry.jobs.acquire_lock, self.project, name, owner, ttl, self.clock())
+        return self.registry.jobs.acquire_lock(self.project, name, owner, ttl, self.clock())
 
     def renew(self, name: str, owner: str, ttl: float) -> bool:
-        return self._call(self.registry.jobs.renew_lock, self.project, name, owner, ttl, self.clock())
+        return self.registry.jobs.renew_lock(self.project, name, owner, ttl, self.clock())
 
     def release(self, name: str, owner: str) -> bool:
-        return self._call(self.registry.jobs.release_lock, self.project, name, owner)
+        return self.registry.jobs.release_lock(self.project, name, owner)
 
     def holder(self, name: str) -> LockInfo | None:
-        return self._call(self.registry.jobs.get_lock, self.project, name, self.clock())
+        return self.registry.jobs.get_lock(self.project, name, self.clock())
 
     def close(self) -> None:
         pass
-
-    @staticmethod
-    def _call(fn, *args):
-        try:
-            return fn(*args)
-        except _RegistryError as exc:
-            raise RegistryError(str(exc)) from None
 
     def __repr__(self) -> str:
         return f"RegistryLocks({str(self.registry.path)!r})"
