@@ -16,7 +16,7 @@ from featurestore.definitions import (
     PushSource,
 )
 from featurestore.errors import FeatureStoreError
-from featurestore.online_read import FieldStatus, OnlineResponse
+from featurestore.online.read import FieldStatus, OnlineResponse
 from featurestore.retrieval import RetrievalJob
 from featurestore.store import FeatureStore
 

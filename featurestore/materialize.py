@@ -3,25 +3,35 @@
 The offline engine streams the latest row per entity in batches; each batch is written
 with newer-timestamp-wins, so a rerun (after a crash, or a double run) changes nothing
 and a value pushed with a later timestamp survives. ``materialize_incremental`` starts
-each view where its last run ended: a watermark kept in the registry's state.
+each view where its last run ended: a watermark kept in the registry's state, read and
+moved only here (``Materializer``). ``featurestore/jobs/runner.py`` wraps a
+``Materializer.run`` with the view's lock and its job record; the facade calls jobs.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from featurestore.definitions import FeatureView
 from featurestore.errors import InputError
 from featurestore.offline.base import OfflineEngine, ViewRequest
-from featurestore.online.base import OnlineStore
-from featurestore.online_read import online_view
+from featurestore.online.base import OnlineStore, online_view
 
-__all__ = ["MaterializeResult", "check_online", "materialize_view", "utc", "watermark_key"]
+if TYPE_CHECKING:
+    from featurestore.backends import Backends
+
+__all__ = ["MaterializeResult", "Materializer", "Progress", "check_online", "materialize_view", "utc",
+           "watermark_key"]
+
+# One per process: a parallel backfill's chunks of one view must not move its watermark back.
+_WATERMARK_LOCK = threading.Lock()
 
 #: progress(view_name, rows_written_so_far)
 Progress = Callable[[str, int], None]
@@ -87,3 +97,60 @@ def materialize_view(
         if progress is not None:
             progress(view.name, rows)
     return MaterializeResult(view.name, start, end, rows, time.perf_counter() - began)
+
+
+class Materializer:
+    """Runs one window of one view into the online side and keeps the view's watermark.
+
+    ``request(view)`` gives the offline request of all of a view's features (the store
+    builds it: it knows where sources live). Callers hold the view's job lock
+    (``featurestore/jobs``); nothing here records jobs.
+    """
+
+    def __init__(self, backends: Backends, request: Callable[[FeatureView], ViewRequest],
+                 clock: Callable[[], float] = time.time):
+        self.backends = backends
+        self.project = backends.project
+        self._request = request
+        self._clock = clock
+
+    @property
+    def registry(self):
+        return self.backends.registry
+
+    def run(self, view: FeatureView, start: datetime | None, end: datetime,
+            progress: Progress | None = None) -> MaterializeResult:
+        """Materialize ``start <= event_timestamp <= end`` of ``view``, then move its
+        watermark to ``end`` unless it is already later."""
+        backends = self.backends
+        request = self._request(view)
+        if view.aggregations:  # load the events of the longest window ending at `end`
+            # (imported here: featurestore.streaming's package loads the stream worker)
+            from featurestore.streaming.ingest import load_offline_events
+
+            began = time.perf_counter()
+            rows = load_offline_events(backends.offline, backends.aggregation_state, view, request, end,
+                                       self._clock, progress)
+            result = MaterializeResult(view.name, start, end, rows, time.perf_counter() - began)
+        else:
+            result = materialize_view(backends.offline, backends.online, view, request, start, end, progress)
+        with _WATERMARK_LOCK:
+            previous = self.watermark(view.name)
+            if previous is None or end > previous:
+                self.registry.set_state(self.project, watermark_key(view.name), end.isoformat())
+        return result
+
+    def watermark(self, view: str) -> datetime | None:
+        """The end of the view's latest run's window (None: never run, or reset)."""
+        return utc(self.registry.get_state(self.project, watermark_key(view)), "watermark")
+
+    def incremental_start(self, view: FeatureView, end: datetime) -> datetime | None:
+        """Where an incremental run starts: the watermark, or ``end - ttl`` the first time."""
+        mark = self.watermark(view.name)
+        if mark is not None:
+            return mark
+        return end - view.ttl if view.ttl else None
+
+    def reset(self, view: str) -> None:
+        """Forget the watermark: the next incremental run starts from scratch."""
+        self.registry.set_state(self.project, watermark_key(view), None)

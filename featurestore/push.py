@@ -20,7 +20,7 @@ import pyarrow as pa
 from featurestore.definitions import FeatureView, PushSource
 from featurestore.errors import InputError, SchemaError
 from featurestore.online.base import EVENT_TIMESTAMP, OnlineStore
-from featurestore.online_read import online_view
+from featurestore.online.base import online_view
 from featurestore.source_tables import write_pushed
 from featurestore.streaming.events import EVENT_ID_COLUMN, column_ids, fill_ids
 from featurestore.streaming.ingest import add_events

@@ -1,8 +1,9 @@
 """``FeatureStore``: the facade a notebook, the CLI, the server and the scheduler use.
 
-It owns the three backends named in featurestore.yaml (registry, offline engine, online
-store) and delegates the work: ``apply.py`` (plan/apply), ``retrieval.py`` (training
-sets), ``online_read.py`` (online lookups), ``materialize.py`` and ``push.py``.
+Its backends (registry, offline engine, online store, aggregation state, locks) are
+injected or built from featurestore.yaml by ``backends.py``; the work is delegated:
+``apply.py`` (plan/apply), ``retrieval.py`` (training sets), ``online/read.py`` (online
+lookups), ``jobs/runner.py`` around ``materialize.py`` (materialization) and ``push.py``.
 """
 
 from __future__ import annotations
@@ -17,18 +18,21 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from registry import ApplyResult, Change
+from registry import ApplyResult, Change, Registry
 
 from featurestore.apply import commit, load_repo, plan_repo, stale_online_views
+from featurestore.backends import Backends
 from featurestore.catalog import Catalog
 from featurestore.config import RepoConfig, load_config
 from featurestore.definitions import Entity, FeatureService, FeatureView, PushSource
 from featurestore.errors import InputError, NotFoundError, StoreUnavailableError
-from featurestore.materialize import MaterializeResult, Progress, check_online, materialize_view, utc, watermark_key
+from featurestore.jobs.locks import LockBackend
+from featurestore.jobs.runner import run_manual
+from featurestore.jobs.settings import JobSettings
+from featurestore.materialize import MaterializeResult, Materializer, Progress, check_online, utc
 from featurestore.offline.base import OfflineEngine, ViewRequest
-from featurestore.offline.duckdb import DuckDBEngine
-from featurestore.online import OnlineStore, create_online_store
-from featurestore.online_read import OnlineResponse, ReadPlan, online_view, read_online
+from featurestore.online.base import AggregationState, OnlineStore, online_view
+from featurestore.online.read import OnlineReader, OnlineResponse, ReadPlan
 from featurestore.push import PushResult, push_rows
 from featurestore.refs import ResolvedView, resolve_features
 from featurestore.repo import RepoContents
@@ -40,8 +44,6 @@ __all__ = ["FeatureStore"]
 
 log = logging.getLogger("featurestore")
 
-_WATERMARK_LOCK = threading.Lock()
-
 
 class FeatureStore:
     """A feature repo's stores. ``FeatureStore(repo_path=".")`` reads featurestore.yaml there."""
@@ -51,23 +53,31 @@ class FeatureStore:
         repo_path: str | Path = ".",
         *,
         config: RepoConfig | None = None,
-        online_store: OnlineStore | None = None,
+        registry: Catalog | Registry | None = None,
+        offline: OfflineEngine | None = None,
+        online: OnlineStore | None = None,
+        aggregation_state: AggregationState | None = None,
+        locks: LockBackend | None = None,
+        online_store: OnlineStore | None = None,  # the former name of ``online``
         clock: Callable[[], float] = time.time,
     ):
+        """Backends given here are used as they are (and closed by their owner); the
+        others are built from featurestore.yaml (``config``, or the one at ``repo_path``)."""
         self.config = config or load_config(repo_path)
         self.repo_path = self.config.repo_path
         self.project = self.config.project
         self.clock = clock
-        # Every registry call of the store and of its users goes through this Catalog,
-        # which turns the registry library's errors into FeatureStoreErrors.
-        self.registry = Catalog.open(self.config.registry)
-        self.offline: OfflineEngine = DuckDBEngine(str(self.config.offline_store))
-        self._online = online_store
-        self._aggregation_state = None  # events of aggregation views (featurestore/streaming)
+        # Every registry call of the store and of its users goes through a Catalog, which
+        # turns the registry library's errors into FeatureStoreErrors (featurestore/catalog.py).
+        self.backends = Backends(self.config, registry=registry, offline=offline, online=online or online_store,
+                                 aggregation_state=aggregation_state, locks=locks)
+        self.registry: Catalog = self.backends.registry
+        self.offline: OfflineEngine = self.backends.offline
+        self.materializer = Materializer(self.backends, self._full_request, clock)
+        self._reader = OnlineReader(lambda: self.contents, lambda: self.aggregation_state, clock)
         self._lock = threading.Lock()
         self._contents: RepoContents | None = None
         self._revision = -1
-        self._plans: dict[Any, ReadPlan] = {}
 
     # -- definitions -------------------------------------------------------------------
 
@@ -99,7 +109,7 @@ class FeatureStore:
         if view.aggregations:
             self.aggregation_state.delete_view(view.name)
         # The next incremental run must start from scratch, not from the old watermark.
-        self.registry.set_state(self.project, watermark_key(view.name), None)
+        self.materializer.reset(view.name)
 
     def refresh(self) -> bool:
         """Reload definitions if the registry changed; True when it did."""
@@ -108,7 +118,8 @@ class FeatureStore:
             return False
         contents = contents_from_registry(self.registry.list(self.project))
         with self._lock:
-            self._contents, self._revision, self._plans = contents, revision, {}
+            self._contents, self._revision = contents, revision
+            self._reader.reset()
         return True
 
     @property
@@ -203,35 +214,26 @@ class FeatureStore:
 
     @property
     def online(self) -> OnlineStore:
-        if self._online is None:
-            with self._lock:
-                if self._online is None:
-                    self._online = create_online_store(self.config.online_store, self.project)
-        return self._online
+        return self.backends.online
 
     @property
-    def aggregation_state(self):
-        """The events of aggregation views, next to the online store (featurestore/streaming/state.py)."""
-        if self._aggregation_state is None:
-            from featurestore.streaming.state import state_for
+    def aggregation_state(self) -> AggregationState:
+        """The events of aggregation views, next to the online store."""
+        return self.backends.aggregation_state
 
-            online = self.online
-            with self._lock:
-                if self._aggregation_state is None:
-                    self._aggregation_state = state_for(online, self.config.online_store, self.project)
-        return self._aggregation_state
+    @property
+    def locks(self) -> LockBackend:
+        """The locks that keep two runs of one view apart (featurestore/jobs)."""
+        return self.backends.locks
+
+    @property
+    def online_reader(self) -> OnlineReader:
+        """The one online read: this facade and ``POST /get-online-features`` use it."""
+        return self._reader
 
     def read_plan(self, features: Sequence[str] | FeatureService | str, full_feature_names: bool = False) -> ReadPlan:
         """The cached plan for a feature list (the hot path resolves each list once)."""
-        key = (features if isinstance(features, str) else
-               features.name if isinstance(features, FeatureService) else tuple(features), full_feature_names)
-        plan = self._plans.get(key)
-        if plan is None:
-            views = resolve_features(self.contents, features, full_feature_names)
-            state = self.aggregation_state if any(v.view.aggregations for v in views) else None
-            plan = ReadPlan.build(views, state)
-            self._plans[key] = plan
-        return plan
+        return self._reader.plan(features, full_feature_names)
 
     def get_online_features(
         self,
@@ -240,7 +242,7 @@ class FeatureStore:
         full_feature_names: bool = False,
     ) -> OnlineResponse:
         """The newest values per entity, null (with a status) where unknown or past ttl."""
-        return read_online(self.online, self.read_plan(features, full_feature_names), entity_rows, self.clock)
+        return self._reader.read(self.online, features, entity_rows, full_feature_names)[1]
 
     def materialize(
         self,
@@ -255,36 +257,21 @@ class FeatureStore:
         start, end = utc(start, "start"), utc(end, "end")
         if start is not None and start > end:
             raise InputError(f"materialize start {start} is after end {end}")
-        from featurestore.jobs.runner import run_manual
-
-        return [run_manual(self, v, start, end, progress) for v in self._online_views(views)]
+        settings = JobSettings.from_config(self.config)
+        return [run_manual(self.materializer, self.locks, settings, v, start, end, progress)
+                for v in self._online_views(views)]
 
     def materialize_incremental(
         self, end: datetime | str, views: Sequence[str] | None = None, progress: Progress | None = None
     ) -> list[MaterializeResult]:
         """Materialize each view from where its last run ended (first run: ``end - ttl``)."""
-        from featurestore.jobs.runner import run_manual
-
         end = utc(end, "end")
-        return [run_manual(self, v, None, end, progress, incremental=True) for v in self._online_views(views)]
+        settings = JobSettings.from_config(self.config)
+        return [run_manual(self.materializer, self.locks, settings, v, None, end, progress, incremental=True)
+                for v in self._online_views(views)]
 
-    def _materialize_one(self, view: FeatureView, start, end, progress) -> MaterializeResult:
-        # Callers hold the view's job lock and record the run (featurestore/jobs/runner.py);
-        # the in-process lock keeps a parallel backfill's chunks from moving the watermark back.
-        request = self._request(ResolvedView(view, view.feature_names, view.feature_names))
-        if view.aggregations:  # load the events of the longest window ending at `end`
-            from featurestore.streaming.ingest import load_offline_events
-
-            began = time.perf_counter()
-            rows = load_offline_events(self.offline, self.aggregation_state, view, request, end, self.clock, progress)
-            result = MaterializeResult(view.name, start, end, rows, time.perf_counter() - began)
-        else:
-            result = materialize_view(self.offline, self.online, view, request, start, end, progress)
-        with _WATERMARK_LOCK:
-            previous = utc(self.registry.get_state(self.project, watermark_key(view.name)), "watermark")
-            if previous is None or end > previous:
-                self.registry.set_state(self.project, watermark_key(view.name), end.isoformat())
-        return result
+    def _full_request(self, view: FeatureView) -> ViewRequest:
+        return self._request(ResolvedView(view, view.feature_names, view.feature_names))
 
     def _online_views(self, names: Sequence[str] | str | None) -> list[FeatureView]:
         if isinstance(names, str):
@@ -317,11 +304,8 @@ class FeatureStore:
             raise NotFoundError(kind, name, table) from None
 
     def close(self) -> None:
-        if self._aggregation_state is not None:
-            self._aggregation_state.close()
-        if self._online is not None:
-            self._online.close()
-        self.registry.close()
+        """Close the backends this store built (injected ones stay open)."""
+        self.backends.close()
 
     def __enter__(self) -> "FeatureStore":
         return self

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from featurestore.online_read import FieldStatus, OnlineResponse, ReadPlan
+from featurestore.online.read import FieldStatus, OnlineResponse, ReadPlan
 from monitoring.metrics import (
     HTTP_REQUEST_DURATION,
     HTTP_REQUESTS,

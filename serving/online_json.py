@@ -28,7 +28,7 @@ import time
 from datetime import date, datetime, timezone
 from typing import Any
 
-from featurestore.online_read import OnlineResponse
+from featurestore.online.read import OnlineResponse
 
 __all__ = ["EPOCH", "online_response_json", "rfc3339"]
 

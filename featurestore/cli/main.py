@@ -47,16 +47,21 @@ def cli(ctx: click.Context, repo: Path) -> None:
     Every command works on the repo in the current folder, or the one --repo names
     (it goes before the command: `featurestore -r my_repo apply`).
     """
+    if isinstance(ctx.obj, dict):  # backends to inject, from a caller of cli.main(obj=...) (tests)
+        ctx.meta[_BACKENDS] = ctx.obj
     ctx.obj = repo
 
 
 pass_repo = click.make_pass_decorator(Path)
+_BACKENDS = "featurestore.backends"
 
 
 def open_store(repo: Path):
+    """The store a command works on; backends given as ``cli``'s ``obj`` are injected into it."""
     from featurestore.store import FeatureStore
 
-    return FeatureStore(repo_path=repo)
+    ctx = click.get_current_context(silent=True)
+    return FeatureStore(repo_path=repo, **(ctx.meta.get(_BACKENDS, {}) if ctx is not None else {}))
 
 
 def check_views(store, names) -> None:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from featurestore.definitions import FeatureView
 from featurestore.errors import InputError
-from featurestore.jobs.locks import LockBackend, acquire, lock_backend, owner_id, view_lock
+from featurestore.jobs.locks import LockBackend, acquire, owner_id, view_lock
 from featurestore.jobs.runner import JobInterrupted, clear_stale, run_locked
 from featurestore.jobs.schedule import parse_duration
 from featurestore.jobs.settings import JobSettings
@@ -148,7 +148,7 @@ def backfill(
     settings = settings or JobSettings.from_config(store.config)
     retries = settings.retries if retries is None else retries
     backoff = settings.retry_backoff if backoff is None else backoff
-    backend = locks or lock_backend(store, settings)
+    backend = locks or store.locks
     owner = owner_id("backfill")
     report = BackfillReport(view.name, f"backfill-{uuid.uuid4().hex[:12]}")
     stop = stop or threading.Event()
@@ -160,40 +160,37 @@ def backfill(
             if progress is not None:
                 progress(outcome)
 
-    try:
-        with acquire(backend, view_lock(view.name), owner, settings.lock_ttl, wait=settings.lock_wait,
-                     what=f"feature view {view.name!r}") as lease:
-            clear_stale(store, view.name)
-            done = [] if force else store.registry.jobs.windows(store.project, view.name)
-            pending = []
-            for window in chunk_windows(start, end, chunk):
-                if covered(window, done):
-                    finish(ChunkOutcome(*window, "skipped"))
-                else:
-                    pending.append(window)
-            rebuild = offline_rebuild if view.aggregations else None
-            if view.aggregations and rebuild is None:
-                log.warning("%s has aggregations; this backfill rebuilds its online values only", view.name)
-
-            def run_chunk(window: tuple[datetime, datetime]) -> None:
-                before = None if rebuild is None else (lambda: rebuild(store, view, *window))
-                finish(_run_chunk(store, view, window, owner, report.batch, retries, backoff, lease, stop,
-                                  cancel, sleep, before))
-
-            if parallel == 1:
-                for window in pending:
-                    run_chunk(window)
+    materializer = store.materializer
+    with acquire(backend, view_lock(view.name), owner, settings.lock_ttl, wait=settings.lock_wait,
+                 what=f"feature view {view.name!r}") as lease:
+        clear_stale(materializer, view.name)
+        done = [] if force else store.registry.jobs.windows(store.project, view.name)
+        pending = []
+        for window in chunk_windows(start, end, chunk):
+            if covered(window, done):
+                finish(ChunkOutcome(*window, "skipped"))
             else:
-                with ThreadPoolExecutor(parallel, thread_name_prefix=f"backfill-{view.name}") as pool:
-                    list(pool.map(run_chunk, pending))
-    finally:
-        if locks is None:
-            backend.close()
+                pending.append(window)
+        rebuild = offline_rebuild if view.aggregations else None
+        if view.aggregations and rebuild is None:
+            log.warning("%s has aggregations; this backfill rebuilds its online values only", view.name)
+
+        def run_chunk(window: tuple[datetime, datetime]) -> None:
+            before = None if rebuild is None else (lambda: rebuild(store, view, *window))
+            finish(_run_chunk(materializer, view, window, owner, report.batch, retries, backoff, lease, stop,
+                              cancel, sleep, before))
+
+        if parallel == 1:
+            for window in pending:
+                run_chunk(window)
+        else:
+            with ThreadPoolExecutor(parallel, thread_name_prefix=f"backfill-{view.name}") as pool:
+                list(pool.map(run_chunk, pending))
     report.chunks.sort(key=lambda c: c.start)
     return report
 
 
-def _run_chunk(store, view, window, owner, batch, retries, backoff, lease, stop, cancel, sleep, before):
+def _run_chunk(materializer, view, window, owner, batch, retries, backoff, lease, stop, cancel, sleep, before):
     start, end = window
     ids: list[int] = []
     error = None
@@ -204,7 +201,7 @@ def _run_chunk(store, view, window, owner, batch, retries, backoff, lease, stop,
             return ChunkOutcome(start, end, "interrupted", attempt - 1, 0,
                                 "the backfill lost the view's lock (it stalled past the lock's ttl)", tuple(ids))
         try:
-            record, result = run_locked(store, view, start, end, "backfill", owner, batch=batch, attempt=attempt,
+            record, result = run_locked(materializer, view, start, end, "backfill", owner, batch=batch, attempt=attempt,
                                         cancel=cancel, before=before, started=lambda r: ids.append(r.id))
             return ChunkOutcome(start, end, "succeeded", attempt, result.rows, None, tuple(ids))
         except JobInterrupted as exc:

@@ -8,9 +8,10 @@ The protocol, kept by both backends:
 - ``renew`` and ``release`` act only if the caller still holds the lock, so a holder
   that stalled past its expiry cannot extend or free a lock someone else took since.
 
-Backends: ``RedisLocks`` (``SET NX PX`` plus compare-and-act scripts; expiry by the Redis
-server's clock) when the online store is Redis, and ``RegistryLocks`` (a row in the
-registry's ``locks`` table; expiry by the callers' clocks) otherwise.
+Backends: ``RedisLocks`` (``redis_locks.py``: ``SET NX PX`` plus compare-and-act scripts;
+expiry by the Redis server's clock) when the online store is Redis, and ``RegistryLocks``
+(a row in the registry's ``locks`` table; expiry by the callers' clocks) otherwise.
+``featurestore/backends.py`` picks one.
 """
 
 from __future__ import annotations
@@ -22,28 +23,21 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from registry import Registry
 from registry.jobs import LockInfo
 
 from featurestore.catalog import Catalog
-from featurestore.errors import JobError, StoreUnavailableError
-from featurestore.online.redis import mask_url
-
-if TYPE_CHECKING:
-    from featurestore.jobs.settings import JobSettings
-    from featurestore.store import FeatureStore
+from featurestore.errors import JobError
 
 __all__ = [
     "Lease",
     "LockBackend",
     "LockBusyError",
     "LockInfo",
-    "RedisLocks",
     "RegistryLocks",
     "acquire",
-    "lock_backend",
     "owner_id",
     "view_lock",
 ]
@@ -117,99 +111,6 @@ class RegistryLocks:
 
     def __repr__(self) -> str:
         return f"RegistryLocks({str(self.registry.path)!r})"
-
-
-# KEYS[1] = lock key, ARGV[1] = owner, ARGV[2] = ttl in ms
-_RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
-_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
-
-
-class RedisLocks:
-    """Locks as Redis keys ``{project}:lock:{name}`` holding the owner; Redis expires them."""
-
-    def __init__(self, url: str, project: str, client=None):
-        import redis
-
-        self.url, self.project = mask_url(url), project  # the password never reaches a message
-        self._redis = redis
-        self.client = client or redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
-        self._renew = self.client.register_script(_RENEW)
-        self._release = self.client.register_script(_RELEASE)
-
-    def _key(self, name: str) -> str:
-        return f"{self.project}:lock:{name}"
-
-    def acquire(self, name: str, owner: str, ttl: float) -> LockInfo:
-        key, ms = self._key(name), _ms(ttl)
-        with self._errors():
-            if self.client.set(key, owner, nx=True, px=ms) or self._renew(keys=[key], args=[owner, ms]):
-                return LockInfo(name, owner, time.time() + ttl)
-            holder = self.holder(name)
-            if holder is None:  # expired between the two calls: try once more
-                if self.client.set(key, owner, nx=True, px=ms):
-                    return LockInfo(name, owner, time.time() + ttl)
-                holder = self.holder(name)
-            return holder or LockInfo(name, "unknown", time.time())
-
-    def renew(self, name: str, owner: str, ttl: float) -> bool:
-        with self._errors():
-            return bool(self._renew(keys=[self._key(name)], args=[owner, _ms(ttl)]))
-
-    def release(self, name: str, owner: str) -> bool:
-        with self._errors():
-            return bool(self._release(keys=[self._key(name)], args=[owner]))
-
-    def holder(self, name: str) -> LockInfo | None:
-        with self._errors():
-            pipe = self.client.pipeline()
-            pipe.get(self._key(name))
-            pipe.pttl(self._key(name))
-            owner, pttl = pipe.execute()
-        if owner is None or pttl is None or pttl < 0:
-            return None
-        return LockInfo(name, owner.decode() if isinstance(owner, bytes) else owner, time.time() + pttl / 1000)
-
-    def close(self) -> None:
-        self.client.close()
-
-    def _errors(self):
-        return _redis_errors(self._redis, self.url)
-
-    def __repr__(self) -> str:
-        return f"RedisLocks({self.url!r})"
-
-
-class _redis_errors:
-    def __init__(self, redis, url: str):
-        self.redis, self.url = redis, url
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, exc, tb):
-        if exc is not None and isinstance(exc, self.redis.RedisError):
-            raise StoreUnavailableError(
-                f"cannot reach Redis at {self.url} (the online store, which also holds the job locks): "
-                f"{str(exc).rstrip('.')}; check that Redis is running and reachable there "
-                "(online_store.connection_string in featurestore.yaml, or FEATURESTORE_REDIS_URL)"
-            ) from None
-        return False
-
-
-def _ms(ttl: float) -> int:
-    return max(1, int(ttl * 1000))
-
-
-def lock_backend(store: FeatureStore, settings: JobSettings | None = None) -> LockBackend:
-    """Redis when the online store is Redis (or ``scheduler.lock: redis``), else the registry."""
-    from featurestore.jobs.settings import JobSettings
-
-    settings = settings or JobSettings.from_config(store.config)
-    online = store.config.online_store
-    kind = settings.lock if settings.lock != "auto" else ("redis" if online.type == "redis" else "registry")
-    if kind == "redis":
-        return RedisLocks(online.connection_string or "redis://localhost:6379/0", store.project)
-    return RegistryLocks(store.registry, store.project)
 
 
 class Lease:

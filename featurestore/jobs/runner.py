@@ -7,6 +7,8 @@ Every run, whatever started it (``scheduled``, ``backfill``, ``manual``), goes t
 - right after taking the lock, any record of the view still ``running`` is marked
   ``interrupted`` (``clear_stale``): runs of a view only happen under its lock, so such
   a record's process died (or lost its lock) before it could finish the record;
+- the window itself runs in ``Materializer.run`` (featurestore/materialize.py), which also
+  moves the view's watermark;
 - a run can be interrupted between two written batches (``cancel``); what it wrote stays,
   which is safe because online writes are newer-timestamp-wins, and the view's watermark
   does not move, so the next run covers the window again.
@@ -18,25 +20,19 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from registry.jobs import JobRecord
 
 from featurestore.definitions import FeatureView
 from featurestore.errors import JobError
-from featurestore.jobs.locks import LockBackend, LockBusyError, acquire, lock_backend, owner_id, view_lock
+from featurestore.jobs.locks import LockBackend, LockBusyError, acquire, owner_id, view_lock
 from featurestore.jobs.settings import JobSettings
-from featurestore.materialize import MaterializeResult, Progress, utc, watermark_key
-
-if TYPE_CHECKING:
-    from featurestore.store import FeatureStore
+from featurestore.materialize import MaterializeResult, Materializer, Progress
 
 __all__ = [
     "JobInterrupted",
     "TRIGGERS",
     "clear_stale",
-    "incremental_start",
-    "materialized_until",
     "run_locked",
     "run_manual",
     "record_json",
@@ -53,23 +49,10 @@ class JobInterrupted(JobError):
     """A run was stopped on purpose (shutdown, a second Ctrl-C) between two batches."""
 
 
-def materialized_until(store: FeatureStore, view: str) -> datetime | None:
-    """The view's watermark: the end of its latest run's window."""
-    return utc(store.registry.get_state(store.project, watermark_key(view)), "watermark")
-
-
-def incremental_start(store: FeatureStore, view: FeatureView, end: datetime) -> datetime | None:
-    """Where an incremental run starts: the watermark, or ``end - ttl`` the first time."""
-    mark = materialized_until(store, view.name)
-    if mark is not None:
-        return mark
-    return end - view.ttl if view.ttl else None
-
-
-def clear_stale(store: FeatureStore, view: str) -> list[JobRecord]:
+def clear_stale(materializer: Materializer, view: str) -> list[JobRecord]:
     """Mark the view's leftover ``running`` records interrupted; call with its lock held."""
-    stale = store.registry.jobs.interrupt_running(
-        store.project, view, "the process running it stopped before it finished (its lock expired)"
+    stale = materializer.registry.jobs.interrupt_running(
+        materializer.project, view, "the process running it stopped before it finished (its lock expired)"
     )
     for record in stale:
         log.warning("job %s (%s of %s) was left running by %s; recorded as interrupted",
@@ -78,7 +61,7 @@ def clear_stale(store: FeatureStore, view: str) -> list[JobRecord]:
 
 
 def run_locked(
-    store: FeatureStore,
+    materializer: Materializer,
     view: FeatureView,
     start: datetime | None,
     end: datetime,
@@ -100,9 +83,9 @@ def run_locked(
     ``started`` gets the record as soon as it exists. An error is recorded and re-raised.
     """
     if incremental:
-        start = incremental_start(store, view, end)
-    jobs = store.registry.jobs
-    record = jobs.start(store.project, view.name, trigger, start, end, owner, batch=batch, attempt=attempt)
+        start = materializer.incremental_start(view, end)
+    jobs, project = materializer.registry.jobs, materializer.project
+    record = jobs.start(project, view.name, trigger, start, end, owner, batch=batch, attempt=attempt)
     if started is not None:
         started(record)
 
@@ -117,19 +100,21 @@ def run_locked(
             raise JobInterrupted(f"{trigger} run of {view.name!r} was stopped before it started")
         if before is not None:
             before()
-        result = store._materialize_one(view, start, end, hook)
+        result = materializer.run(view, start, end, hook)
     except JobInterrupted as exc:
-        jobs.finish(store.project, record.id, "interrupted", error=str(exc))
+        jobs.finish(project, record.id, "interrupted", error=str(exc))
         raise
     except BaseException as exc:
-        jobs.finish(store.project, record.id, "failed", error=_describe(exc))
+        jobs.finish(project, record.id, "failed", error=_describe(exc))
         raise
-    record = jobs.finish(store.project, record.id, "succeeded", rows=result.rows)
+    record = jobs.finish(project, record.id, "succeeded", rows=result.rows)
     return record, result
 
 
 def run_manual(
-    store: FeatureStore,
+    materializer: Materializer,
+    locks: LockBackend,
+    settings: JobSettings,
     view: FeatureView,
     start: datetime | None,
     end: datetime,
@@ -139,21 +124,16 @@ def run_manual(
 ) -> MaterializeResult:
     """``FeatureStore.materialize``'s run of one view: waits up to ``lock_wait`` for the
     view's lock, then runs and records it as ``manual``."""
-    settings = JobSettings.from_config(store.config)
-    backend = lock_backend(store, settings)
     owner = owner_id("materialize")
-    try:
-        with acquire(backend, view_lock(view.name), owner, settings.lock_ttl, wait=settings.lock_wait,
-                     what=f"feature view {view.name!r}"):
-            clear_stale(store, view.name)
-            return run_locked(store, view, start, end, "manual", owner, incremental=incremental,
-                              progress=progress)[1]
-    finally:
-        backend.close()
+    with acquire(locks, view_lock(view.name), owner, settings.lock_ttl, wait=settings.lock_wait,
+                 what=f"feature view {view.name!r}"):
+        clear_stale(materializer, view.name)
+        return run_locked(materializer, view, start, end, "manual", owner, incremental=incremental,
+                          progress=progress)[1]
 
 
 def run_scheduled(
-    store: FeatureStore,
+    materializer: Materializer,
     view: FeatureView,
     end: datetime,
     backend: LockBackend,
@@ -175,13 +155,13 @@ def run_scheduled(
         log.info("skipping %s until %s: %s", view.name, end.isoformat(), exc)
         return None
     with lease:
-        clear_stale(store, view.name)
-        mark = materialized_until(store, view.name)
+        clear_stale(materializer, view.name)
+        mark = materializer.watermark(view.name)
         if mark is not None and mark >= end:
             log.info("skipping %s until %s: already materialized until %s", view.name, end.isoformat(),
                      mark.isoformat())
             return None
-        record, _ = run_locked(store, view, None, end, "scheduled", owner, incremental=True, cancel=cancel)
+        record, _ = run_locked(materializer, view, None, end, "scheduled", owner, incremental=True, cancel=cancel)
         return record
 
 

@@ -12,13 +12,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
-
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
+from typing import TYPE_CHECKING, Any
 
 from featurestore.errors import ConfigError
+
+if TYPE_CHECKING:
+    from apscheduler.triggers.base import BaseTrigger
 
 __all__ = ["Schedule", "format_duration", "parse_duration"]
 
@@ -83,6 +82,9 @@ class Schedule:
             if text.lower().startswith("every "):
                 text = text[6:]
             if len(text.split()) == 5:
+                # APScheduler is imported when a cron string is met: the store imports jobs.
+                from apscheduler.triggers.cron import CronTrigger
+
                 try:
                     CronTrigger.from_crontab(text, timezone=timezone.utc)
                 except ValueError as exc:
@@ -107,6 +109,9 @@ class Schedule:
 
     def trigger(self) -> BaseTrigger:
         """The APScheduler trigger that fires at this schedule's times."""
+        from apscheduler.triggers.cron import CronTrigger
+        from apscheduler.triggers.interval import IntervalTrigger
+
         if self.interval is not None:
             return IntervalTrigger(seconds=int(self.interval.total_seconds()), start_date=EPOCH, timezone=timezone.utc)
         return CronTrigger.from_crontab(self.text, timezone=timezone.utc)

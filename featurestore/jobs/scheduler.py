@@ -29,7 +29,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from registry.jobs import JobRecord
 
-from featurestore.jobs.locks import LockBackend, lock_backend
+from featurestore.jobs.locks import LockBackend
 from featurestore.jobs.runner import run_scheduled
 from featurestore.jobs.schedule import Schedule
 from featurestore.jobs.settings import JobSettings
@@ -56,8 +56,7 @@ class Scheduler:
     ):
         self.store = store
         self.settings = settings or JobSettings.from_config(store.config)
-        self._own_locks = locks is None
-        self.locks = locks or lock_backend(store, self.settings)
+        self.locks = locks or store.locks  # the store closes its own
         self.clock = clock
         self._aps = BackgroundScheduler(
             timezone=timezone.utc,
@@ -131,7 +130,7 @@ class Scheduler:
             self._active += 1
         try:
             end = schedule.latest(self._now())
-            return run_scheduled(self.store, view, end, self.locks, self.settings, cancel=self._cancel)
+            return run_scheduled(self.store.materializer, view, end, self.locks, self.settings, cancel=self._cancel)
         except Exception as exc:
             # Recorded as failed by the runner; the next fire tries again.
             log.error("%s: scheduled run failed: %s", name, exc)
@@ -163,8 +162,6 @@ class Scheduler:
             log.warning("a run is still going after %.0fs; interrupting it at its next batch", grace)
             self._cancel.set()
             self._wait_idle(max(grace, 5.0))
-        if self._own_locks:
-            self.locks.close()
         log.info("scheduler stopped")
 
     def run_forever(self) -> None:

@@ -1,4 +1,5 @@
-"""The online store seam: newest value per entity, written in batches, read in one trip.
+"""The online seams: the online store (newest value per entity, written in batches, read
+in one trip) and, beside it, the aggregation state (the recent events of aggregation views).
 
 Backends keep, per (view, entity key), the feature values and the event timestamp of the
 row they came from. A write never replaces a value with an older one: a row is written
@@ -11,13 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import pyarrow as pa
 
 from featurestore.types import FeatureType
 
-__all__ = ["EVENT_TIMESTAMP", "OnlineRow", "OnlineStore", "OnlineView"]
+if TYPE_CHECKING:
+    from featurestore.streaming.events import ViewLayout
+
+__all__ = ["EVENT_TIMESTAMP", "AggregationState", "OnlineRow", "OnlineStore", "OnlineView", "StoredEvents",
+           "online_view"]
 
 #: The column of a written batch that holds each row's event time (timestamp[us, UTC]).
 EVENT_TIMESTAMP = "event_timestamp"
@@ -37,6 +42,12 @@ class OnlineView:
     dtypes: tuple[FeatureType, ...]
 
 
+def online_view(view) -> OnlineView:
+    """The OnlineView of a FeatureView: its keys, features and their types."""
+    features = view.features
+    return OnlineView(view.name, view.join_keys, tuple(f.name for f in features), tuple(f.dtype for f in features))
+
+
 class OnlineStore(Protocol):
     def write_batch(self, view: OnlineView, table: pa.Table) -> int:
         """Write rows with columns ``view.join_keys``, ``view.features`` and
@@ -53,5 +64,28 @@ class OnlineStore(Protocol):
 
     def health(self) -> None:
         """Return when the store is reachable; raise StoreUnavailableError naming it."""
+
+    def close(self) -> None: ...
+
+
+#: Per entity key: None when the state has nothing for it, else its (event µs, payload)
+#: pairs in the window, oldest first.
+StoredEvents = list[tuple[int, bytes]] | None
+
+
+class AggregationState(Protocol):
+    """Where aggregation views keep their events online (layout and rules in
+    ``redis_events.py``; backends: Redis, SQLite, next to the online store)."""
+
+    def add(self, layout: ViewLayout, keys: Sequence[bytes], times: Sequence[int], ids: Sequence[bytes],
+            payloads: Sequence[bytes], horizon_us: int) -> int:
+        """Add events (none at or before ``horizon_us``; rows aligned) unless their id is
+        known; trim the touched entities to after ``horizon_us``. Returns events added."""
+
+    def read(self, layout: ViewLayout, keys: Sequence[bytes | None], lo_us: int, hi_us: int) -> list[StoredEvents]:
+        """Per entity key, its events with ``lo_us < event µs <= hi_us``."""
+
+    def delete_view(self, name: str) -> None:
+        """Remove all of a view's events."""
 
     def close(self) -> None: ...

@@ -13,25 +13,21 @@ an entity share its hash; a read of N entities x M views is one pipeline of HMGE
 
 from __future__ import annotations
 
-import hashlib
 import re
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pyarrow as pa
 import redis
-from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import AuthenticationError, NoScriptError, RedisError
-from redis.retry import Retry
 
-from featurestore.errors import ConfigError, DefinitionError, StoreUnavailableError
+from featurestore.errors import ConfigError, DefinitionError
 from featurestore.online.base import OnlineRow, OnlineView
 from featurestore.online.encoding import EncodedBatch, encode_batch, entity_key_encoder, feature_decoders, undecodable
+from featurestore.online.redis_protocol import REDIS_ERRORS, Scripts, connect, mask_url, pack, unavailable
 
-__all__ = ["RedisOnlineStore", "mask_url"]
+__all__ = ["RedisOnlineStore"]
 
 # Newer-timestamp-wins, enforced here and only here: a row replaces an entity's values of
 # a view only when the stored event time is absent or <= its own (so replaying a batch, or
@@ -80,26 +76,9 @@ end
 return removed
 """
 
-_SCRIPTS = {hashlib.sha1(s).hexdigest().encode(): s for s in (_WRITE, _DELETE)}
-_WRITE_SHA, _DELETE_SHA = _SCRIPTS
+_SCRIPTS = Scripts(_WRITE, _DELETE)
+_WRITE_SHA, _DELETE_SHA = _SCRIPTS.shas
 _PROJECT = re.compile(r"[A-Za-z0-9_.-]+")
-
-
-def mask_url(url: str) -> str:
-    """The URL with its password (in the userinfo or a ``password=`` query) replaced by ***."""
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if parts.password is not None:
-            netloc = f"{parts.username or ''}:***@{netloc.rpartition('@')[2]}"
-        query = parts.query
-        if parts.password is None and "password" not in query:
-            return url
-        if "password" in query:
-            query = urlencode([(k, "***" if k == "password" else v) for k, v in parse_qsl(query)], safe="*")
-        return urlunsplit(parts._replace(netloc=netloc, query=query))
-    except ValueError:
-        return "<unparsable Redis URL>"
 
 
 @dataclass(frozen=True)
@@ -118,7 +97,8 @@ class RedisOnlineStore:
     ``batch_size`` entities go into one atomic Lua call and ``batches_per_pipeline`` calls
     into one round trip. ``socket_timeout`` bounds each network wait; a lost connection is
     retried ``retries`` times (safe: reads and writes are idempotent), then raises
-    StoreUnavailableError. Nothing connects until the first call.
+    StoreUnavailableError. Nothing connects until the first call. ``client``: a redis-py
+    client to share (featurestore/backends.py passes the process's one; its owner closes it).
     """
 
     def __init__(
@@ -130,29 +110,21 @@ class RedisOnlineStore:
         batches_per_pipeline: int = 5,
         socket_timeout: float = 5.0,
         retries: int = 3,
+        client: redis.Redis | None = None,
     ):
         if not _PROJECT.fullmatch(project):
             raise ConfigError(f"project name {project!r} may only hold letters, digits, '_', '-' and '.'")
         self.url = mask_url(connection_string)
+        self._what = f"Redis online store at {self.url}"
         self.project = project
         self._prefix = project.encode() + b":"
         self._batch_size = max(1, batch_size)
         self._per_pipeline = max(1, batches_per_pipeline)
         self._retries = max(0, retries)
-        try:
-            self._client = redis.Redis.from_url(
-                connection_string,
-                socket_timeout=socket_timeout,
-                socket_connect_timeout=socket_timeout,
-                retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.5), self._retries),
-                client_name=f"featurestore:{project}",
-            )
-        except ValueError as exc:
-            raise ConfigError(
-                f"online store connection string {self.url!r} is not a Redis URL ({exc}); "
-                "use redis://[:password@]host:port/db, rediss://... or unix:///path.sock"
-            ) from None
-        self._pool = self._client.connection_pool
+        self._owns_client = client is None
+        self.client = client or connect(connection_string, project, socket_timeout=socket_timeout,
+                                        retries=self._retries)
+        self._pool = self.client.connection_pool
         self._specs: dict[tuple[OnlineView, tuple[str, ...]], _ReadSpec] = {}
 
     # -- the protocol -------------------------------------------------------------------
@@ -212,9 +184,9 @@ class RedisOnlineStore:
         pattern = re.sub(rb"([*?\[\]\\])", rb"\\\1", self._prefix) + b"*"
         cursor = b"0"
         while True:
-            cursor, keys = self._run([_pack([b"SCAN", cursor, b"MATCH", pattern, b"COUNT", b"1000"])])[0]
+            cursor, keys = self._run([pack([b"SCAN", cursor, b"MATCH", pattern, b"COUNT", b"1000"])])[0]
             if keys:
-                self._run([_pack([b"EVALSHA", _DELETE_SHA, b"%d" % len(keys), *keys, prefix])])
+                self._run([pack([b"EVALSHA", _DELETE_SHA, b"%d" % len(keys), *keys, prefix])])
             if cursor == b"0":
                 return
 
@@ -222,7 +194,8 @@ class RedisOnlineStore:
         self._run([b"*1\r\n$4\r\nPING\r\n"])
 
     def close(self) -> None:
-        self._client.close()
+        if self._owns_client:
+            self.client.close()
 
     def __repr__(self) -> str:
         return f"RedisOnlineStore({self.url!r}, project={self.project!r})"
@@ -235,7 +208,7 @@ class RedisOnlineStore:
         fields = _fields(view, features)
         spec = _ReadSpec(
             b"*%d\r\n$5\r\nHMGET\r\n" % (len(fields) + 2),
-            _pack(fields)[len(b"*%d\r\n" % len(fields)) :],
+            pack(fields)[len(b"*%d\r\n" % len(fields)) :],
             decoders,
             entity_key_encoder(tuple(view.join_keys)),
         )
@@ -257,32 +230,16 @@ class RedisOnlineStore:
                 args += (b"%d" % ts, bytes(48 if v is None else 49 for v in row), *(v or b"" for v in row))
             else:
                 args += (b"%d" % ts, all_present, *row)
-        return _pack(args)
+        return pack(args)
 
     def _run(self, commands: Sequence[bytes]) -> list:
         """Send commands (each packed in RESP) in one round trip and return their replies. Retries a lost
         connection; reloads the Lua scripts once if Redis forgot them (e.g. after a
         restart). Every error becomes StoreUnavailableError naming the URL."""
         try:
-            try:
-                return self._round_trip(commands)
-            except NoScriptError:
-                for body in _SCRIPTS.values():
-                    self._round_trip([_pack([b"SCRIPT", b"LOAD", body])])
-                return self._round_trip(commands)
-        except AuthenticationError as exc:
-            raise StoreUnavailableError(
-                f"Redis online store at {self.url} refused the credentials ({exc}); "
-                "check the user and password in online_store.connection_string (or FEATURESTORE_REDIS_URL)"
-            ) from None
-        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-            raise StoreUnavailableError(
-                f"cannot reach the Redis online store at {self.url} ({exc}); check that Redis is "
-                "running and reachable there, and online_store.connection_string in featurestore.yaml "
-                "(or FEATURESTORE_REDIS_URL)"
-            ) from None
-        except RedisError as exc:
-            raise StoreUnavailableError(f"Redis online store at {self.url} failed: {exc}") from None
+            return _SCRIPTS.run(self._round_trip, commands)
+        except REDIS_ERRORS as exc:
+            raise unavailable(exc, self._what) from None
 
     def _round_trip(self, commands: Sequence[bytes]) -> list:
         # Straight on a pooled connection: redis-py's Pipeline object costs about as much
@@ -303,11 +260,6 @@ class RedisOnlineStore:
                 raise
             finally:
                 self._pool.release(conn)
-
-
-def _pack(args: Sequence[bytes]) -> bytes:
-    """One command in the Redis protocol (RESP); faster than redis-py's for many arguments."""
-    return b"".join([b"*%d\r\n" % len(args), *[b"$%d\r\n%b\r\n" % (len(a), a) for a in args]])
 
 
 def _fields(view: OnlineView, features: Sequence[str]) -> tuple[bytes, ...]:

@@ -22,7 +22,7 @@ from featurestore.offline.aggregate_sql import EVENT_ID_COLUMN, aggregate_events
 from featurestore.offline.base import OfflineEngine, ViewRequest
 from featurestore.offline.scan import scan_source
 from featurestore.streaming.events import ViewLayout, column_ids, encode_events
-from featurestore.streaming.state import AggregationState
+from featurestore.online.base import AggregationState
 
 __all__ = ["AddResult", "PreparedEvents", "add_events", "load_offline_events", "prepare_events"]
 

@@ -19,8 +19,9 @@ import ssl
 from collections.abc import Sequence
 
 from featurestore.errors import ConfigError
+from featurestore.online.redis_protocol import mask_url, pack_args
 
-__all__ = ["RespConnection", "RespError", "pack"]
+__all__ = ["RespConnection", "RespError"]
 
 _CHUNK = 1 << 20
 
@@ -31,18 +32,6 @@ class RespError(Exception):
 
 class _Incomplete(Exception):
     pass
-
-
-def pack(args: Sequence[bytes | str | int]) -> bytes:
-    """One command in the Redis protocol (RESP)."""
-    parts = [b"*%d\r\n" % len(args)]
-    for a in args:
-        if isinstance(a, str):
-            a = a.encode()
-        elif isinstance(a, int):
-            a = b"%d" % a
-        parts.append(b"$%d\r\n%b\r\n" % (len(a), a))
-    return b"".join(parts)
 
 
 def _parse(buf: bytes, pos: int):
@@ -112,8 +101,6 @@ class RespConnection:
         try:
             self._options = parse_url(url)
         except ValueError as exc:
-            from featurestore.online.redis import mask_url
-
             raise ConfigError(f"{mask_url(url)!r} is not a Redis URL ({exc}); use redis://host:port/db") from None
         klass = self._options.get("connection_class")
         self._unix = klass is UnixDomainSocketConnection
@@ -154,10 +141,10 @@ class RespConnection:
         self._sock, self._buf = sock, b""
         setup = []
         if o.get("password") is not None:
-            setup.append(pack(["AUTH", *([o["username"]] if o.get("username") else []), o["password"]]))
+            setup.append(pack_args(["AUTH", *([o["username"]] if o.get("username") else []), o["password"]]))
         if o.get("db"):
-            setup.append(pack(["SELECT", o["db"]]))
-        setup.append(pack(["CLIENT", "SETNAME", self._name]))
+            setup.append(pack_args(["SELECT", o["db"]]))
+        setup.append(pack_args(["CLIENT", "SETNAME", self._name]))
         for reply in self._round_trip(setup):
             if isinstance(reply, RespError):
                 self.close()
@@ -175,7 +162,7 @@ class RespConnection:
 
     def call(self, *args):
         """Run one command; an error reply raises RespError."""
-        reply = self.pipeline([pack(args)])[0]
+        reply = self.pipeline([pack_args(args)])[0]
         if isinstance(reply, RespError):
             raise reply
         return reply

@@ -3,6 +3,7 @@
 One request costs: reading and parsing the JSON body, a dictionary lookup for the cached
 read plan of its feature list, one online store round trip (inline on the event loop:
 cheaper than a thread hop), and encoding the column-major answer with the C JSON encoder.
+The read is the store's own (``FeatureStore.online_reader``), through the timed store.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from featurestore.errors import InputError, StoreUnavailableError
-from featurestore.online_read import read_online
 from serving.auth import require_reader
 from serving.body import read_json
 from serving.instrumentation import observe_online
@@ -42,9 +42,8 @@ async def get_online_features(request: Request) -> Response:
     if state.online_down is not None:
         raise StoreUnavailableError(state.online_down)
     store = state.store
-    plan = store.read_plan(features, full_feature_names)
     try:
-        response = read_online(state.online, plan, entities, store.clock)
+        plan, response = store.online_reader.read(state.online, features, entities, full_feature_names)
     except StoreUnavailableError as exc:
         state.store_failed(exc)
         raise

@@ -15,7 +15,8 @@ import pytest
 
 from featurestore import FeatureStore
 from featurestore.config import load_config
-from featurestore.online_read import online_view
+from featurestore.offline.duckdb import DuckDBEngine
+from featurestore.online.base import online_view
 from featurestore.scaffold import init_repo
 
 NOW = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
@@ -63,9 +64,16 @@ class FaultyEngine:
         return self.engine.latest_rows(view, start, end, batch_rows)
 
 
+def faulty_engine(config) -> FaultyEngine:
+    """A FaultyEngine (no faults set yet) over the real engine of ``config``'s offline store."""
+    return FaultyEngine(DuckDBEngine(str(config.offline_store)))
+
+
 def open_store(repo, env=None) -> FeatureStore:
-    """A store on ``repo`` whose config ignores this machine's FEATURESTORE_* variables."""
-    return FeatureStore(config=load_config(repo, env=env or {}), clock=lambda: NOW.timestamp())
+    """A store on ``repo`` whose config ignores this machine's FEATURESTORE_* variables,
+    reading offline through a FaultyEngine (``store.offline``) a test may set faults on."""
+    config = load_config(repo, env=env or {})
+    return FeatureStore(config=config, offline=faulty_engine(config), clock=lambda: NOW.timestamp())
 
 
 def make_repo(path, project=None, scheduler_yaml: str = ""):

@@ -9,8 +9,7 @@ import pytest
 from featurestore.errors import InputError
 from featurestore.jobs import LockBusyError, backfill
 from featurestore.jobs.backfill import chunk_windows, covered
-from featurestore.jobs.locks import acquire, lock_backend, owner_id, view_lock
-from featurestore.jobs.runner import materialized_until
+from featurestore.jobs.locks import acquire, owner_id, view_lock
 
 from .conftest import NOW, VIEW, FaultyEngine, days, make_repo, online_state, open_store
 
@@ -49,7 +48,7 @@ def test_backfill_equals_one_materialization_of_the_whole_range(store, tmp_path)
     records = store.registry.jobs.list(store.project, batch=report.batch)
     assert sorted((r.window_start, r.window_end) for r in records) == chunk_windows(START, NOW, days(1))
     assert {(r.trigger, r.status, r.attempt, r.rows) for r in records} == {("backfill", "succeeded", 1, 5)}
-    assert materialized_until(store, VIEW) == NOW
+    assert store.materializer.watermark(VIEW) == NOW
 
     with open_store(make_repo(tmp_path / "clean")) as clean:
         clean.apply()
@@ -59,7 +58,8 @@ def test_backfill_equals_one_materialization_of_the_whole_range(store, tmp_path)
 
 def test_rerun_skips_chunks_already_done_even_with_another_chunking(store):
     backfill(store, VIEW, START, NOW - days(3), "1d")
-    engine = store.offline = FaultyEngine(store.offline)
+    engine = store.offline
+    engine.reads.clear()
     report = backfill(store, VIEW, START, NOW, "12h")
     assert report.count("skipped") == 8 and report.count("succeeded") == 6
     assert [(s, e) for _, s, e in engine.reads] == chunk_windows(NOW - days(3), NOW, days(0.5))
@@ -73,7 +73,7 @@ def test_parallel_chunks_reach_the_same_state(store, tmp_path):
     report = backfill(store, VIEW, START, NOW, "1d", parallel=3)
     assert report.ok and report.count("succeeded") == 7
     assert [c.start for c in report.chunks] == sorted(c.start for c in report.chunks)
-    assert materialized_until(store, VIEW) == NOW  # the parallel chunks never move it back
+    assert store.materializer.watermark(VIEW) == NOW  # the parallel chunks never move it back
     with open_store(make_repo(tmp_path / "clean")) as clean:
         clean.apply()
         backfill(clean, VIEW, START, NOW, "1d")
@@ -81,7 +81,8 @@ def test_parallel_chunks_reach_the_same_state(store, tmp_path):
 
 
 def test_a_chunk_whose_source_fails_is_retried_then_reported_and_the_rest_succeed(store, tmp_path):
-    engine = store.offline = FaultyEngine(store.offline)
+    engine = store.offline
+    engine.reads.clear()
     bad = (NOW - days(4), NOW - days(3))
     flaky = (NOW - days(2), NOW - days(1))
     engine.fail[bad] = 99
@@ -112,7 +113,7 @@ def test_a_chunk_whose_source_fails_is_retried_then_reported_and_the_rest_succee
 
 
 def test_a_view_busy_elsewhere_fails_fast_with_the_holder_named(store):
-    backend = lock_backend(store)
+    backend = store.locks
     with acquire(backend, view_lock(VIEW), owner_id("scheduler"), 60):
         with pytest.raises(LockBusyError, match=f"feature view '{VIEW}' is being run by scheduler"):
             backfill(store, VIEW, START, NOW, "1d")

@@ -12,7 +12,9 @@ import featurestore.cli.data_commands  # noqa: F401 - registers commands
 import featurestore.cli.job_commands  # noqa: F401
 from featurestore.cli.main import cli
 
-from .conftest import NOW, VIEW, FaultyEngine, days, make_repo, open_store
+from featurestore.config import load_config
+
+from .conftest import NOW, VIEW, days, faulty_engine, make_repo, open_store
 
 
 @pytest.fixture
@@ -20,8 +22,9 @@ def run(monkeypatch):
     for key in [k for k in os.environ if k.startswith("FEATURESTORE_")]:
         monkeypatch.delenv(key)
 
-    def run(repo, *args):
-        return CliRunner().invoke(cli, ["--repo", str(repo), *args], catch_exceptions=False)
+    def run(repo, *args, backends=None):
+        """Run the CLI; ``backends`` (FeatureStore keywords) are injected into its stores."""
+        return CliRunner().invoke(cli, ["--repo", str(repo), *args], obj=backends, catch_exceptions=False)
 
     return run
 
@@ -55,19 +58,11 @@ def test_backfill_then_rerun_then_jobs(run, applied_repo):
     assert run(applied_repo, "jobs", "--failed").output.strip() == "No jobs."
 
 
-def test_a_backfill_with_a_failed_chunk_reports_it_and_exits_1(run, applied_repo, monkeypatch):
-    from featurestore.store import FeatureStore
-
-    init = FeatureStore.__init__
-
-    def faulty_init(self, *a, **kw):  # every store the command opens reads through the faulty engine
-        init(self, *a, **kw)
-        self.offline = FaultyEngine(self.offline)
-        self.offline.fail[(NOW - days(1), NOW)] = 99
-
-    monkeypatch.setattr(FeatureStore, "__init__", faulty_init)
+def test_a_backfill_with_a_failed_chunk_reports_it_and_exits_1(run, applied_repo):
+    engine = faulty_engine(load_config(applied_repo, env={}))  # every store the command opens reads through it
+    engine.fail[(NOW - days(1), NOW)] = 99
     result = run(applied_repo, "backfill", "-v", VIEW, "--start", (NOW - days(2)).isoformat(),
-                 "--end", NOW.isoformat(), "--retries", "1", "--backoff", "0.01s")
+                 "--end", NOW.isoformat(), "--retries", "1", "--backoff", "0.01s", backends={"offline": engine})
     assert result.exit_code == 1
     assert "1 ran, 0 already done, 1 not done" in result.output
     assert "failed 2024-04-30T12:00:00+00:00 .. 2024-05-01T12:00:00+00:00 after 2 attempt(s)" in result.output

@@ -16,8 +16,7 @@ from collections import Counter
 import pytest
 
 from featurestore.jobs import backfill
-from featurestore.jobs.locks import lock_backend, view_lock
-from featurestore.jobs.runner import materialized_until
+from featurestore.jobs.locks import view_lock
 
 from .conftest import NOW, VIEW, days, make_repo, online_state, open_store
 
@@ -32,10 +31,11 @@ HALTING_BACKFILL = textwrap.dedent("""
     from featurestore import FeatureStore
     from featurestore.config import load_config
     from featurestore.jobs import backfill
+    from featurestore.offline.duckdb import DuckDBEngine
 
     repo, marker, halt_at, start, end = sys.argv[1:6]
     env = {"FEATURESTORE_REDIS_URL": sys.argv[6]} if len(sys.argv) > 6 else {}
-    store = FeatureStore(config=load_config(repo, env=env))
+    config = load_config(repo, env=env)
     halt_at = datetime.fromisoformat(halt_at)
 
     class HaltMidChunk:
@@ -58,7 +58,7 @@ HALTING_BACKFILL = textwrap.dedent("""
 
             return halves()
 
-    store.offline = HaltMidChunk(store.offline)
+    store = FeatureStore(config=config, offline=HaltMidChunk(DuckDBEngine(str(config.offline_store))))
     backfill(store, "driver_hourly_stats", start, end, "1d")
 """)
 
@@ -92,7 +92,7 @@ def test_a_backfill_killed_mid_chunk_and_rerun_equals_a_clean_run(tmp_path, onli
         clean.apply()
         clean_report = backfill(clean, VIEW, START, NOW, "1d")
         assert clean_report.ok
-        clean_state, clean_mark = online_state(clean), materialized_until(clean, VIEW)
+        clean_state, clean_mark = online_state(clean), clean.materializer.watermark(VIEW)
 
     with open_store(repo, env) as store:
         store.apply()
@@ -120,7 +120,7 @@ def test_a_backfill_killed_mid_chunk_and_rerun_equals_a_clean_run(tmp_path, onli
         report = backfill(store, VIEW, START, NOW, "1d")
         assert report.ok and (report.count("skipped"), report.count("succeeded")) == (6, 1)
         assert online_state(store) == clean_state
-        assert materialized_until(store, VIEW) == clean_mark == NOW
+        assert store.materializer.watermark(VIEW) == clean_mark == NOW
         assert _offline_files(repo) == offline_before
 
         records = store.registry.jobs.list(store.project, target=VIEW, limit=None)
@@ -162,4 +162,4 @@ def test_two_scheduler_processes_started_at_once_run_each_window_once(tmp_path):
         # Consecutive: each window starts where the previous one ended.
         ordered = sorted(records, key=lambda r: r.window_end)
         assert all(a.window_end == b.window_start for a, b in zip(ordered, ordered[1:]))
-        assert lock_backend(store).holder(view_lock(VIEW)) is None
+        assert store.locks.holder(view_lock(VIEW)) is None

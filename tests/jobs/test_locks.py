@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from featurestore.jobs.locks import LockBusyError, RedisLocks, RegistryLocks, acquire, describe_owner, owner_id
+from featurestore.jobs.locks import LockBusyError, RegistryLocks, acquire, describe_owner, owner_id
+from featurestore.jobs.redis_locks import RedisLocks
 from registry import Registry
 
 from .conftest import Clock
@@ -81,7 +82,7 @@ def test_redis_lock_of_a_killed_process_expires(redis_url, redis_project):
     # A real holder process, killed without a chance to release: Redis expires its key.
     script = textwrap.dedent(f"""
         import sys, time
-        from featurestore.jobs.locks import RedisLocks
+        from featurestore.jobs.redis_locks import RedisLocks
         locks = RedisLocks({redis_url!r}, {redis_project!r})
         assert locks.acquire("v", "doomed", 0.5).owner == "doomed"
         print("held", flush=True)

@@ -18,12 +18,9 @@ def history(store):
     """Three manual runs of VIEW (one failed) and one of the other view."""
     store.materialize(NOW - days(2), NOW - days(1), [VIEW])
     store.materialize(NOW - days(1), NOW)
-    engine = store.offline
-    store.offline = FaultyEngine(engine)
-    store.offline.fail[(NOW, NOW + days(1))] = 1
+    store.offline.fail[(NOW, NOW + days(1))] = 1  # the store reads through a FaultyEngine (conftest)
     with pytest.raises(OSError):
         store.materialize(NOW, NOW + days(1), [VIEW])
-    store.offline = engine
     return store
 
 

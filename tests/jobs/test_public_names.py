@@ -4,13 +4,13 @@ import importlib
 
 import featurestore.jobs
 
-MODULES = ["backfill", "locks", "runner", "schedule", "scheduler", "settings"]
+MODULES = ["backfill", "locks", "redis_locks", "runner", "schedule", "scheduler", "settings"]
 
 
 def test_public_names_are_pinned():
     assert sorted(featurestore.jobs.__all__) == [
         "BackfillReport", "ChunkOutcome", "JobInterrupted", "JobSettings", "Lease", "LockBusyError",
-        "RedisLocks", "RegistryLocks", "Schedule", "Scheduler", "backfill", "lock_backend", "parse_duration",
+        "RedisLocks", "RegistryLocks", "Schedule", "Scheduler", "backfill", "parse_duration",
     ]
     for name in MODULES:
         module = importlib.import_module(f"featurestore.jobs.{name}")

@@ -30,7 +30,6 @@ def test_manual_materialize_runs_are_recorded(store):
 
 
 def test_a_failed_run_is_recorded_with_its_error_and_the_watermark_stays(store):
-    store.offline = FaultyEngine(store.offline)
     store.offline.fail[(NOW - days(1), NOW)] = 1
     with pytest.raises(OSError, match="injected"):
         store.materialize(NOW - days(1), NOW, [VIEW])
@@ -44,7 +43,7 @@ def test_a_cancelled_run_is_recorded_as_interrupted_without_moving_the_watermark
     cancel = threading.Event()
     cancel.set()
     with pytest.raises(JobInterrupted):
-        run_locked(store, store.get_feature_view(VIEW), NOW - days(1), NOW, "scheduled", "me", cancel=cancel)
+        run_locked(store.materializer, store.get_feature_view(VIEW), NOW - days(1), NOW, "scheduled", "me", cancel=cancel)
     [record] = store.registry.jobs.list(store.project)
     assert record.status == "interrupted" and "stopped" in record.error
     assert store.registry.get_state(store.project, f"materialized_until:{VIEW}") is None

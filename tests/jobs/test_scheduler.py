@@ -11,7 +11,6 @@ from featurestore import FeatureStore
 from featurestore.config import load_config
 from featurestore.jobs import Schedule, Scheduler
 from featurestore.jobs.locks import view_lock
-from featurestore.jobs.runner import materialized_until
 
 from .conftest import NOW, VIEW, Clock, FaultyEngine, days, make_repo, open_store
 
@@ -46,7 +45,7 @@ def test_each_fire_runs_the_window_from_the_watermark_to_the_fire_time(hourly_st
     second = scheduler.fire(VIEW)
     assert (second.window_start, second.window_end) == (NOW, NOW + days(1 / 24))
     assert second.rows == 5  # the rows at NOW again: windows share their boundary; rewriting changes nothing
-    assert materialized_until(hourly_store, VIEW) == NOW + days(1 / 24)
+    assert hourly_store.materializer.watermark(VIEW) == NOW + days(1 / 24)
     assert scheduler.run_due() == []
 
 
@@ -112,7 +111,7 @@ def test_applies_are_picked_up_without_a_restart(tmp_path):
 
 def _paused_run(store):
     """A scheduler whose run of the first window pauses inside the offline read."""
-    engine = store.offline = FaultyEngine(store.offline)
+    engine = store.offline
     engine.pause = (NOW - days(1), NOW)
     scheduler = Scheduler(store, clock=Clock(NOW.timestamp()))
     scheduler.sync()
@@ -148,5 +147,5 @@ def test_a_job_still_running_after_the_grace_is_recorded_as_interrupted(hourly_s
     assert results == [None]  # the failure is logged, the scheduler goes on stopping
     [record] = hourly_store.registry.jobs.list(hourly_store.project)
     assert record.status == "interrupted" and "stopped after writing" in record.error
-    assert materialized_until(hourly_store, VIEW) is None  # the next run covers the window again
+    assert hourly_store.materializer.watermark(VIEW) is None  # the next run covers the window again
     assert scheduler.locks.holder(view_lock(VIEW)) is None

@@ -160,7 +160,7 @@ def test_rfc3339_formats_like_protobuf_timestamps():
 
 
 def test_non_finite_floats_become_null():
-    from featurestore.online_read import OnlineResponse
+    from featurestore.online.read import OnlineResponse
 
     response = OnlineResponse(["x"], [[float("nan"), 1.5, float("inf")]], [["PRESENT"] * 3], [[None] * 3], [None])
     assert json.loads(online_response_json(response))["results"][0]["values"] == [None, 1.5, None]

@@ -23,8 +23,8 @@ def online_env(request):
     return {}
 
 
-def open_store(repo, env, now=NOW):
-    return FeatureStore(config=load_config(repo, env=env), clock=lambda: now.timestamp())
+def open_store(repo, env, now=NOW, **backends):
+    return FeatureStore(config=load_config(repo, env=env), clock=lambda: now.timestamp(), **backends)
 
 
 @pytest.fixture
@@ -60,8 +60,7 @@ def test_materialize_then_read_latest_values_with_statuses(online_store, repo):
 
 def test_values_older_than_ttl_are_outside_max_age(online_store, repo):
     online_store.materialize(None, NOW, views=["driver_hourly_stats"])
-    with open_store(repo, {}, now=NOW + timedelta(days=1, seconds=1)) as later:
-        later._online = online_store.online
+    with open_store(repo, {}, now=NOW + timedelta(days=1, seconds=1), online=online_store.online) as later:
         response = later.get_online_features(REFS, [{"driver_id": 1001}])
         assert response.values[1] == [None]
         assert response.statuses[1] == [FieldStatus.OUTSIDE_MAX_AGE]
@@ -209,7 +208,7 @@ def test_removing_a_view_clears_its_online_values(online_store, repo):
     text = text.replace('driver_hourly_stats[["conv_rate", "acc_rate"]], ', "")
     path.write_text(text)
     online_store.apply()
-    from featurestore.online_read import online_view
+    from featurestore.online.base import online_view
 
     [[row]] = online_store.online.read([(online_view(view), ("conv_rate",), [(1001,)])])
     assert row is None

@@ -73,9 +73,9 @@ def test_public_names():
     import monitoring.streaming
 
     assert set(featurestore.streaming.__all__) == {
-        "EVENT_ID_COLUMN", "AddResult", "AggregateReader", "AggregationState", "BatchReport", "FlushReport",
-        "RedisAggregationState", "SqliteAggregationState", "StreamObserver", "StreamSettings", "StreamSpec",
-        "StreamWorker", "ViewLayout", "add_events", "aggregate", "load_offline_events", "state_for",
+        "EVENT_ID_COLUMN", "AddResult", "AggregateReader", "BatchReport", "FlushReport",
+        "StreamObserver", "StreamSettings", "StreamSpec",
+        "StreamWorker", "ViewLayout", "add_events", "aggregate", "load_offline_events",
     }
     for module in (featurestore.streaming, monitoring.streaming):
         for name in module.__all__:

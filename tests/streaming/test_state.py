@@ -10,8 +10,8 @@ import pytest
 from featurestore import Aggregation, Entity, FeatureView, Field, FileSource
 from featurestore.online.encoding import entity_key_encoder
 from featurestore.streaming.events import ViewLayout
-from featurestore.streaming.sqlite_state import SqliteAggregationState
-from featurestore.streaming.state import RedisAggregationState
+from featurestore.online.redis_events import RedisAggregationState
+from featurestore.online.sqlite_events import SqliteAggregationState
 from featurestore.types import Float64, Int64
 
 MIN = 60 * 10**6

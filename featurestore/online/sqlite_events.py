@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from contextlib import contextmanager
 
 from featurestore.errors import StoreUnavailableError
-from featurestore.streaming.state import StoredEvents
+from featurestore.online.base import StoredEvents
 
 __all__ = ["SqliteAggregationState"]
 

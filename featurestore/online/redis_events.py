@@ -1,4 +1,4 @@
-"""Where aggregation views keep their events online, and the Redis layout of that state.
+"""The aggregation state in Redis: where aggregation views keep their events online.
 
 A lookup at T must equal the batch answer at T for any window ending at T, so the state
 is the events themselves (values at microsecond times; no pre-aggregated tile can answer
@@ -28,35 +28,16 @@ the online store answers "now"; training sets come from the offline store.
 
 from __future__ import annotations
 
-import hashlib
 import re
-from collections.abc import Callable, Sequence
-from typing import Protocol
+from collections.abc import Callable
 
-from featurestore.errors import ConfigError, StoreUnavailableError
-from featurestore.streaming.events import ViewLayout
+import redis
 
-__all__ = ["SCRIPTS", "AggregationState", "RedisAggregationState", "StoredEvents", "pack", "state_for"]
+from featurestore.errors import ConfigError
+from featurestore.online.base import StoredEvents
+from featurestore.online.redis_protocol import REDIS_ERRORS, Scripts, connect, pack, redis_errors, unavailable
 
-#: Per entity key: None when the store has nothing for it, else its (event µs, payload)
-#: pairs in the window, oldest first.
-StoredEvents = list[tuple[int, bytes]] | None
-
-
-class AggregationState(Protocol):
-    def add(self, layout: ViewLayout, keys: Sequence[bytes], times: Sequence[int], ids: Sequence[bytes],
-            payloads: Sequence[bytes], horizon_us: int) -> int:
-        """Add events (none at or before ``horizon_us``; rows aligned) unless their id is
-        known; trim the touched entities to after ``horizon_us``. Returns events added."""
-
-    def read(self, layout: ViewLayout, keys: Sequence[bytes | None], lo_us: int, hi_us: int) -> list[StoredEvents]:
-        """Per entity key, its events with ``lo_us < event µs <= hi_us``."""
-
-    def delete_view(self, name: str) -> None:
-        """Remove all of a view's events."""
-
-    def close(self) -> None: ...
-
+__all__ = ["SCRIPTS", "RedisAggregationState"]
 
 # KEYS: per entity its zset and its hash. ARGV[1]: horizon µs, ARGV[2]: grace ms, then per
 # entity: the event count n and n triples (event µs, id, payload).
@@ -119,15 +100,9 @@ end
 return out
 """
 
-#: The Lua scripts by SHA1 (``SCRIPT LOAD`` them on a new connection before ``EVALSHA``).
-SCRIPTS = {hashlib.sha1(s).hexdigest().encode(): s for s in (_ADD, _READ)}
-_ADD_SHA, _READ_SHA = SCRIPTS
-_SCRIPTS = SCRIPTS
-
-
-def pack(args: Sequence[bytes]) -> bytes:
-    """One command in the Redis protocol (RESP)."""
-    return b"".join([b"*%d\r\n" % len(args), *[b"$%d\r\n%b\r\n" % (len(a), a) for a in args]])
+#: The Lua scripts (the stream worker loads them on its own connection).
+SCRIPTS = Scripts(_ADD, _READ)
+_ADD_SHA, _READ_SHA = SCRIPTS.shas
 
 
 class RedisAggregationState:
@@ -136,10 +111,10 @@ class RedisAggregationState:
     ``run(commands)`` sends packed commands in one round trip and returns their replies,
     raising ``NoScriptError`` (redis-py's) when Redis has forgotten a script; by default
     it is a pooled redis-py connection of ``client``. ``batch_size`` entities go into one
-    script call.
+    script call. The client is shared (featurestore/backends.py): its owner closes it.
     """
 
-    def __init__(self, client, project: str, *, batch_size: int = 500,
+    def __init__(self, client: redis.Redis, project: str, *, batch_size: int = 500,
                  run: Callable[[list[bytes]], list] | None = None):
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", project):
             raise ConfigError(f"project name {project!r} may only hold letters, digits, '_', '-' and '.'")
@@ -148,17 +123,15 @@ class RedisAggregationState:
         self._prefix = project.encode() + b"@agg:"
         self._batch = max(1, batch_size)
         self._run_packed = run or self._pooled
+        self._what = f"Redis aggregation state of project {project!r}"
+        self._owns_client = False
 
     @classmethod
     def from_url(cls, url: str, project: str, **options) -> RedisAggregationState:
-        import redis
-
-        try:
-            client = redis.Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=5.0,
-                                          client_name=f"featurestore:{project}:agg")
-        except ValueError as exc:
-            raise ConfigError(f"{url!r} is not a Redis URL ({exc})") from None
-        return cls(client, project, **options)
+        """A state with a client of its own (closed with it)."""
+        state = cls(connect(url, project), project, **options)
+        state._owns_client = True
+        return state
 
     def keys(self, view: str, entity_key: bytes) -> tuple[bytes, bytes]:
         base = self._prefix + view.encode()
@@ -228,29 +201,21 @@ class RedisAggregationState:
 
     def delete_view(self, name: str) -> None:
         pattern = re.sub(rb"([*?\[\]\\])", rb"\\\1", self._prefix + name.encode() + b":") + b"*"
-        try:
+        with redis_errors(self._what):
             for batch in _chunks(self.client.scan_iter(match=pattern, count=1000), 1000):
                 self.client.delete(*batch)
-        except Exception as exc:
-            raise StoreUnavailableError(f"Redis aggregation state failed: {exc}") from None
 
     def close(self) -> None:
-        self.client.close()
+        if self._owns_client:
+            self.client.close()
 
     # -- transport ----------------------------------------------------------------------
 
     def _run(self, commands: list[bytes]) -> list:
-        from redis.exceptions import NoScriptError, RedisError
-
         try:
-            try:
-                return self._run_packed(commands)
-            except NoScriptError:
-                for body in _SCRIPTS.values():
-                    self._run_packed([pack([b"SCRIPT", b"LOAD", body])])
-                return self._run_packed(commands)
-        except (RedisError, OSError) as exc:
-            raise StoreUnavailableError(f"Redis aggregation state of project {self.project!r} failed: {exc}") from None
+            return SCRIPTS.run(self._run_packed, commands)
+        except REDIS_ERRORS as exc:
+            raise unavailable(exc, self._what) from None
 
     def _pooled(self, commands: list[bytes]) -> list:
         pool = self.client.connection_pool
@@ -278,20 +243,3 @@ def _chunks(iterable, size):
             chunk = []
     if chunk:
         yield chunk
-
-
-def state_for(online, config, project: str) -> AggregationState:
-    """The aggregation state next to an online store: the same Redis (sharing its
-    connections) or the same SQLite file; from ``config`` (an OnlineStoreConfig) otherwise."""
-    inner = getattr(online, "store", online)  # the server wraps the store to time its reads
-    from featurestore.online.sqlite import SqliteOnlineStore
-    from featurestore.streaming.sqlite_state import SqliteAggregationState
-
-    if isinstance(inner, SqliteOnlineStore):
-        return SqliteAggregationState(inner.path, project)
-    if type(inner).__name__ == "RedisOnlineStore":
-        # Shares the online store's client (and pool): one set of connections per process.
-        return RedisAggregationState(inner._client, project)
-    if config.type == "redis":
-        return RedisAggregationState.from_url(config.connection_string, project)
-    return SqliteAggregationState(config.path, project)

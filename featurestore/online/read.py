@@ -3,7 +3,8 @@
 This is the serving hot path, so everything that depends only on the request's feature
 list (which views, which store fields, which ttl) is worked out once and cached as a
 ``ReadPlan``; a call then only builds entity keys, makes one store round trip and lays
-the answer out column-major, as the HTTP API returns it.
+the answer out column-major, as the HTTP API returns it. ``OnlineReader.read`` is the one
+read both ``FeatureStore.get_online_features`` and ``POST /get-online-features`` call.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from typing import Any
 
 import pyarrow as pa
 
+from featurestore.definitions import FeatureService
 from featurestore.errors import InputError
-from featurestore.online.base import OnlineStore, OnlineView
-from featurestore.refs import ResolvedView
+from featurestore.online.base import AggregationState, OnlineStore, OnlineView, online_view
+from featurestore.refs import ResolvedView, resolve_features
+from featurestore.repo import RepoContents
 from featurestore.types import Bool, FeatureType, Float32, Float64, Int32, Int64, String
 
-__all__ = ["FieldStatus", "OnlineResponse", "ReadPlan", "online_view", "read_online"]
+__all__ = ["FieldStatus", "OnlineReader", "OnlineResponse", "ReadPlan", "read_online"]
 
 
 class FieldStatus:
@@ -31,11 +34,6 @@ class FieldStatus:
     NULL_VALUE = "NULL_VALUE"
     NOT_FOUND = "NOT_FOUND"
     OUTSIDE_MAX_AGE = "OUTSIDE_MAX_AGE"
-
-
-def online_view(view) -> OnlineView:
-    features = view.features
-    return OnlineView(view.name, view.join_keys, tuple(f.name for f in features), tuple(f.dtype for f in features))
 
 
 @dataclass(frozen=True)
@@ -219,3 +217,45 @@ def read_online(
         stamps.extend(ts for _ in item.features)
         dtypes.extend(item.dtypes)
     return OnlineResponse(names, values, statuses, stamps, dtypes)
+
+
+class OnlineReader:
+    """Online reads of one store: ``ReadPlan``s cached per feature list (until ``reset``,
+    when definitions change), then ``read_online``.
+
+    ``contents()`` gives the current definitions and ``aggregation_state()`` the state of
+    aggregation views (asked for only when a plan needs it).
+    """
+
+    def __init__(self, contents: Callable[[], RepoContents], aggregation_state: Callable[[], AggregationState],
+                 clock: Callable[[], float] = time.time):
+        self._contents = contents
+        self._aggregation_state = aggregation_state
+        self.clock = clock
+        self._plans: dict[Any, ReadPlan] = {}
+
+    def reset(self) -> None:
+        """Forget the plans (definitions changed)."""
+        self._plans = {}
+
+    def plan(self, features: Sequence[str] | FeatureService | str, full_feature_names: bool = False) -> ReadPlan:
+        key = (features if isinstance(features, str) else
+               features.name if isinstance(features, FeatureService) else tuple(features), full_feature_names)
+        plan = self._plans.get(key)
+        if plan is None:
+            views = resolve_features(self._contents(), features, full_feature_names)
+            state = self._aggregation_state() if any(v.view.aggregations for v in views) else None
+            plan = ReadPlan.build(views, state)
+            self._plans[key] = plan
+        return plan
+
+    def read(
+        self,
+        online: OnlineStore,
+        features: Sequence[str] | FeatureService | str,
+        entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
+        full_feature_names: bool = False,
+    ) -> tuple[ReadPlan, OnlineResponse]:
+        """The plan of the feature list and the newest values per entity from ``online``."""
+        plan = self.plan(features, full_feature_names)
+        return plan, read_online(online, plan, entity_rows, self.clock)

@@ -1,0 +1,153 @@
+"""The one composition point: every backend a ``FeatureStore`` uses, built from its config.
+
+``featurestore.yaml`` names the backends; this module is the only place that turns those
+names into objects (httpx builds its default transport in one place the same way):
+
+- registry: ``Catalog.open(config.registry)`` (SQLite file or SQL URL; the Catalog maps
+  the registry's errors);
+- offline engine: ``DuckDBEngine`` over the Parquet root;
+- online store: ``SqliteOnlineStore`` or ``RedisOnlineStore`` (``online_store.type``);
+- aggregation state: next to the online store, in the same SQLite file or the same Redis;
+- locks: ``RedisLocks`` when the online store is Redis (or ``scheduler.lock: redis``),
+  else ``RegistryLocks``;
+- one redis-py client per store (so per process: the server, the scheduler and the CLI
+  each build one store): the online store, the aggregation state and the Redis locks share
+  its connection pool.
+
+Anything passed in is used as it is and left to its owner to close; what is built here
+is built on first use (nothing connects before it is needed) and closed by ``close``.
+A new backend gets a module beside its seam (``online/``, ``offline/``) and a branch here.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from registry import Registry
+
+from featurestore.catalog import Catalog
+from featurestore.config import RepoConfig
+from featurestore.jobs.locks import LockBackend, RegistryLocks
+from featurestore.jobs.settings import JobSettings
+from featurestore.offline.base import OfflineEngine
+from featurestore.online.base import AggregationState, OnlineStore
+
+if TYPE_CHECKING:
+    import redis
+
+__all__ = ["Backends"]
+
+_DEFAULT_REDIS = "redis://localhost:6379/0"
+
+
+class Backends:
+    """The backends of one store: given ones as they are, the others built from ``config``."""
+
+    def __init__(
+        self,
+        config: RepoConfig,
+        *,
+        registry: Catalog | Registry | None = None,
+        offline: OfflineEngine | None = None,
+        online: OnlineStore | None = None,
+        aggregation_state: AggregationState | None = None,
+        locks: LockBackend | None = None,
+    ):
+        self.config = config
+        self.project = config.project
+        self._owned: list[Any] = []  # built here, closed by close(), newest first
+        self.registry = Catalog.wrap(registry) if registry is not None else self._own(Catalog.open(config.registry))
+        self.offline: OfflineEngine = offline if offline is not None else self._build_offline()
+        self._online = online
+        self._aggregation_state = aggregation_state
+        self._locks = locks
+        self._redis: redis.Redis | None = None
+        self._lock = threading.RLock()
+
+    # -- built on first use ----------------------------------------------------------
+
+    @property
+    def online(self) -> OnlineStore:
+        if self._online is None:
+            with self._lock:
+                if self._online is None:
+                    self._online = self._own(self._build_online())
+        return self._online
+
+    @property
+    def aggregation_state(self) -> AggregationState:
+        if self._aggregation_state is None:
+            with self._lock:
+                if self._aggregation_state is None:
+                    self._aggregation_state = self._own(self._build_aggregation_state())
+        return self._aggregation_state
+
+    @property
+    def locks(self) -> LockBackend:
+        if self._locks is None:
+            with self._lock:
+                if self._locks is None:
+                    self._locks = self._own(self._build_locks())
+        return self._locks
+
+    def redis_client(self) -> redis.Redis:
+        """The redis-py client of the online store's URL, shared by every Redis backend here."""
+        with self._lock:
+            if self._redis is None:
+                from featurestore.online.redis_protocol import connect
+
+                self._redis = self._own(connect(self.config.online_store.connection_string, self.project))
+        return self._redis
+
+    def close(self) -> None:
+        """Close what was built here (newest first: the shared Redis client last)."""
+        with self._lock:
+            owned, self._owned = self._owned, []
+        for backend in reversed(owned):
+            backend.close()
+
+    # -- the choices -------------------------------------------------------------------
+
+    def _build_offline(self) -> OfflineEngine:
+        from featurestore.offline.duckdb import DuckDBEngine
+
+        return DuckDBEngine(str(self.config.offline_store))
+
+    def _build_online(self) -> OnlineStore:
+        # Backends are imported when chosen: a SQLite deployment never loads redis.
+        online = self.config.online_store
+        if online.type == "redis":
+            from featurestore.online.redis import RedisOnlineStore
+
+            return RedisOnlineStore(online.connection_string, self.project, client=self.redis_client())
+        from featurestore.online.sqlite import SqliteOnlineStore
+
+        return SqliteOnlineStore(online.path, self.project)
+
+    def _build_aggregation_state(self) -> AggregationState:
+        online = self.config.online_store
+        if online.type == "redis":
+            from featurestore.online.redis_events import RedisAggregationState
+
+            return RedisAggregationState(self.redis_client(), self.project)
+        from featurestore.online.sqlite_events import SqliteAggregationState
+
+        return SqliteAggregationState(online.path, self.project)
+
+    def _build_locks(self) -> LockBackend:
+        online = self.config.online_store
+        kind = JobSettings.from_config(self.config).lock
+        if kind == "auto":
+            kind = "redis" if online.type == "redis" else "registry"
+        if kind != "redis":
+            return RegistryLocks(self.registry, self.project)
+        from featurestore.jobs.redis_locks import RedisLocks
+
+        if online.type == "redis":
+            return RedisLocks(online.connection_string, self.project, client=self.redis_client())
+        return RedisLocks(online.connection_string or _DEFAULT_REDIS, self.project)
+
+    def _own(self, backend):
+        self._owned.append(backend)
+        return backend
