@@ -69,27 +69,18 @@ class Backends:
 
     @property
     def online(self) -> OnlineStore:
-        if self._online is None:
-            with self._lock:
-                if self._online is None:
-                    self._online = self._own(self._build_online())
-        return self._online
+        online = self._online  # the hot path: one attribute read once built
+        return online if online is not None else self._once("_online", self._build_online)
 
     @property
     def aggregation_state(self) -> AggregationState:
-        if self._aggregation_state is None:
-            with self._lock:
-                if self._aggregation_state is None:
-                    self._aggregation_state = self._own(self._build_aggregation_state())
-        return self._aggregation_state
+        state = self._aggregation_state
+        return state if state is not None else self._once("_aggregation_state", self._build_aggregation_state)
 
     @property
     def locks(self) -> LockBackend:
-        if self._locks is None:
-            with self._lock:
-                if self._locks is None:
-                    self._locks = self._own(self._build_locks())
-        return self._locks
+        locks = self._locks
+        return locks if locks is not None else self._once("_locks", self._build_locks)
 
     def redis_client(self) -> redis.Redis:
         """The redis-py client of the online store's URL, shared by every Redis backend here."""
@@ -147,6 +138,13 @@ class Backends:
         if online.type == "redis":
             return RedisLocks(online.connection_string, self.project, client=self.redis_client())
         return RedisLocks(online.connection_string or _DEFAULT_REDIS, self.project)
+
+    def _once(self, attribute: str, build):
+        """``build()`` into ``attribute`` unless another thread did it first."""
+        with self._lock:
+            if getattr(self, attribute) is None:
+                setattr(self, attribute, self._own(build()))
+            return getattr(self, attribute)
 
     def _own(self, backend):
         self._owned.append(backend)

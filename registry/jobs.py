@@ -12,16 +12,14 @@ Statuses: ``running`` until the run ends as ``succeeded``, ``failed`` or ``inter
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from sqlite3 import Connection
 
 from registry.errors import RegistryError
 from registry.tables import JOB_SCHEMA
-
-if TYPE_CHECKING:
-    from registry.store import Registry
 
 __all__ = ["STATUSES", "JobLog", "JobRecord", "JobSummary", "LockInfo"]
 
@@ -88,8 +86,11 @@ class JobSummary:
 class JobLog:
     """Job records and locks of one registry file (see the module docstring)."""
 
-    def __init__(self, registry: Registry) -> None:
-        self._registry = registry
+    def __init__(self, read: Callable[[], AbstractContextManager[Connection]],
+                 write: Callable[[], AbstractContextManager[Connection]]) -> None:
+        # The registry's own connections (a read snapshot, a write transaction), passed in
+        # rather than the Registry itself: registry.store builds a JobLog, not the reverse.
+        self._connect_read, self._connect_write = read, write
         self._ready = False
         self._ready_lock = threading.Lock()
 
@@ -279,18 +280,18 @@ class JobLog:
             return
         with self._ready_lock:
             if not self._ready:
-                with self._registry._write() as conn:
+                with self._connect_write() as conn:
                     for statement in JOB_SCHEMA:
                         conn.execute(statement)
                 self._ready = True
 
     def _read(self):
         self._ensure_tables()
-        return self._registry._read()
+        return self._connect_read()
 
     def _write(self):
         self._ensure_tables()
-        return self._registry._write()
+        return self._connect_write()
 
 
 def _check(project: object, target: object, trigger: object) -> None:

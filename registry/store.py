@@ -54,7 +54,7 @@ class Registry:
         self._conn: sqlite3.Connection | None = conn
         self._path = path
         self._lock = threading.RLock()
-        self._jobs = JobLog(self)
+        self._jobs = JobLog(self._read, self._write)
 
     @classmethod
     def open(cls, location: str | os.PathLike[str]) -> Registry:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from featurestore.cli.main import check_views, cli, open_store, pass_repo
+from featurestore.cli.group import check_views, cli, open_store, pass_repo
 
 __all__ = ["parse_time"]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from featurestore.cli.data_commands import parse_time
-from featurestore.cli.main import check_views, cli, open_store, pass_repo
+from featurestore.cli.group import check_views, cli, open_store, pass_repo
 
 __all__ = ["print_jobs"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from featurestore.cli.main import cli, open_store, pass_repo, unknown
+from featurestore.cli.group import cli, open_store, pass_repo, unknown
 
 __all__ = ["KINDS", "print_changes"]
 

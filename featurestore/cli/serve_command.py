@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from featurestore.cli.main import cli, pass_repo
+from featurestore.cli.group import cli, pass_repo
 from featurestore.errors import ConfigError
 
 __all__ = ["check_port", "nodelay_socket", "prepare_metrics_dir", "run_uvicorn"]
@@ -130,5 +130,9 @@ def serve(repo: Path, host: str, port: int, workers: int, log_level: str, access
 
     click.echo(f"Serving project {config.project!r} from {config.repo_path} on http://{host}:{port} "
                f"({workers} worker{'s' if workers > 1 else ''}; API docs at /docs)", err=True)
-    run_uvicorn("serving.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, access_log=access_log)
+    # Imported after prepare_metrics_dir (prometheus_client reads its folder on import);
+    # uvicorn gets the factory as an import string, which several workers need.
+    from serving.app import app_from_env
+
+    run_uvicorn(f"{app_from_env.__module__}:{app_from_env.__qualname__}", factory=True, host=host, port=port,
+                workers=workers, log_level=log_level, access_log=access_log)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from featurestore.cli.main import cli, open_store, pass_repo
+from featurestore.cli.group import cli, open_store, pass_repo
 from featurestore.errors import ConfigError
 
 __all__: list[str] = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 from featurestore.online.base import (
     EVENT_TIMESTAMP,
     AggregationState,
+    EventLayout,
     OnlineRow,
     OnlineStore,
     OnlineView,
@@ -13,5 +14,5 @@ from featurestore.online.base import (
     online_view,
 )
 
-__all__ = ["EVENT_TIMESTAMP", "AggregationState", "OnlineRow", "OnlineStore", "OnlineView", "StoredEvents",
-           "online_view"]
+__all__ = ["EVENT_TIMESTAMP", "AggregationState", "EventLayout", "OnlineRow", "OnlineStore", "OnlineView",
+           "StoredEvents", "online_view"]

@@ -12,17 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import pyarrow as pa
 
 from featurestore.types import FeatureType
 
-if TYPE_CHECKING:
-    from featurestore.streaming.events import ViewLayout
-
-__all__ = ["EVENT_TIMESTAMP", "AggregationState", "OnlineRow", "OnlineStore", "OnlineView", "StoredEvents",
-           "online_view"]
+__all__ = ["EVENT_TIMESTAMP", "AggregationState", "EventLayout", "OnlineRow", "OnlineStore", "OnlineView",
+           "StoredEvents", "online_view"]
 
 #: The column of a written batch that holds each row's event time (timestamp[us, UTC]).
 EVENT_TIMESTAMP = "event_timestamp"
@@ -68,6 +65,13 @@ class OnlineStore(Protocol):
     def close(self) -> None: ...
 
 
+class EventLayout(Protocol):
+    """What a state needs of an aggregation view (``featurestore.streaming.events.ViewLayout``)."""
+
+    name: str
+    longest_us: int  # the longest window in microseconds: how long an event can count
+
+
 #: Per entity key: None when the state has nothing for it, else its (event µs, payload)
 #: pairs in the window, oldest first.
 StoredEvents = list[tuple[int, bytes]] | None
@@ -77,12 +81,12 @@ class AggregationState(Protocol):
     """Where aggregation views keep their events online (layout and rules in
     ``redis_events.py``; backends: Redis, SQLite, next to the online store)."""
 
-    def add(self, layout: ViewLayout, keys: Sequence[bytes], times: Sequence[int], ids: Sequence[bytes],
+    def add(self, layout: EventLayout, keys: Sequence[bytes], times: Sequence[int], ids: Sequence[bytes],
             payloads: Sequence[bytes], horizon_us: int) -> int:
         """Add events (none at or before ``horizon_us``; rows aligned) unless their id is
         known; trim the touched entities to after ``horizon_us``. Returns events added."""
 
-    def read(self, layout: ViewLayout, keys: Sequence[bytes | None], lo_us: int, hi_us: int) -> list[StoredEvents]:
+    def read(self, layout: EventLayout, keys: Sequence[bytes | None], lo_us: int, hi_us: int) -> list[StoredEvents]:
         """Per entity key, its events with ``lo_us < event µs <= hi_us``."""
 
     def delete_view(self, name: str) -> None:

@@ -11,7 +11,7 @@ from featurestore.jobs import LockBusyError, backfill
 from featurestore.jobs.backfill import chunk_windows, covered
 from featurestore.jobs.locks import acquire, owner_id, view_lock
 
-from .conftest import NOW, VIEW, FaultyEngine, days, make_repo, online_state, open_store
+from .conftest import NOW, VIEW, days, make_repo, online_state, open_store
 
 START = NOW - days(7)
 

@@ -10,7 +10,7 @@ from monitoring.jobs import JobMetricsCollector, render_job_metrics
 from serving import create_app
 from serving.routes import jobs as job_routes
 
-from .conftest import NOW, VIEW, Clock, FaultyEngine, days
+from .conftest import NOW, VIEW, Clock, days
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from featurestore.jobs import JobInterrupted
 from featurestore.jobs.locks import owner_id
 from featurestore.jobs.runner import record_json, run_locked
 
-from .conftest import NOW, VIEW, FaultyEngine, days
+from .conftest import NOW, VIEW, days
 
 
 def test_manual_materialize_runs_are_recorded(store):

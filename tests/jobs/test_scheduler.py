@@ -12,7 +12,7 @@ from featurestore.config import load_config
 from featurestore.jobs import Schedule, Scheduler
 from featurestore.jobs.locks import view_lock
 
-from .conftest import NOW, VIEW, Clock, FaultyEngine, days, make_repo, open_store
+from .conftest import NOW, VIEW, Clock, days, make_repo, open_store
 
 HOURLY = "scheduler:\n  lock_wait: 0\n  views:\n    driver_hourly_stats: 1h\n    driver_hourly_stats_fresh: null\n"
 H = 3600.0
