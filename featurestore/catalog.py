@@ -81,9 +81,9 @@ class Catalog:
 
     # -- reads ----------------------------------------------------------------------
 
-    def revision(self, project: str) -> int:
+    def revision(self, project: str, kinds: Sequence[str] | None = None) -> int:
         with registry_errors():
-            return self._registry.revision(project)
+            return self._registry.revision(project, kinds)
 
     def get(self, project: str, kind: str, name: str, version: int | None = None) -> StoredObject | None:
         with registry_errors():

@@ -37,7 +37,7 @@ from featurestore.push import PushResult, push_rows
 from featurestore.refs import ResolvedView, resolve_features
 from featurestore.repo import RepoContents
 from featurestore.retrieval import RetrievalJob, dataset_spec, to_arrow_table
-from featurestore.serialization import contents_from_registry
+from featurestore.serialization import DEFINITION_KINDS, contents_from_registry
 from featurestore.source_tables import source_table
 
 __all__ = ["FeatureStore"]
@@ -111,9 +111,14 @@ class FeatureStore:
         # The next incremental run must start from scratch, not from the old watermark.
         self.materializer.reset(view.name)
 
+    def definitions_revision(self) -> int:
+        """The registry revision of the feature definitions: it moves when an entity, source,
+        view or service changes, not when a saved dataset (or another kind) is written."""
+        return self.registry.revision(self.project, DEFINITION_KINDS)
+
     def refresh(self) -> bool:
-        """Reload definitions if the registry changed; True when it did."""
-        revision = self.registry.revision(self.project)
+        """Reload definitions if the registry changed them; True when it did."""
+        revision = self.definitions_revision()
         if revision == self._revision:
             return False
         contents = contents_from_registry(self.registry.list(self.project))

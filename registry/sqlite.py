@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from registry.errors import RegistryError
-from registry.tables import SCHEMA, SCHEMA_VERSION
+from registry.tables import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 
 __all__ = [
     "BUSY_TIMEOUT_S",
@@ -142,17 +142,22 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
                 f"{path} is an SQLite file but not a registry (it has tables "
                 f"{sorted(tables)}); point `registry` at a new file"
             )
-        if version is None:
-            for statement in SCHEMA:
-                conn.execute(statement)
-            conn.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
-                (str(SCHEMA_VERSION),),
-            )
-        elif version > SCHEMA_VERSION:
+        if version is not None and version > SCHEMA_VERSION:
             raise RegistryError(
                 f"registry {path} has schema version {version}, newer than this "
                 f"program's {SCHEMA_VERSION}; upgrade the featurestore package"
+            )
+        if version is None:
+            for statement in SCHEMA:
+                conn.execute(statement)
+        else:
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[step]:
+                    conn.execute(statement)
+        if version != SCHEMA_VERSION:
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
             )
         conn.execute("COMMIT")
     except BaseException:

@@ -3,8 +3,10 @@
 Contracts kept here:
 - every write runs in one ``BEGIN IMMEDIATE`` transaction, so a failure anywhere leaves
   the file as it was and two writers from two processes run one after the other;
-- a project's revision goes up by one per write that changed something, so readers
-  (the HTTP server) can poll ``revision()`` to learn that they must reload;
+- a project's revision goes up by one per write that changed something; each kind
+  also keeps the revision of the last write that changed one of its objects, so a
+  reader polls ``revision(project, kinds)`` for the kinds it uses and reloads only when
+  one of those changed (a saved dataset does not reload feature definitions);
 - an object's current state is its highest version unless that is a tombstone.
 """
 
@@ -90,10 +92,14 @@ class Registry:
 
     # -- reads ----------------------------------------------------------------------
 
-    def revision(self, project: str) -> int:
-        """The project's revision: 0 when new, +1 for every write that changed it."""
+    def revision(self, project: str, kinds: Sequence[str] | None = None) -> int:
+        """The project's revision: 0 when new, +1 for every write that changed it.
+
+        With ``kinds``, the revision of the latest write that changed an object of one
+        of them (0 if none did): it moves only when those kinds change.
+        """
         with self._read() as conn:
-            return read_revision(conn, project)
+            return read_revision(conn, project, kinds)
 
     def get(
         self, project: str, kind: str, name: str, version: int | None = None
@@ -221,7 +227,7 @@ class Registry:
                     text = canonical_json(obj.spec, f"spec of {obj.kind} {obj.name!r}")
                     insert_version(conn, project, key, text, obj.depends_on, revision, now)
                     set_edges(conn, project, key, obj.depends_on)
-            set_revision(conn, project, revision, now)
+            set_revision(conn, project, revision, now, [c.kind for c in changes])
         return ApplyResult(changes, revision)
 
     def put(self, project: str, obj: ObjectSpec) -> StoredObject:
@@ -249,7 +255,7 @@ class Registry:
                 conn, project, key, text, obj.depends_on, revision, now
             )
             set_edges(conn, project, key, obj.depends_on)
-            set_revision(conn, project, revision, now)
+            set_revision(conn, project, revision, now, [obj.kind])
         return StoredObject(
             obj.kind, obj.name, version, json.loads(text), obj.depends_on,
             datetime.fromisoformat(now), revision, False,

@@ -20,6 +20,7 @@ __all__ = [
     "DOWNSTREAM",
     "JOB_SCHEMA",
     "LATEST",
+    "MIGRATIONS",
     "SCHEMA",
     "SCHEMA_VERSION",
     "UPSTREAM",
@@ -32,9 +33,9 @@ __all__ = [
 ]
 
 # Stored in meta.schema_version. A migration to version N adds the statements that
-# turn N-1 into N; registry.sqlite runs them inside the BEGIN IMMEDIATE that checks
-# the version, so concurrent openers migrate once.
-SCHEMA_VERSION = 1
+# turn N-1 into N (MIGRATIONS[N]); registry.sqlite runs them inside the BEGIN IMMEDIATE
+# that checks the version, so concurrent openers migrate once.
+SCHEMA_VERSION = 2
 
 # Job records and locks (registry.jobs). Kept apart so a registry written before they
 # existed gets them on first use: every statement is idempotent.
@@ -71,17 +72,38 @@ JOB_SCHEMA = (
     )""",
 )
 
+# Per kind, the project revision of the last write that changed an object of that kind,
+# so a reader polls only the kinds it uses: a saved dataset or a model version must not
+# make every server reload the feature definitions. (Schema version 2.)
+_KIND_REVISIONS = """CREATE TABLE IF NOT EXISTS kind_revisions (
+    project  TEXT NOT NULL,
+    kind     TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    PRIMARY KEY (project, kind)
+)"""
+
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # Version 1 had only the project revision; each object version records the revision
+    # that wrote it, so the per-kind revisions are the latest of those.
+    2: (
+        _KIND_REVISIONS,
+        "INSERT OR REPLACE INTO kind_revisions (project, kind, revision)"
+        " SELECT project, kind, MAX(revision) FROM objects GROUP BY project, kind",
+    ),
+}
+
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS meta (
         key   TEXT PRIMARY KEY,
         value TEXT NOT NULL
     )""",
-    # revision is what readers poll; one row per project keeps that read cheap.
+    # The project revision: +1 per write that changed an object; apply's conflict check.
     """CREATE TABLE IF NOT EXISTS projects (
         project    TEXT PRIMARY KEY,
         revision   INTEGER NOT NULL,
         updated_at TEXT NOT NULL
     )""",
+    _KIND_REVISIONS,
     # Every version of every object. The highest version of a (project, kind, name)
     # is its current state, unless that version is a tombstone (removed = 1).
     """CREATE TABLE IF NOT EXISTS objects (
@@ -155,21 +177,42 @@ SELECT e.from_kind, e.from_name, e.to_kind, e.to_name FROM edges e JOIN node
 """
 
 
-def read_revision(conn: sqlite3.Connection, project: str) -> int:
-    """The project's revision, 0 when it has none yet."""
-    row = conn.execute(
-        "SELECT revision FROM projects WHERE project = ?", (project,)
-    ).fetchone()
-    return 0 if row is None else int(row[0])
+def read_revision(
+    conn: sqlite3.Connection, project: str, kinds: Sequence[str] | None = None
+) -> int:
+    """The project's revision, or the latest that changed one of ``kinds``; 0 if none."""
+    if kinds is None:
+        row = conn.execute(
+            "SELECT revision FROM projects WHERE project = ?", (project,)
+        ).fetchone()
+    else:
+        marks = ", ".join("?" for _ in kinds)
+        row = conn.execute(
+            "SELECT MAX(revision) FROM kind_revisions"
+            f" WHERE project = ? AND kind IN ({marks})",
+            (project, *kinds),
+        ).fetchone()
+    return 0 if row is None or row[0] is None else int(row[0])
 
 
-def set_revision(conn: sqlite3.Connection, project: str, revision: int, now: str) -> None:
-    """Record the project's new revision."""
+def set_revision(
+    conn: sqlite3.Connection,
+    project: str,
+    revision: int,
+    now: str,
+    kinds: Sequence[str],
+) -> None:
+    """Record the project's new revision, and that it changed objects of ``kinds``."""
     conn.execute(
         "INSERT INTO projects (project, revision, updated_at) VALUES (?, ?, ?)"
         " ON CONFLICT (project) DO UPDATE"
         " SET revision = excluded.revision, updated_at = excluded.updated_at",
         (project, revision, now),
+    )
+    conn.executemany(
+        "INSERT INTO kind_revisions (project, kind, revision) VALUES (?, ?, ?)"
+        " ON CONFLICT (project, kind) DO UPDATE SET revision = excluded.revision",
+        [(project, kind, revision) for kind in sorted(set(kinds))],
     )
 
 

@@ -1,10 +1,11 @@
 """What a server process holds: the store, its limits and keys, and two background tasks.
 
-- **Registry watch.** Every ``watch_interval`` seconds the server reads the registry's
-  revision (one indexed SQLite read) and, when an apply changed it, reloads the
-  definitions, so new views and services are served without a restart. It runs on the
-  event loop thread, the same thread as the online hot path, so a request never sees a
-  half-swapped set of definitions and its cached read plans.
+- **Registry watch.** Every ``watch_interval`` seconds the server reads the revision of
+  the definitions in the registry (one indexed SQLite read) and, when an apply changed
+  them, reloads them, so new views and services are served without a restart; other
+  kinds (saved datasets) do not move it. It runs on the event loop thread, the same
+  thread as the online hot path, so a request never sees a half-swapped set of
+  definitions and its cached read plans.
 - **Online store breaker.** Online reads run inline on the event loop (a thread hop would
   cost more than the Redis round trip). When the store fails, the failing request and
   every read after it answer 503 at once, without touching the network, while a probe
@@ -100,7 +101,7 @@ class ServingState:
         """Reload the definitions if an apply changed them; True when it did. A registry
         that cannot be read keeps the definitions loaded before (and is logged once)."""
         try:
-            revision = self.store.registry.revision(self.store.project)
+            revision = self.store.definitions_revision()
             changed = revision != self.revision
             if changed:
                 self.store.refresh()

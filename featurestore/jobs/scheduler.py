@@ -7,7 +7,8 @@ takes the view's lock and checks the watermark, so each window runs once however
 schedulers are up.
 
 - Applies are picked up without a restart: every ``poll`` seconds the scheduler asks
-  the registry for its revision and, when it moved, adds, reschedules or drops jobs.
+  the registry for the revision of the definitions and, when it moved, adds,
+  reschedules or drops jobs.
   (The ``scheduler:`` section of featurestore.yaml is read at start.)
 - SIGTERM or SIGINT stops it: no new runs start, a running one gets ``shutdown_grace``
   seconds to finish its window; after that it is interrupted at its next written batch
@@ -94,7 +95,7 @@ class Scheduler:
 
     def sync(self) -> bool:
         """Match the jobs to the registry (after an apply); True when something changed."""
-        revision = self.store.registry.revision(self.store.project)
+        revision = self.store.definitions_revision()
         if revision == self._revision:
             return False
         self.store.refresh()
