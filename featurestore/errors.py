@@ -13,6 +13,7 @@ tree::
     ├── RegistryError            the registry cannot be read or written
     │   └── ConflictError        another writer changed the registry at the same moment
     ├── StoreUnavailableError    the online or offline store cannot be reached
+    ├── IntegrityError           a stored file no longer matches the hash recorded for it
     └── JobError                 a materialization, backfill or stream job failed
 
 ``StoreUnavailableError`` is not the user's fault but still names the URL and what to
@@ -30,6 +31,7 @@ __all__ = [
     "DefinitionError",
     "FeatureStoreError",
     "InputError",
+    "IntegrityError",
     "JobError",
     "NotFoundError",
     "RegistryError",
@@ -83,6 +85,10 @@ class ConflictError(RegistryError):
 
 class StoreUnavailableError(FeatureStoreError):
     """The online or offline store cannot be reached."""
+
+
+class IntegrityError(FeatureStoreError):
+    """A stored file (a saved dataset version) is missing or no longer matches its sha256."""
 
 
 class JobError(FeatureStoreError):

@@ -131,10 +131,13 @@ class _HashSink:
         self.closed = True
 
 
-def dataset_spec(job: RetrievalJob, name: str, path: Path, rows: int, view_versions: dict[str, int]) -> ObjectSpec:
-    """The registry record of a saved training set (kind ``saved_dataset``)."""
+def dataset_spec(
+    job: RetrievalJob, name: str, path: Path, rows: int, view_versions: dict[str, int], sha256: str
+) -> ObjectSpec:
+    """The registry record of a saved training set (kind ``saved_dataset``, featurestore/datasets.py)."""
     spec = {
         "path": str(path),
+        "sha256": sha256,
         "features": job.feature_refs,
         "feature_view_versions": view_versions,
         "entity_fingerprint": job.fingerprint(),

@@ -16,10 +16,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from registry import ApplyResult, Change, Registry
 
+from featurestore import datasets
 from featurestore.apply import commit, load_repo, plan_repo, stale_online_views
 from featurestore.backends import Backends
 from featurestore.catalog import Catalog
@@ -36,7 +35,7 @@ from featurestore.online.read import OnlineReader, OnlineResponse, ReadPlan
 from featurestore.push import PushResult, push_rows
 from featurestore.refs import ResolvedView, resolve_features
 from featurestore.repo import RepoContents
-from featurestore.retrieval import RetrievalJob, dataset_spec, to_arrow_table
+from featurestore.retrieval import RetrievalJob, to_arrow_table
 from featurestore.serialization import DEFINITION_KINDS, contents_from_registry
 from featurestore.source_tables import source_table
 
@@ -195,25 +194,15 @@ class FeatureStore:
         )
 
     def _save_dataset(self, name: str, job: RetrievalJob) -> dict:
-        if not isinstance(name, str) or not name or name.startswith(".") or "/" in name or "\\" in name:
-            raise InputError(
-                f"saved dataset name {name!r} is not valid: it names the file datasets/<name>.parquet, so "
-                "use a non-empty name without '/' or '\\' that does not start with '.'"
-            )
-        path = self.config.offline_store / "datasets" / f"{name}.parquet"
-        job.to_parquet(path)
-        rows = pq.ParquetFile(path).metadata.num_rows
-        versions = {}
-        for ref in job.feature_refs:
-            view = ref.split(":")[0]
-            stored = self.registry.get(self.project, "feature_view", view)
-            versions[view] = stored.version if stored else None
-        stored = self.registry.put(self.project, dataset_spec(job, name, path, rows, versions))
-        return {"name": name, "version": stored.version, **stored.spec}
+        return datasets.save_dataset(self.registry, self.project, self.config.offline_store, name, job).to_dict()
+
+    def get_saved_dataset(self, name: str, version: int | None = None) -> datasets.SavedDataset:
+        """A saved training set's version (the latest by default); ``.to_arrow()`` reads its rows
+        after checking their sha256 (featurestore/datasets.py)."""
+        return datasets.get_saved_dataset(self.registry, self.project, name, version)
 
     def list_saved_datasets(self) -> list[dict]:
-        return [{"name": o.name, "version": o.version, **o.spec}
-                for o in self.registry.list(self.project, "saved_dataset")]
+        return datasets.list_saved_datasets(self.registry, self.project)
 
     # -- online ------------------------------------------------------------------------
 

@@ -16,8 +16,8 @@ error                                 status  when
 ``ConflictError``                     409     another writer changed the registry; retry
 ``RegistryError``                     503     the registry cannot be read
 ``StoreUnavailableError``             503     the online or offline store is unreachable
-``ConfigError``, ``JobError``         500     the server's setup or a job failed (not the
-                                              request's fault)
+``ConfigError``, ``JobError``,        500     the server's setup or a job failed, or a stored
+``IntegrityError``                            file changed (not the request's fault)
 request validation (path, query)      422
 unknown route / method                404 / 405
 anything else                         500     type ``InternalError``; logged with its traceback
@@ -42,6 +42,7 @@ from featurestore.errors import (
     DefinitionError,
     FeatureStoreError,
     InputError,
+    IntegrityError,
     JobError,
     NotFoundError,
     RegistryError,
@@ -64,6 +65,7 @@ _STATUS: tuple[tuple[type[FeatureStoreError], int], ...] = (
     (StoreUnavailableError, 503),
     (ConfigError, 500),
     (JobError, 500),
+    (IntegrityError, 500),
 )
 
 _HTTP_TYPES = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",

@@ -25,7 +25,7 @@ def test_error_tree():
     from featurestore import errors
 
     for name in ("ConfigError", "DefinitionError", "NotFoundError", "SchemaError", "InputError",
-                 "RegistryError", "ConflictError", "StoreUnavailableError", "JobError"):
+                 "RegistryError", "ConflictError", "StoreUnavailableError", "IntegrityError", "JobError"):
         assert issubclass(getattr(errors, name), errors.FeatureStoreError), name
     assert issubclass(errors.ConflictError, errors.RegistryError)
 

@@ -4,10 +4,13 @@ Several processes (API server, scheduler, CLI) read the offline store while one 
 and a crash mid-write must not leave a torn file behind. So a file is written under a
 temporary name in its own folder (same filesystem, so the rename is atomic), flushed to
 disk, renamed over the target, and the folder entry is flushed too.
+``write_parquet_by_content`` names the file by the sha256 of its bytes instead, for
+files that must never change once written (saved datasets).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -15,7 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["write_parquet_atomic"]
+__all__ = ["sha256_file", "write_parquet_atomic", "write_parquet_by_content"]
 
 
 def write_parquet_atomic(table: pa.Table, path: str | os.PathLike[str], **options) -> Path:
@@ -25,23 +28,69 @@ def write_parquet_atomic(table: pa.Table, path: str | os.PathLike[str], **option
     Temporary files start with ``.`` so globs like ``*.parquet`` never pick them up.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    _install(_write_temp(table, target.parent, target.name, options), target)
+    return target
+
+
+def write_parquet_by_content(table: pa.Table, folder: str | os.PathLike[str], **options) -> tuple[Path, str]:
+    """Write ``table`` atomically into ``folder`` as ``<sha256>.parquet``, named by the hash
+    of its bytes; returns the path and the hash.
+
+    A name is only ever given to the bytes it hashes, so no write changes what an earlier
+    one left under that name: writing the same rows again replaces a file with itself.
+    """
+    folder = Path(folder)
+    tmp = _write_temp(table, folder, "content", options)
+    try:
+        digest = sha256_file(tmp)
+    except BaseException:
+        _discard(tmp)
+        raise
+    target = folder / f"{digest}.parquet"
+    _install(tmp, target)
+    return target, digest
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """The hex sha256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_temp(table: pa.Table, folder: Path, stem: str, options: dict) -> str:
+    """Write and flush ``table`` under a temporary name in ``folder``; returns that name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as handle:
             pq.write_table(table, handle, **options)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; use the usual mode
+    except BaseException:
+        _discard(tmp)
+        raise
+    return tmp
+
+
+def _install(tmp: str, target: Path) -> None:
+    """Rename the temporary file over ``target`` and persist the rename."""
+    try:
         os.replace(tmp, target)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        _discard(tmp)
         raise
     _fsync_dir(target.parent)
-    return target
+
+
+def _discard(tmp: str) -> None:
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
 
 
 def _umask() -> int:

@@ -25,4 +25,4 @@ def test_a_good_dataset_name_is_saved(store, repo):
     job = store.get_historical_features(pl.DataFrame({"driver_id": [1001], "event_timestamp": [NOW]}),
                                         ["driver_hourly_stats:conv_rate"])
     saved = job.save("drivers-2024.05_v1")
-    assert saved["path"].endswith("datasets/drivers-2024.05_v1.parquet")
+    assert saved["path"] == str(repo / "data" / "offline" / "datasets" / "drivers-2024.05_v1" / f"{saved['sha256']}.parquet")

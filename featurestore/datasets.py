@@ -1,0 +1,135 @@
+"""Saved datasets: training sets kept as immutable versions, each in a file of its own.
+
+``job.save(name)`` writes the rows to ``{offline_store}/datasets/<name>/<sha256>.parquet``,
+a file named by the sha256 of its bytes (so no later save can change it), and records a
+new version of the registry object ``saved_dataset/<name>`` whose spec holds that path
+and hash. Every version points at its own rows; saving the same rows again points at
+the same file. ``SavedDataset.to_arrow`` reads a version back and refuses the file
+(``IntegrityError``, naming the version) unless its bytes still hash to the recorded
+sha256, so a model trained on a dataset version can be sure of the rows it saw.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from featurestore.catalog import Catalog
+from featurestore.errors import InputError, IntegrityError, NotFoundError, StoreUnavailableError
+from featurestore.offline.files import write_parquet_by_content
+from featurestore.retrieval import dataset_spec
+
+if TYPE_CHECKING:
+    import pandas
+
+    from featurestore.retrieval import RetrievalJob
+
+__all__ = ["KIND", "SavedDataset", "get_saved_dataset", "list_saved_datasets", "save_dataset"]
+
+#: The registry kind of a saved dataset's versions.
+KIND = "saved_dataset"
+
+
+@dataclass(frozen=True)
+class SavedDataset:
+    """One version of a saved training set: its registry record, and its rows on demand.
+
+    ``spec`` holds ``path``, ``sha256``, ``rows``, ``features``, ``feature_view_versions``,
+    ``entity_fingerprint``, ``entity_rows``, ``timestamp_column``, ``known_at_timestamp``
+    and ``created_at``.
+    """
+
+    name: str
+    version: int
+    spec: dict[str, Any]
+
+    @property
+    def path(self) -> Path:
+        return Path(self.spec["path"])
+
+    @property
+    def sha256(self) -> str | None:
+        """None for a version saved before datasets were hashed."""
+        return self.spec.get("sha256")
+
+    def to_dict(self) -> dict:
+        """``{"name", "version", **spec}``: what ``save`` and ``list_saved_datasets`` return."""
+        return {"name": self.name, "version": self.version, **self.spec}
+
+    def to_arrow(self) -> pa.Table:
+        """The rows, once the file is checked to hold the bytes this version recorded."""
+        return pq.read_table(pa.BufferReader(self._verified_bytes()))
+
+    def to_pandas(self) -> "pandas.DataFrame":
+        return self.to_arrow().to_pandas()
+
+    def _verified_bytes(self) -> bytes:
+        # Hash the very bytes that are parsed, so a write between check and read cannot
+        # slip through.
+        what = f"saved dataset {self.name!r} version {self.version}"
+        if self.sha256 is None:
+            raise IntegrityError(
+                f"{what} was saved before datasets recorded a sha256, so its file {self.path} cannot be "
+                "checked (a later save of the same name may have rewritten it); save the dataset again"
+            )
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            raise IntegrityError(
+                f"{what}: its file {self.path} is missing; restore it from a backup or save the dataset again"
+            ) from None
+        except OSError as exc:
+            raise StoreUnavailableError(f"{what}: cannot read {self.path} ({exc.strerror}); check the "
+                                        "offline store folder and its permissions") from None
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != self.sha256:
+            raise IntegrityError(
+                f"{what}: its file {self.path} changed after it was saved (sha256 {actual[:12]}..., recorded "
+                f"{self.sha256[:12]}...); restore it from a backup or save the dataset again as a new version"
+            )
+        return data
+
+
+def save_dataset(catalog: Catalog, project: str, offline_root: Path, name: str, job: RetrievalJob) -> SavedDataset:
+    """Write the job's rows as a new immutable file and record them as a new version."""
+    _check_name(name)
+    table = job.to_arrow()
+    path, sha256 = write_parquet_by_content(table, offline_root / "datasets" / name)
+    versions = {}
+    for view in dict.fromkeys(ref.split(":")[0] for ref in job.feature_refs):
+        stored = catalog.get(project, "feature_view", view)
+        versions[view] = stored.version if stored else None
+    stored = catalog.put(project, dataset_spec(job, name, path, table.num_rows, versions, sha256))
+    return SavedDataset(stored.name, stored.version, stored.spec)
+
+
+def get_saved_dataset(catalog: Catalog, project: str, name: str, version: int | None = None) -> SavedDataset:
+    """One version of a saved dataset, the latest by default."""
+    stored = catalog.get(project, KIND, name, version)
+    if stored is None or stored.removed:
+        history = catalog.history(project, KIND, name)
+        if not history:
+            known = [o.name for o in catalog.list(project, KIND)]
+            raise NotFoundError("saved dataset", name, known,
+                                hint="`store.get_historical_features(...).save(name)` saves one")
+        versions = ", ".join(str(o.version) for o in history if not o.removed)
+        raise NotFoundError(f"saved dataset {name!r} version", str(version), hint=f"it has versions {versions}")
+    return SavedDataset(stored.name, stored.version, stored.spec)
+
+
+def list_saved_datasets(catalog: Catalog, project: str) -> list[dict]:
+    """The latest version of each saved dataset, as ``SavedDataset.to_dict`` gives it."""
+    return [SavedDataset(o.name, o.version, o.spec).to_dict() for o in catalog.list(project, KIND)]
+
+
+def _check_name(name: object) -> None:
+    if not isinstance(name, str) or not name or name.startswith(".") or "/" in name or "\\" in name:
+        raise InputError(
+            f"saved dataset name {name!r} is not valid: it names the folder datasets/<name>/, so use a "
+            "non-empty name without '/' or '\\' that does not start with '.'"
+        )

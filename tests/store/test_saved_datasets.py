@@ -1,0 +1,97 @@
+"""Saved datasets are immutable: every version keeps its own file, named by its sha256,
+and reading a version back refuses a file whose bytes changed."""
+
+import hashlib
+from datetime import timedelta
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+from registry import ObjectSpec
+
+from featurestore.errors import IntegrityError, NotFoundError
+
+from .conftest import NOW
+
+REFS = ["driver_hourly_stats:conv_rate", "driver_hourly_stats:acc_rate"]
+
+
+def entities(*drivers):
+    return pl.DataFrame({"driver_id": list(drivers), "event_timestamp": [NOW] * len(drivers)})
+
+
+def save(store, name, *drivers):
+    return store.get_historical_features(entities(*drivers), REFS).save(name)
+
+
+def test_saving_twice_keeps_the_first_versions_file_and_rows(store):
+    first = save(store, "training", 1001, 1002)
+    first_bytes = Path(first["path"]).read_bytes()
+    second = save(store, "training", 1001, 1002, 1003)
+
+    assert (first["version"], second["version"]) == (1, 2)
+    assert first["path"] != second["path"]
+    folder = Path(first["path"]).parent
+    assert sorted(p.name for p in folder.iterdir()) == sorted([f"{first['sha256']}.parquet",
+                                                               f"{second['sha256']}.parquet"])
+    assert Path(first["path"]).read_bytes() == first_bytes
+    assert hashlib.sha256(first_bytes).hexdigest() == first["sha256"]
+
+    v1 = store.get_saved_dataset("training", version=1)
+    assert (v1.version, v1.path, v1.sha256) == (1, Path(first["path"]), first["sha256"])
+    assert v1.to_arrow().column("driver_id").to_pylist() == [1001, 1002]
+    latest = store.get_saved_dataset("training")
+    assert latest.version == 2 and latest.to_dict() == second
+    assert latest.to_arrow().column("driver_id").to_pylist() == [1001, 1002, 1003]
+    assert [(d["name"], d["version"]) for d in store.list_saved_datasets()] == [("training", 2)]
+
+
+def test_a_version_reads_back_exactly_the_rows_that_were_saved(store):
+    job = store.get_historical_features(
+        pl.DataFrame({"driver_id": [1002, 1001], "event_timestamp": [NOW, NOW - timedelta(hours=3)]}), REFS)
+    saved = job.save("training")
+    assert saved["rows"] == 2
+    assert store.get_saved_dataset("training").to_arrow().equals(job.to_arrow())
+    assert pq.read_table(saved["path"]).equals(job.to_arrow())
+
+
+def test_the_same_rows_saved_again_are_a_new_version_of_the_same_content(store):
+    first, second = save(store, "training", 1001), save(store, "training", 1001)
+    assert second["version"] == 2 and second["sha256"] == first["sha256"]
+    assert store.get_saved_dataset("training", 1).to_arrow().equals(store.get_saved_dataset("training", 2).to_arrow())
+
+
+def test_a_changed_file_is_refused_naming_the_version(store):
+    first = save(store, "training", 1001, 1002)
+    second = save(store, "training", 1003)
+    pq.write_table(pq.read_table(second["path"]), first["path"])  # valid Parquet, other rows
+    with pytest.raises(IntegrityError, match=r"saved dataset 'training' version 1: its file .* changed"):
+        store.get_saved_dataset("training", 1).to_arrow()
+    assert store.get_saved_dataset("training", 2).to_arrow().num_rows == 1
+
+
+def test_a_missing_file_is_refused_naming_the_version(store):
+    saved = save(store, "training", 1001)
+    Path(saved["path"]).unlink()
+    with pytest.raises(IntegrityError, match="'training' version 1: its file .* is missing"):
+        store.get_saved_dataset("training").to_arrow()
+
+
+def test_a_version_saved_without_a_hash_is_refused(store, repo):
+    path = repo / "data" / "offline" / "datasets" / "old.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(store.get_historical_features(entities(1001), REFS).to_arrow(), path)
+    store.registry.put(store.project, ObjectSpec("saved_dataset", "old", {"path": str(path), "rows": 1}))
+    old = store.get_saved_dataset("old")
+    assert old.sha256 is None
+    with pytest.raises(IntegrityError, match="'old' version 1 was saved before datasets recorded a sha256"):
+        old.to_arrow()
+
+
+def test_unknown_names_and_versions_are_not_found(store):
+    save(store, "training", 1001)
+    with pytest.raises(NotFoundError, match="unknown saved dataset 'trainin'; did you mean 'training'"):
+        store.get_saved_dataset("trainin")
+    with pytest.raises(NotFoundError, match="'3'; it has versions 1"):
+        store.get_saved_dataset("training", 3)
