@@ -81,7 +81,7 @@ class Catalog:
 
     # -- reads ----------------------------------------------------------------------
 
-    def revision(self, project: str, kinds: Sequence[str] | None = None) -> int:
+    def revision(self, project: str, kinds: str | Sequence[str] | None = None) -> int:
         with registry_errors():
             return self._registry.revision(project, kinds)
 

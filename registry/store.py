@@ -92,12 +92,15 @@ class Registry:
 
     # -- reads ----------------------------------------------------------------------
 
-    def revision(self, project: str, kinds: Sequence[str] | None = None) -> int:
+    def revision(self, project: str, kinds: str | Sequence[str] | None = None) -> int:
         """The project's revision: 0 when new, +1 for every write that changed it.
 
-        With ``kinds``, the revision of the latest write that changed an object of one
-        of them (0 if none did): it moves only when those kinds change.
+        With ``kinds`` (one kind or several), the revision of the latest write that
+        changed an object of one of them (0 if none did): it moves only when those
+        kinds change.
         """
+        if isinstance(kinds, str):
+            kinds = (kinds,)
         with self._read() as conn:
             return read_revision(conn, project, kinds)
 

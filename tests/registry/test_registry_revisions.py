@@ -37,7 +37,7 @@ def test_a_write_moves_the_revision_of_its_kinds_only(reg):
     reg.put("p", dataset())
     assert reg.revision("p") == 2
     assert reg.revision("p", DEFINITIONS) == 1
-    assert reg.revision("p", ["saved_dataset"]) == 2
+    assert reg.revision("p", ["saved_dataset"]) == 2 and reg.revision("p", "saved_dataset") == 2
     reg.apply("p", [entity(), view(ttl=60)], DEFINITIONS)
     assert (reg.revision("p"), reg.revision("p", DEFINITIONS)) == (3, 3)
     assert reg.revision("p", ["entity"]) == 1 and reg.revision("p", ["feature_view"]) == 3
