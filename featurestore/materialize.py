@@ -14,11 +14,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from featurestore.clock import parse_utc
 from featurestore.definitions import FeatureView
 from featurestore.errors import InputError
 from featurestore.offline.base import OfflineEngine, ViewRequest
@@ -27,8 +28,7 @@ from featurestore.online.base import OnlineStore, online_view
 if TYPE_CHECKING:
     from featurestore.backends import Backends
 
-__all__ = ["MaterializeResult", "Materializer", "Progress", "check_online", "materialize_view", "utc",
-           "watermark_key"]
+__all__ = ["MaterializeResult", "Materializer", "Progress", "check_online", "materialize_view", "watermark_key"]
 
 # One per process: a parallel backfill's chunks of one view must not move its watermark back.
 _WATERMARK_LOCK = threading.Lock()
@@ -52,20 +52,6 @@ class MaterializeResult:
 
 def watermark_key(view: str) -> str:
     return f"materialized_until:{view}"
-
-
-def utc(value: datetime | str | None, what: str) -> datetime | None:
-    """A datetime in UTC; naive values are taken as UTC, strings as ISO 8601."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise InputError(f"{what} {value!r} is not an ISO 8601 time such as 2024-05-01T00:00:00") from None
-    if not isinstance(value, datetime):
-        raise InputError(f"{what} must be a datetime or ISO 8601 string, not {type(value).__name__}")
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 def check_online(views: Sequence[FeatureView]) -> None:
@@ -142,7 +128,7 @@ class Materializer:
 
     def watermark(self, view: str) -> datetime | None:
         """The end of the view's latest run's window (None: never run, or reset)."""
-        return utc(self.registry.get_state(self.project, watermark_key(view)), "watermark")
+        return parse_utc(self.registry.get_state(self.project, watermark_key(view)), "watermark")
 
     def incremental_start(self, view: FeatureView, end: datetime) -> datetime | None:
         """Where an incremental run starts: the watermark, or ``end - ttl`` the first time."""

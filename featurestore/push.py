@@ -17,6 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from featurestore.clock import clock_us, to_utc
 from featurestore.definitions import FeatureView, PushSource
 from featurestore.errors import InputError, SchemaError
 from featurestore.online.base import EVENT_TIMESTAMP, OnlineStore
@@ -110,7 +111,7 @@ def _conform(table: pa.Table, views: list[FeatureView], source: PushSource) -> p
 def _parse_times(column: pa.ChunkedArray, name: str, source: str) -> pa.ChunkedArray:
     try:
         parsed = [None if v is None else datetime.fromisoformat(v.replace("Z", "+00:00")) for v in column.to_pylist()]
-        parsed = [p.replace(tzinfo=timezone.utc) if p is not None and p.tzinfo is None else p for p in parsed]
+        parsed = [to_utc(p) if p is not None else p for p in parsed]
         return pa.chunked_array([pa.array(parsed, type=pa.timestamp("us", tz="UTC"))])
     except (ValueError, AttributeError, TypeError):
         raise SchemaError(f"push to {source!r}: column {name!r} holds text that is not an ISO 8601 time") from None
@@ -160,7 +161,7 @@ def push_rows(
             if source.timestamp_field != EVENT_TIMESTAMP else table
         for view in views:
             if view.online and view.aggregations:
-                late[view.name] = add_events(state, view, table, ids, int(clock() * 1_000_000)).late
+                late[view.name] = add_events(state, view, table, ids, clock_us(clock)).late
             elif view.online:
                 target = online_view(view)
                 online.write_batch(target, stamped.select([*target.join_keys, *target.features, EVENT_TIMESTAMP]))

@@ -11,6 +11,7 @@ from typing import Any
 
 from registry import ObjectSpec, StoredObject
 
+from featurestore.clock import duration_us
 from featurestore.definitions import (
     Aggregation,
     Entity,
@@ -109,7 +110,7 @@ def _view(v: FeatureView) -> dict:
     return {
         "entities": [e.name for e in v.entities],
         "source": v.source.name,
-        "ttl_seconds": v.ttl.total_seconds() if v.ttl else None,
+        **_ttl(v.ttl),
         "schema": [
             {"name": f.name, "dtype": str(f.dtype), "description": f.description, "tags": dict(f.tags)}
             for f in v.schema
@@ -125,6 +126,24 @@ def _view(v: FeatureView) -> dict:
     }
 
 
+def _ttl(ttl: timedelta | None) -> dict:
+    """``ttl_seconds`` as ever, plus the exact ``ttl_us`` only when the float seconds do not
+    read back as the same timedelta (ttls beyond about 300 years with microseconds): so a
+    repo applied before ``ttl_us`` existed plans no change, and every ttl reads back exactly."""
+    if not ttl:
+        return {"ttl_seconds": None}
+    seconds = ttl.total_seconds()
+    if timedelta(seconds=seconds) == ttl:
+        return {"ttl_seconds": seconds}
+    return {"ttl_seconds": seconds, "ttl_us": duration_us(ttl)}
+
+
+def _ttl_from(spec: dict) -> timedelta | None:
+    if spec.get("ttl_us"):
+        return timedelta(microseconds=spec["ttl_us"])
+    return timedelta(seconds=spec["ttl_seconds"]) if spec["ttl_seconds"] else None
+
+
 def _view_from(name: str, spec: dict, contents: RepoContents) -> FeatureView:
     schedule = spec.get("schedule")
     if isinstance(schedule, dict):
@@ -137,7 +156,7 @@ def _view_from(name: str, spec: dict, contents: RepoContents) -> FeatureView:
             for f in spec["schema"]
         ),
         source=contents.sources[spec["source"]],
-        ttl=timedelta(seconds=spec["ttl_seconds"]) if spec["ttl_seconds"] else None,
+        ttl=_ttl_from(spec),
         aggregations=tuple(
             Aggregation(a["column"], a["function"], timedelta(seconds=a["window_seconds"]), a["name"])
             for a in spec.get("aggregations", [])

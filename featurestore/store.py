@@ -22,13 +22,14 @@ from featurestore import datasets
 from featurestore.apply import commit, load_repo, plan_repo, stale_online_views
 from featurestore.backends import Backends
 from featurestore.catalog import Catalog
+from featurestore.clock import parse_utc
 from featurestore.config import RepoConfig, load_config
 from featurestore.definitions import Entity, FeatureService, FeatureView, PushSource
 from featurestore.errors import InputError, NotFoundError, StoreUnavailableError
 from featurestore.jobs.locks import LockBackend
 from featurestore.jobs.runner import run_manual
 from featurestore.jobs.settings import JobSettings
-from featurestore.materialize import MaterializeResult, Materializer, Progress, check_online, utc
+from featurestore.materialize import MaterializeResult, Materializer, Progress, check_online
 from featurestore.offline.base import OfflineEngine, ViewRequest
 from featurestore.online.base import AggregationState, OnlineStore, online_view
 from featurestore.online.read import OnlineReader, OnlineResponse, ReadPlan
@@ -248,7 +249,7 @@ class FeatureStore:
         """Write each entity's latest row with ``start <= event_timestamp <= end`` online.
 
         Each view's run is a job record, under the view's lock (featurestore/jobs)."""
-        start, end = utc(start, "start"), utc(end, "end")
+        start, end = parse_utc(start, "start"), parse_utc(end, "end")
         if start is not None and start > end:
             raise InputError(f"materialize start {start} is after end {end}")
         settings = JobSettings.from_config(self.config)
@@ -259,7 +260,7 @@ class FeatureStore:
         self, end: datetime | str, views: Sequence[str] | None = None, progress: Progress | None = None
     ) -> list[MaterializeResult]:
         """Materialize each view from where its last run ended (first run: ``end - ttl``)."""
-        end = utc(end, "end")
+        end = parse_utc(end, "end")
         settings = JobSettings.from_config(self.config)
         return [run_manual(self.materializer, self.locks, settings, v, None, end, progress, incremental=True)
                 for v in self._online_views(views)]

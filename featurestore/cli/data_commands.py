@@ -18,11 +18,11 @@ def parse_time(text: str, what: str = "time") -> datetime:
     """An ISO 8601 time, or ``now``; naive times are UTC. ``what`` names the argument in errors."""
     if text.strip().lower() == "now":
         return datetime.now(timezone.utc)
+    from featurestore.clock import parse_utc
     from featurestore.errors import InputError
-    from featurestore.materialize import utc
 
     try:
-        return utc(text.strip(), what)
+        return parse_utc(text.strip(), what)
     except InputError as exc:
         raise InputError(f"{exc}, or `now`") from None
 

@@ -30,13 +30,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from featurestore.clock import parse_utc
 from featurestore.definitions import FeatureView
 from featurestore.errors import InputError
 from featurestore.jobs.locks import LockBackend, acquire, owner_id, view_lock
 from featurestore.jobs.runner import JobInterrupted, clear_stale, run_locked
 from featurestore.jobs.schedule import parse_duration
 from featurestore.jobs.settings import JobSettings
-from featurestore.materialize import check_online, utc
+from featurestore.materialize import check_online
 
 if TYPE_CHECKING:
     from featurestore.store import FeatureStore
@@ -139,7 +140,7 @@ def backfill(
     """
     view = store.get_feature_view(view_name)
     check_online([view])
-    start, end = utc(start, "backfill start"), utc(end, "backfill end")
+    start, end = parse_utc(start, "backfill start"), parse_utc(end, "backfill end")
     if start is None or end is None or start >= end:
         raise InputError(f"backfill start {start} must be before its end {end}")
     chunk = parse_duration(chunk, "backfill chunk")

@@ -37,15 +37,16 @@ and to ``(min T - longest window, max T]``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 import pyarrow as pa
 
+from featurestore.clock import duration_us, to_micros
 from featurestore.definitions import Aggregation
 from featurestore.errors import SchemaError
 from featurestore.offline.base import ViewRequest
 from featurestore.offline.pit_sql import ENTITY_TABLE
-from featurestore.offline.scan import Scan, ident, scan_sql
+from featurestore.offline.scan import Scan, epoch_us_sql, ident, scan_sql
 
 __all__ = [
     "EVENT_ID_COLUMN",
@@ -176,18 +177,6 @@ def output_types(view: ViewRequest, scan: Scan) -> list[pa.DataType]:
 # -- building blocks --------------------------------------------------------------------
 
 
-def _epoch_us(column: str, dtype: pa.DataType) -> str:
-    """UTC microseconds of a timestamp or date column (naive means UTC)."""
-    if pa.types.is_timestamp(dtype):
-        kind = "TIMESTAMPTZ" if dtype.tz else "TIMESTAMP"
-        return f"epoch_us(CAST({column} AS {kind}))"
-    return f"epoch_us(CAST({column} AS TIMESTAMP))"
-
-
-def _window_us(window: timedelta) -> int:
-    return window // timedelta(microseconds=1)
-
-
 def _value_sql(column: str, dtype: pa.DataType) -> str:
     """The value as aggregated: floats normalized (-0.0 to 0.0, NaN and +-inf to null)."""
     if pa.types.is_floating(dtype):
@@ -210,8 +199,8 @@ def _events_sql(view: ViewRequest, scan: Scan, where: str = "", keys_in: str | N
     needed = list(dict.fromkeys([*view.join_keys, ts, *filter(None, [created]), *columns,
                                  *([EVENT_ID_COLUMN] if has_id else [])]))
     select = [f"{ident(k)} AS __k{i}" for i, k in enumerate(view.join_keys)]
-    select.append(f"{_epoch_us(ident(ts), schema.field(ts).type)} AS __ts")
-    select.append(f"{_epoch_us(ident(created), schema.field(created).type)} AS __c" if created
+    select.append(f"{epoch_us_sql(ident(ts), schema.field(ts).type)} AS __ts")
+    select.append(f"{epoch_us_sql(ident(created), schema.field(created).type)} AS __c" if created
                   else "CAST(NULL AS BIGINT) AS __c")
     select += [f"{_value_sql(ident(c), schema.field(c).type)} AS __v{j}" for j, c in enumerate(columns)]
     if has_id:
@@ -302,7 +291,7 @@ def _int_sql(dtype: pa.DataType) -> str:
 
 
 def _longest(view: ViewRequest) -> int:
-    return max(_window_us(a.time_window) for a in _requested(view))
+    return max(duration_us(a.time_window) for a in _requested(view))
 
 
 # -- the two queries ----------------------------------------------------------------------
@@ -318,7 +307,7 @@ def aggregate_pit_sql(
     ``view.join_keys`` in order; the table is ``__fs_entities(__rn, __k*, __t)``.
     """
     n_keys = len(view.join_keys)
-    t_us = _epoch_us("__t", entity_time_type)
+    t_us = epoch_us_sql("__t", entity_time_type)
     entity_cols = ", ".join(f"{k} AS __k{i}" for i, k in enumerate(entity_keys))
     entities = f"SELECT __rn{', ' if entity_cols else ''}{entity_cols}, {t_us} AS __ts FROM {ENTITY_TABLE}"
     keys = [f"__k{i}" for i in range(n_keys)]
@@ -329,13 +318,13 @@ def aggregate_pit_sql(
     union = "SELECT *, CAST(NULL AS BIGINT) AS __rn FROM __ev UNION ALL BY NAME SELECT * FROM __e"
     windows = {}
     for agg in _requested(view):
-        windows.setdefault(_window_us(agg.time_window), f"__w{len(windows)}")
+        windows.setdefault(duration_us(agg.time_window), f"__w{len(windows)}")
     partition = f"PARTITION BY {', '.join(keys)} " if keys else ""
     window_sql = ", ".join(
         f"{name} AS ({partition}ORDER BY __ts RANGE BETWEEN {width - 1} PRECEDING AND CURRENT ROW)"
         for width, name in windows.items()
     )
-    inner, outer = _aggregate_exprs(view, scan, lambda agg: f"OVER {windows[_window_us(agg.time_window)]}")
+    inner, outer = _aggregate_exprs(view, scan, lambda agg: f"OVER {windows[duration_us(agg.time_window)]}")
     # A row without a time has no window: every output null (count included).
     outputs = ", ".join(f"CASE WHEN __ts IS NOT NULL THEN {e} END AS __f{j}" for j, e in enumerate(outer))
     calls = "".join(f", {c}" for c in inner)
@@ -354,13 +343,13 @@ def aggregate_latest_sql(view: ViewRequest, scan: Scan, start: datetime | None, 
     ``start`` is given, in ``[start, end]`` too (their windows may have emptied since:
     count 0), or with any event up to ``end`` when ``start`` is None.
     """
-    end_us = _micros(end)
+    end_us = to_micros(end)
     longest = _longest(view)
-    lower = "" if start is None else f"__ts >= {min(_micros(start), end_us - longest + 1)} AND "
+    lower = "" if start is None else f"__ts >= {min(to_micros(start), end_us - longest + 1)} AND "
     events = _events_sql(view, scan, where=f"{lower}__ts <= {end_us}")
     keys = [f"__k{i}" for i in range(len(view.join_keys))]
     inner, outer = _aggregate_exprs(
-        view, scan, lambda agg: f"FILTER (WHERE __ts > {end_us - _window_us(agg.time_window)})"
+        view, scan, lambda agg: f"FILTER (WHERE __ts > {end_us - duration_us(agg.time_window)})"
     )
     features = ", ".join(f"{e} AS __f{j}" for j, e in enumerate(outer))
     end_sql = f"CAST(make_timestamp({end_us}) AS TIMESTAMPTZ)"
@@ -370,11 +359,6 @@ def aggregate_latest_sql(view: ViewRequest, scan: Scan, start: datetime | None, 
         f"SELECT {', '.join(keys)}{', ' if keys else ''}{features}{', ' if features else ''}{end_sql} AS __ev "
         f"FROM ({grouped})"
     )
-
-
-def _micros(moment: datetime) -> int:
-    utc = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
-    return (utc - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
 
 
 def aggregate_events_sql(view: ViewRequest, scan: Scan, lo_us: int, hi_us: int) -> str:
@@ -389,7 +373,7 @@ def aggregate_events_sql(view: ViewRequest, scan: Scan, lo_us: int, hi_us: int) 
     names = list(dict.fromkeys([*view.join_keys, ts, *filter(None, [created]), *aggregation_columns(view)]))
     has_id = EVENT_ID_COLUMN in schema.names
     read = names + ([EVENT_ID_COLUMN] if has_id else [])
-    ts_us = _epoch_us(ident(ts), schema.field(ts).type)
+    ts_us = epoch_us_sql(ident(ts), schema.field(ts).type)
     cols = ", ".join(ident(c) for c in names)
     conds = " AND ".join([*(f"{ident(k)} IS NOT NULL" for k in view.join_keys), f"{ident(ts)} IS NOT NULL"])
     given = f"CAST({ident(EVENT_ID_COLUMN)} AS VARCHAR)" if has_id else "CAST(NULL AS VARCHAR)"

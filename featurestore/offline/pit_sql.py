@@ -27,13 +27,14 @@ rebased to UINTEGER on both sides; entity values outside the span cannot match a
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 import numpy as np
 import pyarrow as pa
 
+from featurestore.clock import duration_us, to_utc
 from featurestore.offline.base import ViewRequest
-from featurestore.offline.scan import Scan, ident, quote, scan_sql
+from featurestore.offline.scan import Scan, epoch_us_sql, ident, quote, scan_sql
 
 __all__ = ["ENTITY_TABLE", "entity_table", "latest_sql", "pit_sql"]
 
@@ -55,21 +56,13 @@ def entity_table(entities: pa.Table, timestamp_column: str, keys: list[str]) -> 
     return pa.Table.from_arrays(arrays, names=names)
 
 
-def _epoch_us(column: str, dtype: pa.DataType) -> str:
-    """UTC microseconds of a timestamp or date column (naive means UTC)."""
-    if pa.types.is_timestamp(dtype):
-        kind = "TIMESTAMPTZ" if dtype.tz else "TIMESTAMP"
-        return f"epoch_us(CAST({column} AS {kind}))"
-    return f"epoch_us(CAST({column} AS TIMESTAMP))"
-
-
 def _version(view: ViewRequest, scan: Scan) -> str:
     """The HUGEINT q ordering a view's rows by (event, created); see the module doc."""
     source = view.source
-    event = _epoch_us(ident(source.timestamp_field), scan.schema.field(source.timestamp_field).type)
+    event = epoch_us_sql(ident(source.timestamp_field), scan.schema.field(source.timestamp_field).type)
     if source.created_timestamp_field:
         created_type = scan.schema.field(source.created_timestamp_field).type
-        low = f"coalesce({_epoch_us(ident(source.created_timestamp_field), created_type)}, {_LOW_MIN})"
+        low = f"coalesce({epoch_us_sql(ident(source.created_timestamp_field), created_type)}, {_LOW_MIN})"
     else:
         values = ", ".join(ident(c) for c in view.tie_columns or view.features) or "0"
         low = f"(CAST(hash({values}) AS HUGEINT) + {_LOW_MIN})"
@@ -117,12 +110,12 @@ def pit_sql(
     created = view.source.created_timestamp_field
     slow = known_at_timestamp and created is not None
     pairs = [_key_pair(scan, key, col, narrow=not slow) for key, col in zip(view.join_keys, entity_keys)]
-    time = f"CAST({_epoch_us('__t', entity_time_type)} AS HUGEINT) * {_SHIFT}"
+    time = f"CAST({epoch_us_sql('__t', entity_time_type)} AS HUGEINT) * {_SHIFT}"
     columns = ["__rn", *(f"{expr} AS __k{i}" for i, (expr, _) in enumerate(pairs)), f"{time} AS __t"]
     entity = f"SELECT {', '.join(columns)} FROM {ENTITY_TABLE}"
     on = " AND ".join(f"e.__k{i} = f.__k{i}" for i in range(len(pairs)))
     # The lowest q still inside the ttl: event == T - ttl with the least created value.
-    lower = f"e.__t - {_ttl_us(view.ttl) * _SHIFT - _LOW_MIN}" if view.ttl else None  # ttl 0: none
+    lower = f"e.__t - {duration_us(view.ttl) * _SHIFT - _LOW_MIN}" if view.ttl else None  # ttl 0: none
     if not slow:
         features = ", ".join(
             (f"CASE WHEN f.__q >= {lower} THEN f.__f{j} END" if lower else f"f.__f{j}") + f" AS __f{j}"
@@ -136,8 +129,8 @@ def pit_sql(
         )
     # known_at_timestamp: the row must also have been created by T. No single ASOF
     # ordering expresses that, so join every candidate and keep the greatest q per row.
-    created_us = _epoch_us(ident(created), scan.schema.field(created).type)
-    event_us = _epoch_us(ident(view.source.timestamp_field), scan.schema.field(view.source.timestamp_field).type)
+    created_us = epoch_us_sql(ident(created), scan.schema.field(created).type)
+    event_us = epoch_us_sql(ident(view.source.timestamp_field), scan.schema.field(view.source.timestamp_field).type)
     known = f"CAST(coalesce({created_us}, {event_us}) AS HUGEINT) * {_SHIFT} AS __known"
     source = _source_sql(view, scan, [src for _, src in pairs], extra=known)
     conds = [on] if on else []
@@ -158,7 +151,7 @@ def latest_sql(view: ViewRequest, scan: Scan, start: datetime | None, end: datet
     bounds = [f"{ident(ts)} <= {_literal(end)}"]
     if start is not None:
         bounds.insert(0, f"{ident(ts)} >= {_literal(start)}")
-    event = _epoch_us(ident(ts), ts_type)
+    event = epoch_us_sql(ident(ts), ts_type)
     keys = [ident(k) for k in view.join_keys]
     # Filtering the raw column lets DuckDB skip Parquet row groups by their statistics.
     where = " WHERE " + " AND ".join(bounds)
@@ -173,14 +166,9 @@ def latest_sql(view: ViewRequest, scan: Scan, start: datetime | None, end: datet
     return f"SELECT {', '.join(columns)} FROM ({scan_sql}) {group}"
 
 
-def _ttl_us(ttl: timedelta) -> int:
-    return ttl // timedelta(microseconds=1)
-
-
 def _literal(moment: datetime) -> str:
     """``moment`` as a naive UTC TIMESTAMP literal (naive means UTC). DuckDB compares it
     with any timestamp or date column: with TIMESTAMPTZ through the session's UTC zone,
     and, unlike a TIMESTAMPTZ literal, also with TIMESTAMP_NS and TIMESTAMPTZ_NS columns
     (nanosecond Parquet files, or a folder mixing units and zones)."""
-    utc = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
-    return f"TIMESTAMP {quote(utc.strftime('%Y-%m-%d %H:%M:%S.%f'))}"
+    return f"TIMESTAMP {quote(to_utc(moment).strftime('%Y-%m-%d %H:%M:%S.%f'))}"

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from featurestore.errors import InputError, SchemaError
 from featurestore.offline.base import SourceTable
 
-__all__ = ["Scan", "ident", "quote", "resolve_files", "scan_source", "scan_sql"]
+__all__ = ["Scan", "epoch_us_sql", "ident", "quote", "resolve_files", "scan_source", "scan_sql"]
 
 _CSV = (".csv", ".csv.gz")
 _GLOB = set("*?[")
@@ -49,6 +49,16 @@ def quote(text: str) -> str:
 def ident(name: str) -> str:
     """A quoted SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def epoch_us_sql(column: str, dtype: pa.DataType) -> str:
+    """SQL for the UTC microseconds since the epoch of a timestamp or date column: a naive
+    timestamp is UTC (cast as TIMESTAMP, never read in the session's zone), the SQL twin of
+    ``featurestore/clock.py: to_micros``."""
+    if pa.types.is_timestamp(dtype):
+        kind = "TIMESTAMPTZ" if dtype.tz else "TIMESTAMP"
+        return f"epoch_us(CAST({column} AS {kind}))"
+    return f"epoch_us(CAST({column} AS TIMESTAMP))"
 
 
 def scan_sql(scan: Scan, columns: list[str], where: str = "") -> str:

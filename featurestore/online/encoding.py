@@ -23,7 +23,6 @@ import struct
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from numbers import Integral
 from typing import Any
@@ -31,6 +30,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from featurestore.clock import from_micros, to_micros
 from featurestore.errors import InputError, NotFoundError, SchemaError
 from featurestore.online.base import EVENT_TIMESTAMP, OnlineView
 from featurestore.types import FeatureType
@@ -54,8 +54,6 @@ __all__ = [
 ]
 
 _LITTLE = sys.byteorder == "little"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO = timedelta(microseconds=1)
 _U32 = struct.Struct("<I")
 _I64 = struct.Struct("<q")
 _ARRAY_HEAD = struct.Struct("<IB")
@@ -69,22 +67,6 @@ _WIDTH = {code: struct.calcsize("<" + code) for code in set(_FIXED.values())}
 # --- single values ---------------------------------------------------------------------
 
 
-def _micros(value: Any) -> int:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)  # naive timestamps are UTC
-        return (value - _EPOCH) // _MICRO
-    if isinstance(value, date):
-        return (datetime(value.year, value.month, value.day, tzinfo=UTC) - _EPOCH) // _MICRO
-    if isinstance(value, Integral) and not isinstance(value, bool):
-        return int(value)
-    raise TypeError(f"expected a datetime or microseconds since the epoch, got {value!r}")
-
-
-def _from_micros(us: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=us)
-
-
 def _scalar_encoder(dtype: FeatureType) -> Callable[[Any], bytes]:
     name = dtype.name
     if name == "String":
@@ -92,7 +74,7 @@ def _scalar_encoder(dtype: FeatureType) -> Callable[[Any], bytes]:
     if name == "Bytes":
         return bytes
     if name == "UnixTimestamp":
-        return lambda v: _I64.pack(_micros(v))
+        return lambda v: _I64.pack(to_micros(v))
     if name == "Bool":
         return lambda v: b"\x01" if v else b"\x00"
     return struct.Struct("<" + _FIXED[name]).pack
@@ -108,7 +90,7 @@ def _scalar_decoder(dtype: FeatureType) -> Callable[[bytes], Any]:
         return lambda b: b != b"\x00"
     unpack = struct.Struct("<" + _FIXED[name]).unpack
     if name == "UnixTimestamp":
-        return lambda b: _from_micros(unpack(b)[0])
+        return lambda b: from_micros(unpack(b)[0])
     return lambda b: unpack(b)[0]
 
 
@@ -129,7 +111,7 @@ def _array_encoder(item: FeatureType) -> Callable[[Sequence], bytes]:
         parts = [_ARRAY_HEAD.pack(n, 1 if head else 0), head]
         if code:
             if item.name == "UnixTimestamp":
-                values = [_micros(v) if v is not None else 0 for v in values]
+                values = [to_micros(v) if v is not None else 0 for v in values]
             elif head:
                 values = [v if v is not None else 0 for v in values]
             parts.append(struct.pack(f"<{n}{code}", *values))
@@ -156,7 +138,7 @@ def _array_decoder(item: FeatureType) -> Callable[[bytes], list]:
         if code:
             items = list(struct.unpack_from(f"<{n}{code}", blob, offset))
             if item.name == "UnixTimestamp":
-                items = [_from_micros(us) for us in items]
+                items = [from_micros(us) for us in items]
         else:
             lengths = struct.unpack_from(f"<{n}I", blob, offset)
             offset += 4 * n

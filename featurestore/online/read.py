@@ -12,11 +12,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
 
+from featurestore.clock import clock_us, duration_us, from_micros
 from featurestore.definitions import FeatureService
 from featurestore.errors import InputError
 from featurestore.online.base import AggregationState, OnlineStore, OnlineView, online_view
@@ -66,7 +67,7 @@ class ReadPlan:
                     keys.append(key)
                     key_types[key] = declared.get(key)
             dtypes = {f.name: f.dtype for f in rv.view.features}
-            ttl = int(rv.view.ttl.total_seconds() * 1_000_000) if rv.view.ttl else None
+            ttl = duration_us(rv.view.ttl) if rv.view.ttl else None  # exact, as pit_sql
             aggregates = None
             if rv.view.aggregations:
                 from featurestore.streaming.aggregate import AggregateReader
@@ -110,7 +111,7 @@ class OnlineResponse:
 
 
 def _datetime(us: int | None) -> datetime | None:
-    return None if us is None else datetime.fromtimestamp(us / 1_000_000, tz=timezone.utc)
+    return None if us is None else from_micros(us)
 
 
 _PY_TYPES: dict[FeatureType, tuple[type, ...]] = {
@@ -181,7 +182,7 @@ def read_online(
     stored = [r for r, item in zip(requests, plan.items) if item.aggregates is None]
     rows_per_view = iter(store.read(stored) if n and stored else [[] for _ in stored])
 
-    now_us = int(clock() * 1_000_000)
+    now_us = clock_us(clock)
     names = list(plan.join_keys)
     values = [columns[k] for k in plan.join_keys]
     statuses = [[FieldStatus.PRESENT] * n for _ in plan.join_keys]

@@ -13,9 +13,9 @@ import math
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from featurestore.clock import duration_us, from_micros
 from featurestore.definitions import FeatureView
 from featurestore.errors import NotFoundError
 from featurestore.offline.aggregate_sql import REST_SCALE, SUM_LIMIT, SUM_SCALE, to_double
@@ -27,7 +27,6 @@ __all__ = ["AggregateReader", "Event", "aggregate"]
 #: One stored event: (event µs, created µs or None, values in ``ViewLayout.columns`` order).
 Event = tuple[int, "int | None", tuple]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MIN_CREATED = -(2**63)
 _F32 = struct.Struct("<f")
 _SCALE, _REST = float(SUM_SCALE), float(REST_SCALE)
@@ -101,7 +100,7 @@ def _compute(spec: _Spec, values: list[tuple[int, int, Any]]) -> Any:
         lo, hi = _INT_RANGE[spec.dtype]
         return total if lo <= total < hi else None
     if spec.kind == "time":
-        return _EPOCH + timedelta(microseconds=value)
+        return from_micros(value)
     return value
 
 
@@ -113,7 +112,7 @@ def _specs(layout: ViewLayout, features: Sequence[str]) -> list[_Spec]:
         if agg is None:
             raise NotFoundError("aggregation", name, by_name, where=f"view {layout.name!r}")
         i = layout.columns.index(agg.column)
-        specs.append(_Spec(i, agg.function, agg.time_window // timedelta(microseconds=1),
+        specs.append(_Spec(i, agg.function, duration_us(agg.time_window),
                            layout.kinds[i], layout.dtypes[i].name))
     return specs
 

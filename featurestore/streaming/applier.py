@@ -19,6 +19,7 @@ from typing import Protocol
 
 import pyarrow as pa
 
+from featurestore.clock import clock_us
 from featurestore.definitions import FeatureView, PushSource
 from featurestore.errors import ConfigError, NotFoundError
 from featurestore.online.base import EVENT_TIMESTAMP, online_view
@@ -129,7 +130,7 @@ class BatchApplier:
         added = sent = 0  # events added to aggregation states (synchronously) / sent to them
         commands: list[bytes] = []
         if table.num_rows:
-            now_us = int(self.clock() * 1_000_000)
+            now_us = clock_us(self.clock)
             stamped = None
             for view in route.views:
                 if not view.online:

@@ -2,9 +2,10 @@
 
 An entry's fields are the row's columns, as text: numbers as decimal text, booleans as
 ``true``/``false``/``1``/``0``, times as ISO 8601 (``2024-05-01T12:00:00.123456Z``; no
-offset means UTC) or seconds since the epoch (``1714564800.123456``). The columns wanted
-are the push source's (every view's schema, the join keys, the timestamp field); a join
-key no view declares is Int64. Fields nothing reads are ignored. A missing timestamp or
+offset means UTC) or seconds since the epoch (``1714564800.123456``, read from its digits
+exactly and truncated to the microsecond like every time: featurestore/clock.py). The
+columns wanted are the push source's (every view's schema, the join keys, the timestamp
+field); a join key no view declares is Int64. Fields nothing reads are ignored. A missing timestamp or
 join key, or a value that does not convert, makes the entry *bad*: it is set aside with
 the reason (the worker sends it to the dead-letter stream), and the rest go on.
 
@@ -14,21 +15,17 @@ time (when Redis added it) is used: the same on every redelivery of the entry.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from featurestore.clock import decimal_seconds_us, from_micros
 from featurestore.definitions import FeatureView, PushSource
 from featurestore.types import FeatureType, Int64
 
 __all__ = ["DecodedBatch", "EntryDecoder"]
 
 _TS = pa.timestamp("us", tz="UTC")
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 @dataclass
@@ -152,14 +149,13 @@ def _times(text: pa.Array) -> pa.Array:
         return text.cast(pa.timestamp("us")).cast(_TS)  # no offset: UTC
     except pa.ArrowInvalid:
         pass
-    seconds = text.cast(pa.float64())  # epoch seconds; ValueError-like ArrowInvalid otherwise
-    if not all(math.isfinite(s) for s in seconds.drop_null().to_pylist()):
-        raise ValueError("not a finite number of seconds")
-    micros = pc.round(pc.multiply(seconds, 1_000_000.0)).cast(pa.int64())
-    return micros.cast(_TS)
+    text.cast(pa.float64())  # what reads as a number (ArrowInvalid otherwise) ...
+    # ... read exactly from its decimal digits: a float would round 0.1234565 s either way
+    micros = [None if t is None else decimal_seconds_us(t) for t in text.to_pylist()]
+    return pa.array(micros, pa.int64()).cast(_TS)
 
 
 def _entry_time(entry_id: bytes) -> bytes:
     """The time Redis added an entry (its id's milliseconds), as ISO 8601 text."""
     ms = int(entry_id.split(b"-", 1)[0])
-    return (_EPOCH + timedelta(milliseconds=ms)).isoformat().encode()
+    return from_micros(ms * 1000).isoformat().encode()

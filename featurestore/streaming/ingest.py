@@ -13,10 +13,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 import pyarrow as pa
 
+from featurestore.clock import clock_us, to_micros
 from featurestore.definitions import FeatureView
 from featurestore.offline.aggregate_sql import EVENT_ID_COLUMN, aggregate_events_sql
 from featurestore.offline.base import OfflineEngine, ViewRequest
@@ -87,10 +88,10 @@ def load_offline_events(
     """Load ``view``'s offline events in ``(end - longest window, end]`` into the state
     (idempotent: ids are stable). Returns the events read."""
     layout = ViewLayout.of(view)
-    end_us = (end.astimezone(timezone.utc) - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
+    end_us = to_micros(end)  # a naive end is UTC, not local time
     scan = scan_source(request.source, None, request.join_keys)
     table = engine.query(aggregate_events_sql(request, scan, end_us - layout.longest_us, end_us))
-    now_us = int(clock() * 1_000_000)
+    now_us = clock_us(clock)
     rows = 0
     for batch in table.to_batches(batch_rows):
         part = pa.Table.from_batches([batch])

@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -54,6 +56,21 @@ def test_a_change_is_planned_then_applied_as_a_new_version(store, repo):
     assert [h.version for h in history] == [1, 2]
     assert history[0].spec["ttl_seconds"] == 86400 and history[1].spec["ttl_seconds"] == 21600
     assert store.get_feature_view("driver_hourly_stats").ttl.total_seconds() == 21600
+
+
+def test_a_ttl_is_stored_exactly_in_the_spec_shape_earlier_versions_wrote(store, repo):
+    spec = store.registry.get(store.project, "feature_view", "driver_hourly_stats").spec
+    # ttl_seconds alone, as before ttl_us existed: a repo applied then plans no change now.
+    assert spec["ttl_seconds"] == 86400 and "ttl_us" not in spec
+    edit(repo, "ttl=timedelta(days=1),\n    schema=[\n        Field(name=\"conv_rate\"",
+         "ttl=timedelta(days=400 * 365, microseconds=3),\n    schema=[\n        Field(name=\"conv_rate\"")
+    store.apply()
+    ttl = timedelta(days=400 * 365, microseconds=3)
+    assert timedelta(seconds=ttl.total_seconds()) != ttl  # float seconds cannot hold this one
+    spec = store.registry.get(store.project, "feature_view", "driver_hourly_stats").spec
+    assert spec["ttl_us"] == ttl // timedelta(microseconds=1)
+    assert store.get_feature_view("driver_hourly_stats").ttl == ttl
+    assert store.plan() == []
 
 
 def test_removed_definitions_are_removed_from_the_registry(store, repo):
