@@ -64,7 +64,7 @@ from starlette.responses import Response
 
 client = redis.Redis.from_url(os.environ["BENCH_REDIS_URL"])
 PREFIX = os.environ["BENCH_PROJECT"].encode() + b":"
-KEY_HEAD = b"\\x01\\x09driver_idi"  # one join key "driver_id", int64 tag (online/encoding.py)
+KEY_HEAD = b"\\x01\\x09driver_idi"  # one join key "driver_id", int64 tag (online/entity_keys.py)
 FIELDS = [b"driver_hourly_stats:@ts", b"driver_hourly_stats:conv_rate", b"driver_hourly_stats:acc_rate",
           b"driver_hourly_stats:avg_daily_trips"]
 F32, I64 = struct.Struct("<f").unpack, struct.Struct("<q").unpack
@@ -287,7 +287,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from featurestore.config import load_config
-    from featurestore.online.encoding import entity_key_encoder
+    from featurestore.online.entity_keys import entity_key_encoder
     from featurestore.scaffold import init_repo
     from featurestore.store import FeatureStore
 

@@ -51,7 +51,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from featurestore import FeatureStore
-    from featurestore.online.encoding import entity_key_encoder, value_decoder
+    from featurestore.online.entity_keys import entity_key_encoder
+    from featurestore.online.values import value_decoder
     from featurestore.types import Float32, Int64
 
     rng = random.Random(1)

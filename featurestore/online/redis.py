@@ -24,8 +24,10 @@ import redis
 
 from featurestore.errors import ConfigError, DefinitionError
 from featurestore.online.base import OnlineRow, OnlineView
-from featurestore.online.encoding import EncodedBatch, encode_batch, entity_key_encoder, feature_decoders, undecodable
+from featurestore.online.batches import EncodedBatch, encode_batch
+from featurestore.online.entity_keys import entity_key_encoder
 from featurestore.online.redis_protocol import REDIS_ERRORS, Scripts, connect, mask_url, pack, unavailable
+from featurestore.online.values import feature_decoders, undecodable
 
 __all__ = ["RedisOnlineStore"]
 

@@ -5,8 +5,8 @@ One table holds every project's values::
     online_features(project, view, entity_key BLOB, event_ts INTEGER, feature_values BLOB)
     PRIMARY KEY (project, view, entity_key)
 
-``entity_key`` and ``feature_values`` use the encodings in ``encoding.py`` (a record of
-named values). The file is in WAL mode, so readers never wait for the writer, and every
+``entity_key`` is ``entity_keys.py``'s encoding and ``feature_values`` a record
+(``records.py``) of named values (``values.py``). The file is in WAL mode, so readers never wait for the writer, and every
 connection waits up to ``timeout`` seconds for another process's write lock.
 """
 
@@ -24,14 +24,10 @@ import pyarrow as pa
 
 from featurestore.errors import StoreUnavailableError
 from featurestore.online.base import OnlineRow, OnlineView
-from featurestore.online.encoding import (
-    decode_record,
-    encode_batch,
-    encode_record,
-    entity_key_encoder,
-    feature_decoders,
-    undecodable,
-)
+from featurestore.online.batches import encode_batch
+from featurestore.online.entity_keys import entity_key_encoder
+from featurestore.online.records import decode_record, encode_record
+from featurestore.online.values import feature_decoders, undecodable
 
 __all__ = ["SqliteOnlineStore"]
 

@@ -19,7 +19,7 @@ from featurestore.clock import duration_us, from_micros
 from featurestore.definitions import FeatureView
 from featurestore.errors import NotFoundError
 from featurestore.offline.aggregate_sql import REST_SCALE, SUM_LIMIT, SUM_SCALE, to_double
-from featurestore.online.encoding import entity_key_encoder
+from featurestore.online.entity_keys import entity_key_encoder
 from featurestore.streaming.events import ViewLayout
 
 __all__ = ["AggregateReader", "Event", "aggregate"]

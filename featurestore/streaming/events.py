@@ -3,7 +3,7 @@
 An aggregation view's online state is its raw events within the longest window (see
 ``state.py``). Each event is stored as
 
-- its **entity key** (the online store's encoding, ``online/encoding.py``);
+- its **entity key** (the online store's encoding, ``online/entity_keys.py``);
 - its **event time** in UTC microseconds (the sorted-set score);
 - its **event id**: what makes a redelivered event count once. A stream event's id is its
   ``event_id`` field when it has one, else ``{stream}/{entry id}``; a pushed row's is its
@@ -29,14 +29,9 @@ import pyarrow as pa
 from featurestore.definitions import Aggregation, FeatureView
 from featurestore.errors import SchemaError
 from featurestore.offline.aggregate_sql import EVENT_ID_COLUMN, FUNCTION_KINDS
-from featurestore.online.encoding import (
-    decode_record,
-    encode_column,
-    encode_entity_keys,
-    encode_record,
-    timestamp_micros,
-    value_decoder,
-)
+from featurestore.online.entity_keys import encode_entity_keys
+from featurestore.online.records import decode_record, encode_record
+from featurestore.online.values import encode_column, timestamp_micros, value_decoder
 from featurestore.types import FeatureType
 
 __all__ = ["CREATED", "EVENT_ID_COLUMN", "ViewLayout", "column_ids", "encode_events", "fill_ids", "new_event_ids"]

@@ -13,17 +13,10 @@ from hypothesis import given, settings
 
 from featurestore.errors import InputError, SchemaError
 from featurestore.online.base import EVENT_TIMESTAMP, OnlineView
-from featurestore.online.encoding import (
-    decode_record,
-    decode_values,
-    encode_batch,
-    encode_column,
-    encode_entity_keys,
-    encode_record,
-    entity_key_encoder,
-    value_decoder,
-    value_encoder,
-)
+from featurestore.online.batches import encode_batch
+from featurestore.online.entity_keys import encode_entity_keys, entity_key_encoder
+from featurestore.online.records import decode_record, encode_record
+from featurestore.online.values import decode_values, encode_column, value_decoder, value_encoder
 from featurestore.types import Array, Bool, Bytes, FeatureType, Float32, Float64, Int32, Int64, String, UnixTimestamp
 
 SCALARS = (Int32, Int64, Float32, Float64, String, Bytes, Bool, UnixTimestamp)

@@ -13,7 +13,9 @@ import pytest
 
 from featurestore.errors import StoreUnavailableError
 from featurestore.online.base import EVENT_TIMESTAMP, OnlineView
-from featurestore.online.encoding import decode_record, encode_record, entity_key_encoder, value_encoder
+from featurestore.online.entity_keys import entity_key_encoder
+from featurestore.online.records import decode_record, encode_record
+from featurestore.online.values import value_encoder
 from featurestore.online.sqlite import SqliteOnlineStore
 from featurestore.types import Int64, String
 

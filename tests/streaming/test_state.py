@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from featurestore import Aggregation, Entity, FeatureView, Field, FileSource
-from featurestore.online.encoding import entity_key_encoder
+from featurestore.online.entity_keys import entity_key_encoder
 from featurestore.streaming.events import ViewLayout
 from featurestore.online.redis_events import RedisAggregationState
 from featurestore.online.sqlite_events import SqliteAggregationState
