@@ -7,7 +7,7 @@ objects it depends on) and get back ``StoredObject`` versions.
 """
 
 from registry.errors import ConflictError, RegistryError
-from registry.model import ApplyResult, Change, Edge, ObjectSpec, StoredObject
+from registry.records import ApplyResult, Change, Edge, ObjectSpec, StoredObject
 from registry.store import Registry
 
 __all__ = [

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from registry.errors import RegistryError
-from registry.model import Change, ObjectSpec
+from registry.records import Change, ObjectSpec
 
 __all__ = [
     "Current",

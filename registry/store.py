@@ -25,7 +25,7 @@ from typing import Any
 from registry.diff import canonical_json, check_objects, diff_objects
 from registry.errors import ConflictError, RegistryError
 from registry.jobs import JobLog
-from registry.model import ApplyResult, Change, Edge, ObjectSpec, StoredObject
+from registry.records import ApplyResult, Change, Edge, ObjectSpec, StoredObject
 from registry.sqlite import connect, resolve_path, sqlite_errors
 from registry.tables import (
     COLUMNS,

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from registry.diff import Current, spec_hash
-from registry.model import StoredObject
+from registry.records import StoredObject
 
 __all__ = [
     "COLUMNS",

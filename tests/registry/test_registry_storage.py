@@ -9,7 +9,7 @@ import pytest
 import registry
 import registry.diff
 import registry.errors
-import registry.model
+import registry.records
 import registry.sqlite
 import registry.store
 import registry.tables
@@ -25,7 +25,7 @@ def test_public_names_are_pinned():
     ]
     assert issubclass(ConflictError, RegistryError)
     for module in (
-        registry.diff, registry.errors, registry.model, registry.sqlite,
+        registry.diff, registry.errors, registry.records, registry.sqlite,
         registry.store, registry.tables,
     ):
         for name in module.__all__:
