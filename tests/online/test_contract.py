@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import socket
 from datetime import UTC, datetime
 
 import hypothesis.strategies as st
@@ -10,7 +11,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from featurestore.errors import InputError, NotFoundError, SchemaError
+from featurestore.errors import InputError, NotFoundError, SchemaError, StoreUnavailableError
 from featurestore.online.base import EVENT_TIMESTAMP, OnlineView
 from featurestore.online.redis import RedisOnlineStore
 from featurestore.online.sqlite import SqliteOnlineStore
@@ -257,8 +258,23 @@ def test_empty_batch(store):
     assert store.write_batch(DRIVER, table(DRIVER, [])) == 0
 
 
-def test_health(store):
-    store.health()
+def test_health_answers_on_a_reachable_store_and_names_an_unreachable_one(store, tmp_path):
+    assert store.health() is None  # a fresh store, nothing written yet
+    write(store, DRIVER, {"driver_id": 1, "conv_rate": 0.5, "trips": 10, "city": "Oslo", "ts": T0})
+    assert store.health() is None
+    assert read_one(store, DRIVER, [(1,)]) == [(T0, (0.5, 10, "Oslo"))]  # a ping changes nothing
+    if isinstance(store, SqliteOnlineStore):
+        garbage = tmp_path / "garbage.db"
+        garbage.write_bytes(b"this is not a database" * 100)
+        broken, where = SqliteOnlineStore(garbage, "p"), "garbage.db"
+    else:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            where = f"127.0.0.1:{sock.getsockname()[1]}"  # nothing listens once it closes
+        broken = RedisOnlineStore(f"redis://{where}/0", "p", retries=0)
+    with pytest.raises(StoreUnavailableError, match=where):
+        broken.health()
+    broken.close()
 
 
 # A model of the contract: per entity, the row with the greatest event time; the last of

@@ -25,12 +25,6 @@ pytestmark = pytest.mark.integration
 KEY = "integration-key"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def wait_for(check, what: str, seconds: float = 60.0):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -41,6 +35,31 @@ def wait_for(check, what: str, seconds: float = 60.0):
             pass
         time.sleep(0.1)
     pytest.fail(f"gave up waiting for {what}")
+
+
+def start_server(repo, env: dict, attempts: int = 3) -> tuple[subprocess.Popen, httpx.Client]:
+    """`featurestore serve --workers 2` on a free port, ready. A port is only known free
+    until someone binds it, and the server binds it a moment after we looked: when another
+    process took it meanwhile, the server exits saying so, and we try another."""
+    for _ in range(attempts):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from featurestore.cli.main import main; main()",
+             "--repo", str(repo), "serve", "--port", str(port), "--workers", "2", "--no-access-log",
+             "--watch-interval", "0.2", "--log-level", "warning"],
+            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+        wait_for(lambda: proc.poll() is not None or client.get("/ready").status_code == 200, "the server to be ready")
+        if proc.poll() is None:
+            return proc, client
+        client.close()
+        output = proc.communicate()[0].decode(errors="replace")
+        if "in use" not in output:
+            pytest.fail(f"the server exited before it was ready:\n{output[-3000:]}")
+    pytest.fail(f"no free port in {attempts} attempts")
 
 
 @pytest.fixture
@@ -62,18 +81,10 @@ def server(repo, clock, redis_url, tmp_path):
         store.apply()
         store.materialize_incremental(clock.now)
         project = store.project
-    port = free_port()
     metrics_dir = tmp_path / "metrics"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from featurestore.cli.main import main; main()",
-         "--repo", str(repo), "serve", "--port", str(port), "--workers", "2", "--no-access-log",
-         "--watch-interval", "0.2", "--log-level", "warning"],
-        env={**os.environ, **env, "FEATURESTORE_API_KEYS": KEY, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    proc, client = start_server(repo, {**env, "FEATURESTORE_API_KEYS": KEY,
+                                       "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)})
     try:
-        wait_for(lambda: proc.poll() is None and client.get("/ready").status_code == 200, "the server to be ready")
         yield client, metrics_dir
     finally:
         client.close()

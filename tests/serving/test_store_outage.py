@@ -9,6 +9,7 @@ import subprocess
 import time
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 
 from serving import create_app
@@ -27,11 +28,29 @@ def free_port() -> int:
 
 
 def start_redis(port: int, folder) -> subprocess.Popen:
-    return subprocess.Popen(
+    """redis-server on ``port``, answering. The test needs one port with Redis down, then
+    up, then down again, so the port is free while Redis is down: should another process
+    take it meanwhile, say so rather than time out later or talk to someone else's server."""
+    proc = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
          "--dir", str(folder)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
+    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1)
+    try:
+        wait_for(lambda: proc.poll() is not None or _pings(client), f"redis-server on port {port}")
+    finally:
+        client.close()
+    if proc.poll() is not None:
+        pytest.fail(f"redis-server could not listen on port {port}: another process took it meanwhile")
+    return proc
+
+
+def _pings(client) -> bool:
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -56,6 +75,9 @@ def test_reads_answer_503_while_redis_is_down_and_recover(repo, clock, tmp_path)
         app = create_app(store, watch_interval=0)
         app.state.serving.probe_interval = 0.05
         with TestClient(app) as client:
+            # Liveness is not readiness: /health stays up, so an orchestrator does not
+            # restart a server that only waits for its store.
+            assert client.get("/health").status_code == 200
             ready = client.get("/ready")
             assert ready.status_code == 503
             assert "online store unavailable" in ready.json()["error"]["message"]

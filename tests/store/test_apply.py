@@ -8,6 +8,8 @@ from featurestore import FeatureStore
 from featurestore.errors import DefinitionError, SchemaError
 from featurestore.types import Int64
 
+from .conftest import NOW
+
 DEFS = "features/driver_stats.py"
 
 
@@ -121,3 +123,30 @@ def test_a_module_that_raises_is_named_and_nothing_is_committed(store, repo):
     with pytest.raises(DefinitionError, match=r"features/driver_stats.py, line \d+: .*RuntimeError: half-edited"):
         store.apply()
     assert snapshot(store) == before
+
+
+TRIPS_VIEW = '''
+
+from featurestore import Aggregation
+from featurestore.types import String
+
+trips = FileSource(name="trips", path="data/trips.parquet", timestamp_field="event_timestamp")
+trip_stats = FeatureView(
+    name="trip_stats", entities=[driver], source=PushSource(name="trips_push", batch_source=trips),
+    schema=[Field("city", String)],
+    aggregations=[Aggregation("city", "sum", timedelta(minutes=10))],
+)
+'''
+
+
+def test_an_aggregation_of_the_wrong_column_type_fails_apply_and_changes_nothing(store, repo):
+    pq.write_table(pa.table({"driver_id": [1001], "event_timestamp": pa.array([NOW], pa.timestamp("us", tz="UTC")),
+                             "city": ["Paris"]}), repo / "data" / "trips.parquet")
+    before = store.registry.revision(store.project)
+    path = repo / "features" / "driver_stats.py"
+    path.write_text(path.read_text() + TRIPS_VIEW)
+    for step in (store.plan, store.apply):
+        with pytest.raises(SchemaError, match=r"'trip_stats'.*'city_sum_10m' \(sum\).*'city'.*String.*int or float"):
+            step()
+    assert store.registry.revision(store.project) == before
+    assert "trip_stats" not in [v.name for v in store.list_feature_views()]

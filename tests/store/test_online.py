@@ -2,6 +2,8 @@ import random
 import textwrap
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
+import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -232,3 +234,34 @@ def test_unreachable_redis_is_a_clear_error_naming_the_url_and_a_rerun_completes
 def test_one_view_name_may_be_given_as_a_plain_string(online_store):
     [result] = online_store.materialize(None, NOW, views="driver_hourly_stats")
     assert result.view == "driver_hourly_stats" and result.rows == 5
+
+
+# Join keys straight from numpy/pandas: arrays and Series as the columns of a dict, numpy
+# scalars in row dicts (what iterating a DataFrame gives).
+
+ONE_REF = ["driver_hourly_stats:conv_rate"]
+
+
+@pytest.fixture
+def materialized(store):
+    store.materialize(None, NOW, views=["driver_hourly_stats"])
+    return store
+
+
+def test_numpy_and_pandas_join_keys_read_like_python_ints(materialized):
+    want = materialized.get_online_features(ONE_REF, {"driver_id": [1001, 1002]}).to_dict()
+    assert want["conv_rate"][0] is not None
+    for entities in (
+        {"driver_id": np.array([1001, 1002])},
+        {"driver_id": pd.Series([1001, 1002])},
+        [{"driver_id": np.int64(1001)}, {"driver_id": np.int32(1002)}],
+        pd.DataFrame({"driver_id": [1001, 1002]}).to_dict("list"),
+    ):
+        got = materialized.get_online_features(ONE_REF, entities).to_dict()
+        assert got == want
+        assert all(type(v) is int for v in got["driver_id"])
+
+
+def test_a_numpy_value_of_the_wrong_kind_is_still_refused(materialized):
+    with pytest.raises(InputError, match="driver_id"):
+        materialized.get_online_features(ONE_REF, {"driver_id": np.array([1001.5])})
