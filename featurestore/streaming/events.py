@@ -21,11 +21,11 @@ import struct
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import lru_cache
 
 import pyarrow as pa
 
+from featurestore.clock import duration_us
 from featurestore.definitions import Aggregation, FeatureView
 from featurestore.errors import SchemaError
 from featurestore.offline.aggregate_sql import EVENT_ID_COLUMN, FUNCTION_KINDS
@@ -84,7 +84,7 @@ def _layout(view: FeatureView) -> ViewLayout:
                 f"{agg.column!r} of type {declared[agg.column]}; {agg.function} takes "
                 f"{' or '.join(FUNCTION_KINDS[agg.function])} columns"
             )
-    longest = max(a.time_window for a in view.aggregations) // timedelta(microseconds=1)
+    longest = duration_us(max(a.time_window for a in view.aggregations))
     source = view.batch_source
     return ViewLayout(view.name, view.join_keys, view.aggregations, columns,
                       tuple(declared[c] for c in columns), source.timestamp_field,
