@@ -15,20 +15,19 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import pyarrow as pa
 
+from featurestore.catalog import Catalog
 from featurestore.clock import parse_utc
 from featurestore.definitions import FeatureView
 from featurestore.errors import InputError
 from featurestore.offline.base import OfflineEngine, ViewRequest
-from featurestore.online.base import OnlineStore, online_view
+from featurestore.online.base import AggregationState, OnlineStore, online_view
 
-if TYPE_CHECKING:
-    from featurestore.backends import Backends
-
-__all__ = ["MaterializeResult", "Materializer", "Progress", "check_online", "materialize_view", "watermark_key"]
+__all__ = ["MaterializeBackends", "MaterializeResult", "Materializer", "Progress", "check_online",
+           "materialize_view", "watermark_key"]
 
 # One per process: a parallel backfill's chunks of one view must not move its watermark back.
 _WATERMARK_LOCK = threading.Lock()
@@ -85,6 +84,21 @@ def materialize_view(
     return MaterializeResult(view.name, start, end, rows, time.perf_counter() - began)
 
 
+class MaterializeBackends(Protocol):
+    """What a run uses (``featurestore.backends.Backends`` has it; the online side is built
+    on first use, so it is read at each run)."""
+
+    project: str
+    registry: Catalog
+    offline: OfflineEngine
+
+    @property
+    def online(self) -> OnlineStore: ...
+
+    @property
+    def aggregation_state(self) -> AggregationState: ...
+
+
 class Materializer:
     """Runs one window of one view into the online side and keeps the view's watermark.
 
@@ -93,7 +107,7 @@ class Materializer:
     (``featurestore/jobs``); nothing here records jobs.
     """
 
-    def __init__(self, backends: Backends, request: Callable[[FeatureView], ViewRequest],
+    def __init__(self, backends: MaterializeBackends, request: Callable[[FeatureView], ViewRequest],
                  clock: Callable[[], float] = time.time):
         self.backends = backends
         self.project = backends.project

@@ -39,6 +39,7 @@ from featurestore.repo import RepoContents
 from featurestore.retrieval import RetrievalJob, to_arrow_table
 from featurestore.serialization import DEFINITION_KINDS, contents_from_registry
 from featurestore.source_tables import source_table
+from featurestore.streaming.aggregate import AggregateReader
 
 __all__ = ["FeatureStore"]
 
@@ -74,7 +75,7 @@ class FeatureStore:
         self.registry: Catalog = self.backends.registry
         self.offline: OfflineEngine = self.backends.offline
         self.materializer = Materializer(self.backends, self._full_request, clock)
-        self._reader = OnlineReader(lambda: self.contents, lambda: self.aggregation_state, clock)
+        self._reader = OnlineReader(lambda: self.contents, self._aggregates, clock)
         self._lock = threading.Lock()
         self._contents: RepoContents | None = None
         self._revision = -1
@@ -264,6 +265,9 @@ class FeatureStore:
         settings = JobSettings.from_config(self.config)
         return [run_manual(self.materializer, self.locks, settings, v, None, end, progress, incremental=True)
                 for v in self._online_views(views)]
+
+    def _aggregates(self, view: FeatureView, features: tuple[str, ...]) -> AggregateReader:
+        return AggregateReader(view, features, self.aggregation_state)
 
     def _full_request(self, view: FeatureView) -> ViewRequest:
         return self._request(ResolvedView(view, view.feature_names, view.feature_names))

@@ -10,22 +10,22 @@ read both ``FeatureStore.get_online_features`` and ``POST /get-online-features``
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 
 from featurestore.clock import clock_us, duration_us, from_micros
 from featurestore.definitions import FeatureService
 from featurestore.errors import InputError
-from featurestore.online.base import AggregationState, OnlineStore, OnlineView, online_view
+from featurestore.online.base import OnlineStore, OnlineView, online_view
 from featurestore.refs import ResolvedView, resolve_features
 from featurestore.repo import RepoContents
 from featurestore.types import Bool, FeatureType, Float32, Float64, Int32, Int64, String
 
-__all__ = ["FieldStatus", "OnlineReader", "OnlineResponse", "ReadPlan", "read_online"]
+__all__ = ["AggregatesFactory", "AggregatesReader", "FieldStatus", "OnlineReader", "OnlineResponse", "ReadPlan", "read_online"]
 
 
 class FieldStatus:
@@ -37,6 +37,17 @@ class FieldStatus:
     OUTSIDE_MAX_AGE = "OUTSIDE_MAX_AGE"
 
 
+class AggregatesReader(Protocol):
+    """The aggregations of one view as of a time (``streaming.aggregate.AggregateReader``)."""
+
+    def read(self, keys: Sequence[tuple], now_us: int) -> Iterable[tuple[int | None, Sequence[Any], bool]]:
+        """Per entity key: (newest event µs, the values, whether the entity has events)."""
+
+
+#: Builds the reader of some aggregations of a view: ``(view, feature names) -> reader``.
+AggregatesFactory = Callable[[Any, tuple[str, ...]], AggregatesReader]
+
+
 @dataclass(frozen=True)
 class _PlanItem:
     view: OnlineView
@@ -46,7 +57,7 @@ class _PlanItem:
     ttl_us: int | None
     # A view with aggregations: its values are computed from its events as of the read
     # time by this reader (featurestore/streaming/aggregate.py); no ttl applies.
-    aggregates: Any = None
+    aggregates: AggregatesReader | None = None
 
 
 @dataclass(frozen=True)
@@ -56,7 +67,8 @@ class ReadPlan:
     items: tuple[_PlanItem, ...]
 
     @classmethod
-    def build(cls, views: Sequence[ResolvedView], aggregation_state: Any = None) -> "ReadPlan":
+    def build(cls, views: Sequence[ResolvedView], aggregates: AggregatesFactory | None = None) -> "ReadPlan":
+        """The plan of resolved views; ``aggregates`` builds the readers of aggregation views."""
         keys: list[str] = []
         key_types: dict[str, FeatureType | None] = {}
         items = []
@@ -68,13 +80,11 @@ class ReadPlan:
                     key_types[key] = declared.get(key)
             dtypes = {f.name: f.dtype for f in rv.view.features}
             ttl = duration_us(rv.view.ttl) if rv.view.ttl else None  # exact, as pit_sql
-            aggregates = None
+            reader = None
             if rv.view.aggregations:
-                from featurestore.streaming.aggregate import AggregateReader
-
-                aggregates, ttl = AggregateReader(rv.view, rv.features, aggregation_state), None
+                reader, ttl = aggregates(rv.view, tuple(rv.features)), None
             items.append(_PlanItem(online_view(rv.view), rv.features, rv.output_names,
-                                   tuple(dtypes[f] for f in rv.features), ttl, aggregates))
+                                   tuple(dtypes[f] for f in rv.features), ttl, reader))
         return cls(tuple(keys), key_types, tuple(items))
 
 
@@ -224,14 +234,14 @@ class OnlineReader:
     """Online reads of one store: ``ReadPlan``s cached per feature list (until ``reset``,
     when definitions change), then ``read_online``.
 
-    ``contents()`` gives the current definitions and ``aggregation_state()`` the state of
-    aggregation views (asked for only when a plan needs it).
+    ``contents()`` gives the current definitions and ``aggregates(view, features)`` the
+    reader of an aggregation view's values (the store builds it over its aggregation state).
     """
 
-    def __init__(self, contents: Callable[[], RepoContents], aggregation_state: Callable[[], AggregationState],
+    def __init__(self, contents: Callable[[], RepoContents], aggregates: AggregatesFactory,
                  clock: Callable[[], float] = time.time):
         self._contents = contents
-        self._aggregation_state = aggregation_state
+        self._aggregates = aggregates
         self.clock = clock
         self._plans: dict[Any, ReadPlan] = {}
 
@@ -245,8 +255,7 @@ class OnlineReader:
         plan = self._plans.get(key)
         if plan is None:
             views = resolve_features(self._contents(), features, full_feature_names)
-            state = self._aggregation_state() if any(v.view.aggregations for v in views) else None
-            plan = ReadPlan.build(views, state)
+            plan = ReadPlan.build(views, self._aggregates)
             self._plans[key] = plan
         return plan
 
