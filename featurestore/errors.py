@@ -14,7 +14,11 @@ tree::
     │   └── ConflictError        another writer changed the registry at the same moment
     ├── StoreUnavailableError    the online or offline store cannot be reached
     ├── IntegrityError           a stored file no longer matches the hash recorded for it
-    └── JobError                 a materialization, backfill or stream job failed
+    ├── JobError                 a materialization, backfill or stream job failed
+    └── ModelError               a model cannot be saved, loaded or run (unpicklable
+        │                        object, missing library, untrusted file)
+        └── ArtifactError        a model's artifact file is missing or changed since it
+                                 was stored (also an IntegrityError)
 
 ``StoreUnavailableError`` is not the user's fault but still names the URL and what to
 check; the HTTP layer answers it with 503.
@@ -26,6 +30,7 @@ import difflib
 from collections.abc import Iterable
 
 __all__ = [
+    "ArtifactError",
     "ConfigError",
     "ConflictError",
     "DefinitionError",
@@ -33,6 +38,7 @@ __all__ = [
     "InputError",
     "IntegrityError",
     "JobError",
+    "ModelError",
     "NotFoundError",
     "RegistryError",
     "SchemaError",
@@ -93,6 +99,18 @@ class IntegrityError(FeatureStoreError):
 
 class JobError(FeatureStoreError):
     """A materialization, backfill or stream job failed."""
+
+
+class ModelError(FeatureStoreError):
+    """A model cannot be saved, loaded or run: an unpicklable object, a missing library."""
+
+
+class ArtifactError(ModelError, IntegrityError):
+    """A model's artifact file is missing, or its content changed since it was stored.
+
+    Also an ``IntegrityError``: a changed stored file is one concept, for datasets and
+    model artifacts alike.
+    """
 
 
 def close_matches(name: str, known: Iterable[str], n: int = 3) -> list[str]:

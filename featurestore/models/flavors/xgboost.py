@@ -1,0 +1,69 @@
+"""The ``xgboost`` flavor: a Booster or an sklearn-API model in XGBoost's own format.
+
+Saved with ``save_model`` as UBJSON (``model.ubj``), or copied from a ``.ubj``/``.json``
+model file (``.xgb``/``.model``/``.bin`` too, as MLflow names them: XGBoost reads the
+format from the content). Loaded as a ``Booster`` whatever was saved, and run with
+``inplace_predict`` on the columns in the order of the booster's feature names: so a
+classifier gives what its ``predict_proba`` gives for the positive class (the booster's
+output), a regressor its prediction, and a multi-class model one row of probabilities.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+
+from featurestore.errors import ModelError
+from featurestore.models.flavors.base import Predictor, copy_model_file, is_instance_of, require, type_path
+from featurestore.models.flavors.tabular import feature_matrix, select_features, to_rows
+
+__all__ = ["XGBoostFlavor"]
+
+_SUFFIXES = (".ubj", ".json", ".xgb", ".model", ".bin")
+
+
+class XGBoostFlavor:
+    name = "xgboost"
+    extra = "xgboost"
+
+    def accepts(self, model: object) -> bool:
+        return is_instance_of(model, "xgboost", ("Booster", "XGBModel"))
+
+    def save(self, model: object, folder: Path, *, source: dict | None = None) -> dict:
+        (xgb,) = require("xgboost", "xgboost", "xgboost")
+        if isinstance(model, (str, Path)):
+            name = copy_model_file(model, folder, "xgboost", _SUFFIXES)
+        elif self.accepts(model):
+            name = "model.ubj"
+            booster = model if isinstance(model, xgb.Booster) else model.get_booster()
+            booster.save_model(str(folder / name))
+        else:
+            raise ModelError(f"cannot save {type_path(model)} with the xgboost flavor: expected an xgboost Booster, "
+                             f"an XGBClassifier/XGBRegressor or a model file")
+        booster = _booster(xgb, folder / name)
+        meta = {"file": name, "xgboost_version": xgb.__version__, "feature_names": booster.feature_names}
+        return meta | ({"source": source} if source else {})
+
+    def load(self, folder: Path, meta: dict, *, trusted: bool = False) -> Predictor:
+        (xgb,) = require("xgboost", "xgboost", "xgboost")
+        return _Predictor(_booster(xgb, Path(folder) / meta["file"]), meta["file"])
+
+
+class _Predictor:
+    def __init__(self, booster, name: str):
+        self.booster = booster
+        self._label = f"xgboost model {name}"
+
+    def predict(self, features: pa.Table) -> list:
+        table = select_features(features, self.booster.feature_names, self._label)
+        # Booster.inplace_predict validates names only for frames; the matrix is in the
+        # booster's feature order already, as select_features put it.
+        return to_rows(self.booster.inplace_predict(feature_matrix(table)), features.num_rows, self._label)
+
+
+def _booster(xgb, path: Path):
+    try:
+        return xgb.Booster(model_file=str(path))
+    except Exception as exc:
+        raise ModelError(f"xgboost cannot load {path.name}: {type(exc).__name__}: {exc}") from None

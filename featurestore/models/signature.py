@@ -1,0 +1,152 @@
+"""A model's signature: its ordered input columns and outputs, with their types.
+
+The signature is recorded when a model version is registered (inferred from the training
+set when there is one) and enforced on every prediction, so a model sees the columns it
+was trained on, in that order, with those types, wherever it runs. The rules ``conform``
+applies, once, here:
+
+- a missing input column is an error naming it; extra columns are ignored;
+- only lossless upcasts are made: Int32 -> Int64 and Float32 -> Float64 (also inside
+  arrays); anything else that differs (an integer for a float, a string for a number) is
+  an error naming the column and both types;
+- nulls are kept as nulls. A column is nullable unless declared otherwise, and a
+  nullable column is never dropped or refused for holding nulls (MLflow dropped such
+  columns from inferred signatures); a null in a non-nullable column is an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from featurestore.errors import InputError, SchemaError, close_matches
+from featurestore.types import FeatureType, from_arrow, parse_type
+
+__all__ = ["ColumnSpec", "Signature"]
+
+# The only type changes conform() makes: each loses no value.
+_UPCASTS = {("Int32", "Int64"), ("Float32", "Float64")}
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One input or output column: its name, feature type and whether it may hold nulls."""
+
+    name: str
+    dtype: FeatureType
+    nullable: bool = True
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise InputError(f"a signature column needs a non-empty name, not {self.name!r}")
+        if not isinstance(self.dtype, FeatureType):
+            raise InputError(f"signature column {self.name!r}: dtype must be a feature type such as Float64, "
+                             f"not {self.dtype!r}")
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "type": str(self.dtype), "nullable": self.nullable}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ColumnSpec:
+        try:
+            return cls(data["name"], parse_type(data["type"]), bool(data.get("nullable", True)))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"invalid signature column {data!r}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Signature:
+    """Ordered input columns (what ``predict`` receives) and output columns."""
+
+    inputs: tuple[ColumnSpec, ...]
+    outputs: tuple[ColumnSpec, ...] = ()
+
+    def __post_init__(self):
+        # Accept lists for convenience but store tuples, so the record stays immutable.
+        object.__setattr__(self, "inputs", tuple(self.inputs))
+        object.__setattr__(self, "outputs", tuple(self.outputs))
+        for side, specs in (("input", self.inputs), ("output", self.outputs)):
+            names = [spec.name for spec in specs]
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                raise InputError(f"signature names {side} column(s) {', '.join(map(repr, duplicates))} twice")
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(spec.name for spec in self.inputs)
+
+    def to_dict(self) -> dict:
+        """A JSON-able dict; ``Signature.from_dict`` gives back an equal signature."""
+        return {"inputs": [s.to_dict() for s in self.inputs], "outputs": [s.to_dict() for s in self.outputs]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Signature:
+        if not isinstance(data, dict) or not isinstance(data.get("inputs"), list):
+            raise InputError(f"invalid signature {data!r}: expected {{'inputs': [...], 'outputs': [...]}}")
+        return cls(tuple(ColumnSpec.from_dict(d) for d in data["inputs"]),
+                   tuple(ColumnSpec.from_dict(d) for d in data.get("outputs") or ()))
+
+    @classmethod
+    def infer(cls, table: pa.Table | pa.Schema, inputs: Sequence[str], outputs: Sequence[str] = ()) -> Signature:
+        """The signature of ``inputs`` and ``outputs`` (column names, in order) in ``table``.
+
+        Types come from the Arrow schema; a column is nullable unless its Arrow field is
+        declared non-nullable (whether it holds nulls today does not matter).
+        """
+        schema = table if isinstance(table, pa.Schema) else table.schema
+        if isinstance(inputs, str) or isinstance(outputs, str):
+            raise InputError("Signature.infer takes lists of column names, not a single string")
+        return cls(tuple(_infer_column(schema, n) for n in inputs), tuple(_infer_column(schema, n) for n in outputs))
+
+    def conform(self, table: pa.Table, *, label: str = "model") -> pa.Table:
+        """The input columns of ``table`` in signature order, checked and safely upcast."""
+        columns = []
+        for spec in self.inputs:
+            if spec.name not in table.column_names:
+                hint = close_matches(spec.name, table.column_names)
+                raise SchemaError(
+                    f"{label}: missing input column {spec.name!r} ({spec.dtype})"
+                    + (f"; did you mean {', '.join(map(repr, hint))}?" if hint else "")
+                )
+            columns.append(_conform_column(table.column(spec.name), spec, label))
+        return pa.table(columns, names=list(self.input_names))
+
+
+def _infer_column(schema: pa.Schema, name: str) -> ColumnSpec:
+    index = schema.get_field_index(name)
+    if index < 0:
+        hint = close_matches(name, schema.names)
+        raise SchemaError(f"no column {name!r} to infer the signature from; columns: {', '.join(schema.names)}"
+                          + (f"; did you mean {', '.join(map(repr, hint))}?" if hint else ""))
+    field = schema.field(index)
+    dtype = from_arrow(field.type)
+    if dtype is None:
+        raise SchemaError(f"column {name!r} has Arrow type {field.type}, which no feature type matches")
+    return ColumnSpec(name, dtype, field.nullable)
+
+
+def _conform_column(column: pa.ChunkedArray, spec: ColumnSpec, label: str) -> pa.ChunkedArray:
+    declared = spec.dtype
+    if pa.types.is_null(column.type):
+        # An all-null column (e.g. built from Python Nones) has no type of its own.
+        actual = declared
+        column = column.cast(declared.to_arrow())
+    else:
+        actual = from_arrow(column.type)
+    if actual != declared:
+        if actual is None or not _upcast_ok(actual, declared):
+            found = actual if actual is not None else f"Arrow {column.type}"
+            raise SchemaError(f"{label}: input column {spec.name!r} has type {found}, expected {declared}")
+        column = column.cast(declared.to_arrow())
+    if not spec.nullable and column.null_count:
+        raise SchemaError(f"{label}: input column {spec.name!r} has {column.null_count} null value(s) "
+                          f"but the signature declares it non-nullable")
+    return column
+
+
+def _upcast_ok(actual: FeatureType, declared: FeatureType) -> bool:
+    if actual.item is not None and declared.item is not None:
+        return _upcast_ok(actual.item, declared.item)
+    return actual.item is None and declared.item is None and (actual.name, declared.name) in _UPCASTS
