@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from featurestore.errors import InputError, NotFoundError
+from featurestore.errors import InputError, NotFoundError, close_matches
 from featurestore.models.flavors.base import Flavor, Predictor, type_path
 from featurestore.models.flavors.lightgbm import LightGBMFlavor
 from featurestore.models.flavors.mlflow import read_mlflow_model
@@ -41,8 +41,10 @@ def get_flavor(name: str) -> Flavor:
     try:
         return _FLAVORS[name]
     except (KeyError, TypeError):
-        raise NotFoundError("flavor", str(name), _FLAVORS, hint=f"known flavors: {', '.join(flavor_names())}") \
-            from None
+        matches = close_matches(str(name), _FLAVORS)
+        hint = (f"did you mean {', '.join(map(repr, matches))}? " if matches else "") + \
+            f"known flavors: {', '.join(flavor_names())}"
+        raise NotFoundError("flavor", str(name), hint=hint) from None
 
 
 def infer_flavor(model: object) -> Flavor:

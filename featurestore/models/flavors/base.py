@@ -50,7 +50,9 @@ class Flavor(Protocol):
         """Write the model's files into the empty ``folder``; returns metadata for ``load``.
 
         ``model`` is an in-memory object, or a str/Path to a model file or folder in the
-        library's native format.
+        library's native format. Every flavor takes ``trusted`` (only the sklearn flavor
+        needs it, for pickles and unknown types) and ``source`` (where the model came
+        from, e.g. an MLflow directory's record, kept in the metadata as it is).
         """
         ...
 

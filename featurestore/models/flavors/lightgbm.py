@@ -29,7 +29,7 @@ class LightGBMFlavor:
     def accepts(self, model: object) -> bool:
         return is_instance_of(model, "lightgbm", ("Booster", "LGBMModel"))
 
-    def save(self, model: object, folder: Path, *, source: dict | None = None) -> dict:
+    def save(self, model: object, folder: Path, *, trusted: bool = False, source: dict | None = None) -> dict:
         (lgb,) = require("lightgbm", "lightgbm", "lightgbm")
         if isinstance(model, (str, Path)):
             name = copy_model_file(model, folder, "lightgbm", _SUFFIXES)

@@ -39,7 +39,7 @@ class OnnxFlavor:
     def accepts(self, model: object) -> bool:
         return is_instance_of(model, "onnx", ("ModelProto",))
 
-    def save(self, model: object, folder: Path, *, source: dict | None = None) -> dict:
+    def save(self, model: object, folder: Path, *, trusted: bool = False, source: dict | None = None) -> dict:
         (ort,) = require("onnx", "onnx", "onnxruntime")
         if isinstance(model, (str, Path)):
             name = copy_model_file(model, folder, "onnx", (".onnx",))

@@ -44,7 +44,7 @@ class PythonFlavor:
         return callable(getattr(model, "predict", None)) or inspect.isfunction(model)
 
     def save(self, model: object, folder: Path, *, params: dict | None = None,
-             files: dict[str, str | Path] | None = None, source: dict | None = None) -> dict:
+             files: dict[str, str | Path] | None = None, trusted: bool = False, source: dict | None = None) -> dict:
         params = dict(params or {})
         try:
             json.dumps(params)

@@ -30,7 +30,7 @@ class XGBoostFlavor:
     def accepts(self, model: object) -> bool:
         return is_instance_of(model, "xgboost", ("Booster", "XGBModel"))
 
-    def save(self, model: object, folder: Path, *, source: dict | None = None) -> dict:
+    def save(self, model: object, folder: Path, *, trusted: bool = False, source: dict | None = None) -> dict:
         (xgb,) = require("xgboost", "xgboost", "xgboost")
         if isinstance(model, (str, Path)):
             name = copy_model_file(model, folder, "xgboost", _SUFFIXES)
