@@ -9,7 +9,8 @@ import pyarrow as pa
 import pytest
 
 
-from featurestore.models import infer_flavor
+from featurestore.errors import ModelError
+from featurestore.models import get_flavor, infer_flavor
 
 FEATURES = ["amount", "age", "score", "visits"]  # the training_data fixture's columns
 
@@ -181,7 +182,7 @@ def test_same_model_saved_twice_is_the_same_artifact(flavor, training_data, roun
     import xgboost as xgb
 
     X, y, _ = training_data
-    model = (xgb.XGBClassifier(n_estimators=3) if flavor == "xgboost" else lgb.LGBMClassifier(n_estimators=3, verbose=-1))
+    model = xgb.XGBClassifier(n_estimators=3) if flavor == "xgboost" else lgb.LGBMClassifier(n_estimators=3, verbose=-1)
     model.fit(X, y)
     assert round_trip(flavor, model)[2] == round_trip(flavor, model)[2]
 
@@ -208,3 +209,23 @@ def test_nulls_reach_the_model_as_missing_values(flavor, training_data, round_tr
                      "visits": [0.0, 0.0]})
     expected = model.predict(np.array([[0.5, np.nan, 0.0, 0.0], [0.5, 1.0, 0.0, 0.0]])).tolist()
     assert predictor.predict(rows) == expected
+
+
+def test_zero_rows_give_no_predictions_and_library_errors_become_model_errors(training_data, round_trip):
+    from sklearn.linear_model import LogisticRegression
+
+    X, y, table = training_data
+    predictor, _, _ = round_trip("sklearn", LogisticRegression().fit(X, y))
+    assert predictor.predict(table.slice(0, 0)) == []
+    with pytest.raises(ModelError, match="sklearn model .*LogisticRegression failed: ValueError"):
+        predictor.predict(table.drop_columns(["visits"]))
+
+
+@pytest.mark.parametrize("flavor", ["xgboost", "lightgbm"])
+def test_an_unfitted_model_is_refused(flavor, tmp_path):
+    import lightgbm as lgb
+    import xgboost as xgb
+
+    model = xgb.XGBClassifier() if flavor == "xgboost" else lgb.LGBMClassifier()
+    with pytest.raises(ModelError, match="cannot save .*Classifier"):
+        get_flavor(flavor).save(model, tmp_path)

@@ -82,3 +82,15 @@ def test_other_files_and_objects_are_refused(tmp_path):
         get_flavor("sklearn").save(tmp_path / "model.txt", tmp_path)
     with pytest.raises(ModelError, match="not a scikit-learn estimator"):
         get_flavor("sklearn").save(object(), tmp_path)
+
+
+def test_a_lambda_inside_a_pipeline_is_an_unpicklable_object(training_data, tmp_path):
+    from sklearn.linear_model import LinearRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    X, _, _ = training_data
+    model = make_pipeline(FunctionTransformer(lambda x: x * 2), LinearRegression()).fit(X, X[:, 0])
+    with pytest.raises(ModelError, match=r"cannot restore .*<lambda>.*unpicklable object"):
+        get_flavor("sklearn").save(model, tmp_path, trusted=True)
+

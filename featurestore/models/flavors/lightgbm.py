@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from featurestore.errors import ModelError
 from featurestore.models.flavors.base import Predictor, copy_model_file, is_instance_of, require, type_path
-from featurestore.models.flavors.tabular import feature_matrix, select_features, to_rows
+from featurestore.models.flavors.tabular import call_model, feature_matrix, select_features
 
 __all__ = ["LightGBMFlavor"]
 
@@ -35,8 +35,11 @@ class LightGBMFlavor:
             name = copy_model_file(model, folder, "lightgbm", _SUFFIXES)
         elif self.accepts(model):
             name = "model.txt"
-            booster = model if isinstance(model, lgb.Booster) else model.booster_
-            booster.save_model(str(folder / name))
+            try:
+                booster = model if isinstance(model, lgb.Booster) else model.booster_
+                booster.save_model(str(folder / name))
+            except Exception as exc:  # e.g. an sklearn-API model that was never fitted
+                raise ModelError(f"cannot save {type_path(model)}: {type(exc).__name__}: {exc}") from None
         else:
             raise ModelError(f"cannot save {type_path(model)} with the lightgbm flavor: expected a lightgbm "
                              f"Booster, an LGBMClassifier/LGBMRegressor or a model file")
@@ -55,8 +58,10 @@ class _Predictor:
         self._label = f"lightgbm model {name}"
 
     def predict(self, features: pa.Table) -> list:
+        if not features.num_rows:
+            return []
         table = select_features(features, self.booster.feature_name(), self._label)
-        return to_rows(self.booster.predict(feature_matrix(table)), features.num_rows, self._label)
+        return call_model(self.booster.predict, feature_matrix(table), features.num_rows, self._label)
 
 
 def _booster(lgb, path: Path):

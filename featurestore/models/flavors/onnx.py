@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from featurestore.errors import ModelError, SchemaError
 from featurestore.models.flavors.base import Predictor, copy_model_file, is_instance_of, library_version, require
-from featurestore.models.flavors.tabular import feature_matrix, to_rows
+from featurestore.models.flavors.tabular import call_model, feature_matrix
 
 __all__ = ["OnnxFlavor"]
 
@@ -67,6 +67,8 @@ class _Predictor:
         self._label = f"onnx model {name}"
 
     def predict(self, features: pa.Table) -> list:
+        if not features.num_rows:
+            return []
         if len(self._inputs) == 1:
             spec = self._inputs[0]
             width = spec.shape[1] if len(spec.shape) == 2 else None
@@ -76,11 +78,7 @@ class _Predictor:
             feeds = {spec.name: feature_matrix(features, _DTYPES.get(spec.type))}
         else:
             feeds = {spec.name: self._column(features, spec) for spec in self._inputs}
-        try:
-            (result,) = self.session.run([self._output], feeds)
-        except Exception as exc:
-            raise ModelError(f"{self._label} failed: {type(exc).__name__}: {exc}") from None
-        return to_rows(result, features.num_rows, self._label)
+        return call_model(lambda f: self.session.run([self._output], f)[0], feeds, features.num_rows, self._label)
 
     def _column(self, features: pa.Table, spec) -> np.ndarray:
         if spec.name not in features.column_names:

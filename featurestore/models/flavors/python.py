@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from featurestore.errors import ModelError
 from featurestore.models.flavors.base import Predictor
-from featurestore.models.flavors.tabular import to_rows
+from featurestore.models.flavors.tabular import call_model
 
 __all__ = ["PythonFlavor"]
 
@@ -78,7 +78,7 @@ class _Predictor:
         self._predict, self._label = predict, label
 
     def predict(self, features: pa.Table) -> list:
-        return to_rows(self._predict(features), features.num_rows, self._label)
+        return call_model(self._predict, features, features.num_rows, f"python model {self._label}")
 
 
 def _target(model: object) -> tuple[object, str]:

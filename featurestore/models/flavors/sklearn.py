@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from featurestore.errors import ModelError
 from featurestore.models.flavors.base import Predictor, is_instance_of, library_version, require, type_path
-from featurestore.models.flavors.tabular import feature_matrix, select_features, to_rows
+from featurestore.models.flavors.tabular import call_model, feature_matrix, select_features
 
 __all__ = ["SklearnFlavor"]
 
@@ -70,12 +70,14 @@ class _Predictor:
         self._label = f"sklearn model {type_path(estimator)}"
 
     def predict(self, features: pa.Table) -> list:
+        if not features.num_rows:
+            return []
         names = getattr(self.estimator, "feature_names_in_", None)
         data = _frame(select_features(features, list(names), self._label)) if names is not None \
             else feature_matrix(features)
         if self._proba:
-            return to_rows(self.estimator.predict_proba(data)[:, 1], features.num_rows, self._label)
-        return to_rows(self.estimator.predict(data), features.num_rows, self._label)
+            return call_model(lambda d: self.estimator.predict_proba(d)[:, 1], data, features.num_rows, self._label)
+        return call_model(self.estimator.predict, data, features.num_rows, self._label)
 
 
 def _frame(table: pa.Table):
@@ -117,6 +119,11 @@ def _load(folder: Path, meta: dict, trusted: bool):
             raise ModelError(f"cannot load pickle {meta['file']}: {type(exc).__name__}: {exc}") from None
     (sio,) = require("sklearn", "sklearn", "skops.io")
     reported = sio.get_untrusted_types(file=path)
+    local = [t for t in reported if t.startswith("__main__.") or "<lambda>" in t or "<locals>" in t]
+    if local:
+        raise ModelError(f"cannot restore {', '.join(local)} from {meta['file']}: a lambda, or a function or class "
+                         f"defined in a script or inside a function, cannot be imported when the model loads (an "
+                         f"unpicklable object); move it to a module in the repo")
     unknown = [t for t in reported if t.split(".")[0] not in _SAFE_MODULES]
     if unknown and not trusted:
         raise ModelError(f"refusing to load {meta['file']}: it holds types skops does not trust "

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
-from featurestore.errors import ModelError, SchemaError
+from featurestore.errors import FeatureStoreError, ModelError, SchemaError
 
-__all__ = ["feature_matrix", "select_features", "to_rows"]
+__all__ = ["call_model", "feature_matrix", "select_features", "to_rows"]
 
 
 def select_features(table: pa.Table, names: Sequence[str] | None, label: str) -> pa.Table:
@@ -52,6 +52,22 @@ def _column_array(column: pa.ChunkedArray) -> np.ndarray:
     elif pa.types.is_boolean(column.type):
         column = column.cast(pa.float64() if column.null_count else pa.int8())
     return column.to_numpy()
+
+
+def call_model(predict, data: object, n_rows: int, label: str) -> list:
+    """``predict(data)`` as one Python value per row; the library's errors become ModelError.
+
+    Zero rows give ``[]`` without calling the model (most libraries refuse an empty matrix).
+    """
+    if not n_rows:
+        return []
+    try:
+        values = predict(data)
+    except FeatureStoreError:
+        raise
+    except Exception as exc:
+        raise ModelError(f"{label} failed: {type(exc).__name__}: {exc}") from exc
+    return to_rows(values, n_rows, label)
 
 
 def to_rows(values: object, n_rows: int, label: str) -> list:

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from featurestore.errors import ModelError
 from featurestore.models.flavors.base import Predictor, copy_model_file, is_instance_of, require, type_path
-from featurestore.models.flavors.tabular import feature_matrix, select_features, to_rows
+from featurestore.models.flavors.tabular import call_model, feature_matrix, select_features
 
 __all__ = ["XGBoostFlavor"]
 
@@ -36,8 +36,11 @@ class XGBoostFlavor:
             name = copy_model_file(model, folder, "xgboost", _SUFFIXES)
         elif self.accepts(model):
             name = "model.ubj"
-            booster = model if isinstance(model, xgb.Booster) else model.get_booster()
-            booster.save_model(str(folder / name))
+            try:
+                booster = model if isinstance(model, xgb.Booster) else model.get_booster()
+                booster.save_model(str(folder / name))
+            except Exception as exc:  # e.g. an sklearn-API model that was never fitted
+                raise ModelError(f"cannot save {type_path(model)}: {type(exc).__name__}: {exc}") from None
         else:
             raise ModelError(f"cannot save {type_path(model)} with the xgboost flavor: expected an xgboost Booster, "
                              f"an XGBClassifier/XGBRegressor or a model file")
@@ -56,10 +59,12 @@ class _Predictor:
         self._label = f"xgboost model {name}"
 
     def predict(self, features: pa.Table) -> list:
+        if not features.num_rows:
+            return []
         table = select_features(features, self.booster.feature_names, self._label)
         # Booster.inplace_predict validates names only for frames; the matrix is in the
         # booster's feature order already, as select_features put it.
-        return to_rows(self.booster.inplace_predict(feature_matrix(table)), features.num_rows, self._label)
+        return call_model(self.booster.inplace_predict, feature_matrix(table), features.num_rows, self._label)
 
 
 def _booster(xgb, path: Path):
