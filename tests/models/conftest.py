@@ -22,12 +22,12 @@ def training_data():
 
 
 @pytest.fixture
-def artifact_store(tmp_path):
+def local_store(tmp_path):
     return LocalArtifactStore(tmp_path / "artifacts")
 
 
 @pytest.fixture
-def round_trip(tmp_path, artifact_store):
+def round_trip(tmp_path, local_store):
     """save -> put -> fetch -> load, as the registry does; returns (predictor, meta, digest)."""
     counter = iter(range(1000))
 
@@ -36,8 +36,8 @@ def round_trip(tmp_path, artifact_store):
         folder = tmp_path / f"save-{next(counter)}"
         folder.mkdir()
         meta = flavor.save(model, folder, trusted=trusted, **options)
-        digest = artifact_store.put(folder)
-        fetched = artifact_store.fetch(digest, label=f"model test version {flavor_name}")
+        digest = local_store.put(folder)
+        fetched = local_store.fetch(digest, label=f"model test version {flavor_name}")
         return flavor.load(fetched, meta, trusted=trusted), meta, digest
 
     return run

@@ -37,13 +37,13 @@ def test_a_pickle_is_refused_unless_trusted(suffix, model, training_data, tmp_pa
     assert predictor.predict(table) == model.predict_proba(X)[:, 1].tolist()
 
 
-def test_a_stored_pickle_loads_only_when_trusted(model, tmp_path, artifact_store):
+def test_a_stored_pickle_loads_only_when_trusted(model, tmp_path, local_store):
     path = tmp_path / "model.pkl"
     joblib.dump(model, path)
     folder = tmp_path / "out"
     folder.mkdir()
     meta = get_flavor("sklearn").save(path, folder, trusted=True)
-    fetched = artifact_store.fetch(artifact_store.put(folder), label="model m version 1")
+    fetched = local_store.fetch(local_store.put(folder), label="model m version 1")
     with pytest.raises(ModelError, match="refusing to load pickle file model.pkl"):
         get_flavor("sklearn").load(fetched, meta)
 
