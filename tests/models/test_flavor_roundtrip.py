@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 
-from featurestore.errors import ModelError
+from featurestore.errors import ModelError, SchemaError
 from featurestore.models import get_flavor, infer_flavor
 
 FEATURES = ["amount", "age", "score", "visits"]  # the training_data fixture's columns
@@ -121,6 +121,20 @@ def test_lightgbm_booster_regression(training_data, round_trip):
     booster = lgb.train({"objective": "regression", "num_leaves": 4, "verbose": -1, "min_data_in_leaf": 5}, data, 8)
     predictor, _, _ = round_trip("lightgbm", booster)
     assert predictor.predict(table.select(["visits", "score", "age", "amount"])) == booster.predict(X).tolist()
+    # A renamed column is not matched by position.
+    renamed = table.rename_columns(["amount", "age", "score", "n_visits"])
+    with pytest.raises(SchemaError, match="missing 'visits'"):
+        predictor.predict(renamed)
+
+
+def test_lightgbm_booster_without_names_takes_columns_in_order(training_data, round_trip):
+    import lightgbm as lgb
+
+    X, _, table = training_data
+    booster = lgb.train({"objective": "regression", "num_leaves": 4, "verbose": -1}, lgb.Dataset(X, label=X[:, 1]), 4)
+    predictor, meta, _ = round_trip("lightgbm", booster)
+    assert meta["feature_names"] == ["Column_0", "Column_1", "Column_2", "Column_3"]
+    assert predictor.predict(table) == booster.predict(X).tolist()
 
 
 def _linear_onnx(weights: np.ndarray, bias: float):

@@ -8,6 +8,7 @@ numpy scalars into float/int/str/bool), one per input row.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,21 +18,25 @@ from featurestore.errors import FeatureStoreError, ModelError, SchemaError
 
 __all__ = ["call_model", "feature_matrix", "select_features", "to_rows"]
 
+# The names xgboost (f0, f1, ...) and lightgbm (Column_0, ...) give unnamed columns.
+_GENERATED = re.compile(r"^(f|Column_)\d+$")
+
 
 def select_features(table: pa.Table, names: Sequence[str] | None, label: str) -> pa.Table:
     """The columns a model was trained on, in its order.
 
     ``names`` are the feature names the model file records. When the table has them all,
-    they pick and order the columns; a model trained on a bare matrix records generated
-    names (``f0``, ``Column_0``), so a table with exactly as many columns is taken in its
-    own order (the signature already put it in training order).
+    they pick and order the columns. A model trained on a bare matrix records generated
+    names (``f0``, ``Column_0``): then a table with exactly as many columns is taken in its
+    own order (the signature already put it in training order). Real names never match
+    by position: a renamed column would silently feed the wrong feature.
     """
     if not names:
         return table
     names = list(names)
     if set(names) <= set(table.column_names):
         return table.select(names)
-    if table.num_columns == len(names):
+    if table.num_columns == len(names) and all(_GENERATED.match(n) for n in names):
         return table
     missing = [n for n in names if n not in table.column_names]
     raise SchemaError(f"{label}: the model needs {len(names)} feature columns; missing {', '.join(map(repr, missing))}")
