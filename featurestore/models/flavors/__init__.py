@@ -13,7 +13,7 @@ from pathlib import Path
 from featurestore.errors import InputError, NotFoundError, close_matches
 from featurestore.models.flavors.base import Flavor, Predictor, type_path
 from featurestore.models.flavors.lightgbm import LightGBMFlavor
-from featurestore.models.flavors.mlflow import read_mlflow_model
+from featurestore.models.flavors.mlflow import read_mlmodel
 from featurestore.models.flavors.onnx import OnnxFlavor
 from featurestore.models.flavors.python import PythonFlavor
 from featurestore.models.flavors.sklearn import SklearnFlavor
@@ -60,3 +60,16 @@ def infer_flavor(model: object) -> Flavor:
             return flavor
     raise InputError(f"no flavor saves a {type_path(model)}: pass flavor= (one of {', '.join(flavor_names())}), or "
                      f"wrap it in a class with predict(features) for the python flavor")
+
+
+def read_mlflow_model(folder: str | Path) -> tuple[Flavor, dict, Path]:
+    """``(flavor, save options, native model file)`` for an MLflow model directory.
+
+    Reads its ``MLmodel`` file without MLflow. Save the model with
+    ``flavor.save(path, target_folder, **options)``, plus ``trusted=True`` for a pickled
+    model (how MLflow stores scikit-learn models). An MLmodel with none of our flavors
+    (sklearn, onnx, xgboost, lightgbm, or python_function over one of them) is an
+    InputError naming the flavors it has.
+    """
+    name, options, path = read_mlmodel(folder)
+    return get_flavor(name), options, path

@@ -16,16 +16,12 @@ only with ``trusted=True``, like any pickle.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import yaml
 
 from featurestore.errors import InputError
 
-if TYPE_CHECKING:
-    from featurestore.models.flavors.base import Flavor
-
-__all__ = ["read_mlflow_model"]
+__all__ = ["read_mlmodel"]
 
 # MLflow flavor -> (our flavor, the keys that may name the model file), most specific first.
 _NATIVE = {
@@ -40,14 +36,12 @@ _LOADERS = {"mlflow.sklearn": "sklearn", "mlflow.onnx": "onnx", "mlflow.xgboost"
 _PICKLES = (".pkl", ".pickle", ".joblib")
 
 
-def read_mlflow_model(folder: str | Path) -> tuple[Flavor, dict, Path]:
-    """``(flavor, save options, native model file)`` for an MLflow model directory.
+def read_mlmodel(folder: str | Path) -> tuple[str, dict, Path]:
+    """``(flavor name, save options, native model file)`` for an MLflow model directory.
 
-    Save it with ``flavor.save(path, target_folder, **options)`` (plus ``trusted=True``
-    for a pickled model). An MLmodel with none of our flavors is an InputError.
+    The package's ``read_mlflow_model`` turns the name into the flavor. An MLmodel with
+    none of our flavors is an InputError.
     """
-    from featurestore.models.flavors import get_flavor  # the package imports this module
-
     folder = Path(folder)
     mlmodel = folder if folder.name == "MLmodel" else folder / "MLmodel"
     if not mlmodel.is_file():
@@ -70,7 +64,7 @@ def read_mlflow_model(folder: str | Path) -> tuple[Flavor, dict, Path]:
     for key in ("mlflow_version", "model_uuid", "run_id", "utc_time_created"):
         if spec.get(key) is not None:
             source[key] = str(spec[key])
-    return get_flavor(name), {"source": source}, path
+    return name, {"source": source}, path
 
 
 def _pick(flavors: dict, mlmodel: Path) -> tuple[str, str, str]:
