@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from featurestore.errors import ArtifactError, ConfigError
+from featurestore.errors import ArtifactError, ConfigError, IntegrityError, ModelError
 from featurestore.models import LocalArtifactStore, artifact_store
 
 
@@ -61,8 +61,10 @@ def test_a_changed_object_is_refused_naming_the_label_and_file(tmp_path, local_s
     (obj,) = [p for p in _objects(local_store) if p.read_bytes() == b"tree 1"]
     os.chmod(obj, 0o644)
     obj.write_bytes(b"tree 2")
-    with pytest.raises(ArtifactError, match=r"model fraud version 3: file 'model.txt' changed"):
+    with pytest.raises(ArtifactError, match=r"model fraud version 3: file 'model.txt' changed") as caught:
         local_store.fetch(digest, label="model fraud version 3")
+    # A model error, and the same kind of error as a changed saved-dataset file.
+    assert isinstance(caught.value, ModelError) and isinstance(caught.value, IntegrityError)
 
 
 def test_a_replaced_checkout_file_is_rebuilt_from_its_object(tmp_path, local_store):
