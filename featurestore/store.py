@@ -70,15 +70,23 @@ class FeatureStore:
         self.clock = clock
         # Every registry call of the store and of its users goes through a Catalog, which
         # turns the registry library's errors into FeatureStoreErrors (featurestore/catalog.py).
-        self.backends = Backends(self.config, registry=registry, offline=offline, online=online or online_store,
+        self.backends = Backends(self.config, registry=registry, offline=offline,
+                                 online=online if online is not None else online_store,
                                  aggregation_state=aggregation_state, locks=locks)
-        self.registry: Catalog = self.backends.registry
-        self.offline: OfflineEngine = self.backends.offline
         self.materializer = Materializer(self.backends, self._full_request, clock)
         self._reader = OnlineReader(lambda: self.contents, self._aggregates, clock)
         self._lock = threading.Lock()
         self._contents: RepoContents | None = None
         self._revision = -1
+
+    @property
+    def registry(self) -> Catalog:
+        """The registry, behind the Catalog that maps its errors."""
+        return self.backends.registry
+
+    @property
+    def offline(self) -> OfflineEngine:
+        return self.backends.offline
 
     # -- definitions -------------------------------------------------------------------
 
