@@ -12,6 +12,7 @@ Example::
     serving:
       api_keys: []                        # when set, writes need one (X-API-Key or Bearer)
       auth_reads: false                   # require a key for reads too
+      auth_metrics: false                 # require a key for /metrics too
       max_entities: 1000                  # entity rows per online request
       max_body_bytes: 1048576
 
@@ -31,10 +32,15 @@ from typing import Any, Mapping
 import yaml
 
 from featurestore.errors import ConfigError, close_matches
+from featurestore.redaction import mask_url, masked
 
 __all__ = ["CONFIG_FILE", "OnlineStoreConfig", "RepoConfig", "ServingConfig", "load_config"]
 
 CONFIG_FILE = "featurestore.yaml"
+
+
+# The reprs below mask secrets: a config printed in a notebook or a log line shows the
+# Redis URL without its password and how many API keys there are, never the keys.
 
 
 @dataclass(frozen=True)
@@ -43,13 +49,23 @@ class OnlineStoreConfig:
     path: str = ""  # sqlite: absolute path of the database file
     connection_string: str = ""  # redis: redis://host:port/db
 
+    def __repr__(self) -> str:
+        return (f"OnlineStoreConfig(type={self.type!r}, path={self.path!r}, "
+                f"connection_string={mask_url(self.connection_string)!r})")
+
 
 @dataclass(frozen=True)
 class ServingConfig:
-    api_keys: tuple[str, ...] = ()
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
     auth_reads: bool = False
+    auth_metrics: bool = False  # /metrics needs a key too (default: open, for Prometheus)
     max_entities: int = 1000
     max_body_bytes: int = 1 << 20
+
+    def __repr__(self) -> str:
+        return (f"ServingConfig(api_keys=<{len(self.api_keys)} hidden>, auth_reads={self.auth_reads}, "
+                f"auth_metrics={self.auth_metrics}, max_entities={self.max_entities}, "
+                f"max_body_bytes={self.max_body_bytes})")
 
 
 @dataclass(frozen=True)
@@ -64,6 +80,11 @@ class RepoConfig:
     serving: ServingConfig = field(default_factory=ServingConfig)
     # Extra top-level sections (scheduler, streaming, ...) for the subsystems that own them.
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return (f"RepoConfig(project={self.project!r}, repo_path={self.repo_path!r}, "
+                f"registry={masked(self.registry)!r}, offline_store={self.offline_store!r}, "
+                f"online_store={self.online_store!r}, serving={self.serving!r}, extra={masked(self.extra)!r})")
 
 
 def load_config(repo_path: str | os.PathLike, env: Mapping[str, str] | None = None) -> RepoConfig:
@@ -164,6 +185,7 @@ def _serving(raw: Any, file: Path, env: Mapping[str, str]) -> ServingConfig:
         return ServingConfig(
             api_keys=tuple(keys),
             auth_reads=_flag(raw.get("auth_reads", False), "serving.auth_reads", file),
+            auth_metrics=_flag(raw.get("auth_metrics", False), "serving.auth_metrics", file),
             max_entities=int(raw.get("max_entities", 1000)),
             max_body_bytes=int(raw.get("max_body_bytes", 1 << 20)),
         )

@@ -21,7 +21,8 @@ tree::
                                  was stored (also an IntegrityError)
 
 ``StoreUnavailableError`` is not the user's fault but still names the URL and what to
-check; the HTTP layer answers it with 503.
+check; the HTTP layer answers it with 503 (with the URL and paths only for a caller that
+sent a valid API key: serving/disclosure.py).
 """
 
 from __future__ import annotations
@@ -90,7 +91,14 @@ class ConflictError(RegistryError):
 
 
 class StoreUnavailableError(FeatureStoreError):
-    """The online or offline store cannot be reached."""
+    """The online or offline store cannot be reached.
+
+    ``store`` names it without locating it ("the online store", "the offline store"): an
+    HTTP caller without an API key sees only that, never the message's paths or hosts."""
+
+    def __init__(self, message: str = "", *, store: str = "the online store"):
+        super().__init__(message)
+        self.store = store
 
 
 class IntegrityError(FeatureStoreError):

@@ -181,9 +181,10 @@ def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def serve_stream_metrics(port: int, settings: StreamSettings, addr: str = "0.0.0.0") -> None:
-    """Serve ``/metrics`` on ``port`` from a background thread: the worker's counters and
-    the backlog gauges of its streams."""
+def serve_stream_metrics(port: int, settings: StreamSettings, addr: str = "127.0.0.1") -> None:
+    """Serve ``/metrics`` on ``addr:port`` from a background thread: the worker's counters
+    and the backlog gauges of its streams. Loopback by default, like ``featurestore serve``:
+    listening on every interface is a choice (``--metrics-host 0.0.0.0``)."""
     REGISTRY.register(StreamLagCollector(settings.redis_url, [s.stream for s in settings.streams], settings.group))
     start_http_server(port, addr=addr, registry=REGISTRY)
 

@@ -45,7 +45,7 @@ def create_app(
     config = serving or store.config.serving
     state = ServingState(
         store,
-        APIKeyAuth(config.api_keys, config.auth_reads),
+        APIKeyAuth(config.api_keys, config.auth_reads, config.auth_metrics),
         max_entities=config.max_entities,
         max_body_bytes=config.max_body_bytes,
         watch_interval=watch_interval,
@@ -69,6 +69,9 @@ def create_app(
         summary="Online features, push and materialization over HTTP (Feast-compatible).",
         version=_version(),
         lifespan=lifespan,
+        # No redirect from "/jobs/" to "/jobs": Starlette builds its Location from the
+        # request's Host header, before any key is checked. A wrong path is a 404.
+        redirect_slashes=False,
     )
     app.state.serving = state
     install_error_handlers(app)

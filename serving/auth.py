@@ -1,4 +1,5 @@
-"""API keys: who may write (push, materialize) and, with ``auth_reads``, who may read.
+"""API keys: who may write (push, materialize) and, with ``auth_reads``, who may read
+(and with ``auth_metrics``, who may scrape ``/metrics``).
 
 Keys come from ``serving.api_keys`` in featurestore.yaml or ``FEATURESTORE_API_KEYS``
 (comma-separated). A client sends one as ``X-API-Key: <key>`` or ``Authorization: Bearer
@@ -19,37 +20,51 @@ from fastapi import Request
 
 from serving.errors import HTTPError
 
-__all__ = ["APIKeyAuth", "require_reader", "require_writer"]
+__all__ = ["APIKeyAuth", "require_metrics_reader", "require_reader", "require_writer"]
 
 
 class APIKeyAuth:
-    def __init__(self, keys: Sequence[str] = (), auth_reads: bool = False):
+    def __init__(self, keys: Sequence[str] = (), auth_reads: bool = False, auth_metrics: bool = False):
         self._keys = tuple(k.encode() for k in keys if k)
         self.writes = bool(self._keys)
         self.reads = self.writes and auth_reads
+        self.metrics = self.writes and auth_metrics
 
     def check(self, request: Request) -> None:
         """Return if the request carries a valid key; raise a 401 or 403 HTTPError."""
-        given = request.headers.get("x-api-key")
-        if given is None:
-            authorization = request.headers.get("authorization", "")
-            if authorization[:7].lower() == "bearer ":
-                given = authorization[7:].strip()
+        given = _given_key(request)
         if not given:
             raise HTTPError(
                 401, "Unauthorized",
                 "this endpoint needs an API key: send it as the X-API-Key header or as Authorization: Bearer <key>",
                 headers={"WWW-Authenticate": "Bearer"},
             )
+        if not self._matches(given):
+            raise HTTPError(403, "Forbidden", "the API key is not valid for this server")
+
+    def valid(self, request: Request) -> bool:
+        """Whether the request carries a valid key (never, when no key is configured)."""
+        given = _given_key(request)
+        return bool(given) and self._matches(given)
+
+    def _matches(self, given: str) -> bool:
         candidate = given.encode("utf-8", "surrogateescape")
         matched = False
         for key in self._keys:  # no early exit: the time taken is the same whichever key matches
             matched |= hmac.compare_digest(key, candidate)
-        if not matched:
-            raise HTTPError(403, "Forbidden", "the API key is not valid for this server")
+        return matched
 
     def __repr__(self) -> str:  # never show the keys
-        return f"APIKeyAuth(keys={len(self._keys)}, reads={self.reads})"
+        return f"APIKeyAuth(keys={len(self._keys)}, reads={self.reads}, metrics={self.metrics})"
+
+
+def _given_key(request: Request) -> str | None:
+    given = request.headers.get("x-api-key")
+    if given is None:
+        authorization = request.headers.get("authorization", "")
+        if authorization[:7].lower() == "bearer ":
+            given = authorization[7:].strip()
+    return given
 
 
 # Both are ``async`` on purpose: FastAPI runs a plain ``def`` dependency in a thread pool,
@@ -67,4 +82,12 @@ async def require_reader(request: Request) -> None:
     """Dependency of the read endpoints: a valid key when ``auth_reads`` is set."""
     auth: APIKeyAuth = request.app.state.serving.auth
     if auth.reads:
+        auth.check(request)
+
+
+async def require_metrics_reader(request: Request) -> None:
+    """Dependency of ``/metrics``: a valid key when ``auth_metrics`` is set (off by default,
+    so a Prometheus without a key can scrape; its ``authorization`` setting sends one)."""
+    auth: APIKeyAuth = request.app.state.serving.auth
+    if auth.metrics:
         auth.check(request)

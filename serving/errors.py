@@ -23,7 +23,9 @@ unknown route / method                404 / 405
 anything else                         500     type ``InternalError``; logged with its traceback
 ====================================  ======  ==============================================
 
-A user error is never answered with 500, and never logged with a traceback.
+A user error is never answered with 500, and never logged with a traceback. A 5xx
+message names no file path, host or pid unless the caller sent a valid API key (see
+``serving.disclosure``); the server log always has the whole message.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from featurestore.errors import (
     SchemaError,
     StoreUnavailableError,
 )
+from serving.disclosure import public_message, trusted
 
 __all__ = ["HTTPError", "error_response", "install_error_handlers", "status_for"]
 
@@ -94,9 +97,13 @@ def error_response(status: int, type: str, message: str, headers: dict[str, str]
 
 async def _feature_store_error(request: Request, exc: FeatureStoreError) -> Response:
     status = status_for(exc)
+    message = str(exc)
     if status >= 500:
+        # The log has it all; the answer names no path, host or pid unless the caller has a key.
         log.warning("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
-    return error_response(status, type(exc).__name__, str(exc))
+        if not trusted(request):
+            message = public_message(exc)
+    return error_response(status, type(exc).__name__, message)
 
 
 async def _http_error(request: Request, exc: HTTPError) -> Response:

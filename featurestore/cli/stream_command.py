@@ -33,10 +33,13 @@ __all__: list[str] = []
               help="Where a new consumer group starts (default: earliest).")
 @click.option("--metrics-port", type=click.IntRange(0, 65535), default=9108, show_default=True,
               help="Serve Prometheus metrics on this port (0: do not).")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True,
+              help="Interface the metrics listen on (0.0.0.0: all, for a Prometheus on another host).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 @pass_repo
-def stream(repo: Path, streams: tuple[str, ...], metrics_port: int, log_level: str, **settings) -> None:
+def stream(repo: Path, streams: tuple[str, ...], metrics_port: int, metrics_host: str, log_level: str,
+           **settings) -> None:
     """Consume Redis Streams into the online and offline stores until SIGTERM or Ctrl-C.
 
     Each entry is a row of the stream's push source (fields are columns, as text).
@@ -56,10 +59,11 @@ def stream(repo: Path, streams: tuple[str, ...], metrics_port: int, log_level: s
             from monitoring.streaming import PrometheusStreamObserver, serve_stream_metrics
 
             try:
-                serve_stream_metrics(metrics_port, config)
+                serve_stream_metrics(metrics_port, config, addr=metrics_host)
             except OSError as exc:
-                raise ConfigError(f"cannot serve metrics on port {metrics_port} ({exc}); pass another "
-                                  "--metrics-port, or 0 for none (each worker on a host needs its own)") from None
+                raise ConfigError(f"cannot serve metrics on {metrics_host}:{metrics_port} ({exc}); pass another "
+                                  "--metrics-port (or 0 for none; each worker on a host needs its own) or "
+                                  "--metrics-host") from None
             observer = PrometheusStreamObserver()
         worker = StreamWorker(store, config, observer=observer)
         stop = threading.Event()
@@ -67,6 +71,6 @@ def stream(repo: Path, streams: tuple[str, ...], metrics_port: int, log_level: s
             signal.signal(sig, lambda *_: stop.set())
         names = ", ".join(f"{s.stream} -> {s.push_source}" for s in config.streams)
         click.echo(f"Consuming {names} as {worker.consumer!r} in group {config.group!r}"
-                   f"{f'; metrics on :{metrics_port}/metrics' if metrics_port else ''}", err=True)
+                   f"{f'; metrics on {metrics_host}:{metrics_port}/metrics' if metrics_port else ''}", err=True)
         worker.run(stop)
         click.echo("Stopped.", err=True)

@@ -12,7 +12,8 @@ import redis
 
 from registry.jobs import LockInfo
 
-from featurestore.online.redis_protocol import Scripts, connect, mask_url, redis_errors
+from featurestore.online.redis_protocol import Scripts, connect, redis_errors
+from featurestore.redaction import mask_url
 
 __all__ = ["RedisLocks"]
 

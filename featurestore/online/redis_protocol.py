@@ -5,7 +5,7 @@ Redis; this module is the one place that
 - packs commands in RESP (``pack``: faster than redis-py's for many arguments),
 - loads Lua scripts and reloads them when Redis forgot them (``Scripts``),
 - turns redis-py and socket errors into ``StoreUnavailableError`` (``unavailable``),
-- hides passwords in URLs (``mask_url``),
+- hides passwords in URLs (``mask_url``, from ``featurestore/redaction.py``),
 - builds the redis-py client a process shares between those backends (``connect``).
 """
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
@@ -22,8 +21,9 @@ from redis.exceptions import AuthenticationError, NoScriptError, RedisError
 from redis.retry import Retry
 
 from featurestore.errors import ConfigError, StoreUnavailableError
+from featurestore.redaction import mask_url
 
-__all__ = ["REDIS_ERRORS", "Scripts", "connect", "mask_url", "pack", "pack_args", "redis_errors", "unavailable"]
+__all__ = ["REDIS_ERRORS", "Scripts", "connect", "pack", "pack_args", "redis_errors", "unavailable"]
 
 _HINT = "online_store.connection_string in featurestore.yaml (or FEATURESTORE_REDIS_URL)"
 
@@ -36,23 +36,6 @@ def pack(args: Sequence[bytes]) -> bytes:
 def pack_args(args: Sequence[bytes | str | int]) -> bytes:
     """``pack`` for arguments that may also be str (UTF-8) or int (decimal)."""
     return pack([a.encode() if isinstance(a, str) else b"%d" % a if isinstance(a, int) else a for a in args])
-
-
-def mask_url(url: str) -> str:
-    """The URL with its password (in the userinfo or a ``password=`` query) replaced by ***."""
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if parts.password is not None:
-            netloc = f"{parts.username or ''}:***@{netloc.rpartition('@')[2]}"
-        query = parts.query
-        if parts.password is None and "password" not in query:
-            return url
-        if "password" in query:
-            query = urlencode([(k, "***" if k == "password" else v) for k, v in parse_qsl(query)], safe="*")
-        return urlunsplit(parts._replace(netloc=netloc, query=query))
-    except ValueError:
-        return "<unparsable Redis URL>"
 
 
 def connect(url: str, project: str, *, socket_timeout: float = 5.0, retries: int = 3) -> redis.Redis:

@@ -30,6 +30,7 @@ from typing import Any
 
 from featurestore.config import RepoConfig
 from featurestore.errors import ConfigError
+from featurestore.redaction import masked
 
 __all__ = ["StreamSettings", "StreamSpec", "parse_streams"]
 
@@ -53,6 +54,10 @@ class StreamSettings:
     flush_seconds: float = 5.0
     flush_events: int = 100_000
     start: str = "earliest"
+
+    def __repr__(self) -> str:  # the Redis URL without its password
+        shown = ", ".join(f"{f.name}={masked(getattr(self, f.name))!r}" for f in fields(self))
+        return f"StreamSettings({shown})"
 
     @classmethod
     def from_config(cls, config: RepoConfig, env: Mapping[str, str] | None = None, **overrides: Any) -> StreamSettings:

@@ -19,7 +19,8 @@ import ssl
 from collections.abc import Sequence
 
 from featurestore.errors import ConfigError
-from featurestore.online.redis_protocol import mask_url, pack_args
+from featurestore.online.redis_protocol import pack_args
+from featurestore.redaction import mask_url
 
 __all__ = ["RespConnection", "RespError"]
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from monitoring.jobs import render_job_metrics
 from monitoring.metrics import render
 from monitoring.streaming import render_stream_lag
+from serving.auth import require_metrics_reader
+from serving.disclosure import trusted
 from serving.errors import HTTPError
 from serving.schemas import ErrorBody
 from serving.state import ServingState, get_state
@@ -29,18 +31,23 @@ async def health() -> dict:
 
 
 @router.get("/ready", responses={503: {"model": ErrorBody, "description": "Not ready; the message says why"}})
-async def ready(state: ServingState = Depends(get_state)) -> dict:
-    """Ready to serve: the registry is loaded and the online store answers a ping."""
+async def ready(request: Request, state: ServingState = Depends(get_state)) -> dict:
+    """Ready to serve: the registry is loaded and the online store answers a ping. Why
+    not is logged; the answer has the details (paths, hosts) only for a valid API key."""
     if state.registry_error is not None:
-        raise HTTPError(503, "NotReady", f"registry not loaded: {state.registry_error}")
+        log.warning("not ready: registry not loaded: %s", state.registry_error)
+        detail = f": {state.registry_error}" if trusted(request) else " (the server log has the details)"
+        raise HTTPError(503, "NotReady", f"registry not loaded{detail}")
     reason = await state.health_check()
     if reason is not None:
-        raise HTTPError(503, "NotReady", f"online store unavailable: {reason}")
+        log.warning("not ready: online store unavailable: %s", reason)
+        detail = f": {reason}" if trusted(request) else " (the server log has the details)"
+        raise HTTPError(503, "NotReady", f"the online store is unavailable{detail}")
     return {"status": "ready", "project": state.store.project, "registry_revision": state.revision,
             "online_store": state.store_type}
 
 
-@router.get("/metrics", response_class=Response)
+@router.get("/metrics", response_class=Response, dependencies=[Depends(require_metrics_reader)])
 def metrics(state: ServingState = Depends(get_state)) -> Response:
     """Prometheus exposition: this server's metrics (all worker processes when run with
     --workers N), then the materialization job metrics read from the registry and the

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from featurestore.errors import InputError
 from featurestore.jobs.runner import record_json
 from registry.jobs import STATUSES
 from serving.auth import require_reader
+from serving.disclosure import public_job, trusted
 from serving.routes import ERROR_RESPONSES
 from serving.state import ServingState, get_state
 
@@ -28,6 +29,7 @@ router = APIRouter(tags=["jobs"], dependencies=[Depends(require_reader)], respon
 # A plain ``def``: the registry read is a blocking SQLite call, so it runs in the thread pool.
 @router.get("/jobs")
 def list_jobs(
+    request: Request,
     view: str | None = None,
     trigger: Literal["scheduled", "backfill", "manual"] | None = None,
     status: list[str] | None = Query(None),
@@ -35,11 +37,13 @@ def list_jobs(
     limit: int = Query(100, ge=1, le=1000),
     state: ServingState = Depends(get_state),
 ) -> dict:
-    """Materialization runs (scheduled, backfill chunks, manual), newest first."""
+    """Materialization runs (scheduled, backfill chunks, manual), newest first. Without a
+    valid API key, owners carry no host or pid and errors no paths (serving/disclosure.py)."""
     unknown = [s for s in status or () if s not in STATUSES]
     if unknown:
         raise InputError(f"status {unknown[0]!r} is not one of {', '.join(STATUSES)}")
     statuses = ("failed", "interrupted") if failed else status
     store = state.store
     records = store.registry.jobs.list(store.project, target=view, trigger=trigger, statuses=statuses, limit=limit)
-    return {"jobs": [record_json(r) for r in records]}
+    shown = [record_json(r) for r in records]
+    return {"jobs": shown if trusted(request) else [public_job(r) for r in shown]}

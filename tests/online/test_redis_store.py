@@ -13,7 +13,7 @@ from featurestore.errors import ConfigError, StoreUnavailableError
 from featurestore.online.base import EVENT_TIMESTAMP, OnlineView
 from featurestore.online.entity_keys import entity_key_encoder
 from featurestore.online.redis import RedisOnlineStore
-from featurestore.online.redis_protocol import mask_url
+from featurestore.redaction import mask_url
 from featurestore.types import Float64, Int64, String
 
 T0 = 1_700_000_000_000_000

@@ -13,6 +13,8 @@ from serving import create_app
 
 from .conftest import REFS, open_store
 
+KEY = "k-registry"
+
 
 @pytest.fixture
 def damaged(store, repo, clock, damage_registry):
@@ -20,7 +22,10 @@ def damaged(store, repo, clock, damage_registry):
     path = Path(store.registry.path)
     store.close()
     damage_registry(path)
-    with open_store(repo, clock) as reopened, TestClient(create_app(reopened, watch_interval=0)) as client:
+    # A key holder: the answers carry the registry's own message (a caller without a key
+    # gets "the registry cannot be read", tests/serving/test_disclosure.py).
+    with open_store(repo, clock, api_keys=(KEY,)) as reopened, \
+            TestClient(create_app(reopened, watch_interval=0), headers={"X-API-Key": KEY}) as client:
         yield client
 
 

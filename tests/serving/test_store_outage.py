@@ -19,6 +19,7 @@ from .conftest import REFS, open_store
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server on PATH")
 
 READ = {"features": REFS, "entities": {"driver_id": [1001]}}
+KEY = "k-outage"
 
 
 def free_port() -> int:
@@ -70,17 +71,18 @@ def wait_for(check, what: str, seconds: float = 30.0):
 
 def test_reads_answer_503_while_redis_is_down_and_recover(repo, clock, tmp_path):
     port = free_port()
-    with open_store(repo, clock, env={"FEATURESTORE_REDIS_URL": f"redis://127.0.0.1:{port}/0"}) as store:
+    with open_store(repo, clock, env={"FEATURESTORE_REDIS_URL": f"redis://127.0.0.1:{port}/0"},
+                    api_keys=(KEY,)) as store:
         store.apply()  # the registry is SQLite: applying needs no Redis
         app = create_app(store, watch_interval=0)
         app.state.serving.probe_interval = 0.05
-        with TestClient(app) as client:
+        with TestClient(app, headers={"X-API-Key": KEY}) as client:  # a key holder sees the details
             # Liveness is not readiness: /health stays up, so an orchestrator does not
             # restart a server that only waits for its store.
             assert client.get("/health").status_code == 200
             ready = client.get("/ready")
             assert ready.status_code == 503
-            assert "online store unavailable" in ready.json()["error"]["message"]
+            assert "online store is unavailable" in ready.json()["error"]["message"]
             assert f"127.0.0.1:{port}" in ready.json()["error"]["message"]
             for _ in range(2):  # the second one is answered by the open breaker
                 down = client.post("/get-online-features", json=READ)

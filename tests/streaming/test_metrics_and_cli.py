@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 
@@ -98,3 +99,22 @@ def test_the_server_counts_late_pushed_events(store):
         answer = client.post("/push", json={"push_source_name": "trips_push", "df": df, "to": "online"})
     assert answer.status_code == 200, answer.text
     assert value("featurestore_push_late_events_total", feature_view="trip_stats") == before + 1
+
+
+@pytest.mark.parametrize("flags, addr", [([], "127.0.0.1"), (["--metrics-host", "0.0.0.0"], "0.0.0.0")])
+def test_the_worker_metrics_listen_on_loopback_unless_told_otherwise(tmp_path, redis_url, redis_project, monkeypatch,
+                                                                     flags, addr):
+    import monitoring.streaming
+    from featurestore.streaming.worker import StreamWorker
+
+    listening = []
+    monkeypatch.setattr(monitoring.streaming, "start_http_server",
+                        lambda port, addr, registry: listening.append((addr, port)))
+    monkeypatch.setattr(monitoring.streaming.REGISTRY, "register", lambda collector: None)
+    monkeypatch.setattr(StreamWorker, "run", lambda self, stop: None)  # no loop: only the startup is under test
+    repo = write_repo(tmp_path / "repo", redis_project, "redis", redis_url,
+                      f"streaming:\n  streams: [{{stream: {redis_project}-s, push_source: trips_push}}]\n")
+    CliRunner().invoke(cli, ["--repo", str(repo), "apply"])
+    result = CliRunner().invoke(cli, ["--repo", str(repo), "stream", "--metrics-port", "9999", *flags])
+    assert result.exit_code == 0, result.output
+    assert listening == [(addr, 9999)]
