@@ -14,6 +14,7 @@ Example::
       auth_reads: false                   # require a key for reads too
       auth_metrics: false                 # require a key for /metrics too
       max_entities: 1000                  # entity rows per online request
+      max_features: 1000                  # feature references per online request
       max_body_bytes: 1048576
 
 Environment variables win over the file (a deployment points the same repo elsewhere):
@@ -60,6 +61,7 @@ class ServingConfig:
     auth_reads: bool = False
     auth_metrics: bool = False  # /metrics needs a key too (default: open, for Prometheus)
     max_entities: int = 1000
+    max_features: int = 1000
     max_body_bytes: int = 1 << 20
 
     def __repr__(self) -> str:
@@ -187,6 +189,7 @@ def _serving(raw: Any, file: Path, env: Mapping[str, str]) -> ServingConfig:
             auth_reads=_flag(raw.get("auth_reads", False), "serving.auth_reads", file),
             auth_metrics=_flag(raw.get("auth_metrics", False), "serving.auth_metrics", file),
             max_entities=int(raw.get("max_entities", 1000)),
+            max_features=int(raw.get("max_features", 1000)),
             max_body_bytes=int(raw.get("max_body_bytes", 1 << 20)),
         )
     except (TypeError, ValueError) as exc:

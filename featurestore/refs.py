@@ -30,7 +30,8 @@ def resolve_features(
     features: Sequence[str] | FeatureService | str,
     full_feature_names: bool = False,
 ) -> list[ResolvedView]:
-    """Views in first-mention order, each with its requested features in request order."""
+    """Views in first-mention order, each with its requested features in request order.
+    A reference given twice is refused (as Feast does): it would be one column anyway."""
     if isinstance(features, str) and ":" not in features:
         features = _service(contents, features)
     if isinstance(features, FeatureService):
@@ -55,8 +56,9 @@ def resolve_features(
             all_refs = [f"{view_name}:{f}" for f in view.feature_names]
             raise NotFoundError("feature", feature, [*view.feature_names, *all_refs], where=f"view {view_name!r}")
         names = wanted.setdefault(view_name, [])
-        if feature not in names:
-            names.append(feature)
+        if feature in names:
+            raise InputError(f"feature {ref!r} is requested twice; list each feature once")
+        names.append(feature)
 
     resolved = []
     seen_outputs: dict[str, str] = {}

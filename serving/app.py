@@ -47,6 +47,7 @@ def create_app(
         store,
         APIKeyAuth(config.api_keys, config.auth_reads, config.auth_metrics),
         max_entities=config.max_entities,
+        max_features=config.max_features,
         max_body_bytes=config.max_body_bytes,
         watch_interval=watch_interval,
     )

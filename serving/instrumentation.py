@@ -5,6 +5,10 @@ tens of microseconds a request) that counts and times every request by route tem
 so ``/registry/feature-views/{name}`` is one series however many names are asked for.
 ``observe_online`` records what an online answer held. Both keep the labelled children
 they use, since ``metric.labels(...)`` is a locked dictionary lookup each time.
+
+Labels never take free text from a request: a method outside the standard ones is
+counted as ``other`` (any token is a valid HTTP method, and every label value is a series
+Prometheus and this process keep forever), and the caches are bounded.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from featurestore.online.read import FieldStatus, OnlineResponse, ReadPlan
+from featurestore.bounded import BoundedCache
+from featurestore.online.read import PLAN_CACHE_SIZE, FieldStatus, OnlineResponse, ReadPlan
 from monitoring.metrics import (
     HTTP_REQUEST_DURATION,
     HTTP_REQUESTS,
@@ -24,6 +29,7 @@ from monitoring.metrics import (
 __all__ = ["MetricsMiddleware", "observe_online"]
 
 _PRESENT, _OUTSIDE = FieldStatus.PRESENT, FieldStatus.OUTSIDE_MAX_AGE
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _REASONS = ((FieldStatus.NOT_FOUND, "not_found"), (FieldStatus.OUTSIDE_MAX_AGE, "outside_max_age"),
             (FieldStatus.NULL_VALUE, "null_value"))
 
@@ -52,17 +58,20 @@ class MetricsMiddleware:
             # The router puts the matched route into the scope; unmatched paths share one series.
             route = scope.get("route")
             endpoint = getattr(route, "path", None) or "unmatched"
-            key = (endpoint, scope["method"], status)
+            method = scope["method"]
+            if method not in _METHODS:
+                method = "other"
+            key = (endpoint, method, status)
             children = self._children.get(key)
             if children is None:
-                labels = (endpoint, scope["method"], str(status))
+                labels = (endpoint, method, str(status))
                 children = (HTTP_REQUESTS.labels(*labels), HTTP_REQUEST_DURATION.labels(*labels))
                 self._children[key] = children
             children[0].inc()
             children[1].observe(time.perf_counter() - began)
 
 
-_layouts: dict[int, tuple[ReadPlan, list[tuple[str, int, int, Any, dict]]]] = {}
+_layouts: BoundedCache[int, tuple[ReadPlan, list[tuple[str, int, int, Any, dict]]]] = BoundedCache(PLAN_CACHE_SIZE)
 _entities = ONLINE_REQUEST_ENTITIES.observe
 
 
@@ -78,9 +87,7 @@ def _layout(plan: ReadPlan) -> list[tuple[str, int, int, Any, dict]]:
         nulls = {status: ONLINE_NULL_VALUES.labels(name, reason) for status, reason in _REASONS}
         layout.append((name, column, len(item.features), ONLINE_VALUE_AGE.labels(name).observe, nulls))
         column += len(item.features)
-    if len(_layouts) > 1000:
-        _layouts.clear()
-    _layouts[id(plan)] = (plan, layout)  # holding the plan keeps its id from being reused
+    _layouts.put(id(plan), (plan, layout))  # holding the plan keeps its id from being reused
     return layout
 
 

@@ -28,13 +28,15 @@ import time
 from datetime import date, datetime, timezone
 from typing import Any
 
+from featurestore.bounded import BoundedCache
 from featurestore.online.read import OnlineResponse
 
 __all__ = ["EPOCH", "online_response_json", "rfc3339"]
 
 EPOCH = "1970-01-01T00:00:00Z"
 
-_formatted: dict[int, str] = {}
+# Served timestamps repeat (a materialization writes few distinct ones), so this rarely fills.
+_formatted: BoundedCache[int, str] = BoundedCache(65_536)
 
 
 def rfc3339(us: int | None) -> str:
@@ -51,9 +53,7 @@ def rfc3339(us: int | None) -> str:
             text += f".{fraction // 1000:03d}Z"
         else:
             text += f".{fraction:06d}Z"
-        if len(_formatted) >= 100_000:  # served values repeat, so this rarely fills
-            _formatted.clear()
-        _formatted[us] = text
+        _formatted.put(us, text)
     return text
 
 

@@ -60,12 +60,14 @@ class ServingState:
         *,
         max_entities: int,
         max_body_bytes: int,
+        max_features: int = 1000,
         watch_interval: float = 1.0,
         probe_interval: float = 0.5,
     ):
         self.store = store
         self.auth = auth
         self.max_entities = max_entities
+        self.max_features = max_features
         self.max_body_bytes = max_body_bytes
         self.watch_interval = watch_interval
         self.probe_interval = probe_interval

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
+from featurestore.bounded import BoundedCache
 from featurestore.clock import clock_us, duration_us, from_micros
 from featurestore.definitions import FeatureService
 from featurestore.errors import InputError
@@ -25,7 +26,8 @@ from featurestore.refs import ResolvedView, resolve_features
 from featurestore.repo import RepoContents
 from featurestore.types import Bool, FeatureType, Float32, Float64, Int32, Int64, String
 
-__all__ = ["AggregatesFactory", "AggregatesReader", "FieldStatus", "OnlineReader", "OnlineResponse", "ReadPlan", "read_online"]
+__all__ = ["PLAN_CACHE_SIZE", "AggregatesFactory", "AggregatesReader", "FieldStatus", "OnlineReader", "OnlineResponse",
+           "ReadPlan", "read_online"]
 
 
 class FieldStatus:
@@ -230,9 +232,14 @@ def read_online(
     return OnlineResponse(names, values, statuses, stamps, dtypes)
 
 
+#: Read plans kept per reader. A server sees a handful of feature lists; the bound only
+#: stops clients that send endless distinct lists from growing its memory.
+PLAN_CACHE_SIZE = 256
+
+
 class OnlineReader:
     """Online reads of one store: ``ReadPlan``s cached per feature list (until ``reset``,
-    when definitions change), then ``read_online``.
+    when definitions change; at most ``PLAN_CACHE_SIZE``), then ``read_online``.
 
     ``contents()`` gives the current definitions and ``aggregates(view, features)`` the
     reader of an aggregation view's values (the store builds it over its aggregation state).
@@ -243,11 +250,11 @@ class OnlineReader:
         self._contents = contents
         self._aggregates = aggregates
         self.clock = clock
-        self._plans: dict[Any, ReadPlan] = {}
+        self._plans: BoundedCache[Any, ReadPlan] = BoundedCache(PLAN_CACHE_SIZE)
 
     def reset(self) -> None:
         """Forget the plans (definitions changed)."""
-        self._plans = {}
+        self._plans = BoundedCache(PLAN_CACHE_SIZE)
 
     def plan(self, features: Sequence[str] | FeatureService | str, full_feature_names: bool = False) -> ReadPlan:
         key = (features if isinstance(features, str) else
@@ -256,7 +263,7 @@ class OnlineReader:
         if plan is None:
             views = resolve_features(self._contents(), features, full_feature_names)
             plan = ReadPlan.build(views, self._aggregates)
-            self._plans[key] = plan
+            self._plans.put(key, plan)
         return plan
 
     def read(

@@ -22,6 +22,7 @@ from typing import Any
 import pyarrow as pa
 import redis
 
+from featurestore.bounded import BoundedCache
 from featurestore.errors import ConfigError, DefinitionError
 from featurestore.online.base import OnlineRow, OnlineView
 from featurestore.online.batches import EncodedBatch, encode_batch
@@ -128,7 +129,8 @@ class RedisOnlineStore:
         self.client = client or connect(connection_string, project, socket_timeout=socket_timeout,
                                         retries=self._retries)
         self._pool = self.client.connection_pool
-        self._specs: dict[tuple[OnlineView, tuple[str, ...]], _ReadSpec] = {}
+        # Keyed by the features a request names (any subset, in any order): bounded.
+        self._specs: BoundedCache[tuple[OnlineView, tuple[str, ...]], _ReadSpec] = BoundedCache(1024)
 
     # -- the protocol -------------------------------------------------------------------
 
@@ -215,10 +217,7 @@ class RedisOnlineStore:
             decoders,
             entity_key_encoder(tuple(view.join_keys)),
         )
-        if len(self._specs) > 4096:  # views are few; this only bounds a pathological caller
-            self._specs.clear()
-        self._specs[(view, features)] = spec
-        return spec
+        return self._specs.put((view, features), spec)
 
     def _write_command(self, head: list[bytes], batch: EncodedBatch, start: int, stop: int) -> bytes:
         """One call of the write script for rows ``start:stop`` of ``batch``, packed."""

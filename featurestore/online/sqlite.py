@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from featurestore.bounded import BoundedCache
 from featurestore.errors import StoreUnavailableError
 from featurestore.online.base import OnlineRow, OnlineView
 from featurestore.online.batches import encode_batch
@@ -76,7 +77,8 @@ class SqliteOnlineStore:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
-        self._decoders: dict[tuple[OnlineView, tuple[str, ...]], tuple] = {}
+        # Keyed by the features a request names (any subset, in any order): bounded.
+        self._decoders: BoundedCache[tuple[OnlineView, tuple[str, ...]], tuple] = BoundedCache(1024)
 
     # -- the protocol -------------------------------------------------------------------
 
@@ -160,11 +162,7 @@ class SqliteOnlineStore:
     # -- internals ----------------------------------------------------------------------
 
     def _plan(self, view: OnlineView, features: tuple[str, ...]) -> tuple:
-        decoders = feature_decoders(view, features)
-        if len(self._decoders) > 4096:
-            self._decoders.clear()
-        self._decoders[(view, features)] = decoders
-        return decoders
+        return self._decoders.put((view, features), feature_decoders(view, features))
 
     def _select(self, conn: sqlite3.Connection, view: str, entity_keys: list) -> dict[bytes, tuple[int, bytes]]:
         wanted = list(dict.fromkeys(k for k in entity_keys if k is not None))

@@ -38,7 +38,7 @@ async def get_online_features(request: Request) -> Response:
     """The newest values of the features for each entity row, column-major as Feast answers."""
     state: ServingState = request.app.state.serving
     body = await read_json(request, state.max_body_bytes)
-    features, full_feature_names, entities = _parse(body, state.max_entities)
+    features, full_feature_names, entities = _parse(body, state.max_entities, state.max_features)
     if state.online_down is not None:
         raise StoreUnavailableError(state.online_down)
     store = state.store
@@ -51,7 +51,7 @@ async def get_online_features(request: Request) -> Response:
     return Response(online_response_json(response), media_type="application/json")
 
 
-def _parse(body: dict[str, Any], max_entities: int) -> tuple[Any, bool, Any]:
+def _parse(body: dict[str, Any], max_entities: int, max_features: int) -> tuple[Any, bool, Any]:
     features = body.get("features")
     service = body.get("feature_service")
     if (features is None) == (service is None):
@@ -60,6 +60,10 @@ def _parse(body: dict[str, Any], max_entities: int) -> tuple[Any, bool, Any]:
     if features is not None:
         if type(features) is not list or not all(type(f) is str for f in features):
             raise InputError("'features' must be a list of 'view:feature' strings")
+        # Checked first: a feature list is a cache key (see featurestore/bounded.py).
+        if len(features) > max_features:
+            raise InputError(f"{len(features):,} features is more than this server's limit of {max_features:,} "
+                             "per request (serving.max_features); ask for fewer, or raise the limit")
         for ref in features:
             if ":" not in ref:
                 raise InputError(f"feature reference {ref!r} must look like 'view_name:feature_name'")
