@@ -111,7 +111,8 @@ class Backends:
         if online.type == "redis":
             from featurestore.online.redis import RedisOnlineStore
 
-            return RedisOnlineStore(online.connection_string, self.project, client=self.redis_client())
+            return RedisOnlineStore(online.connection_string, self.project, read_timeout=online.read_timeout,
+                                    client=self.redis_client())
         from featurestore.online.sqlite import SqliteOnlineStore
 
         return SqliteOnlineStore(online.path, self.project)

@@ -9,6 +9,7 @@ Example::
       type: sqlite                        # the embedded default; path defaults to data/online.db
       # type: redis
       # connection_string: redis://localhost:6379/0
+      # read_timeout: 0.25                # seconds a server's online read may wait on Redis
     serving:
       api_keys: []                        # when set, writes need one (X-API-Key or Bearer)
       auth_reads: false                   # require a key for reads too
@@ -49,6 +50,9 @@ class OnlineStoreConfig:
     type: str = "sqlite"
     path: str = ""  # sqlite: absolute path of the database file
     connection_string: str = ""  # redis: redis://host:port/db
+    # redis: how long, in seconds, the server waits for one online read (and /ready for a
+    # ping) before answering 503; reads never block the event loop meanwhile.
+    read_timeout: float = 0.25
 
     def __repr__(self) -> str:
         return (f"OnlineStoreConfig(type={self.type!r}, path={self.path!r}, "
@@ -171,7 +175,11 @@ def _online(raw: Any, repo: Path, file: Path, env: Mapping[str, str]) -> OnlineS
         url = env.get("FEATURESTORE_REDIS_URL") or raw.get("connection_string") or "redis://localhost:6379/0"
         if "://" not in url:  # Feast writes "host:port"
             url = f"redis://{url}"
-        return OnlineStoreConfig(type="redis", connection_string=url)
+        timeout = raw.get("read_timeout", 0.25)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 60:
+            raise ConfigError(f"{file}: online_store.read_timeout must be a number of seconds above 0 and at most "
+                              f"60 (e.g. 0.25), not {timeout!r}")
+        return OnlineStoreConfig(type="redis", connection_string=url, read_timeout=float(timeout))
     raise ConfigError(f"{file}: online_store type {kind!r} is not supported; use 'sqlite' or 'redis'")
 
 

@@ -6,12 +6,18 @@
   kinds (saved datasets) do not move it. It runs on the event loop thread, the same
   thread as the online hot path, so a request never sees a half-swapped set of
   definitions and its cached read plans.
-- **Online store breaker.** Online reads run inline on the event loop (a thread hop would
-  cost more than the Redis round trip). When the store fails, the failing request and
-  every read after it answer 503 at once, without touching the network, while a probe
-  pings the store in a worker thread every ``probe_interval`` seconds; the first
-  successful ping closes the breaker. So an outage costs one slow request, not one per
-  request, and the server recovers by itself.
+- **Online reads never hold up the server.** A store across a network (Redis: it offers
+  ``AsyncReads``) is read on the event loop without blocking it, within
+  ``online_store.read_timeout`` (a thread hop would cost more than the round trip);
+  plans with aggregation views read their events with the blocking client, so they run
+  in a worker thread, within the same deadline. An embedded store (SQLite: a local file)
+  is read inline. ``/health`` waits on nothing; ``/ready`` pings the store within the
+  deadline.
+- **Online store breaker.** When the store fails or misses the deadline, the failing
+  request and every read after it answer 503 at once, without touching the network,
+  while a probe pings the store every ``probe_interval`` seconds; the first successful
+  ping closes the breaker. So an outage costs one slow request (at most the deadline),
+  not one per request, and the server recovers by itself.
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from featurestore.errors import FeatureStoreError, StoreUnavailableError
-from featurestore.online.base import OnlineRow, OnlineStore, OnlineView
+from featurestore.online.base import AsyncReads, OnlineRow, OnlineStore, OnlineView
+from featurestore.online.read import OnlineResponse, ReadPlan, read_online, read_online_async
 from featurestore.store import FeatureStore
 from monitoring.metrics import ONLINE_READ_DURATION, REGISTRY_RELOADS
 from serving.auth import APIKeyAuth
@@ -51,6 +58,14 @@ class TimedOnlineStore:
         finally:
             self._observe(time.perf_counter() - began)
 
+    async def read_async(self, requests: Sequence[tuple[OnlineView, Sequence[str], Sequence[tuple]]]
+                         ) -> list[list[OnlineRow]]:
+        began = time.perf_counter()
+        try:
+            return await self.store.read_async(requests)
+        finally:
+            self._observe(time.perf_counter() - began)
+
 
 class ServingState:
     def __init__(
@@ -73,6 +88,8 @@ class ServingState:
         self.probe_interval = probe_interval
         self.store_type = store.config.online_store.type
         self.online = TimedOnlineStore(store.online, self.store_type)  # connects on first use
+        self._async: AsyncReads | None = store.online if isinstance(store.online, AsyncReads) else None
+        self.read_timeout = store.config.online_store.read_timeout
         self.revision = -1
         self.registry_error: str | None = "the registry has not been loaded yet"
         self.online_down: str | None = None  # the reason, while the breaker is open
@@ -96,6 +113,39 @@ class ServingState:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks, self._probe = [], None
+        if self._async is not None:
+            await self._async.aclose()
+
+    # -- online reads ------------------------------------------------------------------
+
+    async def read(self, features, entities, full_feature_names: bool) -> tuple[ReadPlan, OnlineResponse]:
+        """The plan of the feature list and the newest values per entity; 503 (raised as
+        StoreUnavailableError) at once while the breaker is open, or when the store fails or
+        misses the deadline."""
+        if self.online_down is not None:
+            raise StoreUnavailableError(self.online_down)
+        reader = self.store.online_reader
+        plan = reader.plan(features, full_feature_names)
+        try:
+            if self._async is None:
+                return plan, read_online(self.online, plan, entities, reader.clock)
+            if not plan.aggregates:
+                return plan, await read_online_async(self.online, plan, entities, reader.clock)
+            return plan, await self._in_thread(read_online, self.online, plan, entities, reader.clock)
+        except StoreUnavailableError as exc:
+            self.store_failed(exc)
+            raise
+
+    async def _in_thread(self, function, *args):
+        """``function(*args)`` in a worker thread, waited for up to the read timeout (the
+        thread is left to finish by itself: a blocking call cannot be interrupted)."""
+        future = asyncio.get_running_loop().run_in_executor(None, function, *args)
+        try:
+            return await asyncio.wait_for(future, self.read_timeout)
+        except TimeoutError:
+            raise StoreUnavailableError(
+                f"the online store did not answer within {self.read_timeout:g} s (online_store.read_timeout)"
+            ) from None
 
     # -- registry ----------------------------------------------------------------------
 
@@ -146,10 +196,13 @@ class ServingState:
                 return
 
     async def health_check(self) -> str | None:
-        """Ping the online store (in a worker thread); None when it answers, else the reason.
-        A success also closes the breaker."""
+        """Ping the online store (within the read timeout, or in a worker thread for an
+        embedded one); None when it answers, else the reason. A success also closes the breaker."""
         try:
-            await run_in_threadpool(self.store.online.health)
+            if self._async is not None:
+                await self._async.health_async()
+            else:
+                await run_in_threadpool(self.store.online.health)
         except FeatureStoreError as exc:
             return str(exc)
         if self.online_down is not None:

@@ -50,6 +50,9 @@ def test_missing_file_says_how_to_create_one(tmp_path):
     ("project: demo\nonline_store:\n  type: cassandra\n", "'cassandra' is not supported"),
     ("project: demo\nserving:\n  api_keys: secret\n", "api_keys must be a list"),
     ("project: demo\nserving:\n  max_entities: lots\n", "must be integers"),
+    ("project: demo\nserving:\n  max_features: lots\n", "must be integers"),
+    ("project: demo\nonline_store:\n  type: redis\n  read_timeout: 0\n", "read_timeout must be a number"),
+    ("project: demo\nonline_store:\n  type: redis\n  read_timeout: soon\n", "read_timeout must be a number"),
     ("- just\n- a list\n", "must be a mapping"),
     ("project: demo\n  bad: [indent\n", "not valid YAML"),
 ])

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
 
 from featurestore.types import FeatureType
 
-__all__ = ["EVENT_TIMESTAMP", "AggregationState", "EventLayout", "OnlineRow", "OnlineStore", "OnlineView",
+__all__ = ["EVENT_TIMESTAMP", "AggregationState", "AsyncReads", "EventLayout", "OnlineRow", "OnlineStore", "OnlineView",
            "StoredEvents", "online_view"]
 
 #: The column of a written batch that holds each row's event time (timestamp[us, UTC]).
@@ -63,6 +63,25 @@ class OnlineStore(Protocol):
         """Return when the store is reachable; raise StoreUnavailableError naming it."""
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class AsyncReads(Protocol):
+    """What an online store across a network offers a server as well: its read and ping
+    on the running event loop, bounded by a deadline (``online_store.read_timeout``), so
+    waiting on the store never holds up other requests. An embedded store (SQLite) need
+    not offer it: the server calls its ``read`` inline."""
+
+    async def read_async(
+        self, requests: Sequence[tuple[OnlineView, Sequence[str], Sequence[tuple]]]
+    ) -> list[list[OnlineRow]]:
+        """``OnlineStore.read``; StoreUnavailableError past the deadline."""
+
+    async def health_async(self) -> None:
+        """``OnlineStore.health``; StoreUnavailableError past the deadline."""
+
+    async def aclose(self) -> None:
+        """Close the running loop's connections."""
 
 
 class EventLayout(Protocol):

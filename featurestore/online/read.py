@@ -21,13 +21,13 @@ from featurestore.bounded import BoundedCache
 from featurestore.clock import clock_us, duration_us, from_micros
 from featurestore.definitions import FeatureService
 from featurestore.errors import InputError
-from featurestore.online.base import OnlineStore, OnlineView, online_view
+from featurestore.online.base import AsyncReads, OnlineStore, OnlineView, online_view
 from featurestore.refs import ResolvedView, resolve_features
 from featurestore.repo import RepoContents
 from featurestore.types import Bool, FeatureType, Float32, Float64, Int32, Int64, String
 
 __all__ = ["PLAN_CACHE_SIZE", "AggregatesFactory", "AggregatesReader", "FieldStatus", "OnlineReader", "OnlineResponse",
-           "ReadPlan", "read_online"]
+           "ReadPlan", "read_online", "read_online_async"]
 
 
 class FieldStatus:
@@ -67,6 +67,11 @@ class ReadPlan:
     join_keys: tuple[str, ...]
     key_types: dict[str, FeatureType | None]
     items: tuple[_PlanItem, ...]
+
+    @property
+    def aggregates(self) -> bool:
+        """Whether a view of the plan computes aggregations (read from their own state)."""
+        return any(item.aggregates is not None for item in self.items)
 
     @classmethod
     def build(cls, views: Sequence[ResolvedView], aggregates: AggregatesFactory | None = None) -> "ReadPlan":
@@ -185,15 +190,39 @@ def read_online(
     entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
     clock: Callable[[], float] = time.time,
 ) -> OnlineResponse:
+    columns, n, requests, stored = _requests(plan, entity_rows)
+    rows = store.read(stored) if n and stored else [[] for _ in stored]
+    return _response(plan, columns, n, requests, rows, clock)
+
+
+async def read_online_async(
+    store: AsyncReads,
+    plan: ReadPlan,
+    entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
+    clock: Callable[[], float] = time.time,
+) -> OnlineResponse:
+    """``read_online`` with the store's round trip awaited (a plan without aggregations:
+    their state is read by the blocking client)."""
+    columns, n, requests, stored = _requests(plan, entity_rows)
+    rows = await store.read_async(stored) if n and stored else [[] for _ in stored]
+    return _response(plan, columns, n, requests, rows, clock)
+
+
+def _requests(plan: ReadPlan, entity_rows) -> tuple[dict[str, list], int, list, list]:
+    """The entity columns, their count, the (view, features, keys) per plan item, and
+    those of them the online store answers (not the aggregation views)."""
     columns, n = entity_columns(entity_rows, plan)
     requests = []
     for item in plan.items:
         key_cols = [columns[k] for k in item.view.join_keys]
         keys = list(zip(*key_cols)) if n else []
         requests.append((item.view, item.features, keys))
-    stored = [r for r, item in zip(requests, plan.items) if item.aggregates is None]
-    rows_per_view = iter(store.read(stored) if n and stored else [[] for _ in stored])
+    return columns, n, requests, [r for r, item in zip(requests, plan.items) if item.aggregates is None]
 
+
+def _response(plan: ReadPlan, columns: dict[str, list], n: int, requests: list, rows: list,
+              clock: Callable[[], float]) -> OnlineResponse:
+    rows_per_view = iter(rows)
     now_us = clock_us(clock)
     names = list(plan.join_keys)
     values = [columns[k] for k in plan.join_keys]

@@ -27,7 +27,7 @@ from featurestore.errors import ConfigError, DefinitionError
 from featurestore.online.base import OnlineRow, OnlineView
 from featurestore.online.batches import EncodedBatch, encode_batch
 from featurestore.online.entity_keys import entity_key_encoder
-from featurestore.online.redis_protocol import REDIS_ERRORS, Scripts, connect, pack, unavailable
+from featurestore.online.redis_protocol import REDIS_ERRORS, AsyncRoundTrips, Scripts, connect, pack, unavailable
 from featurestore.online.values import feature_decoders, undecodable
 from featurestore.redaction import mask_url
 
@@ -83,6 +83,7 @@ return removed
 _SCRIPTS = Scripts(_WRITE, _DELETE)
 _WRITE_SHA, _DELETE_SHA = _SCRIPTS.shas
 _PROJECT = re.compile(r"[A-Za-z0-9_.-]+")
+_PING = b"*1\r\n$4\r\nPING\r\n"
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,9 @@ class RedisOnlineStore:
     retried ``retries`` times (safe: reads and writes are idempotent), then raises
     StoreUnavailableError. Nothing connects until the first call. ``client``: a redis-py
     client to share (featurestore/backends.py passes the process's one; its owner closes it).
+
+    ``read_async`` and ``health_async`` are the server's: on its event loop, within
+    ``read_timeout`` seconds (``AsyncRoundTrips``).
     """
 
     def __init__(
@@ -114,6 +118,7 @@ class RedisOnlineStore:
         batches_per_pipeline: int = 5,
         socket_timeout: float = 5.0,
         retries: int = 3,
+        read_timeout: float = 0.25,
         client: redis.Redis | None = None,
     ):
         if not _PROJECT.fullmatch(project):
@@ -129,6 +134,7 @@ class RedisOnlineStore:
         self.client = client or connect(connection_string, project, socket_timeout=socket_timeout,
                                         retries=self._retries)
         self._pool = self.client.connection_pool
+        self._async = AsyncRoundTrips(connection_string, project, self._what, read_timeout)
         # Keyed by the features a request names (any subset, in any order): bounded.
         self._specs: BoundedCache[tuple[OnlineView, tuple[str, ...]], _ReadSpec] = BoundedCache(1024)
 
@@ -149,6 +155,17 @@ class RedisOnlineStore:
     def read(
         self, requests: Sequence[tuple[OnlineView, Sequence[str], Sequence[tuple]]]
     ) -> list[list[OnlineRow]]:
+        commands, plans = self._read_commands(requests)
+        return self._read_rows(plans, self._run(commands) if commands else ())
+
+    async def read_async(
+        self, requests: Sequence[tuple[OnlineView, Sequence[str], Sequence[tuple]]]
+    ) -> list[list[OnlineRow]]:
+        """``read`` on the running event loop, within ``read_timeout``."""
+        commands, plans = self._read_commands(requests)
+        return self._read_rows(plans, await self._async.run(commands) if commands else ())
+
+    def _read_commands(self, requests: Sequence[tuple[OnlineView, Sequence[str], Sequence[tuple]]]) -> tuple:
         commands = []
         plans = []
         prefix = self._prefix
@@ -166,7 +183,11 @@ class RedisOnlineStore:
                     commands.append(b"%b$%d\r\n%b%b\r\n%b" % (head, size, prefix, entity_key, tail))
                 present.append(entity_key is not None)
             plans.append((view, spec.decoders, present))
-        replies = iter(self._run(commands) if commands else ())
+        return commands, plans
+
+    @staticmethod
+    def _read_rows(plans: list, replies) -> list[list[OnlineRow]]:
+        replies = iter(replies)
         out = []
         for view, decoders, present in plans:
             rows: list[OnlineRow] = []
@@ -196,7 +217,14 @@ class RedisOnlineStore:
                 return
 
     def health(self) -> None:
-        self._run([b"*1\r\n$4\r\nPING\r\n"])
+        self._run([_PING])
+
+    async def health_async(self) -> None:
+        await self._async.run([_PING])
+
+    async def aclose(self) -> None:
+        """Close the event loop's connections (the server's shutdown)."""
+        await self._async.aclose()
 
     def close(self) -> None:
         if self._owns_client:

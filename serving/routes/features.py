@@ -1,8 +1,8 @@
 """``POST /get-online-features``: the hot path.
 
 One request costs: reading and parsing the JSON body, a dictionary lookup for the cached
-read plan of its feature list, one online store round trip (inline on the event loop:
-cheaper than a thread hop), and encoding the column-major answer with the C JSON encoder.
+read plan of its feature list, one online store round trip (awaited on the event loop
+within ``online_store.read_timeout``, or inline for SQLite: see ``serving.state``), and encoding the column-major answer with the C JSON encoder.
 The read is the store's own (``FeatureStore.online_reader``), through the timed store.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from featurestore.errors import InputError, StoreUnavailableError
+from featurestore.errors import InputError
 from serving.auth import require_reader
 from serving.body import read_json
 from serving.instrumentation import observe_online
@@ -39,15 +39,8 @@ async def get_online_features(request: Request) -> Response:
     state: ServingState = request.app.state.serving
     body = await read_json(request, state.max_body_bytes)
     features, full_feature_names, entities = _parse(body, state.max_entities, state.max_features)
-    if state.online_down is not None:
-        raise StoreUnavailableError(state.online_down)
-    store = state.store
-    try:
-        plan, response = store.online_reader.read(state.online, features, entities, full_feature_names)
-    except StoreUnavailableError as exc:
-        state.store_failed(exc)
-        raise
-    observe_online(plan, response, store.clock())
+    plan, response = await state.read(features, entities, full_feature_names)
+    observe_online(plan, response, state.store.clock())
     return Response(online_response_json(response), media_type="application/json")
 
 
