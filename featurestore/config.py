@@ -16,6 +16,9 @@ Example::
       auth_metrics: false                 # require a key for /metrics too
       max_entities: 1000                  # entity rows per online request
       max_features: 1000                  # feature references per online request
+      header_timeout: 10                  # seconds a client has to send a request's headers
+      body_timeout: 10                    # seconds a client has to send a request's body
+      keep_alive_timeout: 5               # seconds an idle kept-alive connection stays open
       max_body_bytes: 1048576
 
 Environment variables win over the file (a deployment points the same repo elsewhere):
@@ -67,6 +70,11 @@ class ServingConfig:
     max_entities: int = 1000
     max_features: int = 1000
     max_body_bytes: int = 1 << 20
+    # Clients that stall: seconds to send a request's headers (from connecting, or from the
+    # previous answer), to send its body (from its headers), and to start the next request.
+    header_timeout: float = 10.0
+    body_timeout: float = 10.0
+    keep_alive_timeout: float = 5.0
 
     def __repr__(self) -> str:
         return (f"ServingConfig(api_keys=<{len(self.api_keys)} hidden>, auth_reads={self.auth_reads}, "
@@ -198,10 +206,21 @@ def _serving(raw: Any, file: Path, env: Mapping[str, str]) -> ServingConfig:
             auth_metrics=_flag(raw.get("auth_metrics", False), "serving.auth_metrics", file),
             max_entities=int(raw.get("max_entities", 1000)),
             max_features=int(raw.get("max_features", 1000)),
+            header_timeout=_seconds(raw, "header_timeout", 10.0, file),
+            body_timeout=_seconds(raw, "body_timeout", 10.0, file),
+            keep_alive_timeout=_seconds(raw, "keep_alive_timeout", 5.0, file),
             max_body_bytes=int(raw.get("max_body_bytes", 1 << 20)),
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{file}: serving limits must be integers ({exc})") from None
+
+
+def _seconds(raw: dict, name: str, default: float, file: Path) -> float:
+    value = raw.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 3600:
+        raise ConfigError(f"{file}: serving.{name} must be a number of seconds above 0 (e.g. {default:g}), "
+                          f"not {value!r}")
+    return float(value)
 
 
 def _flag(value: Any, name: str, file: Path) -> bool:

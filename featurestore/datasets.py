@@ -99,7 +99,8 @@ def save_dataset(catalog: Catalog, project: str, offline_root: Path, name: str, 
     """Write the job's rows as a new immutable file and record them as a new version."""
     _check_name(name)
     table = job.to_arrow()
-    path, sha256 = write_parquet_by_content(table, offline_root / "datasets" / name)
+    path, sha256 = write_parquet_by_content(table, offline_root / "datasets" / name,
+                                            what=f"the offline store (folder datasets/{name})")
     versions = {}
     for view in dict.fromkeys(ref.split(":")[0] for ref in job.feature_refs):
         stored = catalog.get(project, "feature_view", view)

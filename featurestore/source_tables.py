@@ -31,7 +31,7 @@ def write_pushed(offline_root: Path, push_source: str, table: pa.Table) -> Path:
     (the API server, stream workers) never pick the same file."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
     path = pushed_dir(offline_root, push_source) / f"{stamp}-{uuid.uuid4().hex[:8]}.parquet"
-    return write_parquet_atomic(table, path)
+    return write_parquet_atomic(table, path, what=f"the offline store (folder pushed/{push_source})")
 
 
 def source_table(view: FeatureView, repo: Path, offline_root: Path) -> SourceTable:

@@ -48,6 +48,7 @@ def create_app(
         APIKeyAuth(config.api_keys, config.auth_reads, config.auth_metrics),
         max_entities=config.max_entities,
         max_features=config.max_features,
+        body_timeout=config.body_timeout,
         max_body_bytes=config.max_body_bytes,
         watch_interval=watch_interval,
     )

@@ -7,6 +7,7 @@ describes each body for the OpenAPI docs.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -26,25 +27,26 @@ def _too_large(limit: int) -> HTTPError:
                      "(serving.max_body_bytes); send fewer rows per request")
 
 
-async def read_json(request: Request, limit: int) -> dict[str, Any]:
+async def read_json(request: Request, limit: int, timeout: float = 10.0) -> dict[str, Any]:
     """The request's JSON object. 413 past ``limit`` bytes (checked before reading when
-    Content-Length is given, while reading otherwise), 400 for malformed JSON, 422 for
-    JSON that is not an object."""
+    Content-Length is given, while reading otherwise), 408 when the body takes longer
+    than ``timeout`` seconds to arrive (a stalled client would hold its connection and
+    this task forever; the connection is closed), 400 for malformed JSON, 422 for JSON
+    that is not an object. A client that disconnects mid-body raises starlette's
+    ``ClientDisconnect`` (answered in ``serving.errors``)."""
     length = request.headers.get("content-length")
     if length is not None:
         if not length.isdigit():
             raise HTTPError(400, "BadRequest", f"Content-Length {length!r} is not a number")
         if int(length) > limit:
             raise _too_large(limit)
-        body = await request.body()
-    else:
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(limit)
-            chunks.append(chunk)
-        body = b"".join(chunks)
+    try:
+        async with asyncio.timeout(timeout):
+            body = await request.body() if length is not None else await _chunked(request, limit)
+    except TimeoutError:
+        raise HTTPError(408, "RequestTimeout",
+                        f"the request body did not arrive within {timeout:g} s (serving.body_timeout); "
+                        "send the body with the headers", headers={"Connection": "close"}) from None
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -54,6 +56,16 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
     if type(data) is not dict:
         raise InputError(f"the request body must be a JSON object, not {type(data).__name__}")
     return data
+
+
+async def _chunked(request: Request, limit: int) -> bytes:
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def field(body: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any = _MISSING) -> Any:

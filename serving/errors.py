@@ -8,7 +8,8 @@ names what is wrong and what to do. Status codes:
 error                                 status  when
 ====================================  ======  ==============================================
 ``HTTPError`` (raised by serving)     its own 400 malformed JSON, 401 no API key, 403 wrong
-                                              key, 413 body too large, 503 not ready
+                                              key, 408 body too slow, 413 body too large,
+                                              503 not ready
 ``NotFoundError``                     404     unknown feature view, feature, feature service,
                                               entity or push source (Feast answers 404 too)
 ``InputError``, ``SchemaError``,      422     valid JSON whose content is wrong: missing join
@@ -18,6 +19,9 @@ error                                 status  when
 ``StoreUnavailableError``             503     the online or offline store is unreachable
 ``ConfigError``, ``JobError``,        500     the server's setup or a job failed, or a stored
 ``IntegrityError``                            file changed (not the request's fault)
+starlette's ``ClientDisconnect``       499     the client left before sending its whole body:
+                                              nothing is sent (nobody listens), one log line,
+                                              counted apart from errors in the metrics
 request validation (path, query)      422
 unknown route / method                404 / 405
 anything else                         500     type ``InternalError``; logged with its traceback
@@ -36,6 +40,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from featurestore.errors import (
@@ -53,7 +58,7 @@ from featurestore.errors import (
 )
 from serving.disclosure import public_message, trusted
 
-__all__ = ["HTTPError", "error_response", "install_error_handlers", "status_for"]
+__all__ = ["CLIENT_CLOSED", "HTTPError", "error_response", "install_error_handlers", "status_for"]
 
 log = logging.getLogger("featurestore.serving")
 
@@ -72,7 +77,10 @@ _STATUS: tuple[tuple[type[FeatureStoreError], int], ...] = (
 )
 
 _HTTP_TYPES = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
-               405: "MethodNotAllowed", 413: "PayloadTooLarge", 415: "UnsupportedMediaType"}
+               405: "MethodNotAllowed", 408: "RequestTimeout", 413: "PayloadTooLarge", 415: "UnsupportedMediaType"}
+
+#: nginx's status for "client closed request": what the metrics count a client that left as.
+CLIENT_CLOSED = 499
 
 
 class HTTPError(Exception):
@@ -127,6 +135,13 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> Re
     return error_response(422, "InputError", "; ".join(parts) or "invalid request")
 
 
+async def _client_gone(request: Request, exc: ClientDisconnect) -> Response:
+    # Not the server's fault and nobody to answer: one line, no traceback, and a status of
+    # its own so that featurestore_http_requests_total does not count it as an error.
+    log.info("%s %s: the client disconnected before sending its whole body", request.method, request.url.path)
+    return Response(status_code=CLIENT_CLOSED)
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("%s %s failed", request.method, request.url.path)
     return error_response(500, "InternalError", "internal error; the server log has the details")
@@ -137,4 +152,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPError, _http_error)
     app.add_exception_handler(StarletteHTTPException, _starlette_http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected)

@@ -76,6 +76,7 @@ class ServingState:
         max_entities: int,
         max_body_bytes: int,
         max_features: int = 1000,
+        body_timeout: float = 10.0,
         watch_interval: float = 1.0,
         probe_interval: float = 0.5,
     ):
@@ -83,6 +84,7 @@ class ServingState:
         self.auth = auth
         self.max_entities = max_entities
         self.max_features = max_features
+        self.body_timeout = body_timeout
         self.max_body_bytes = max_body_bytes
         self.watch_interval = watch_interval
         self.probe_interval = probe_interval

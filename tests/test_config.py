@@ -51,6 +51,8 @@ def test_missing_file_says_how_to_create_one(tmp_path):
     ("project: demo\nserving:\n  api_keys: secret\n", "api_keys must be a list"),
     ("project: demo\nserving:\n  max_entities: lots\n", "must be integers"),
     ("project: demo\nserving:\n  max_features: lots\n", "must be integers"),
+    ("project: demo\nserving:\n  body_timeout: -1\n", "body_timeout must be a number of seconds"),
+    ("project: demo\nserving:\n  header_timeout: never\n", "header_timeout must be a number of seconds"),
     ("project: demo\nonline_store:\n  type: redis\n  read_timeout: 0\n", "read_timeout must be a number"),
     ("project: demo\nonline_store:\n  type: redis\n  read_timeout: soon\n", "read_timeout must be a number"),
     ("- just\n- a list\n", "must be a mapping"),

@@ -47,7 +47,8 @@ def nodelay_socket(sock: socket.socket) -> socket.socket:
 
 
 def run_uvicorn(app: str, *, factory: bool = False, host: str = "127.0.0.1", port: int = 6566, workers: int = 1,
-                log_level: str = "info", access_log: bool = True) -> None:
+                log_level: str = "info", access_log: bool = True, http: str = "auto",
+                timeout_keep_alive: float = 5) -> None:
     """``uvicorn.run`` for an import string, with one fix for several workers.
 
     For ``workers > 1`` uvicorn binds the listening socket itself with protocol 0, which
@@ -58,7 +59,8 @@ def run_uvicorn(app: str, *, factory: bool = False, host: str = "127.0.0.1", por
     """
     import uvicorn
 
-    options = dict(factory=factory, host=host, port=port, workers=workers, log_level=log_level, access_log=access_log)
+    options = dict(factory=factory, host=host, port=port, workers=workers, log_level=log_level, access_log=access_log,
+                   http=http, timeout_keep_alive=timeout_keep_alive)
     if workers <= 1:
         uvicorn.run(app, **options)
         return
@@ -133,6 +135,11 @@ def serve(repo: Path, host: str, port: int, workers: int, log_level: str, access
     # Imported after prepare_metrics_dir (prometheus_client reads its folder on import);
     # uvicorn gets the factory as an import string, which several workers need.
     from serving.app import app_from_env
+    from serving.protocol import HEADER_TIMEOUT_ENV, GuardedHttpProtocol
+
+    os.environ[HEADER_TIMEOUT_ENV] = str(config.serving.header_timeout)  # every worker's protocol reads it
 
     run_uvicorn(f"{app_from_env.__module__}:{app_from_env.__qualname__}", factory=True, host=host, port=port,
-                workers=workers, log_level=log_level, access_log=access_log)
+                workers=workers, log_level=log_level, access_log=access_log,
+                http=f"{GuardedHttpProtocol.__module__}:{GuardedHttpProtocol.__qualname__}",
+                timeout_keep_alive=config.serving.keep_alive_timeout)

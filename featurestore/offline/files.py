@@ -6,6 +6,12 @@ temporary name in its own folder (same filesystem, so the rename is atomic), flu
 disk, renamed over the target, and the folder entry is flushed too.
 ``write_parquet_by_content`` names the file by the sha256 of its bytes instead, for
 files that must never change once written (saved datasets).
+
+A write that fails in the filesystem (a full disk, a read-only mount, no permission) is
+the store's fault, not the caller's: both raise StoreUnavailableError (503 over HTTP)
+naming what could not be written and why, and leave no file behind. The caller names the
+destination (``what``: "the offline store (folder pushed/source)"), never by its absolute
+path, which an HTTP answer would show to anyone.
 """
 
 from __future__ import annotations
@@ -13,26 +19,34 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from featurestore.errors import StoreUnavailableError
+
 __all__ = ["sha256_file", "write_parquet_atomic", "write_parquet_by_content"]
 
 
-def write_parquet_atomic(table: pa.Table, path: str | os.PathLike[str], **options) -> Path:
+def write_parquet_atomic(table: pa.Table, path: str | os.PathLike[str], *, what: str | None = None,
+                         **options) -> Path:
     """Write ``table`` to ``path`` as Parquet atomically; returns the path.
 
+    ``what`` names the destination in the error of a failed write (default: the folder).
     ``options`` go to ``pyarrow.parquet.write_table`` (``compression``, ``row_group_size``).
     Temporary files start with ``.`` so globs like ``*.parquet`` never pick them up.
     """
     target = Path(path)
-    _install(_write_temp(table, target.parent, target.name, options), target)
+    with _unavailable(what or str(target.parent)):
+        _install(_write_temp(table, target.parent, target.name, options), target)
     return target
 
 
-def write_parquet_by_content(table: pa.Table, folder: str | os.PathLike[str], **options) -> tuple[Path, str]:
+def write_parquet_by_content(table: pa.Table, folder: str | os.PathLike[str], *, what: str | None = None,
+                             **options) -> tuple[Path, str]:
     """Write ``table`` atomically into ``folder`` as ``<sha256>.parquet``, named by the hash
     of its bytes; returns the path and the hash.
 
@@ -40,14 +54,15 @@ def write_parquet_by_content(table: pa.Table, folder: str | os.PathLike[str], **
     one left under that name: writing the same rows again replaces a file with itself.
     """
     folder = Path(folder)
-    tmp = _write_temp(table, folder, "content", options)
-    try:
-        digest = sha256_file(tmp)
-    except BaseException:
-        _discard(tmp)
-        raise
-    target = folder / f"{digest}.parquet"
-    _install(tmp, target)
+    with _unavailable(what or str(folder)):
+        tmp = _write_temp(table, folder, "content", options)
+        try:
+            digest = sha256_file(tmp)
+        except BaseException:
+            _discard(tmp)
+            raise
+        target = folder / f"{digest}.parquet"
+        _install(tmp, target)
     return target, digest
 
 
@@ -58,6 +73,17 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+@contextmanager
+def _unavailable(what: str) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:  # pyarrow's I/O errors are OSErrors too
+        reason = exc.strerror or type(exc).__name__  # strerror alone: the exception may name the path
+        raise StoreUnavailableError(
+            f"cannot write to {what}: {reason}; free some disk space, or check that the folder is on a "
+            "writable disk this process may write to", store="the offline store") from None
 
 
 def _write_temp(table: pa.Table, folder: Path, stem: str, options: dict) -> str:

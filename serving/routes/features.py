@@ -37,7 +37,7 @@ router = APIRouter(tags=["online features"])
 async def get_online_features(request: Request) -> Response:
     """The newest values of the features for each entity row, column-major as Feast answers."""
     state: ServingState = request.app.state.serving
-    body = await read_json(request, state.max_body_bytes)
+    body = await read_json(request, state.max_body_bytes, state.body_timeout)
     features, full_feature_names, entities = _parse(body, state.max_entities, state.max_features)
     plan, response = await state.read(features, entities, full_feature_names)
     observe_online(plan, response, state.store.clock())

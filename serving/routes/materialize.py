@@ -25,7 +25,7 @@ router = APIRouter(tags=["materialize"], dependencies=[Depends(require_writer)])
 async def materialize(request: Request, state: ServingState = Depends(get_state)) -> dict:
     """Load each entity's latest row with start_ts <= event time <= end_ts into the online store.
     The answer comes when the work is done."""
-    body = await read_json(request, state.max_body_bytes)
+    body = await read_json(request, state.max_body_bytes, state.body_timeout)
     start = field(body, "start_ts", str, None)
     end = _time(field(body, "end_ts", str))
     results = await run_in_threadpool(state.store.materialize, _time(start) if start else None, end, _views(body))
@@ -36,7 +36,7 @@ async def materialize(request: Request, state: ServingState = Depends(get_state)
              response_model=MaterializeResponse, responses=ERROR_RESPONSES)
 async def materialize_incremental(request: Request, state: ServingState = Depends(get_state)) -> dict:
     """Load each view's rows from where its last materialization ended up to end_ts."""
-    body = await read_json(request, state.max_body_bytes)
+    body = await read_json(request, state.max_body_bytes, state.body_timeout)
     end = _time(field(body, "end_ts", str))
     results = await run_in_threadpool(state.store.materialize_incremental, end, _views(body))
     return _answer(results)

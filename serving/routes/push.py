@@ -30,7 +30,7 @@ async def push(request: Request, state: ServingState = Depends(get_state)) -> di
     """Validate the rows against the views' schemas, then write them online (newer event
     time wins), offline (a new Parquet file, seen by training sets) or both. Nothing is
     written when any row is invalid."""
-    body = await read_json(request, state.max_body_bytes)
+    body = await read_json(request, state.max_body_bytes, state.body_timeout)
     name = field(body, "push_source_name", str)
     df = field(body, "df", (dict, list))
     to = field(body, "to", str, "online")

@@ -17,6 +17,7 @@ import pytest
 
 from featurestore.scaffold import init_repo
 
+from ..conftest import _redis_answers as redis_answers
 from .conftest import REFS, Clock, open_store
 from .served import Server, free_port, wait_for
 from .test_store_outage import start_redis, stop
@@ -26,18 +27,6 @@ pytestmark = [pytest.mark.integration,
 
 READ = {"features": REFS, "entities": {"driver_id": [1001]}}
 READ_TIMEOUT = 0.3
-
-
-def _answers(url: str) -> bool:
-    import redis
-
-    client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
-    try:
-        return bool(client.ping())
-    except (redis.RedisError, OSError):
-        return False
-    finally:
-        client.close()
 
 
 def timed(send):
@@ -58,7 +47,7 @@ def hung_setup(tmp_path):
     config.write_text(config.read_text().replace("  path: data/online.db\n",
                                                  f"  path: data/online.db\n  read_timeout: {READ_TIMEOUT}\n"))
     env = {"FEATURESTORE_REDIS_URL": url}
-    wait_for(lambda: _answers(url), "redis-server to start", 30)
+    wait_for(lambda: redis_answers(url), "redis-server to start", 30)
     with open_store(repo, clock, env=env) as store:
         store.apply()
         store.materialize_incremental(clock.now)

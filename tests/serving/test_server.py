@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -19,22 +18,11 @@ import pytest
 from featurestore.scaffold import init_repo
 
 from .conftest import REFS, Clock, open_store, redis_cleanup
+from .served import wait_for
 
 pytestmark = pytest.mark.integration
 
 KEY = "integration-key"
-
-
-def wait_for(check, what: str, seconds: float = 60.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"gave up waiting for {what}")
 
 
 def start_server(repo, env: dict, attempts: int = 3) -> tuple[subprocess.Popen, httpx.Client]:
