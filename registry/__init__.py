@@ -6,17 +6,20 @@ store's objects: callers store each as an ``ObjectSpec`` (kind, name, JSON spec,
 objects it depends on) and get back ``StoredObject`` versions.
 """
 
-from registry.errors import ConflictError, RegistryError
+from registry.errors import ConflictError, InUseError, RegistryError
 from registry.records import ApplyResult, Change, Edge, ObjectSpec, StoredObject
 from registry.store import Registry
+from registry.transaction import Transaction
 
 __all__ = [
     "ApplyResult",
     "Change",
     "ConflictError",
     "Edge",
+    "InUseError",
     "ObjectSpec",
     "Registry",
     "RegistryError",
     "StoredObject",
+    "Transaction",
 ]

@@ -27,6 +27,7 @@ from registry.errors import ConflictError, RegistryError
 from registry.jobs import JobLog
 from registry.records import ApplyResult, Change, Edge, ObjectSpec, StoredObject
 from registry.sqlite import connect, resolve_path, sqlite_errors
+from registry.transaction import Transaction, check_not_pinned
 from registry.tables import (
     COLUMNS,
     DOWNSTREAM,
@@ -191,12 +192,16 @@ class Registry:
         objects: Sequence[ObjectSpec],
         kinds: Sequence[str],
         expected_revision: int | None = None,
+        *,
+        pinned_by: Sequence[str] = (),
     ) -> ApplyResult:
         """Make the stored objects of ``kinds`` exactly ``objects``, in one transaction.
 
         Added or changed objects get a new version, objects of ``kinds`` that are absent
         get a tombstone, unchanged ones are not written. Raises ConflictError when
-        ``expected_revision`` is given and the project has moved on.
+        ``expected_revision`` is given and the project has moved on, and InUseError
+        (writing nothing) when an object to remove is a dependency of a current object
+        of a ``pinned_by`` kind.
         """
         _check_project(project)
         objects = list(objects)
@@ -214,6 +219,8 @@ class Registry:
             changes = diff_objects(current, objects, kinds)
             if not changes:
                 return ApplyResult([], current_revision)
+            removed = [(c.kind, c.name) for c in changes if c.action == "remove"]
+            check_not_pinned(conn, project, removed, pinned_by)
             revision = current_revision + 1
             now = _now()
             for change in changes:
@@ -263,6 +270,49 @@ class Registry:
             obj.kind, obj.name, version, json.loads(text), obj.depends_on,
             datetime.fromisoformat(now), revision, False,
         )
+
+    def put_numbered(
+        self,
+        project: str,
+        kind: str,
+        prefix: str,
+        spec: dict[str, Any],
+        depends_on: Sequence[tuple[str, str]] = (),
+    ) -> StoredObject:
+        """Add object ``<prefix><n>`` with the next free number n (from 1), race-free.
+
+        Used for model versions (``churn/`` -> ``churn/3``): the number is allocated and
+        the object inserted in one write transaction, so concurrent processes get
+        distinct consecutive numbers.
+        """
+        with self.transaction(project) as tx:
+            return tx.put_numbered(kind, prefix, spec, depends_on)
+
+    def remove(
+        self,
+        project: str,
+        kind: str,
+        name: str,
+        spec: dict[str, Any] | None = None,
+        pinned_by: Sequence[str] = (),
+    ) -> StoredObject:
+        """Remove one object (write its tombstone); see ``Transaction.remove``."""
+        with self.transaction(project) as tx:
+            return tx.remove(kind, name, spec, pinned_by)
+
+    @contextlib.contextmanager
+    def transaction(self, project: str) -> Iterator[Transaction]:
+        """Reads and writes of ``project`` that commit together under the write lock.
+
+        The revision goes up by one at commit when anything was written; an exception
+        rolls everything back.
+        """
+        _check_project(project)
+        with self._write() as conn:
+            tx = Transaction(conn, project, _now())
+            yield tx
+            if tx.changed:
+                set_revision(conn, project, tx.revision, tx.now)
 
     def set_state(self, project: str, key: str, value: Any) -> None:
         """Store a small JSON value under ``key`` (None deletes it); no revision bump."""

@@ -13,6 +13,7 @@ import registry.records
 import registry.sqlite
 import registry.store
 import registry.tables
+import registry.transaction
 from registry import ConflictError, ObjectSpec, Registry, RegistryError
 from registry.sqlite import resolve_path
 from registry.tables import SCHEMA_VERSION
@@ -20,13 +21,13 @@ from registry.tables import SCHEMA_VERSION
 
 def test_public_names_are_pinned():
     assert sorted(registry.__all__) == [
-        "ApplyResult", "Change", "ConflictError", "Edge", "ObjectSpec", "Registry",
-        "RegistryError", "StoredObject",
+        "ApplyResult", "Change", "ConflictError", "Edge", "InUseError", "ObjectSpec", "Registry",
+        "RegistryError", "StoredObject", "Transaction",
     ]
     assert issubclass(ConflictError, RegistryError)
     for module in (
         registry.diff, registry.errors, registry.records, registry.sqlite,
-        registry.store, registry.tables,
+        registry.store, registry.tables, registry.transaction,
     ):
         for name in module.__all__:
             assert hasattr(module, name), (module.__name__, name)
