@@ -25,7 +25,7 @@ from featurestore.source_tables import source_table
 from featurestore.streaming.events import ViewLayout
 from featurestore.types import compatible, from_arrow
 
-__all__ = ["commit", "load_repo", "plan_repo", "stale_online_views", "validate"]
+__all__ = ["PINNING_KINDS", "commit", "load_repo", "plan_repo", "stale_online_views", "validate"]
 
 
 def load_repo(repo: Path, engine: OfflineEngine, offline_root: Path) -> RepoContents:
@@ -38,8 +38,12 @@ def plan_repo(repo: Path, project: str, registry: Catalog, engine: OfflineEngine
     return registry.plan(project, contents_to_specs(contents), DEFINITION_KINDS)
 
 
+#: A definition a model version depends on (its feature service) cannot be removed by apply.
+PINNING_KINDS = ("model_version",)
+
+
 def commit(registry: Catalog, project: str, contents: RepoContents) -> ApplyResult:
-    return registry.apply(project, contents_to_specs(contents), DEFINITION_KINDS)
+    return registry.apply(project, contents_to_specs(contents), DEFINITION_KINDS, pinned_by=PINNING_KINDS)
 
 
 def stale_online_views(before: RepoContents, after: RepoContents) -> tuple[list[FeatureView], list[FeatureView]]:

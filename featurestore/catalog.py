@@ -23,7 +23,7 @@ import registry as _registry
 from registry import ApplyResult, Change, Edge, ObjectSpec, Registry, StoredObject
 from registry.jobs import JobLog, JobRecord, JobSummary, LockInfo
 
-from featurestore.errors import ConflictError, RegistryError
+from featurestore.errors import ConflictError, InUseError, RegistryError
 
 __all__ = ["Catalog", "JobCatalog", "registry_errors"]
 
@@ -33,6 +33,8 @@ def registry_errors() -> Iterator[None]:
     """Raise the registry library's errors as the feature store's (same message)."""
     try:
         yield
+    except _registry.InUseError as exc:
+        raise InUseError(str(exc)) from exc
     except _registry.ConflictError as exc:
         raise ConflictError(str(exc)) from exc
     except _registry.RegistryError as exc:
@@ -117,13 +119,34 @@ class Catalog:
         objects: Sequence[ObjectSpec],
         kinds: Sequence[str],
         expected_revision: int | None = None,
+        *,
+        pinned_by: Sequence[str] = (),
     ) -> ApplyResult:
         with registry_errors():
-            return self._registry.apply(project, objects, kinds, expected_revision)
+            return self._registry.apply(project, objects, kinds, expected_revision, pinned_by=pinned_by)
 
     def put(self, project: str, obj: ObjectSpec) -> StoredObject:
         with registry_errors():
             return self._registry.put(project, obj)
+
+    def put_numbered(
+        self, project: str, kind: str, prefix: str, spec: dict[str, Any], depends_on: Sequence[tuple[str, str]] = ()
+    ) -> StoredObject:
+        with registry_errors():
+            return self._registry.put_numbered(project, kind, prefix, spec, depends_on)
+
+    def remove(
+        self, project: str, kind: str, name: str, spec: dict[str, Any] | None = None, pinned_by: Sequence[str] = ()
+    ) -> StoredObject:
+        with registry_errors():
+            return self._registry.remove(project, kind, name, spec, pinned_by)
+
+    @contextlib.contextmanager
+    def transaction(self, project: str) -> Iterator[_registry.Transaction]:
+        """Reads and writes that commit together (``registry.Transaction``); errors raised
+        inside the block by the registry are mapped too."""
+        with registry_errors(), self._registry.transaction(project) as tx:
+            yield tx
 
     def set_state(self, project: str, key: str, value: Any) -> None:
         with registry_errors():

@@ -5,6 +5,7 @@ Example::
     project: driver_ranking
     registry: data/registry.db            # a path (relative to the repo) or sqlite:///abs.db
     offline_store: data/offline           # folder for pushed rows and saved datasets
+    artifacts: data/artifacts             # model version files (content-addressed)
     online_store:
       type: sqlite                        # the embedded default; path defaults to data/online.db
       # type: redis
@@ -24,7 +25,7 @@ Example::
 Environment variables win over the file (a deployment points the same repo elsewhere):
 ``FEATURESTORE_REGISTRY``, ``FEATURESTORE_OFFLINE_STORE``, ``FEATURESTORE_ONLINE_STORE``
 (``sqlite`` or ``redis``), ``FEATURESTORE_REDIS_URL``, ``FEATURESTORE_SQLITE_PATH``,
-``FEATURESTORE_API_KEYS`` (comma-separated).
+``FEATURESTORE_API_KEYS`` (comma-separated), ``FEATURESTORE_ARTIFACTS``.
 """
 
 from __future__ import annotations
@@ -92,6 +93,8 @@ class RepoConfig:
     offline_store: Path
     online_store: OnlineStoreConfig = field(default_factory=OnlineStoreConfig)
     serving: ServingConfig = field(default_factory=ServingConfig)
+    # Where model version files live: a folder (absolute) or an object store URL later.
+    artifacts: str = ""
     # Extra top-level sections (scheduler, streaming, ...) for the subsystems that own them.
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -131,7 +134,7 @@ _FEAST_ONLY = {"provider", "entity_key_serialization_version", "flags", "feature
 
 
 def _build(raw: dict, repo: Path, file: Path, env: Mapping[str, str]) -> RepoConfig:
-    known = {"project", "registry", "offline_store", "online_store", "serving"}
+    known = {"project", "registry", "offline_store", "online_store", "serving", "artifacts"}
     for key in raw:
         if key not in known | _SECTIONS | _FEAST_ONLY:
             hint = close_matches(str(key), known | _SECTIONS)
@@ -159,6 +162,12 @@ def _build(raw: dict, repo: Path, file: Path, env: Mapping[str, str]) -> RepoCon
         offline = offline.get("path") or "data/offline"
     offline = _absolute(repo, str(env.get("FEATURESTORE_OFFLINE_STORE") or offline))
 
+    artifacts = env.get("FEATURESTORE_ARTIFACTS") or raw.get("artifacts") or "data/artifacts"
+    if not isinstance(artifacts, str):
+        raise ConfigError(f"{file}: 'artifacts' must be a folder path, not {artifacts!r}")
+    if "://" not in artifacts:
+        artifacts = str(_absolute(repo, artifacts))
+
     return RepoConfig(
         project=project,
         repo_path=repo,
@@ -166,6 +175,7 @@ def _build(raw: dict, repo: Path, file: Path, env: Mapping[str, str]) -> RepoCon
         offline_store=offline,
         online_store=_online(raw.get("online_store") or {}, repo, file, env),
         serving=_serving(raw.get("serving") or {}, file, env),
+        artifacts=artifacts,
         extra={k: v for k, v in raw.items() if k not in known},
     )
 

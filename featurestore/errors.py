@@ -12,6 +12,8 @@ tree::
     ├── InputError               a request's data is malformed (entity rows, push rows)
     ├── RegistryError            the registry cannot be read or written
     │   └── ConflictError        another writer changed the registry at the same moment
+    ├── InUseError               an object cannot be removed or changed while another
+    │                            depends on it (a model version on its training set)
     ├── StoreUnavailableError    the online or offline store cannot be reached
     ├── IntegrityError           a stored file no longer matches the hash recorded for it
     ├── JobError                 a materialization, backfill or stream job failed
@@ -36,6 +38,7 @@ __all__ = [
     "ConflictError",
     "DefinitionError",
     "FeatureStoreError",
+    "InUseError",
     "InputError",
     "IntegrityError",
     "JobError",
@@ -88,6 +91,10 @@ class RegistryError(FeatureStoreError):
 
 class ConflictError(RegistryError):
     """Another writer changed the registry concurrently; retry the operation."""
+
+
+class InUseError(FeatureStoreError):
+    """An object cannot be removed or changed while another one depends on it."""
 
 
 class StoreUnavailableError(FeatureStoreError):

@@ -78,6 +78,7 @@ class FeatureStore:
         self._lock = threading.Lock()
         self._contents: RepoContents | None = None
         self._revision = -1
+        self._models = None
 
     @property
     def registry(self) -> Catalog:
@@ -159,6 +160,15 @@ class FeatureStore:
 
     def get_entity(self, name: str) -> Entity:
         return self._get(self.contents.entities, "entity", name)
+
+    @property
+    def models(self) -> "ModelRegistry":  # noqa: F821 - imported on first use
+        """The model registry: register, alias, load and archive model versions (docs/models.md)."""
+        if self._models is None:
+            from featurestore.models.registry import ModelRegistry
+
+            self._models = ModelRegistry(self)
+        return self._models
 
     # -- offline -----------------------------------------------------------------------
 

@@ -1,0 +1,401 @@
+"""``store.models``: register, name, alias, load and archive model versions.
+
+The rules kept here:
+- registering writes the artifact first (content-addressed, so a retry writes nothing
+  new) and the version record last, in one registry transaction that also allocates the
+  version number: a failure leaves no half version and concurrent registrations get
+  distinct consecutive numbers;
+- a version never changes after it is written, except its status (ready -> archived);
+- an alias moves in one transaction that checks its target is a ready version, and every
+  move (or deletion) is a new registry version of the alias: its history is the move log;
+- a version cannot be archived while an object of an ``ARCHIVE_BLOCKERS`` kind (an
+  alias today) depends on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+import registry as _registry
+from registry import ObjectSpec, StoredObject
+
+from featurestore.errors import InputError, InUseError, ModelError, NotFoundError
+from featurestore.models.artifacts import ArtifactStore, artifact_store
+from featurestore.models.flavors import Flavor, Predictor, get_flavor, infer_flavor, read_mlflow_model
+from featurestore.models.lineage import code_version, resolve_dataset, resolve_inputs, signature_for
+from featurestore.models.records import (
+    ARCHIVED, READY, AliasMove, Model, ModelVersion, alias_move, model_record, version_record,
+)
+from featurestore.models.uri import ModelURI, check_alias, check_model_name, parse_uri
+
+__all__ = ["ARCHIVE_BLOCKERS", "LoadedModel", "ModelRegistry"]
+
+#: Kinds whose objects pin the model version they depend on against archiving. A rollout
+#: (a later kind that depends on the versions it routes traffic to) joins this tuple.
+ARCHIVE_BLOCKERS: tuple[str, ...] = ("model_alias",)
+
+
+class LoadedModel:
+    """A loaded version: ``predict`` conforms its input to the signature, then runs the model."""
+
+    def __init__(self, version: ModelVersion, predictor: Predictor):
+        self.version, self.predictor = version, predictor
+
+    @property
+    def signature(self):
+        return self.version.signature
+
+    def predict(self, features: Any) -> list:
+        """One value (or list of values) per row of ``features`` (pyarrow, polars, pandas or
+        a dict of columns); columns are checked against the signature and put in its order."""
+        table = _to_table(features)
+        if self.version.signature is not None:
+            table = self.version.signature.conform(table, label=f"model {self.version.uri}")
+        return self.predictor.predict(table)
+
+    def __repr__(self) -> str:
+        return f"LoadedModel({self.version.uri!r}, flavor={self.version.flavor!r})"
+
+
+class ModelRegistry:
+    """The model registry of a ``FeatureStore`` (``store.models``)."""
+
+    def __init__(self, store, artifacts: ArtifactStore | None = None):
+        self._store = store
+        self._artifacts = artifacts
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        """Where version files live: ``artifacts:`` in featurestore.yaml."""
+        if self._artifacts is None:
+            self._artifacts = artifact_store(self._store.config.artifacts)
+        return self._artifacts
+
+    # -- register ----------------------------------------------------------------------
+
+    def register(
+        self, name: str, model: Any, flavor: str | None = None, features: Any = None,
+        training_dataset: Any = None, description: str | None = None, tags: Mapping[str, str] | None = None,
+        metrics: Mapping[str, float] | None = None, params: Mapping[str, Any] | None = None,
+        request_fields: Any = None, output: Any = None, trusted: bool = False,
+        flavor_options: Mapping[str, Any] | None = None,
+    ) -> ModelVersion:
+        """Store ``model`` (an object, a native model file or an MLflow model directory) as the
+        next version of ``name``, with what made it. See docs/models.md."""
+        check_model_name(name)
+        tags, metrics, params = _strings(tags, "tags"), _numbers(metrics), _json_dict(params, "params")
+        dataset = resolve_dataset(self._store, training_dataset) if training_dataset is not None else None
+        inputs = resolve_inputs(self._store, features, dataset)
+        signature = signature_for(inputs, dataset, request_fields, output)
+        chosen, source, options = _flavor_for(model, flavor, trusted, flavor_options)
+        with tempfile.TemporaryDirectory(prefix="featurestore-model-") as tmp:
+            meta = chosen.save(source, Path(tmp), **options)
+            digest = self.artifacts.put(Path(tmp))
+        now = _now()
+        spec = {
+            "model": name, "status": READY, "flavor": chosen.name, "flavor_meta": meta, "artifact": digest,
+            "signature": signature.to_dict(), "features": list(inputs.refs), "feature_service": inputs.service,
+            "feature_view_versions": inputs.view_versions,
+            "training_dataset": None if dataset is None else {k: dataset[k] for k in ("name", "version")},
+            "request_fields": [c.name for c in signature.inputs[len(inputs.columns):]],
+            "metrics": metrics, "params": params, "tags": tags, "description": description or "",
+            "created_at": now,
+        }
+        code = code_version(self._store.repo_path)
+        if code is not None:
+            spec["code"] = code
+        depends = [("model", name), *inputs.depends_on]
+        if dataset is not None:
+            depends.append(("saved_dataset", dataset["name"]))
+        with self._transaction() as tx:
+            if tx.get("model", name) is None:
+                tx.put(ObjectSpec("model", name, {"description": description or "", "tags": tags, "owner": "",
+                                                  "created_at": now}))
+            stored = tx.put_numbered("model_version", f"{name}/", spec, depends)
+        return version_record(stored)
+
+    # -- read --------------------------------------------------------------------------
+
+    def get(self, uri: str | ModelURI) -> ModelVersion:
+        """The version ``name/3``, ``name@alias`` or ``name`` (its ``champion``) names."""
+        obj = self._version_object(parse_uri(uri))
+        return version_record(obj, self._aliases_of(obj.spec["model"]).get(_number(obj), ()))
+
+    def load(self, uri: str | ModelURI, trusted: bool = False) -> LoadedModel:
+        """The version's model, from its verified artifact, ready to ``predict``."""
+        version = self.get(uri)
+        folder = self.artifacts.fetch(version.artifact, label=f"model {version.name} version {version.version}")
+        with _repo_on_path(self._store.repo_path):  # python-flavor classes defined in the repo
+            predictor = get_flavor(version.flavor).load(folder, version.flavor_meta, trusted=trusted)
+        return LoadedModel(version, predictor)
+
+    def list(self) -> list[Model]:
+        """Every model with its latest version number and its aliases."""
+        reg, project = self._store.registry, self._store.project
+        latest: dict[str, int] = {}
+        for obj in reg.list(project, "model_version"):
+            latest[obj.spec["model"]] = max(latest.get(obj.spec["model"], 0), _number(obj))
+        return [model_record(m, latest.get(m.name), self._alias_map(m.name)) for m in reg.list(project, "model")]
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        """Every version of model ``name``, oldest first, with its aliases."""
+        self._model(check_model_name(name))
+        aliases = self._aliases_of(name)
+        objects = [o for o in self._store.registry.list(self._store.project, "model_version")
+                   if o.spec["model"] == name]
+        return [version_record(o, aliases.get(_number(o), ())) for o in sorted(objects, key=_number)]
+
+    def search(self, name: str | None = None, tag: str | Mapping[str, str] | None = None,
+               alias: str | None = None) -> list[ModelVersion]:
+        """Versions whose model name contains ``name``, whose (or whose model's) tags hold
+        ``tag`` (``"key"``, ``"key=value"`` or a dict) and that ``alias`` points at."""
+        reg, project = self._store.registry, self._store.project
+        model_tags = {m.name: m.spec.get("tags", {}) for m in reg.list(project, "model")}
+        wanted = _tag_filter(tag)
+        found = []
+        for obj in sorted(reg.list(project, "model_version"), key=lambda o: (o.spec["model"], _number(o))):
+            model = obj.spec["model"]
+            if name is not None and name.lower() not in model.lower():
+                continue
+            if wanted and not _tags_match({**model_tags.get(model, {}), **obj.spec.get("tags", {})}, wanted):
+                continue
+            aliases = self._aliases_of(model).get(_number(obj), ())
+            if alias is not None and alias not in aliases:
+                continue
+            found.append(version_record(obj, aliases))
+        return found
+
+    # -- aliases -----------------------------------------------------------------------
+
+    def set_alias(self, name: str, alias: str, version: int | str, reason: str | None = None) -> ModelVersion:
+        """Point ``name@alias`` at ``version`` (a ready one); the move is kept in its history."""
+        check_model_name(name)
+        check_alias(alias)
+        number = _version_number(version)
+        key = f"{name}@{alias}"
+        with self._transaction() as tx:
+            self._model(name, tx)
+            target = tx.get("model_version", f"{name}/{number}")
+            if target is None:
+                raise self._unknown_version(name, number)
+            if target.spec.get("status") != READY:
+                raise InputError(f"{name}/{number} is {target.spec.get('status')}; an alias can only point at a "
+                                 "ready version")
+            current = tx.get("model_alias", key)
+            previous = current.spec["version"] if current else None
+            if previous != number:
+                tx.put(ObjectSpec("model_alias", key, {"model": name, "alias": alias, "version": number,
+                                                       "previous": previous, "reason": reason},
+                                  (("model_version", target.name),)))
+        return self.get(f"{name}/{number}")
+
+    def delete_alias(self, name: str, alias: str, reason: str | None = None) -> AliasMove:
+        """Remove ``name@alias``; the deletion is kept in its history."""
+        check_model_name(name)
+        check_alias(alias)
+        with self._transaction() as tx:
+            self._model(name, tx)
+            current = tx.get("model_alias", f"{name}@{alias}")
+            if current is None:
+                raise self._unknown_alias(name, alias)
+            gone = tx.remove("model_alias", current.name, {"model": name, "alias": alias, "version": None,
+                                                          "previous": current.spec["version"], "reason": reason})
+        return alias_move(gone)
+
+    def alias_history(self, name: str, alias: str) -> list[AliasMove]:
+        """Every move of ``name@alias``, oldest first: when, from, to and why."""
+        check_model_name(name)
+        check_alias(alias)
+        self._model(name)
+        history = self._store.registry.history(self._store.project, "model_alias", f"{name}@{alias}")
+        if not history:
+            raise self._unknown_alias(name, alias)
+        return [alias_move(obj) for obj in history]
+
+    # -- archive -----------------------------------------------------------------------
+
+    def archive(self, uri: str | ModelURI) -> ModelVersion:
+        """Mark a version archived: still readable and loadable by number, never aliased again.
+
+        Refused (InUseError) while an alias points at it; move or delete the alias first."""
+        obj = self._version_object(parse_uri(uri))
+        with self._transaction() as tx:
+            current = tx.get("model_version", obj.name)
+            readers = tx.readers("model_version", obj.name, ARCHIVE_BLOCKERS)
+            if readers:
+                names = ", ".join(n for _, n in readers)
+                raise InUseError(f"cannot archive {obj.name}: {names} point(s) at it; move or delete the "
+                                 "alias first (featurestore models alias / unalias)")
+            if current.spec.get("status") != ARCHIVED:
+                tx.put(ObjectSpec("model_version", obj.name, {**current.spec, "status": ARCHIVED,
+                                                              "archived_at": _now()}, current.depends_on))
+        return self.get(obj.name)
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    def _version_object(self, uri: ModelURI) -> StoredObject:
+        reg, project = self._store.registry, self._store.project
+        self._model(uri.name)
+        number = uri.version
+        if uri.alias is not None:
+            alias = reg.get(project, "model_alias", f"{uri.name}@{uri.alias}")
+            if alias is None:
+                raise self._unknown_alias(uri.name, uri.alias)
+            number = alias.spec["version"]
+        obj = reg.get(project, "model_version", f"{uri.name}/{number}")
+        if obj is None:
+            raise self._unknown_version(uri.name, number)
+        return obj
+
+    def _model(self, name: str, tx=None) -> StoredObject:
+        obj = tx.get("model", name) if tx is not None else self._get("model", name)
+        if obj is None:
+            known = [m.name for m in self._store.registry.list(self._store.project, "model")]
+            raise NotFoundError("model", name, known, hint=f"known models: {', '.join(known)}" if known else
+                                "no model is registered yet; store.models.register(...) adds one")
+        return obj
+
+    def _get(self, kind: str, name: str) -> StoredObject | None:
+        return self._store.registry.get(self._store.project, kind, name)
+
+    def _alias_map(self, name: str) -> dict[str, int]:
+        prefix = f"{name}@"
+        return {o.spec["alias"]: o.spec["version"] for o in self._store.registry.list(self._store.project, "model_alias")
+                if o.name.startswith(prefix)}
+
+    def _aliases_of(self, name: str) -> dict[int, tuple[str, ...]]:
+        by_version: dict[int, list[str]] = {}
+        for alias, version in self._alias_map(name).items():
+            by_version.setdefault(version, []).append(alias)
+        return {v: tuple(sorted(a)) for v, a in by_version.items()}
+
+    def _unknown_alias(self, name: str, alias: str) -> NotFoundError:
+        known = sorted(self._alias_map(name))
+        return NotFoundError("alias", alias, known, where=f"model {name!r}",
+                             hint=(f"its aliases: {', '.join(known)}" if known else "it has no aliases") +
+                             f"; name a version as {name}/N, or set one with set_alias")
+
+    def _unknown_version(self, name: str, number: int) -> NotFoundError:
+        numbers = sorted(_number(o) for o in self._store.registry.list(self._store.project, "model_version")
+                         if o.spec["model"] == name)
+        span = f"versions 1 to {numbers[-1]}" if numbers else "no versions"
+        return NotFoundError(f"version of model {name!r}", str(number), hint=f"it has {span}")
+
+    def _transaction(self) -> contextlib.AbstractContextManager[_registry.Transaction]:
+        # store.registry (featurestore.catalog) maps the registry's errors.
+        return self._store.registry.transaction(self._store.project)
+
+
+def _flavor_for(model: Any, flavor: str | None, trusted: bool,
+                options: Mapping[str, Any] | None) -> tuple[Flavor, Any, dict[str, Any]]:
+    """The flavor to save ``model`` with, what to hand its ``save`` and the save options."""
+    options = dict(options or {})
+    source = model
+    if isinstance(model, (str, os.PathLike)) and (Path(model) / "MLmodel").is_file():
+        chosen, mlflow_options, source = read_mlflow_model(model)
+        if flavor is not None and get_flavor(flavor).name != chosen.name:
+            raise ModelError(f"{os.fspath(model)!r} is an MLflow model of flavor {chosen.name!r}, not {flavor!r}")
+        options = {**mlflow_options, **options}
+    else:
+        chosen = get_flavor(flavor) if flavor is not None else infer_flavor(model)
+        if not isinstance(model, (str, os.PathLike)) and not chosen.accepts(model):
+            raise ModelError(f"a {type(model).__module__}.{type(model).__qualname__} is not a {chosen.name} model; "
+                             "pass the flavor that saves it, or leave flavor= out to infer it")
+    if chosen.name == "python" and "params" not in options and callable(getattr(model, "get_params", None)):
+        options["params"] = model.get_params()  # a python model's state, re-created on load
+    if trusted and "trusted" in inspect.signature(chosen.save).parameters:
+        options["trusted"] = True
+    return chosen, source, options
+
+
+@contextlib.contextmanager
+def _repo_on_path(repo: Path) -> Iterator[None]:
+    added = str(repo) not in sys.path
+    if added:
+        sys.path.insert(0, str(repo))
+    try:
+        yield
+    finally:
+        if added and str(repo) in sys.path:
+            sys.path.remove(str(repo))
+
+
+def _to_table(features: Any) -> pa.Table:
+    if isinstance(features, pa.Table):
+        return features
+    if isinstance(features, Mapping):
+        return pa.table(dict(features))
+    if callable(getattr(features, "to_arrow", None)):  # polars
+        return features.to_arrow()
+    if type(features).__module__.startswith("pandas"):
+        return pa.Table.from_pandas(features, preserve_index=False)
+    raise InputError(f"predict takes a pyarrow Table, a polars or pandas DataFrame or a dict of columns, "
+                     f"not {type(features).__name__}")
+
+
+def _number(obj: StoredObject) -> int:
+    return int(obj.name.rsplit("/", 1)[1])
+
+
+def _version_number(version: Any) -> int:
+    if isinstance(version, str) and version.isdigit():
+        version = int(version)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise InputError(f"version {version!r} is not a version number (versions count from 1)")
+    return version
+
+
+def _strings(values: Any, what: str) -> dict[str, str]:
+    values = _json_dict(values, what)
+    bad = [k for k, v in values.items() if not isinstance(v, str)]
+    if bad:
+        raise InputError(f"{what} values must be strings; {', '.join(map(repr, bad))} are not")
+    return values
+
+
+def _numbers(values: Any) -> dict[str, float]:
+    values = _json_dict(values, "metrics")
+    bad = [k for k, v in values.items() if isinstance(v, bool) or not isinstance(v, (int, float))]
+    if bad:
+        raise InputError(f"metrics must be numbers; {', '.join(map(repr, bad))} are not")
+    return {k: float(v) for k, v in values.items()}
+
+
+def _json_dict(values: Any, what: str) -> dict[str, Any]:
+    if values is None:
+        return {}
+    if not isinstance(values, Mapping) or not all(isinstance(k, str) and k for k in values):
+        raise InputError(f"{what} must be a dict with string keys, not {values!r}")
+    import json
+
+    try:
+        return json.loads(json.dumps(dict(values)))
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{what} must hold JSON values (numbers, strings, lists, dicts): {exc}") from None
+
+
+def _tag_filter(tag: Any) -> dict[str, str | None]:
+    if tag is None:
+        return {}
+    if isinstance(tag, Mapping):
+        return {str(k): (None if v is None else str(v)) for k, v in tag.items()}
+    key, sep, value = str(tag).partition("=")
+    return {key: value if sep else None}
+
+
+def _tags_match(tags: dict[str, str], wanted: dict[str, str | None]) -> bool:
+    return all(k in tags and (v is None or tags[k] == v) for k, v in wanted.items())
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
