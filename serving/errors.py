@@ -15,6 +15,11 @@ error                                 status  when
 ``InputError``, ``SchemaError``,      422     valid JSON whose content is wrong: missing join
 ``DefinitionError``                           key, wrong value type, too many entities, ...
 ``ConflictError``                     409     another writer changed the registry; retry
+``InUseError``                        409     the object is in use (an alias on a version
+                                              to archive, a model on its training set)
+``ArtifactError``                     500     a model's stored files changed or are missing
+``ModelError``                        422     a model cannot be saved or loaded as asked
+                                              (wrong flavor, untrusted pickle)
 ``RegistryError``                     503     the registry cannot be read
 ``StoreUnavailableError``             503     the online or offline store is unreachable
 ``ConfigError``, ``JobError``,        500     the server's setup or a job failed, or a stored
@@ -44,13 +49,16 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from featurestore.errors import (
+    ArtifactError,
     ConfigError,
     ConflictError,
     DefinitionError,
     FeatureStoreError,
+    InUseError,
     InputError,
     IntegrityError,
     JobError,
+    ModelError,
     NotFoundError,
     RegistryError,
     SchemaError,
@@ -69,6 +77,9 @@ _STATUS: tuple[tuple[type[FeatureStoreError], int], ...] = (
     (SchemaError, 422),
     (DefinitionError, 422),
     (ConflictError, 409),
+    (InUseError, 409),
+    (ArtifactError, 500),
+    (ModelError, 422),
     (RegistryError, 503),
     (StoreUnavailableError, 503),
     (ConfigError, 500),

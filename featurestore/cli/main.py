@@ -12,5 +12,6 @@ __all__ = ["check_views", "cli", "main", "one_line", "open_store", "pass_repo", 
 def main() -> None:
     from featurestore.cli import data_commands, job_commands, repo_commands, serve_command  # noqa: F401 - registers commands
     from featurestore.cli import stream_command  # noqa: F401 - registers `featurestore stream`
+    from featurestore.cli import model_commands  # noqa: F401 - registers `featurestore models`
 
     cli(prog_name="featurestore")

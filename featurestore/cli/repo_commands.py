@@ -13,7 +13,8 @@ from featurestore.cli.group import cli, open_store, pass_repo, unknown
 __all__ = ["KINDS", "print_changes"]
 
 #: What the registry keeps, as `featurestore registry` spells it.
-KINDS = ("entity", "data_source", "feature_view", "feature_service", "saved_dataset")
+KINDS = ("entity", "data_source", "feature_view", "feature_service", "saved_dataset", "model", "model_version",
+         "model_alias")
 
 
 @cli.command(short_help="Create an example feature repo.")
@@ -89,7 +90,8 @@ _KINDS = click.Choice(KINDS)
 def registry_show(repo: Path, kind: str | None, name: str | None) -> None:
     """List current objects (of one KIND), or show one object's spec as JSON (KIND NAME).
 
-    KIND is entity, data_source, feature_view, feature_service or saved_dataset.
+    KIND is entity, data_source, feature_view, feature_service, saved_dataset, model,
+    model_version (NAME: model/3) or model_alias (NAME: model@alias).
     """
     with open_store(repo) as store:
         if kind and name:
@@ -118,7 +120,8 @@ def _unknown_object(store, kind: str, name: str):
 def registry_history(repo: Path, kind: str, name: str) -> None:
     """Every version of one object, oldest first (removed ones too).
 
-    KIND is entity, data_source, feature_view, feature_service or saved_dataset.
+    KIND is entity, data_source, feature_view, feature_service, saved_dataset, model,
+    model_version (NAME: model/3) or model_alias (NAME: model@alias).
     """
     with open_store(repo) as store:
         versions = store.registry.history(store.project, kind, name)
@@ -138,7 +141,8 @@ def registry_history(repo: Path, kind: str, name: str) -> None:
 def registry_lineage(repo: Path, kind: str, name: str, direction: str) -> None:
     """What an object reads from (upstream) and what reads from it (downstream), transitively.
 
-    KIND is entity, data_source, feature_view, feature_service or saved_dataset.
+    KIND is entity, data_source, feature_view, feature_service, saved_dataset, model,
+    model_version (NAME: model/3) or model_alias (NAME: model@alias).
     """
     with open_store(repo) as store:
         if store.registry.get(store.project, kind, name) is None:

@@ -98,7 +98,7 @@ class ModelRegistry:
         inputs = resolve_inputs(self._store, features, dataset)
         signature = signature_for(inputs, dataset, request_fields, output)
         chosen, source, options = _flavor_for(model, flavor, trusted, flavor_options)
-        with tempfile.TemporaryDirectory(prefix="featurestore-model-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="featurestore-model-") as tmp, _repo_on_path(self._store.repo_path):
             meta = chosen.save(source, Path(tmp), **options)
             digest = self.artifacts.put(Path(tmp))
         now = _now()
@@ -147,6 +147,13 @@ class ModelRegistry:
             latest[obj.spec["model"]] = max(latest.get(obj.spec["model"], 0), _number(obj))
         return [model_record(m, latest.get(m.name), self._alias_map(m.name)) for m in reg.list(project, "model")]
 
+    def get_model(self, name: str) -> Model:
+        """Model ``name`` with its latest version number and aliases."""
+        obj = self._model(check_model_name(name))
+        numbers = [_number(o) for o in self._store.registry.list(self._store.project, "model_version")
+                   if o.spec["model"] == name]
+        return model_record(obj, max(numbers, default=None), self._alias_map(name))
+
     def versions(self, name: str) -> list[ModelVersion]:
         """Every version of model ``name``, oldest first, with its aliases."""
         self._model(check_model_name(name))
@@ -187,7 +194,7 @@ class ModelRegistry:
             self._model(name, tx)
             target = tx.get("model_version", f"{name}/{number}")
             if target is None:
-                raise self._unknown_version(name, number)
+                raise _unknown_version(tx, name, number)
             if target.spec.get("status") != READY:
                 raise InputError(f"{name}/{number} is {target.spec.get('status')}; an alias can only point at a "
                                  "ready version")
@@ -207,7 +214,7 @@ class ModelRegistry:
             self._model(name, tx)
             current = tx.get("model_alias", f"{name}@{alias}")
             if current is None:
-                raise self._unknown_alias(name, alias)
+                raise _unknown_alias(tx, name, alias)
             gone = tx.remove("model_alias", current.name, {"model": name, "alias": alias, "version": None,
                                                           "previous": current.spec["version"], "reason": reason})
         return alias_move(gone)
@@ -219,7 +226,7 @@ class ModelRegistry:
         self._model(name)
         history = self._store.registry.history(self._store.project, "model_alias", f"{name}@{alias}")
         if not history:
-            raise self._unknown_alias(name, alias)
+            raise _unknown_alias(self._reader(), name, alias)
         return [alias_move(obj) for obj in history]
 
     # -- archive -----------------------------------------------------------------------
@@ -244,34 +251,33 @@ class ModelRegistry:
     # -- plumbing ----------------------------------------------------------------------
 
     def _version_object(self, uri: ModelURI) -> StoredObject:
-        reg, project = self._store.registry, self._store.project
-        self._model(uri.name)
+        reader = self._reader()
+        self._model(uri.name, reader)
         number = uri.version
         if uri.alias is not None:
-            alias = reg.get(project, "model_alias", f"{uri.name}@{uri.alias}")
+            alias = reader.get("model_alias", f"{uri.name}@{uri.alias}")
             if alias is None:
-                raise self._unknown_alias(uri.name, uri.alias)
+                raise _unknown_alias(reader, uri.name, uri.alias)
             number = alias.spec["version"]
-        obj = reg.get(project, "model_version", f"{uri.name}/{number}")
+        obj = reader.get("model_version", f"{uri.name}/{number}")
         if obj is None:
-            raise self._unknown_version(uri.name, number)
+            raise _unknown_version(reader, uri.name, number)
         return obj
 
-    def _model(self, name: str, tx=None) -> StoredObject:
-        obj = tx.get("model", name) if tx is not None else self._get("model", name)
+    def _reader(self) -> _Reader:
+        return _Reader(self._store.registry, self._store.project)
+
+    def _model(self, name: str, reader: _Reader | _registry.Transaction | None = None) -> StoredObject:
+        reader = reader or self._reader()
+        obj = reader.get("model", name)
         if obj is None:
-            known = [m.name for m in self._store.registry.list(self._store.project, "model")]
+            known = [m.name for m in reader.list("model")]
             raise NotFoundError("model", name, known, hint=f"known models: {', '.join(known)}" if known else
                                 "no model is registered yet; store.models.register(...) adds one")
         return obj
 
-    def _get(self, kind: str, name: str) -> StoredObject | None:
-        return self._store.registry.get(self._store.project, kind, name)
-
     def _alias_map(self, name: str) -> dict[str, int]:
-        prefix = f"{name}@"
-        return {o.spec["alias"]: o.spec["version"] for o in self._store.registry.list(self._store.project, "model_alias")
-                if o.name.startswith(prefix)}
+        return _alias_map(self._reader(), name)
 
     def _aliases_of(self, name: str) -> dict[int, tuple[str, ...]]:
         by_version: dict[int, list[str]] = {}
@@ -279,21 +285,40 @@ class ModelRegistry:
             by_version.setdefault(version, []).append(alias)
         return {v: tuple(sorted(a)) for v, a in by_version.items()}
 
-    def _unknown_alias(self, name: str, alias: str) -> NotFoundError:
-        known = sorted(self._alias_map(name))
-        return NotFoundError("alias", alias, known, where=f"model {name!r}",
-                             hint=(f"its aliases: {', '.join(known)}" if known else "it has no aliases") +
-                             f"; name a version as {name}/N, or set one with set_alias")
-
-    def _unknown_version(self, name: str, number: int) -> NotFoundError:
-        numbers = sorted(_number(o) for o in self._store.registry.list(self._store.project, "model_version")
-                         if o.spec["model"] == name)
-        span = f"versions 1 to {numbers[-1]}" if numbers else "no versions"
-        return NotFoundError(f"version of model {name!r}", str(number), hint=f"it has {span}")
-
     def _transaction(self) -> contextlib.AbstractContextManager[_registry.Transaction]:
         # store.registry (featurestore.catalog) maps the registry's errors.
         return self._store.registry.transaction(self._store.project)
+
+
+class _Reader:
+    """Registry reads outside a transaction, with the calls of ``registry.Transaction``, so
+    the lookups and error messages below serve both."""
+
+    def __init__(self, registry, project: str):
+        self._registry, self._project = registry, project
+
+    def get(self, kind: str, name: str) -> StoredObject | None:
+        return self._registry.get(self._project, kind, name)
+
+    def list(self, kind: str, prefix: str = "") -> list[StoredObject]:
+        return [o for o in self._registry.list(self._project, kind) if o.name.startswith(prefix)]
+
+
+def _alias_map(reader, name: str) -> dict[str, int]:
+    return {o.spec["alias"]: o.spec["version"] for o in reader.list("model_alias", f"{name}@")}
+
+
+def _unknown_alias(reader, name: str, alias: str) -> NotFoundError:
+    known = sorted(_alias_map(reader, name))
+    return NotFoundError("alias", alias, known, where=f"model {name!r}",
+                         hint=(f"its aliases: {', '.join(known)}" if known else "it has no aliases") +
+                         f"; name a version as {name}/N, or set one with set_alias")
+
+
+def _unknown_version(reader, name: str, number: int) -> NotFoundError:
+    numbers = sorted(_number(o) for o in reader.list("model_version", f"{name}/"))
+    span = f"versions 1 to {numbers[-1]}" if numbers else "no versions"
+    return NotFoundError(f"version of model {name!r}", str(number), hint=f"it has {span}")
 
 
 def _flavor_for(model: Any, flavor: str | None, trusted: bool,
