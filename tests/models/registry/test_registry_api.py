@@ -114,7 +114,8 @@ def test_a_tampered_artifact_is_refused_on_load(store, trained):
     objects = [p for p in (Path(store.config.artifacts) / "objects").rglob("*") if p.is_file()]
     model_file = max(objects, key=lambda p: p.stat().st_size)  # the .skops file, not the manifest
     model_file.chmod(0o644)
-    model_file.write_bytes(model_file.read_bytes()[:-1] + b"\0")
+    body = model_file.read_bytes()
+    model_file.write_bytes(body[:100] + bytes([body[100] ^ 0xFF]) + body[101:])
     with pytest.raises(ArtifactError, match="model sk version 1"):
         store.models.load("sk/1")
 
