@@ -10,6 +10,8 @@ names into objects (httpx builds its default transport in one place the same way
 - aggregation state: next to the online store, in the same SQLite file or the same Redis;
 - locks: ``RedisLocks`` when the online store is Redis (or ``scheduler.lock: redis``),
   else ``RegistryLocks``;
+- artifact store: ``artifact_store(config.artifacts)``, the folder of model files (a
+  ``LocalArtifactStore`` today; an object store later implements the same protocol);
 - one redis-py client per store (so per process: the server, the scheduler and the CLI
   each build one store): the online store, the aggregation state and the Redis locks share
   its connection pool.
@@ -36,6 +38,8 @@ from featurestore.online.base import AggregationState, OnlineStore
 if TYPE_CHECKING:
     import redis
 
+    from featurestore.models.artifacts import ArtifactStore
+
 __all__ = ["Backends"]
 
 _DEFAULT_REDIS = "redis://localhost:6379/0"
@@ -53,6 +57,7 @@ class Backends:
         online: OnlineStore | None = None,
         aggregation_state: AggregationState | None = None,
         locks: LockBackend | None = None,
+        artifacts: ArtifactStore | None = None,
     ):
         self.config = config
         self.project = config.project
@@ -62,6 +67,7 @@ class Backends:
         self._online = online
         self._aggregation_state = aggregation_state
         self._locks = locks
+        self._artifacts = artifacts
         self._redis: redis.Redis | None = None
         self._lock = threading.RLock()
 
@@ -81,6 +87,17 @@ class Backends:
     def locks(self) -> LockBackend:
         locks = self._locks
         return locks if locks is not None else self._once("_locks", self._build_locks)
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        """Where model version files live (nothing to close: plain files)."""
+        if self._artifacts is None:
+            from featurestore.models.artifacts import artifact_store
+
+            with self._lock:
+                if self._artifacts is None:
+                    self._artifacts = artifact_store(self.config.artifacts)
+        return self._artifacts
 
     def redis_client(self) -> redis.Redis:
         """The redis-py client of the online store's URL, shared by every Redis backend here."""

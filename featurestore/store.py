@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from registry import ApplyResult, Change, Registry
 
@@ -41,6 +41,10 @@ from featurestore.serialization import DEFINITION_KINDS, contents_from_registry
 from featurestore.source_tables import source_table
 from featurestore.streaming.aggregate import AggregateReader
 
+if TYPE_CHECKING:
+    from featurestore.models.artifacts import ArtifactStore
+    from featurestore.models.registry import ModelRegistry
+
 __all__ = ["FeatureStore"]
 
 log = logging.getLogger("featurestore")
@@ -59,6 +63,7 @@ class FeatureStore:
         online: OnlineStore | None = None,
         aggregation_state: AggregationState | None = None,
         locks: LockBackend | None = None,
+        artifacts: ArtifactStore | None = None,
         online_store: OnlineStore | None = None,  # the former name of ``online``
         clock: Callable[[], float] = time.time,
     ):
@@ -72,7 +77,7 @@ class FeatureStore:
         # turns the registry library's errors into FeatureStoreErrors (featurestore/catalog.py).
         self.backends = Backends(self.config, registry=registry, offline=offline,
                                  online=online if online is not None else online_store,
-                                 aggregation_state=aggregation_state, locks=locks)
+                                 aggregation_state=aggregation_state, locks=locks, artifacts=artifacts)
         self.materializer = Materializer(self.backends, self._full_request, clock)
         self._reader = OnlineReader(lambda: self.contents, self._aggregates, clock)
         self._lock = threading.Lock()
@@ -162,12 +167,12 @@ class FeatureStore:
         return self._get(self.contents.entities, "entity", name)
 
     @property
-    def models(self) -> "ModelRegistry":  # noqa: F821 - imported on first use
+    def models(self) -> ModelRegistry:
         """The model registry: register, alias, load and archive model versions (docs/models.md)."""
         if self._models is None:
             from featurestore.models.registry import ModelRegistry
 
-            self._models = ModelRegistry(self)
+            self._models = ModelRegistry(self, self.backends.artifacts)
         return self._models
 
     # -- offline -----------------------------------------------------------------------

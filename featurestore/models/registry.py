@@ -30,7 +30,7 @@ import registry as _registry
 from registry import ObjectSpec, StoredObject
 
 from featurestore.errors import InputError, InUseError, ModelError, NotFoundError
-from featurestore.models.artifacts import ArtifactStore, artifact_store
+from featurestore.models.artifacts import ArtifactStore
 from featurestore.models.flavors import Flavor, Predictor, get_flavor, infer_flavor, read_mlflow_model
 from featurestore.models.lineage import code_version, resolve_dataset, resolve_inputs, signature_for
 from featurestore.models.records import (
@@ -70,16 +70,9 @@ class LoadedModel:
 class ModelRegistry:
     """The model registry of a ``FeatureStore`` (``store.models``)."""
 
-    def __init__(self, store, artifacts: ArtifactStore | None = None):
+    def __init__(self, store, artifacts: ArtifactStore):
         self._store = store
-        self._artifacts = artifacts
-
-    @property
-    def artifacts(self) -> ArtifactStore:
-        """Where version files live: ``artifacts:`` in featurestore.yaml."""
-        if self._artifacts is None:
-            self._artifacts = artifact_store(self._store.config.artifacts)
-        return self._artifacts
+        self.artifacts = artifacts  # where version files live: ``artifacts:`` in featurestore.yaml
 
     # -- register ----------------------------------------------------------------------
 

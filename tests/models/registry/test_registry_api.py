@@ -202,10 +202,9 @@ def test_removing_a_service_a_version_depends_on_is_refused_and_nothing_changes(
 
 def test_removing_a_saved_dataset_a_version_depends_on_is_refused(store, registered, registry_snapshot):
     from featurestore.apply import PINNING_KINDS
-    from registry import InUseError as RegistryInUse
 
     before = registry_snapshot(store.registry.path)
-    with pytest.raises(RegistryInUse, match="saved_dataset 'driver_training'.*driver_model/1"):
+    with pytest.raises(InUseError, match="saved_dataset 'driver_training'.*driver_model/1"):
         store.registry.remove(store.project, "saved_dataset", "driver_training", pinned_by=PINNING_KINDS)
     assert registry_snapshot(store.registry.path) == before
 
