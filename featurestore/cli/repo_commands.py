@@ -209,9 +209,30 @@ def quickstart(directory: Path | None) -> None:
         click.secho(f"4. Materialized {rows} rows into the online store ({store.config.online_store.type}):", bold=True)
         online = store.get_online_features(refs, [{"driver_id": 1001}, {"driver_id": 1002}, {"driver_id": 9999}])
         click.echo(online.to_polars())
+        version, _ = _example_training(path).train(store)
+        champion = store.models.load("driver_model@champion")
+        scores = champion.predict(store.get_online_features("driver_activity_v1", [{"driver_id": 1001}]).to_arrow())
+        click.secho(f"5. Trained the repo's model (train.py) on a saved training set and registered it as "
+                    f"{version.uri}, alias champion (train accuracy {version.metrics['train_accuracy']:.2f}); "
+                    f"the champion scores driver 1001 online at {scores[0]:.3f}", bold=True)
     python, featurestore = _command("python"), _command("featurestore")
-    click.echo(f"\nNext: cd {path} && {python} train.py  (or `{featurestore} -r {path} serve`)\n"
+    click.echo(f"\nNext: cd {path} && {featurestore} models show driver_model  (its lineage: "
+               f"`{featurestore} models lineage driver_model`)\n"
+               f"      {python} train.py registers the next version; `{featurestore} -r {path} serve` serves it\n"
                f"Your own repo: {featurestore} init my_repo")
+
+
+def _example_training(repo: Path):
+    """The example repo's own train.py as a module (its model class imports from the repo)."""
+    import importlib.util
+    import sys
+
+    if str(repo) not in sys.path:
+        sys.path.insert(0, str(repo))
+    spec = importlib.util.spec_from_file_location("featurestore_example_train", repo / "train.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _command(name: str) -> str:

@@ -23,6 +23,7 @@ def test_quickstart_runs_end_to_end(tmp_path):
     assert "Applied its definitions" in out and "+ feature_view driver_hourly_stats" in out
     assert "Materialized 10 rows into the online store (sqlite)" in out
     assert "9999" in out and "null" in out
+    assert "registered it as driver_model/1, alias champion" in out
 
 
 def test_init_apply_materialize_and_the_example_training_script(tmp_path):
@@ -38,6 +39,7 @@ def test_init_apply_materialize_and_the_example_training_script(tmp_path):
     assert script.returncode == 0, script.stderr
     assert "Training set:" in script.stdout and "Online features:" in script.stdout
     assert "trip_completed" in script.stdout
+    assert "Registered driver_model/1 (champion)" in script.stdout and "P(trip completed):" in script.stdout
     shown = run("registry", "show", cwd=repo).stdout
     assert "feature_view" in shown and "driver_hourly_stats" in shown
     assert "v1" in run("registry", "history", "feature_view", "driver_hourly_stats", cwd=repo).stdout
