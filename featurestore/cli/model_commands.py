@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from featurestore.cli.main import cli, open_store, pass_repo
+from featurestore.cli.group import cli, open_store, pass_repo
 
 __all__ = ["models", "table"]
 
