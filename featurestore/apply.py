@@ -25,7 +25,7 @@ from featurestore.source_tables import source_table
 from featurestore.streaming.events import ViewLayout
 from featurestore.types import compatible, from_arrow
 
-__all__ = ["PINNING_KINDS", "commit", "load_repo", "plan_repo", "stale_online_views", "validate"]
+__all__ = ["PINNING_KINDS", "check_plan", "commit", "load_repo", "plan_repo", "stale_online_views", "validate"]
 
 
 def load_repo(repo: Path, engine: OfflineEngine, offline_root: Path) -> RepoContents:
@@ -34,12 +34,17 @@ def load_repo(repo: Path, engine: OfflineEngine, offline_root: Path) -> RepoCont
 
 
 def plan_repo(repo: Path, project: str, registry: Catalog, engine: OfflineEngine, offline_root: Path) -> list[Change]:
-    contents = load_repo(repo, engine, offline_root)
-    return registry.plan(project, contents_to_specs(contents), DEFINITION_KINDS)
+    return check_plan(registry, project, load_repo(repo, engine, offline_root))
 
 
 #: A definition a model version depends on (its feature service) cannot be removed by apply.
 PINNING_KINDS = ("model_version",)
+
+
+def check_plan(registry: Catalog, project: str, contents: RepoContents) -> list[Change]:
+    """What committing ``contents`` would change; InUseError when it would remove what a
+    model version depends on (so apply can refuse before it touches the online store)."""
+    return registry.plan(project, contents_to_specs(contents), DEFINITION_KINDS, pinned_by=PINNING_KINDS)
 
 
 def commit(registry: Catalog, project: str, contents: RepoContents) -> ApplyResult:

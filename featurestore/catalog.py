@@ -103,9 +103,11 @@ class Catalog:
         with registry_errors():
             return self._registry.lineage(project, kind, name, direction)
 
-    def plan(self, project: str, objects: Sequence[ObjectSpec], kinds: Sequence[str]) -> list[Change]:
+    def plan(
+        self, project: str, objects: Sequence[ObjectSpec], kinds: Sequence[str], *, pinned_by: Sequence[str] = ()
+    ) -> list[Change]:
         with registry_errors():
-            return self._registry.plan(project, objects, kinds)
+            return self._registry.plan(project, objects, kinds, pinned_by=pinned_by)
 
     def get_state(self, project: str, key: str) -> Any | None:
         with registry_errors():

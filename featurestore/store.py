@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from registry import ApplyResult, Change, Registry
 
 from featurestore import datasets
-from featurestore.apply import commit, load_repo, plan_repo, stale_online_views
+from featurestore.apply import check_plan, commit, load_repo, plan_repo, stale_online_views
 from featurestore.backends import Backends
 from featurestore.catalog import Catalog
 from featurestore.clock import parse_utc
@@ -108,6 +108,7 @@ class FeatureStore:
         contents = load_repo(self.repo_path, self.offline, self.config.offline_store)
         self.refresh()
         retyped, removed = stale_online_views(self.contents, contents)
+        check_plan(self.registry, self.project, contents)  # a refused removal clears nothing
         for view in retyped:
             self._clear_online(view)
         result = commit(self.registry, self.project, contents)

@@ -169,12 +169,21 @@ class Registry:
         return sorted(edges, key=lambda e: (e.from_kind, e.from_name, e.to_kind, e.to_name))
 
     def plan(
-        self, project: str, objects: Sequence[ObjectSpec], kinds: Sequence[str]
+        self,
+        project: str,
+        objects: Sequence[ObjectSpec],
+        kinds: Sequence[str],
+        *,
+        pinned_by: Sequence[str] = (),
     ) -> list[Change]:
-        """What ``apply`` with the same arguments would change now."""
+        """What ``apply`` with the same arguments would change now; raises InUseError
+        as ``apply`` would when a removal is pinned."""
         check_objects(objects, kinds)
         with self._read() as conn:
-            return diff_objects(current_objects(conn, project, kinds), objects, kinds)
+            changes = diff_objects(current_objects(conn, project, kinds), objects, kinds)
+            removed = [(c.kind, c.name) for c in changes if c.action == "remove"]
+            check_not_pinned(conn, project, removed, pinned_by)
+            return changes
 
     def get_state(self, project: str, key: str) -> Any | None:
         """A small JSON value stored with ``set_state``, or None."""

@@ -82,6 +82,8 @@ def test_apply_refuses_to_remove_what_a_pinning_kind_depends_on(tmp_path):
             reg.apply("p", [ObjectSpec("feature_view", "v", {})], kinds, pinned_by=("model_version",))
         with pytest.raises(InUseError, match="nothing was changed"):
             reg.remove("p", "feature_service", "s", pinned_by=("model_version",))
+        with pytest.raises(InUseError, match="used by model_version 'm/1'"):
+            reg.plan("p", [ObjectSpec("feature_view", "v", {})], kinds, pinned_by=("model_version",))
         assert _snapshot(path) == before
         # Without the pin the same apply goes through.
         assert reg.apply("p", [ObjectSpec("feature_view", "v", {})], kinds).changes

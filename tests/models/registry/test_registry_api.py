@@ -196,6 +196,8 @@ def test_removing_a_service_a_version_depends_on_is_refused_and_nothing_changes(
     with pytest.raises(InUseError, match=r"feature_service 'driver_activity_v1' \(used by model_version "
                                          r"'driver_model/1'\).*nothing was changed"):
         store.apply()
+    with pytest.raises(InUseError, match="driver_model/1"):  # plan says so before apply is tried
+        store.plan()
     assert registry_snapshot(store.registry.path) == before
     assert store.get_feature_service(SERVICE).name == SERVICE
 
