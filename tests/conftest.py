@@ -144,3 +144,20 @@ def damage_registry():
                 handle.write(os.urandom(page_size))
 
     return damage
+
+
+@pytest.fixture
+def registry_snapshot():
+    """A function giving every row of every table of a registry file, to show that a
+    refused call changed nothing."""
+    import sqlite3
+
+    def snapshot(path) -> dict:
+        conn = sqlite3.connect(path)
+        try:
+            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall()) for t in tables}
+        finally:
+            conn.close()
+
+    return snapshot

@@ -147,6 +147,22 @@ class ModelRegistry:
                    if o.spec["model"] == name]
         return model_record(obj, max(numbers, default=None), self._alias_map(name))
 
+    def update_model(self, name: str, description: str | None = None, tags: Mapping[str, str] | None = None,
+                     owner: str | None = None) -> Model:
+        """Change a model's description, tags (replaced as a whole) or owner; its versions
+        are untouched. The model's registry history keeps the earlier values."""
+        check_model_name(name)
+        with self._transaction() as tx:
+            spec = dict(self._model(name, tx).spec)
+            if description is not None:
+                spec["description"] = str(description)
+            if tags is not None:
+                spec["tags"] = _strings(tags, "tags")
+            if owner is not None:
+                spec["owner"] = str(owner)
+            tx.put(ObjectSpec("model", name, spec))
+        return self.get_model(name)
+
     def versions(self, name: str) -> list[ModelVersion]:
         """Every version of model ``name``, oldest first, with its aliases."""
         self._model(check_model_name(name))

@@ -3,20 +3,10 @@
 from __future__ import annotations
 
 import multiprocessing
-import sqlite3
 
 import pytest
 
 from registry import InUseError, ObjectSpec, Registry, RegistryError
-
-
-def _snapshot(path):
-    conn = sqlite3.connect(path)
-    try:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall()) for t in tables}
-    finally:
-        conn.close()
 
 
 def _register_many(path: str, count: int, start, out) -> None:
@@ -70,37 +60,37 @@ def test_remove_keeps_the_given_spec_on_the_tombstone_and_drops_edges(tmp_path):
             reg.remove("p", "model_alias", "m@champion")
 
 
-def test_apply_refuses_to_remove_what_a_pinning_kind_depends_on(tmp_path):
+def test_apply_refuses_to_remove_what_a_pinning_kind_depends_on(tmp_path, registry_snapshot):
     path = tmp_path / "r.db"
     kinds = ("feature_view", "feature_service")
     with Registry.open(path) as reg:
         reg.apply("p", [ObjectSpec("feature_view", "v", {}),
                         ObjectSpec("feature_service", "s", {}, (("feature_view", "v"),))], kinds)
         reg.put("p", ObjectSpec("model_version", "m/1", {}, (("feature_service", "s"),)))
-        before = _snapshot(path)
+        before = registry_snapshot(path)
         with pytest.raises(InUseError, match=r"feature_service 's' \(used by model_version 'm/1'\)"):
             reg.apply("p", [ObjectSpec("feature_view", "v", {})], kinds, pinned_by=("model_version",))
         with pytest.raises(InUseError, match="nothing was changed"):
             reg.remove("p", "feature_service", "s", pinned_by=("model_version",))
         with pytest.raises(InUseError, match="used by model_version 'm/1'"):
             reg.plan("p", [ObjectSpec("feature_view", "v", {})], kinds, pinned_by=("model_version",))
-        assert _snapshot(path) == before
+        assert registry_snapshot(path) == before
         # Without the pin the same apply goes through.
         assert reg.apply("p", [ObjectSpec("feature_view", "v", {})], kinds).changes
 
 
-def test_a_failed_transaction_writes_nothing(tmp_path):
+def test_a_failed_transaction_writes_nothing(tmp_path, registry_snapshot):
     path = tmp_path / "r.db"
     with Registry.open(path) as reg:
         reg.put("p", ObjectSpec("model", "m", {}))
-        before = _snapshot(path)
+        before = registry_snapshot(path)
         with pytest.raises(RuntimeError):
             with reg.transaction("p") as tx:
                 tx.put_numbered("model_version", "m/", {})
                 tx.put(ObjectSpec("model_alias", "m@a", {}))
                 raise RuntimeError("boom")
-        assert _snapshot(path) == before
+        assert registry_snapshot(path) == before
         with reg.transaction("p") as tx:
             assert tx.get("model", "m") is not None
             assert [o.name for o in tx.list("model_version", "m/")] == []
-        assert _snapshot(path) == before  # a read-only transaction does not bump the revision
+        assert registry_snapshot(path) == before  # a read-only transaction does not bump the revision

@@ -3,7 +3,6 @@ training set and the example's numpy model fitted on it."""
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -26,21 +25,6 @@ def labelled_events(hours: int = 24) -> pl.DataFrame:
         "event_timestamp": [t for _, t in rows],
         "trip_completed": [(d + i) % 2 for i, (d, _) in enumerate(rows)],
     })
-
-
-def _snapshot(path) -> dict:
-    conn = sqlite3.connect(path)
-    try:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall()) for t in tables}
-    finally:
-        conn.close()
-
-
-@pytest.fixture
-def registry_snapshot():
-    """Every row of every registry table, to show that a refused call changed nothing."""
-    return _snapshot
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from pathlib import Path
 
@@ -295,3 +296,12 @@ def test_an_mlflow_directory_registers_without_mlflow(store, trained, tmp_path):
     assert version.flavor == "sklearn" and version.flavor_meta["source"]["run_id"] == "abc123"
     predicted = store.models.load("ml/1", trusted=True).predict(pa.Table.from_pandas(frame, preserve_index=False))
     assert predicted == pytest.approx(estimator.predict_proba(data)[:, 1].tolist())
+
+
+def test_a_models_description_tags_and_owner_can_change_without_touching_versions(store, registered):
+    model = store.models.update_model("driver_model", description="ranks drivers", owner="rides-team",
+                                      tags={"tier": "1"})
+    assert (model.description, model.owner, model.tags) == ("ranks drivers", "rides-team", {"tier": "1"})
+    assert model.latest_version == 1 and model.aliases == {"champion": 1}
+    assert store.models.get("driver_model/1") == dataclasses.replace(registered, aliases=("champion",))
+    assert [v.uri for v in store.models.search(tag="tier=1")] == ["driver_model/1"]
