@@ -321,7 +321,7 @@ class Registry:
             tx = Transaction(conn, project, _now())
             yield tx
             if tx.changed:
-                set_revision(conn, project, tx.revision, tx.now)
+                set_revision(conn, project, tx.revision, tx.now, sorted(tx.kinds))
 
     def set_state(self, project: str, key: str, value: Any) -> None:
         """Store a small JSON value under ``key`` (None deletes it); no revision bump."""

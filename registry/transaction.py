@@ -6,7 +6,7 @@ caller checks (an alias's target is not archived, a version number is free) cann
 before its write commits, even with other processes writing the same file.
 
 The project's revision goes up by one at commit when anything was written, as for every
-other registry write.
+other registry write, and so does the revision of each kind written.
 """
 
 from __future__ import annotations
@@ -38,7 +38,12 @@ class Transaction:
         self.project = project
         self.now = now
         self._revision = read_revision(conn, project) + 1
-        self.changed = False
+        self.kinds: set[str] = set()  # the kinds written, for the per-kind revisions
+
+    @property
+    def changed(self) -> bool:
+        """Whether anything was written."""
+        return bool(self.kinds)
 
     @property
     def revision(self) -> int:
@@ -139,7 +144,7 @@ class Transaction:
             self.now, removed=True,
         )
         set_edges(self._conn, self.project, (kind, name), ())
-        self.changed = True
+        self.kinds.add(kind)
         return StoredObject(
             kind, name, version, json.loads(text), current.depends_on,
             datetime.fromisoformat(self.now), self._revision, True,
@@ -151,7 +156,7 @@ class Transaction:
             self._conn, self.project, key, text, obj.depends_on, self._revision, self.now
         )
         set_edges(self._conn, self.project, key, obj.depends_on)
-        self.changed = True
+        self.kinds.add(obj.kind)
         return StoredObject(
             obj.kind, obj.name, version, json.loads(text), obj.depends_on,
             datetime.fromisoformat(self.now), self._revision, False,

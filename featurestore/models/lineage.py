@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from featurestore.definitions import FeatureService
 from featurestore.errors import InputError, NotFoundError, SchemaError
 from featurestore.models.signature import ColumnSpec, Signature
@@ -43,7 +41,8 @@ class Inputs:
 
 
 def resolve_dataset(store, training_dataset: Any) -> dict[str, Any]:
-    """``name``, ``name/3`` or what ``job.save()`` returned -> the pinned saved dataset."""
+    """``name``, ``name/3`` or what ``job.save()`` returned -> the pinned saved dataset
+    version: its name, version, sha256, schema and feature refs."""
     if isinstance(training_dataset, Mapping):
         name, version = training_dataset.get("name"), training_dataset.get("version")
     elif isinstance(training_dataset, str):
@@ -54,23 +53,14 @@ def resolve_dataset(store, training_dataset: Any) -> dict[str, Any]:
     else:
         raise InputError(f"training_dataset must be a saved dataset's name, 'name/version' or what "
                          f"job.save() returned, not {type(training_dataset).__name__}")
-    registry, project = store.registry, store.project
-    obj = registry.get(project, "saved_dataset", name) if isinstance(name, str) and name else None
-    if obj is None:
-        known = [o.name for o in registry.list(project, "saved_dataset")]
-        raise NotFoundError("saved dataset", str(name), known,
-                            hint="save one with store.get_historical_features(...).save(name)")
-    if version is not None and version != obj.version:
-        pinned = registry.get(project, "saved_dataset", name, int(version))
-        if pinned is None or pinned.removed:
-            raise NotFoundError(f"version of saved dataset {name!r}", str(version),
-                                hint=f"its current version is {obj.version}")
-        obj = pinned
-    path = Path(obj.spec["path"])
-    if not path.is_file():
-        raise NotFoundError("saved dataset file", str(path), hint=f"saved dataset {name!r} v{obj.version} "
-                            "lost its file; save the training set again")
-    return {"name": obj.name, "version": obj.version, "path": str(path), "features": list(obj.spec["features"])}
+    if not isinstance(name, str) or not name:
+        raise InputError(f"training_dataset {training_dataset!r} names no saved dataset")
+    saved = store.get_saved_dataset(name, None if version is None else int(version))
+    # Read through the dataset's own check: a file changed since it was saved is refused
+    # (IntegrityError), so a version never records rows other than the ones it names.
+    schema = saved.to_arrow().schema
+    return {"name": saved.name, "version": saved.version, "sha256": saved.sha256, "schema": schema,
+            "features": list(saved.spec["features"])}
 
 
 def resolve_inputs(store, features: Any, dataset: dict[str, Any] | None) -> Inputs:
@@ -92,7 +82,7 @@ def resolve_inputs(store, features: Any, dataset: dict[str, Any] | None) -> Inpu
         features = [features]
     elif not isinstance(features, Sequence) or not all(isinstance(f, str) for f in features):
         raise InputError("features= takes a feature service name or a list of 'view:feature' refs")
-    schema = pq.read_schema(dataset["path"]) if dataset else None
+    schema = dataset["schema"] if dataset else None
     columns, types, refs = [], [], []
     for rv in resolve_features(contents, features):
         dtypes = {f.name: f.dtype for f in rv.view.features}
@@ -134,7 +124,7 @@ def signature_for(
     fields = _request_fields(request_fields)
     outputs = _outputs(output)
     if dataset is not None:
-        schema = pq.read_schema(dataset["path"])
+        schema = dataset["schema"]
         names = [*inputs.columns, *fields]
         explicit = {n: t for n, t in fields.items() if t is not None}
         inferred = Signature.infer(schema, [n for n in names if n not in explicit],

@@ -99,7 +99,7 @@ class ModelRegistry:
             "model": name, "status": READY, "flavor": chosen.name, "flavor_meta": meta, "artifact": digest,
             "signature": signature.to_dict(), "features": list(inputs.refs), "feature_service": inputs.service,
             "feature_view_versions": inputs.view_versions,
-            "training_dataset": None if dataset is None else {k: dataset[k] for k in ("name", "version")},
+            "training_dataset": None if dataset is None else {k: dataset[k] for k in ("name", "version", "sha256")},
             "request_fields": [c.name for c in signature.inputs[len(inputs.columns):]],
             "metrics": metrics, "params": params, "tags": tags, "description": description or "",
             "created_at": now,

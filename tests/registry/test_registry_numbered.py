@@ -94,3 +94,17 @@ def test_a_failed_transaction_writes_nothing(tmp_path, registry_snapshot):
             assert tx.get("model", "m") is not None
             assert [o.name for o in tx.list("model_version", "m/")] == []
         assert registry_snapshot(path) == before  # a read-only transaction does not bump the revision
+
+
+def test_a_transaction_bumps_only_the_revisions_of_the_kinds_it_wrote(tmp_path):
+    with Registry.open(tmp_path / "r.db") as reg:
+        reg.apply("p", [ObjectSpec("feature_view", "v", {})], ("feature_view",))
+        with reg.transaction("p") as tx:
+            tx.put(ObjectSpec("model", "m", {}))
+            tx.put_numbered("model_version", "m/", {})
+        assert reg.revision("p") == 2
+        assert reg.revision("p", ("feature_view",)) == 1
+        assert reg.revision("p", ("model", "model_version")) == 2
+        reg.put_numbered("p", "model_version", "m/", {})
+        reg.remove("p", "model_version", "m/2")
+        assert reg.revision("p", "feature_view") == 1 and reg.revision("p", "model_version") == 4

@@ -29,7 +29,7 @@ def test_register_records_lineage_and_infers_the_signature_from_the_training_set
         ("conv_rate", Float32), ("acc_rate", Float32), ("avg_daily_trips", Int64)]
     assert [(c.name, c.dtype) for c in v.signature.outputs] == [("trip_completed", Int64)]
     assert all(c.nullable for c in v.signature.inputs)  # nullable columns are kept, never dropped
-    assert v.training_dataset == {"name": "driver_training", "version": saved["version"]}
+    assert v.training_dataset == {"name": "driver_training", "version": saved["version"], "sha256": saved["sha256"]}
     assert v.feature_service == {"name": SERVICE, "version": 1}
     assert v.features == ("driver_hourly_stats:conv_rate", "driver_hourly_stats:acc_rate",
                           "driver_hourly_stats_fresh:avg_daily_trips")
@@ -230,7 +230,7 @@ def test_bad_registrations_get_a_clear_error_and_change_nothing(store, trained, 
         (dict(name="m", model=model, features=SERVICE, training_dataset="driver_trainin"), NotFoundError,
          "did you mean 'driver_training'"),
         (dict(name="m", model=model, features=SERVICE, training_dataset="driver_training/9"), NotFoundError,
-         "current version is 1"),
+         "it has versions 1"),
         (dict(name="m", model=model), InputError, "needs features="),
         (dict(name="m/2", model=model, features=SERVICE), InputError, "model name 'm/2' is not valid"),
         (dict(name="m", model=model, features=SERVICE, metrics={"auc": "high"}), InputError,
@@ -305,3 +305,29 @@ def test_a_models_description_tags_and_owner_can_change_without_touching_version
     assert model.latest_version == 1 and model.aliases == {"champion": 1}
     assert store.models.get("driver_model/1") == dataclasses.replace(registered, aliases=("champion",))
     assert [v.uri for v in store.models.search(tag="tier=1")] == ["driver_model/1"]
+
+
+def test_a_training_set_whose_file_changed_is_refused(store, trained, registry_snapshot):
+    from featurestore.errors import IntegrityError
+
+    _, saved, model = trained
+    path = Path(saved["path"])
+    path.chmod(0o644)
+    path.write_bytes(path.read_bytes() + b"\0")
+    before = registry_snapshot(store.registry.path)
+    with pytest.raises(IntegrityError, match="saved dataset 'driver_training' version 1"):
+        store.models.register("m", model, features=SERVICE, training_dataset="driver_training/1")
+    assert registry_snapshot(store.registry.path) == before
+
+
+def test_each_version_points_at_the_saved_dataset_version_it_names(store, trained):
+    import polars as pl
+
+    table, first, model = trained
+    fewer = pl.from_arrow(table.select(["driver_id", "event_timestamp", "trip_completed"]).slice(0, 10))
+    second = store.get_historical_features(fewer, SERVICE).save("driver_training")
+    assert second["version"] == 2 and second["sha256"] != first["sha256"]
+    pinned = store.models.register("m", model, features=SERVICE, training_dataset="driver_training/1")
+    latest = store.models.register("m", model, features=SERVICE, training_dataset="driver_training")
+    assert (pinned.training_dataset["version"], pinned.training_dataset["sha256"]) == (1, first["sha256"])
+    assert (latest.training_dataset["version"], latest.training_dataset["sha256"]) == (2, second["sha256"])
