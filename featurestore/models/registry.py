@@ -15,24 +15,23 @@ The rules kept here:
 from __future__ import annotations
 
 import contextlib
-import inspect
-import os
-import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
 import registry as _registry
 from registry import ObjectSpec, StoredObject
 
-from featurestore.errors import InputError, InUseError, ModelError, NotFoundError
+from featurestore.errors import InputError, InUseError, NotFoundError
+from featurestore.models.arguments import (
+    check_json, check_metrics, check_tags, flavor_for, tag_filter, tags_match, version_number,
+)
 from featurestore.models.artifacts import ArtifactStore
-from featurestore.models.flavors import Flavor, Predictor, get_flavor, infer_flavor, read_mlflow_model
+from featurestore.models.flavors import get_flavor
 from featurestore.models.lineage import code_version, resolve_dataset, resolve_inputs, signature_for
+from featurestore.models.loaded import LoadedModel, repo_on_path
 from featurestore.models.records import (
     ARCHIVED, READY, AliasMove, Model, ModelVersion, alias_move, model_record, version_record,
 )
@@ -43,28 +42,6 @@ __all__ = ["ARCHIVE_BLOCKERS", "LoadedModel", "ModelRegistry"]
 #: Kinds whose objects pin the model version they depend on against archiving. A rollout
 #: (a later kind that depends on the versions it routes traffic to) joins this tuple.
 ARCHIVE_BLOCKERS: tuple[str, ...] = ("model_alias",)
-
-
-class LoadedModel:
-    """A loaded version: ``predict`` conforms its input to the signature, then runs the model."""
-
-    def __init__(self, version: ModelVersion, predictor: Predictor):
-        self.version, self.predictor = version, predictor
-
-    @property
-    def signature(self):
-        return self.version.signature
-
-    def predict(self, features: Any) -> list:
-        """One value (or list of values) per row of ``features`` (pyarrow, polars, pandas or
-        a dict of columns); columns are checked against the signature and put in its order."""
-        table = _to_table(features)
-        if self.version.signature is not None:
-            table = self.version.signature.conform(table, label=f"model {self.version.uri}")
-        return self.predictor.predict(table)
-
-    def __repr__(self) -> str:
-        return f"LoadedModel({self.version.uri!r}, flavor={self.version.flavor!r})"
 
 
 class ModelRegistry:
@@ -86,12 +63,12 @@ class ModelRegistry:
         """Store ``model`` (an object, a native model file or an MLflow model directory) as the
         next version of ``name``, with what made it. See docs/models.md."""
         check_model_name(name)
-        tags, metrics, params = _strings(tags, "tags"), _numbers(metrics), _json_dict(params, "params")
+        tags, metrics, params = check_tags(tags, "tags"), check_metrics(metrics), check_json(params, "params")
         dataset = resolve_dataset(self._store, training_dataset) if training_dataset is not None else None
         inputs = resolve_inputs(self._store, features, dataset)
         signature = signature_for(inputs, dataset, request_fields, output)
-        chosen, source, options = _flavor_for(model, flavor, trusted, flavor_options)
-        with tempfile.TemporaryDirectory(prefix="featurestore-model-") as tmp, _repo_on_path(self._store.repo_path):
+        chosen, source, options = flavor_for(model, flavor, trusted, flavor_options)
+        with tempfile.TemporaryDirectory(prefix="featurestore-model-") as tmp, repo_on_path(self._store.repo_path):
             meta = chosen.save(source, Path(tmp), **options)
             digest = self.artifacts.put(Path(tmp))
         now = _now()
@@ -128,7 +105,7 @@ class ModelRegistry:
         """The version's model, from its verified artifact, ready to ``predict``."""
         version = self.get(uri)
         folder = self.artifacts.fetch(version.artifact, label=f"model {version.name} version {version.version}")
-        with _repo_on_path(self._store.repo_path):  # python-flavor classes defined in the repo
+        with repo_on_path(self._store.repo_path):  # python-flavor classes defined in the repo
             predictor = get_flavor(version.flavor).load(folder, version.flavor_meta, trusted=trusted)
         return LoadedModel(version, predictor)
 
@@ -157,7 +134,7 @@ class ModelRegistry:
             if description is not None:
                 spec["description"] = str(description)
             if tags is not None:
-                spec["tags"] = _strings(tags, "tags")
+                spec["tags"] = check_tags(tags, "tags")
             if owner is not None:
                 spec["owner"] = str(owner)
             tx.put(ObjectSpec("model", name, spec))
@@ -177,13 +154,13 @@ class ModelRegistry:
         ``tag`` (``"key"``, ``"key=value"`` or a dict) and that ``alias`` points at."""
         reg, project = self._store.registry, self._store.project
         model_tags = {m.name: m.spec.get("tags", {}) for m in reg.list(project, "model")}
-        wanted = _tag_filter(tag)
+        wanted = tag_filter(tag)
         found = []
         for obj in sorted(reg.list(project, "model_version"), key=lambda o: (o.spec["model"], _number(o))):
             model = obj.spec["model"]
             if name is not None and name.lower() not in model.lower():
                 continue
-            if wanted and not _tags_match({**model_tags.get(model, {}), **obj.spec.get("tags", {})}, wanted):
+            if wanted and not tags_match({**model_tags.get(model, {}), **obj.spec.get("tags", {})}, wanted):
                 continue
             aliases = self._aliases_of(model).get(_number(obj), ())
             if alias is not None and alias not in aliases:
@@ -197,7 +174,7 @@ class ModelRegistry:
         """Point ``name@alias`` at ``version`` (a ready one); the move is kept in its history."""
         check_model_name(name)
         check_alias(alias)
-        number = _version_number(version)
+        number = version_number(version)
         key = f"{name}@{alias}"
         with self._transaction() as tx:
             self._model(name, tx)
@@ -330,105 +307,8 @@ def _unknown_version(reader, name: str, number: int) -> NotFoundError:
     return NotFoundError(f"version of model {name!r}", str(number), hint=f"it has {span}")
 
 
-def _flavor_for(model: Any, flavor: str | None, trusted: bool,
-                options: Mapping[str, Any] | None) -> tuple[Flavor, Any, dict[str, Any]]:
-    """The flavor to save ``model`` with, what to hand its ``save`` and the save options."""
-    options = dict(options or {})
-    source = model
-    if isinstance(model, (str, os.PathLike)) and (Path(model) / "MLmodel").is_file():
-        chosen, mlflow_options, source = read_mlflow_model(model)
-        if flavor is not None and get_flavor(flavor).name != chosen.name:
-            raise ModelError(f"{os.fspath(model)!r} is an MLflow model of flavor {chosen.name!r}, not {flavor!r}")
-        options = {**mlflow_options, **options}
-    else:
-        chosen = get_flavor(flavor) if flavor is not None else infer_flavor(model)
-        if not isinstance(model, (str, os.PathLike)) and not chosen.accepts(model):
-            raise ModelError(f"a {type(model).__module__}.{type(model).__qualname__} is not a {chosen.name} model; "
-                             "pass the flavor that saves it, or leave flavor= out to infer it")
-    if chosen.name == "python" and "params" not in options and callable(getattr(model, "get_params", None)):
-        options["params"] = model.get_params()  # a python model's state, re-created on load
-    if trusted and "trusted" in inspect.signature(chosen.save).parameters:
-        options["trusted"] = True
-    return chosen, source, options
-
-
-@contextlib.contextmanager
-def _repo_on_path(repo: Path) -> Iterator[None]:
-    added = str(repo) not in sys.path
-    if added:
-        sys.path.insert(0, str(repo))
-    try:
-        yield
-    finally:
-        if added and str(repo) in sys.path:
-            sys.path.remove(str(repo))
-
-
-def _to_table(features: Any) -> pa.Table:
-    if isinstance(features, pa.Table):
-        return features
-    if isinstance(features, Mapping):
-        return pa.table(dict(features))
-    if callable(getattr(features, "to_arrow", None)):  # polars
-        return features.to_arrow()
-    if type(features).__module__.startswith("pandas"):
-        return pa.Table.from_pandas(features, preserve_index=False)
-    raise InputError(f"predict takes a pyarrow Table, a polars or pandas DataFrame or a dict of columns, "
-                     f"not {type(features).__name__}")
-
-
 def _number(obj: StoredObject) -> int:
     return int(obj.name.rsplit("/", 1)[1])
-
-
-def _version_number(version: Any) -> int:
-    if isinstance(version, str) and version.isdigit():
-        version = int(version)
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise InputError(f"version {version!r} is not a version number (versions count from 1)")
-    return version
-
-
-def _strings(values: Any, what: str) -> dict[str, str]:
-    values = _json_dict(values, what)
-    bad = [k for k, v in values.items() if not isinstance(v, str)]
-    if bad:
-        raise InputError(f"{what} values must be strings; {', '.join(map(repr, bad))} are not")
-    return values
-
-
-def _numbers(values: Any) -> dict[str, float]:
-    values = _json_dict(values, "metrics")
-    bad = [k for k, v in values.items() if isinstance(v, bool) or not isinstance(v, (int, float))]
-    if bad:
-        raise InputError(f"metrics must be numbers; {', '.join(map(repr, bad))} are not")
-    return {k: float(v) for k, v in values.items()}
-
-
-def _json_dict(values: Any, what: str) -> dict[str, Any]:
-    if values is None:
-        return {}
-    if not isinstance(values, Mapping) or not all(isinstance(k, str) and k for k in values):
-        raise InputError(f"{what} must be a dict with string keys, not {values!r}")
-    import json
-
-    try:
-        return json.loads(json.dumps(dict(values)))
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{what} must hold JSON values (numbers, strings, lists, dicts): {exc}") from None
-
-
-def _tag_filter(tag: Any) -> dict[str, str | None]:
-    if tag is None:
-        return {}
-    if isinstance(tag, Mapping):
-        return {str(k): (None if v is None else str(v)) for k, v in tag.items()}
-    key, sep, value = str(tag).partition("=")
-    return {key: value if sep else None}
-
-
-def _tags_match(tags: dict[str, str], wanted: dict[str, str | None]) -> bool:
-    return all(k in tags and (v is None or tags[k] == v) for k, v in wanted.items())
 
 
 def _now() -> str:
