@@ -81,15 +81,16 @@ def test_a_hung_redis_costs_reads_a_short_timeout_and_nothing_else(hung_setup):
         healths = pool.map(health, range(8))
         reads, healths = list(reads), list(healths)
     assert [status for status, _ in reads] == [503] * 8
-    assert max(seconds for _, seconds in reads) < READ_TIMEOUT + 1.0, reads
+    # Bounds far below the 25 s a blocked event loop took, with room for a busy test machine.
+    assert max(seconds for _, seconds in reads) < READ_TIMEOUT + 1.5, reads
     assert [status for status, _ in healths] == [200] * 8
-    assert max(seconds for _, seconds in healths) < 0.5, healths
+    assert max(seconds for _, seconds in healths) < 1.0, healths
 
     ready = timed(lambda: client.get("/ready"))
-    assert ready[0] == 503 and ready[1] < READ_TIMEOUT + 1.0, ready
+    assert ready[0] == 503 and ready[1] < READ_TIMEOUT + 1.5, ready
     assert "online store" in client.get("/ready").json()["error"]["message"]
     status, seconds = timed(lambda: client.get("/health"))
-    assert status == 200 and seconds < 0.5
+    assert status == 200 and seconds < 1.0
 
     os.kill(redis.pid, signal.SIGCONT)
     wait_for(lambda: client.post("/get-online-features", json=READ).status_code == 200, "reads after SIGCONT", 15)
