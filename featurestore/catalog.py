@@ -217,6 +217,10 @@ class JobCatalog:
         with registry_errors():
             return self._jobs.acquire_lock(project, name, owner, ttl, now)
 
+    def take_over_lock(self, project: str, name: str, holder: str, owner: str, ttl: float, now: float) -> bool:
+        with registry_errors():
+            return self._jobs.take_over_lock(project, name, holder, owner, ttl, now)
+
     def renew_lock(self, project: str, name: str, owner: str, ttl: float, now: float) -> bool:
         with registry_errors():
             return self._jobs.renew_lock(project, name, owner, ttl, now)

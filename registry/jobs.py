@@ -246,6 +246,17 @@ class JobLog:
             )
         return LockInfo(name, owner, now + ttl, acquired)
 
+    def take_over_lock(self, project: str, name: str, holder: str, owner: str, ttl: float, now: float) -> bool:
+        """Give ``name`` to ``owner`` until ``now + ttl`` if ``holder`` still holds it (expired
+        or not): a compare-and-swap on the owner, for a holder known to be dead. False when
+        the lock changed hands (or was freed) since ``holder`` was read."""
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE locks SET owner = ?, acquired_at = ?, expires_at = ? WHERE project = ? AND name = ? AND owner = ?",
+                (owner, _iso(_now()), now + ttl, project, name, holder),
+            )
+            return cursor.rowcount == 1
+
     def renew_lock(self, project: str, name: str, owner: str, ttl: float, now: float) -> bool:
         """Extend ``owner``'s hold to ``now + ttl``; False if it no longer holds it."""
         with self._write() as conn:

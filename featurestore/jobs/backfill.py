@@ -164,7 +164,7 @@ def backfill(
     materializer = store.materializer
     with acquire(backend, view_lock(view.name), owner, settings.lock_ttl, wait=settings.lock_wait,
                  what=f"feature view {view.name!r}") as lease:
-        clear_stale(materializer, view.name)
+        clear_stale(materializer, view.name, lease.taken_from)
         done = [] if force else store.registry.jobs.windows(store.project, view.name)
         pending = []
         for window in chunk_windows(start, end, chunk):

@@ -7,6 +7,13 @@ The protocol, kept by both backends:
   thread), so a long job keeps it while a crashed holder's lock lapses within ``ttl``.
 - ``renew`` and ``release`` act only if the caller still holds the lock, so a holder
   that stalled past its expiry cannot extend or free a lock someone else took since.
+- A holder known to be dead (its owner names this host and a pid that no longer exists:
+  it crashed or was killed) does not keep its lock until the ttl: ``acquire`` takes the
+  lock over at once with ``take_over``, a compare-and-swap on that owner, so of several
+  processes noticing the same death only one wins. A holder on another host is never
+  judged dead (its pid means nothing here); its lock lapses with the ttl. Hostnames must
+  therefore be unique among the processes sharing a registry or Redis (containers get
+  their own by default).
 
 Backends: ``RedisLocks`` (``redis_locks.py``: ``SET NX PX`` plus compare-and-act scripts;
 expiry by the Redis server's clock) when the online store is Redis, and ``RegistryLocks``
@@ -16,6 +23,7 @@ expiry by the Redis server's clock) when the online store is Redis, and ``Regist
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -38,6 +46,8 @@ __all__ = [
     "LockInfo",
     "RegistryLocks",
     "acquire",
+    "describe_owner",
+    "holder_is_dead",
     "owner_id",
     "view_lock",
 ]
@@ -53,6 +63,9 @@ class LockBackend(Protocol):
     def release(self, name: str, owner: str) -> bool:
         """Free ``name`` if ``owner`` holds it."""
 
+    def take_over(self, name: str, holder: str, owner: str, ttl: float) -> bool:
+        """Give ``name`` to ``owner`` for ``ttl`` if ``holder`` still holds it; else False."""
+
     def holder(self, name: str) -> LockInfo | None:
         """The live holder, or None."""
 
@@ -67,8 +80,12 @@ class LockBusyError(JobError):
         until = datetime.fromtimestamp(holder.expires_at, timezone.utc).strftime("%H:%M:%S UTC")
         super().__init__(
             f"{what} is being run by {describe_owner(holder.owner)} (its lock lasts until {until} unless renewed); "
-            "wait for that run to finish and retry. If that process crashed, its lock expires on its own"
+            "wait for that run to finish and retry. (A holder that died on this host is taken over at once; "
+            "one on another host keeps the lock until it expires)"
         )
+
+
+log = logging.getLogger("featurestore.jobs")
 
 
 def owner_id(label: str) -> str:
@@ -81,6 +98,24 @@ def describe_owner(owner: str) -> str:
     host, _, rest = where.partition(":")
     pid = rest.split(":")[0]
     return f"{label} on {host} (pid {pid})" if pid else owner
+
+
+def holder_is_dead(owner: str) -> bool:
+    """Whether ``owner`` (``label@host:pid:token``) names a process of this host that no
+    longer exists. False whenever that cannot be known: another host, no pid, a pid that
+    exists (even if reused by another program: the lock then lapses with its ttl)."""
+    label, _, where = owner.partition("@")
+    host, _, rest = where.partition(":")
+    pid = rest.split(":")[0]
+    if not label or host != socket.gethostname() or not pid.isdigit() or int(pid) <= 0:
+        return False
+    try:
+        os.kill(int(pid), 0)  # signal 0: only checks that the process exists
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OSError):
+        return False  # it exists (another user's), or the check is not possible here
+    return False
 
 
 def view_lock(view: str) -> str:
@@ -103,6 +138,9 @@ class RegistryLocks:
     def release(self, name: str, owner: str) -> bool:
         return self.registry.jobs.release_lock(self.project, name, owner)
 
+    def take_over(self, name: str, holder: str, owner: str, ttl: float) -> bool:
+        return self.registry.jobs.take_over_lock(self.project, name, holder, owner, ttl, self.clock())
+
     def holder(self, name: str) -> LockInfo | None:
         return self.registry.jobs.get_lock(self.project, name, self.clock())
 
@@ -118,10 +156,13 @@ class Lease:
 
     ``lost`` turns true when a renewal finds the lock gone (the holder stalled past its
     expiry and another process took it); the work under the lease should then stop.
+    ``taken_from`` is the dead holder whose lock this lease took over, if any.
     """
 
-    def __init__(self, backend: LockBackend, name: str, owner: str, ttl: float, *, renew: bool = True):
+    def __init__(self, backend: LockBackend, name: str, owner: str, ttl: float, *, renew: bool = True,
+                 taken_from: str | None = None):
         self.backend, self.name, self.owner, self.ttl = backend, name, owner, ttl
+        self.taken_from = taken_from
         self.lost = False
         self._done = threading.Event()
         self._thread = None
@@ -171,12 +212,18 @@ def acquire(
     sleep: Callable[[float], None] = time.sleep,
     renew: bool = True,
 ) -> Lease:
-    """Take ``name`` (waiting up to ``wait`` seconds for it), or raise LockBusyError."""
+    """Take ``name`` (waiting up to ``wait`` seconds for it), or raise LockBusyError.
+
+    A lock whose holder is known to be dead (``holder_is_dead``) is taken over at once."""
     deadline = time.monotonic() + wait
     while True:
         holder = backend.acquire(name, owner, ttl)
         if holder.owner == owner:
             return Lease(backend, name, owner, ttl, renew=renew)
+        if holder_is_dead(holder.owner) and backend.take_over(name, holder.owner, owner, ttl):
+            log.warning("took over lock %r from %s, which died while holding it", name,
+                        describe_owner(holder.owner))
+            return Lease(backend, name, owner, ttl, renew=renew, taken_from=holder.owner)
         if time.monotonic() >= deadline:
             raise LockBusyError(what or f"lock {name!r}", holder)
         sleep(min(poll, max(deadline - time.monotonic(), 0.01)))

@@ -20,8 +20,12 @@ __all__ = ["RedisLocks"]
 # KEYS[1] = lock key, ARGV[1] = owner, ARGV[2] = ttl in ms: act only for the holder.
 _RENEW = b"if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
 _RELEASE = b"if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
-_SCRIPTS = Scripts(_RENEW, _RELEASE)
-_RENEW_SCRIPT, _RELEASE_SCRIPT = 0, 1
+# KEYS[1] = lock key, ARGV[1] = dead holder, ARGV[2] = new owner, ARGV[3] = ttl in ms: a
+# compare-and-swap, so of several processes taking over one dead holder's lock one wins.
+_TAKE_OVER = (b"if redis.call('get', KEYS[1]) == ARGV[1] then "
+              b"redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 end return 0")
+_SCRIPTS = Scripts(_RENEW, _RELEASE, _TAKE_OVER)
+_RENEW_SCRIPT, _RELEASE_SCRIPT, _TAKE_OVER_SCRIPT = 0, 1, 2
 
 
 class RedisLocks:
@@ -57,6 +61,10 @@ class RedisLocks:
     def release(self, name: str, owner: str) -> bool:
         with redis_errors(self._what):
             return bool(_SCRIPTS.call(self.client, _RELEASE_SCRIPT, [self._key(name)], [owner]))
+
+    def take_over(self, name: str, holder: str, owner: str, ttl: float) -> bool:
+        with redis_errors(self._what):
+            return bool(_SCRIPTS.call(self.client, _TAKE_OVER_SCRIPT, [self._key(name)], [holder, owner, _ms(ttl)]))
 
     def holder(self, name: str) -> LockInfo | None:
         with redis_errors(self._what):

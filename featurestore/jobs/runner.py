@@ -25,7 +25,7 @@ from registry.jobs import JobRecord
 
 from featurestore.definitions import FeatureView
 from featurestore.errors import JobError
-from featurestore.jobs.locks import LockBackend, LockBusyError, acquire, owner_id, view_lock
+from featurestore.jobs.locks import LockBackend, LockBusyError, acquire, describe_owner, owner_id, view_lock
 from featurestore.jobs.settings import JobSettings
 from featurestore.materialize import MaterializeResult, Materializer, Progress
 
@@ -49,11 +49,17 @@ class JobInterrupted(JobError):
     """A run was stopped on purpose (shutdown, a second Ctrl-C) between two batches."""
 
 
-def clear_stale(materializer: Materializer, view: str) -> list[JobRecord]:
-    """Mark the view's leftover ``running`` records interrupted; call with its lock held."""
-    stale = materializer.registry.jobs.interrupt_running(
-        materializer.project, view, "the process running it stopped before it finished (its lock expired)"
-    )
+def clear_stale(materializer: Materializer, view: str, dead_holder: str | None = None) -> list[JobRecord]:
+    """Mark the view's leftover ``running`` records interrupted; call with its lock held.
+
+    ``dead_holder``: the owner whose lock was just taken over because its process died
+    (``Lease.taken_from``); the records then say so instead of blaming an expired lock."""
+    if dead_holder is not None:
+        reason = (f"the process running it ({describe_owner(dead_holder)}) died before it finished; "
+                  "its lock was taken over")
+    else:
+        reason = "the process running it stopped before it finished (its lock expired)"
+    stale = materializer.registry.jobs.interrupt_running(materializer.project, view, reason)
     for record in stale:
         log.warning("job %s (%s of %s) was left running by %s; recorded as interrupted",
                     record.id, record.trigger, view, record.owner)
@@ -126,8 +132,8 @@ def run_manual(
     view's lock, then runs and records it as ``manual``."""
     owner = owner_id("materialize")
     with acquire(locks, view_lock(view.name), owner, settings.lock_ttl, wait=settings.lock_wait,
-                 what=f"feature view {view.name!r}"):
-        clear_stale(materializer, view.name)
+                 what=f"feature view {view.name!r}") as lease:
+        clear_stale(materializer, view.name, lease.taken_from)
         return run_locked(materializer, view, start, end, "manual", owner, incremental=incremental,
                           progress=progress)[1]
 
@@ -155,7 +161,7 @@ def run_scheduled(
         log.info("skipping %s until %s: %s", view.name, end.isoformat(), exc)
         return None
     with lease:
-        clear_stale(materializer, view.name)
+        clear_stale(materializer, view.name, lease.taken_from)
         mark = materializer.watermark(view.name)
         if mark is not None and mark >= end:
             log.info("skipping %s until %s: already materialized until %s", view.name, end.isoformat(),

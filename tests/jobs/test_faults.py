@@ -115,8 +115,8 @@ def test_a_backfill_killed_mid_chunk_and_rerun_equals_a_clean_run(tmp_path, onli
         [running] = store.registry.jobs.list(store.project, statuses=["running"])
         assert (running.window_start, running.window_end) == (last_chunk, NOW)
 
-        # The rerun waits for the dead holder's lock to expire, closes its record and
-        # runs only the chunk it did not finish.
+        # The rerun takes over the dead holder's lock (same host, pid gone), closes its
+        # record and runs only the chunk it did not finish.
         report = backfill(store, VIEW, START, NOW, "1d")
         assert report.ok and (report.count("skipped"), report.count("succeeded")) == (6, 1)
         assert online_state(store) == clean_state
