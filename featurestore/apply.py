@@ -47,8 +47,12 @@ def check_plan(registry: Catalog, project: str, contents: RepoContents) -> list[
     return registry.plan(project, contents_to_specs(contents), DEFINITION_KINDS, pinned_by=PINNING_KINDS)
 
 
-def commit(registry: Catalog, project: str, contents: RepoContents) -> ApplyResult:
-    return registry.apply(project, contents_to_specs(contents), DEFINITION_KINDS, pinned_by=PINNING_KINDS)
+def commit(registry: Catalog, project: str, contents: RepoContents,
+           expected_revision: int | None = None) -> ApplyResult:
+    """Commit ``contents``; ConflictError when ``expected_revision`` is given and the
+    project's revision moved past it."""
+    return registry.apply(project, contents_to_specs(contents), DEFINITION_KINDS, expected_revision,
+                          pinned_by=PINNING_KINDS)
 
 
 def stale_online_views(before: RepoContents, after: RepoContents) -> tuple[list[FeatureView], list[FeatureView]]:

@@ -25,7 +25,7 @@ from featurestore.catalog import Catalog
 from featurestore.clock import parse_utc
 from featurestore.config import RepoConfig, load_config
 from featurestore.definitions import Entity, FeatureService, FeatureView, PushSource
-from featurestore.errors import InputError, NotFoundError, StoreUnavailableError
+from featurestore.errors import ConflictError, InputError, NotFoundError, StoreUnavailableError
 from featurestore.jobs.locks import LockBackend
 from featurestore.jobs.runner import run_manual
 from featurestore.jobs.settings import JobSettings
@@ -97,21 +97,38 @@ class FeatureStore:
     # -- definitions -------------------------------------------------------------------
 
     def plan(self) -> list[Change]:
-        """What ``apply`` would change in the registry, without changing it."""
+        """What ``apply`` would change in the registry, without changing it. The next
+        ``apply`` commits against the definitions this plan saw (see ``apply``)."""
+        self.refresh()
         return plan_repo(self.repo_path, self.project, self.registry, self.offline, self.config.offline_store)
 
-    def apply(self) -> ApplyResult:
+    def apply(self, *, force: bool = False) -> ApplyResult:
         """Discover, validate and commit the repo's definitions in one transaction.
 
+        The commit is against the registry's definitions as this store last read them
+        (when it first loaded them, at ``plan`` or after its own last ``apply``): if another
+        apply changed them since, this raises ConflictError (run ``plan`` again) instead of
+        silently undoing that change; ``force=True`` overwrites whatever is there.
         Online values of views whose keys or feature types changed are cleared first (a
         stale encoding must never be served); a removed view's values are cleared after."""
+        if self._contents is None:
+            self.refresh()
+        with self._lock:
+            base, base_revision = self._contents, self._revision
         contents = load_repo(self.repo_path, self.offline, self.config.offline_store)
-        self.refresh()
-        retyped, removed = stale_online_views(self.contents, contents)
+        if force:
+            self.refresh()
+            base, expected = self.contents, None
+        else:
+            expected = self._unchanged_since(base_revision)
+        retyped, removed = stale_online_views(base, contents)
         check_plan(self.registry, self.project, contents)  # a refused removal clears nothing
         for view in retyped:
             self._clear_online(view)
-        result = commit(self.registry, self.project, contents)
+        try:
+            result = commit(self.registry, self.project, contents, expected_revision=expected)
+        except ConflictError:
+            raise self._conflict(base_revision) from None
         self.refresh()
         for view in removed:
             try:
@@ -119,6 +136,24 @@ class FeatureStore:
             except StoreUnavailableError as exc:
                 log.warning("could not clear the online values of removed view %r: %s", view.name, exc)
         return result
+
+    def _unchanged_since(self, base_revision: int) -> int:
+        """The project revision to commit against, after checking that no definition
+        changed since ``base_revision``. The project revision is read first: a definition
+        written after it moves it too, so the registry's own check at commit catches it."""
+        project_revision = self.registry.revision(self.project)
+        if self.definitions_revision() != base_revision:
+            raise self._conflict(base_revision)
+        return project_revision
+
+    def _conflict(self, base_revision: int) -> ConflictError:
+        return ConflictError(
+            f"the registry's definitions of project {self.project!r} changed while this apply was "
+            f"prepared (it planned against revision {base_revision}, the registry is now at "
+            f"{self.definitions_revision()}): another apply ran in between. Run `featurestore plan` "
+            "(store.plan()) again to see the registry as it is now, then apply; or apply with --force "
+            "(store.apply(force=True)) to overwrite it"
+        )
 
     def _clear_online(self, view: FeatureView) -> None:
         self.online.delete_view(online_view(view))

@@ -291,9 +291,13 @@ class JobLog:
             return
         with self._ready_lock:
             if not self._ready:
-                with self._connect_write() as conn:
-                    for statement in JOB_SCHEMA:
-                        conn.execute(statement)
+                # Read first: a registry opened read-only that has the tables needs no write.
+                with self._connect_read() as conn:
+                    have = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                if not {"jobs", "locks"} <= have:
+                    with self._connect_write() as conn:
+                        for statement in JOB_SCHEMA:
+                            conn.execute(statement)
                 self._ready = True
 
     def _read(self):

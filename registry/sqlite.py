@@ -4,6 +4,13 @@ Several processes (API server, scheduler, CLI) share one file, so every connecti
 uses WAL (readers never block the writer), a long busy timeout (a writer waits for
 another writer instead of failing) and ``BEGIN IMMEDIATE`` for writes (the write lock
 is taken before the first read, so a read-then-write never deadlocks or upgrades).
+
+A registry file is never empty: a new one is built under a temporary name and linked
+into place with its schema written, so a 0-byte file at the path was truncated (a full
+disk, a bad copy) and is refused rather than silently taken for a new registry (which
+would drop every definition's history and every watermark). A file this process cannot
+write (a read-only mount, no write permission on it or its folder) opens read-only:
+reads work, writes raise ``RegistryError`` saying why (``ReadOnlyConnection``).
 """
 
 from __future__ import annotations
@@ -11,6 +18,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import tempfile
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +28,7 @@ from registry.tables import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 
 __all__ = [
     "BUSY_TIMEOUT_S",
+    "ReadOnlyConnection",
     "connect",
     "resolve_path",
     "sqlite_errors",
@@ -87,15 +97,36 @@ def sqlite_errors(path: Path) -> Iterator[None]:
         ) from exc
 
 
+class ReadOnlyConnection(sqlite3.Connection):
+    """A connection to a registry file this process cannot write; ``reason`` says why."""
+
+    reason = "the file is read-only"  # set per connection by connect()
+
+
 def connect(path: Path) -> sqlite3.Connection:
-    """Open ``path`` (creating it and its folder), set it up and check its schema."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
+    """Open ``path`` (creating it and its folder), set it up and check its schema; a
+    file that cannot be written opens as a ``ReadOnlyConnection``."""
+    if not path.exists():
+        _create(path)
+    elif path.is_file() and path.stat().st_size == 0:
         raise RegistryError(
-            f"registry {path}: cannot create folder {path.parent} ({exc}); "
-            "check the path and its permissions"
-        ) from exc
+            f"registry {path} is an empty (0-byte) file: a registry file is never empty, so it "
+            "was truncated (a full disk, an interrupted copy?). Restore it from a backup; or, to "
+            "start a new registry without history or watermarks, delete the file"
+        )
+    try:
+        return _connect(path)
+    except RegistryError as exc:
+        if not _is_read_only_failure(exc):
+            raise
+        failure = exc
+    conn = _connect_read_only(path)
+    if conn is None:
+        raise failure
+    return conn
+
+
+def _connect(path: Path) -> sqlite3.Connection:
     with sqlite_errors(path):
         # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE) rather
         # than the sqlite3 module's implicit ones. check_same_thread=False: the
@@ -104,22 +135,99 @@ def connect(path: Path) -> sqlite3.Connection:
             path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
         )
         try:
-            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise RegistryError(
-                    f"registry {path}: cannot switch to WAL mode (got {mode!r}); put "
-                    "the registry on a local filesystem"
-                )
-            # NORMAL is durable across application crashes in WAL mode; only an OS
-            # crash can lose the last commits, never corrupt the file.
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA foreign_keys = ON")
+            _set_up(conn, path)
             _ensure_schema(conn, path)
         except BaseException:
             conn.close()
             raise
     return conn
+
+
+def _set_up(conn: sqlite3.Connection, path: Path) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise RegistryError(
+            f"registry {path}: cannot switch to WAL mode (got {mode!r}); put "
+            "the registry on a local filesystem"
+        )
+    # NORMAL is durable across application crashes in WAL mode; only an OS
+    # crash can lose the last commits, never corrupt the file.
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+
+
+def _create(path: Path) -> None:
+    """Create a registry at ``path`` atomically: build it under a temporary name in the
+    same folder, then hard-link it into place (which fails if another process created
+    one meanwhile: then theirs is kept)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise RegistryError(
+            f"registry {path} does not exist and cannot be created in {path.parent} ({exc}); "
+            "check the path and its permissions"
+        ) from exc
+    try:
+        conn = _connect(Path(tmp))
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.close()  # the last connection's close folds the WAL into the file
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process created it first
+        except OSError:
+            # No hard links here (some network filesystems): rename, unless it appeared.
+            if not path.exists():
+                os.replace(tmp, path)
+    except OSError as exc:
+        raise RegistryError(f"registry {path}: cannot create it ({exc}); check the folder's permissions") from exc
+    finally:
+        for leftover in (tmp, tmp + "-wal", tmp + "-shm"):
+            with contextlib.suppress(OSError):
+                os.unlink(leftover)
+
+
+def _is_read_only_failure(exc: RegistryError) -> bool:
+    cause = exc.__cause__
+    text = str(cause).lower() if isinstance(cause, sqlite3.Error) else ""
+    return any(sign in text for sign in ("readonly", "read-only", "unable to open", "disk i/o"))
+
+
+def _connect_read_only(path: Path) -> ReadOnlyConnection | None:
+    """A read-only connection to ``path``, or None when even reading fails.
+
+    WAL readers need the ``-shm`` file: a plain ``mode=ro`` works while it exists (a
+    writer elsewhere has the file open) and sees that writer's commits; otherwise the
+    folder cannot take one either, so the file is opened ``immutable`` (nothing can be
+    changing a file on a read-only mount)."""
+    uri = "file:" + urllib.parse.quote(str(path.absolute()))
+    for options in ("mode=ro", "mode=ro&immutable=1"):
+        try:
+            conn = sqlite3.connect(f"{uri}?{options}", uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                   check_same_thread=False, factory=ReadOnlyConnection)
+        except sqlite3.Error:
+            continue
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.Error:
+            conn.close()
+            continue
+        version = int(row[0]) if row else None
+        if version != SCHEMA_VERSION:
+            conn.close()
+            raise RegistryError(
+                f"registry {path} is read-only here and has schema version {version}, not this "
+                f"program's {SCHEMA_VERSION}; open it once with write access to upgrade it"
+            )
+        conn.reason = "this process cannot write the file or its folder (a read-only mount, or permissions)"
+        return conn
+    return None
 
 
 def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:

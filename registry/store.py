@@ -26,7 +26,7 @@ from registry.diff import canonical_json, check_objects, diff_objects
 from registry.errors import ConflictError, RegistryError
 from registry.jobs import JobLog
 from registry.records import ApplyResult, Change, Edge, ObjectSpec, StoredObject
-from registry.sqlite import connect, resolve_path, sqlite_errors
+from registry.sqlite import ReadOnlyConnection, connect, resolve_path, sqlite_errors
 from registry.transaction import Transaction, check_not_pinned
 from registry.tables import (
     COLUMNS,
@@ -56,6 +56,8 @@ class Registry:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self._conn: sqlite3.Connection | None = conn
         self._path = path
+        # Opened read-only (connect() could not write the file): reads work, writes say why.
+        self._read_only = conn.reason if isinstance(conn, ReadOnlyConnection) else None
         self._lock = threading.RLock()
         self._jobs = JobLog(self._read, self._write)
 
@@ -69,6 +71,11 @@ class Registry:
     def path(self) -> Path:
         """The SQLite file."""
         return self._path
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the file was opened read-only (this process cannot write it)."""
+        return self._read_only is not None
 
     @property
     def jobs(self) -> JobLog:
@@ -352,6 +359,11 @@ class Registry:
     def _write(self) -> Iterator[sqlite3.Connection]:
         # IMMEDIATE takes the write lock before the first read, so the state a write
         # is computed from cannot change before it commits.
+        if self._read_only is not None:
+            raise RegistryError(
+                f"registry {self._path} is open read-only ({self._read_only}): reading works, "
+                "but this changes the registry; run it where the registry file and its folder are writable"
+            )
         with self._transaction("BEGIN IMMEDIATE") as conn:
             yield conn
 

@@ -62,14 +62,17 @@ def plan(repo: Path) -> None:
 
 
 @cli.command(short_help="Check the definitions and register them.")
+@click.option("--force", is_flag=True,
+              help="Apply even if another apply changed the registry while this one was prepared.")
 @pass_repo
-def apply(repo: Path) -> None:
+def apply(repo: Path, force: bool) -> None:
     """Import the repo's definitions, check each against its data, and register them.
 
-    All or nothing: when any check fails, nothing is written.
+    All or nothing: when any check fails, nothing is written. When another apply changes
+    the registry meanwhile, this one stops with a conflict (plan again) unless --force.
     """
     with open_store(repo) as store:
-        result = store.apply()
+        result = store.apply(force=force)
         print_changes(result.changes)
         if result.changes:
             click.echo(f"Applied {len(result.changes)} change(s); registry revision {result.revision}.")
