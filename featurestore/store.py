@@ -252,6 +252,9 @@ class FeatureStore:
             ttl=view.ttl,
             aggregations=tuple(a for a in view.aggregations if a.name in rv.features),
             tie_columns=() if view.aggregations else view.feature_names,
+            # Registered types of the source columns read (join key fields are filled in
+            # at apply): reads check the files against them (offline/conform.py).
+            declared=tuple((f.name, f.dtype) for f in view.schema),
         )
 
     def _save_dataset(self, name: str, job: RetrievalJob) -> dict:

@@ -24,6 +24,7 @@ __all__ = [
     "UnixTimestamp",
     "compatible",
     "from_arrow",
+    "narrowing",
     "parse_type",
 ]
 
@@ -119,3 +120,16 @@ def compatible(actual: FeatureType, declared: FeatureType) -> bool:
     if actual.item is not None and declared.item is not None:
         return compatible(actual.item, declared.item)
     return (actual.name, declared.name) in _WIDENINGS
+
+
+# The other way round, within one kind: a wider source column (float64 data for a Float32
+# feature, int64 for Int32) can be read only value by value, each checked to fit.
+_NARROWINGS = {("Int64", "Int32"), ("Float64", "Float32")}
+
+
+def narrowing(actual: FeatureType, declared: FeatureType) -> bool:
+    """Whether a column of type ``actual`` is a wider type of ``declared``'s kind, readable
+    only when each value fits ``declared`` (see ``featurestore/offline/conform.py``)."""
+    if actual.item is not None and declared.item is not None:
+        return narrowing(actual.item, declared.item)
+    return (actual.name, declared.name) in _NARROWINGS

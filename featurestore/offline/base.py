@@ -14,6 +14,7 @@ from typing import Protocol
 import pyarrow as pa
 
 from featurestore.definitions import Aggregation
+from featurestore.types import FeatureType
 
 __all__ = ["OfflineEngine", "SourceTable", "ViewRequest"]
 
@@ -40,6 +41,10 @@ class ViewRequest:
     ``tie_columns`` (default: ``features``) are hashed to order rows tied on event time
     when the source has no created timestamp: give all the view's features, so the same
     row wins whichever of them a request names, offline and in materialization alike.
+    ``declared`` holds the registered type of each source column the view reads (join
+    keys, features, aggregated columns): the engine refuses files whose columns changed
+    kind since, and returns keys and features as those types, each value checked to fit
+    (``offline/conform.py``). Empty: the files' own types, unchecked.
     """
 
     name: str
@@ -50,6 +55,7 @@ class ViewRequest:
     ttl: timedelta | None = None
     aggregations: tuple[Aggregation, ...] = ()
     tie_columns: tuple[str, ...] = ()
+    declared: tuple[tuple[str, FeatureType], ...] = ()
 
 
 class OfflineEngine(Protocol):

@@ -21,6 +21,7 @@ import pyarrow as pa
 from featurestore.errors import InputError, SchemaError
 from featurestore.offline.aggregate_sql import aggregate_latest_sql, aggregate_pit_sql, check_aggregations, output_types
 from featurestore.offline.base import SourceTable, ViewRequest
+from featurestore.offline.conform import check_declared, conform, declared_types, targets
 from featurestore.offline.pit_sql import ENTITY_TABLE, entity_table, latest_sql, pit_sql
 from featurestore.offline.scan import Scan, quote, scan_source
 
@@ -58,6 +59,7 @@ class DuckDBEngine:
         """The view's source resolved, after checking it has what the view reads."""
         scan = scan_source(view.source, self.root, join_keys)
         _check_source(view, scan)
+        check_declared(view, scan)  # the files may have changed since apply
         return scan
 
     # -- point-in-time join ------------------------------------------------------------
@@ -86,7 +88,7 @@ class DuckDBEngine:
         registered = entity_table(entities, timestamp_column, keys)
         time_type = entities.schema.field(timestamp_column).type
         for view, scan in zip(views, scans):
-            types = output_types(view, scan) if view.aggregations else [scan.schema.field(f).type for f in view.features]
+            types, fit = _feature_types(view, scan)
             if entities.num_rows == 0:
                 result = [pa.chunked_array([], t) for t in types]
             else:
@@ -94,7 +96,7 @@ class DuckDBEngine:
                 sql = (aggregate_pit_sql(view, scan, entity_keys, time_type) if view.aggregations
                        else pit_sql(view, scan, entity_keys, time_type, known_at_timestamp))
                 table = _in_entity_order(self._run(sql, view, registered))
-                result = [_cast(table.column(j), t) for j, t in enumerate(types)]
+                result = [fit[j](table.column(j), t) for j, t in enumerate(types)]
             columns += result
             fields += [pa.field(name, col.type) for name, col in zip(view.output_names, result)]
         return pa.Table.from_arrays(columns, schema=pa.schema(fields)).to_reader()
@@ -121,8 +123,11 @@ class DuckDBEngine:
         names = [*view.join_keys, *view.features, "event_timestamp"]
         if len(set(names)) != len(names):
             raise InputError(f"view {view.name!r}: a join key or feature is named like another column: {names}")
-        features = output_types(view, scan) if view.aggregations else [scan.schema.field(c).type for c in view.features]
-        types = [scan.schema.field(c).type for c in view.join_keys] + features + [pa.timestamp("us", tz="UTC")]
+        declared = declared_types(view)
+        key_types = targets(view, view.join_keys, [scan.schema.field(c).type for c in view.join_keys])
+        features, fit_features = _feature_types(view, scan)
+        types = key_types + features + [pa.timestamp("us", tz="UTC")]
+        fit = [*(_conformer(view, k, declared.get(k)) for k in view.join_keys), *fit_features, _cast_to]
         schema = pa.schema([pa.field(n, t) for n, t in zip(names, types)])
         con = self._connect()
         try:
@@ -135,7 +140,7 @@ class DuckDBEngine:
         def batches() -> Iterator[pa.RecordBatch]:
             try:  # the connection lives as long as the reader is read
                 for batch in reader:
-                    arrays = [_cast(batch.column(i), t) for i, t in enumerate(types)]
+                    arrays = [fit[i](batch.column(i), t) for i, t in enumerate(types)]
                     yield pa.RecordBatch.from_arrays(arrays, schema=schema)
             except duckdb.Error as exc:
                 raise _read_error(view, exc) from None
@@ -250,6 +255,25 @@ def _in_entity_order(table: pa.Table) -> pa.Table:
     order = np.empty(len(rn), dtype=np.int64)
     order[rn] = np.arange(len(rn), dtype=np.int64)
     return table.drop_columns([table.column_names[0]]).take(pa.array(order))
+
+
+def _feature_types(view: ViewRequest, scan: Scan) -> tuple[list[pa.DataType], list]:
+    """The Arrow type of each requested feature and the function that makes a column so:
+    declared types for plain features (``conform``), the aggregation's rule otherwise."""
+    if view.aggregations:
+        types = output_types(view, scan)
+        return types, [_cast_to] * len(types)
+    declared = declared_types(view)
+    types = targets(view, view.features, [scan.schema.field(f).type for f in view.features])
+    return types, [_conformer(view, f, declared.get(f)) for f in view.features]
+
+
+def _conformer(view: ViewRequest, column: str, declared):
+    return lambda values, target: conform(view, column, values, target, declared)
+
+
+def _cast_to(column, dtype: pa.DataType):
+    return _cast(column, dtype)
 
 
 def _cast(column: pa.ChunkedArray | pa.Array, dtype: pa.DataType):

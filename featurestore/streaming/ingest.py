@@ -21,6 +21,7 @@ from featurestore.clock import clock_us, to_micros
 from featurestore.definitions import FeatureView
 from featurestore.offline.aggregate_sql import EVENT_ID_COLUMN, aggregate_events_sql
 from featurestore.offline.base import OfflineEngine, ViewRequest
+from featurestore.offline.conform import check_declared
 from featurestore.offline.scan import scan_source
 from featurestore.streaming.events import ViewLayout, column_ids, encode_events
 from featurestore.online.base import AggregationState
@@ -90,6 +91,7 @@ def load_offline_events(
     layout = ViewLayout.of(view)
     end_us = to_micros(end)  # a naive end is UTC, not local time
     scan = scan_source(request.source, None, request.join_keys)
+    check_declared(request, scan)  # the files may have changed since apply
     table = engine.query(aggregate_events_sql(request, scan, end_us - layout.longest_us, end_us))
     now_us = clock_us(clock)
     rows = 0
