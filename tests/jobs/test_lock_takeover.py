@@ -13,11 +13,10 @@ import time
 
 import pytest
 
-from featurestore.jobs.locks import LockBusyError, RegistryLocks, acquire, holder_is_dead, owner_id, view_lock
-from featurestore.jobs.redis_locks import RedisLocks
-from registry import Registry
+from featurestore.jobs.locks import LockBusyError, acquire, holder_is_dead, owner_id, view_lock
 
 from .conftest import NOW, VIEW, make_repo, open_store
+from .test_locks import backend  # noqa: F401 - the fixture: each test runs on both backends
 
 LONG_TTL = "scheduler:\n  lock_ttl: 600s\n  lock_wait: 0\n"
 
@@ -64,18 +63,6 @@ def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     return proc.pid
-
-
-@pytest.fixture(params=["registry", "redis"])
-def backend(request, tmp_path):
-    if request.param == "registry":
-        reg = Registry.open(tmp_path / "registry.db")
-        yield RegistryLocks(reg, "p")
-        reg.close()
-    else:
-        locks = RedisLocks(request.getfixturevalue("redis_url"), request.getfixturevalue("redis_project"))
-        yield locks
-        locks.close()
 
 
 @pytest.mark.parametrize("online", ["sqlite", "redis"])

@@ -53,8 +53,9 @@ def test_an_apply_after_someone_elses_apply_is_a_conflict_until_planned_again(st
     assert ttl_hours(store) == 12
 
 
-def test_an_apply_landing_while_another_is_prepared_makes_the_second_fail(repo, monkeypatch):
-    """The race itself: B commits while A is between reading the registry and committing."""
+def race_during_load(repo, monkeypatch) -> None:
+    """Make the next apply's reading of the repo end with another store applying a change
+    (a 6h ttl): the race of two applies, with the other one landing in between."""
     with other_store(repo) as first:
         first.apply()
     real_load = store_module.load_repo
@@ -67,8 +68,13 @@ def test_an_apply_landing_while_another_is_prepared_makes_the_second_fail(repo, 
             racer.apply()
         return contents
 
+    monkeypatch.setattr(store_module, "load_repo", load_then_race)
+
+
+def test_an_apply_landing_while_another_is_prepared_makes_the_second_fail(repo, monkeypatch):
+    """The race itself: B commits while A is between reading the registry and committing."""
+    race_during_load(repo, monkeypatch)
     with other_store(repo) as a:
-        monkeypatch.setattr(store_module, "load_repo", load_then_race)
         set_ttl(repo, 12)
         with pytest.raises(ConflictError, match="another apply ran in between"):
             a.apply()
@@ -85,19 +91,7 @@ def test_a_forced_apply_overwrites_a_concurrent_change(store, repo):
 
 
 def test_cli_apply_reports_the_conflict_in_one_line_and_force_applies(repo, monkeypatch):
-    with other_store(repo) as first:
-        first.apply()
-    real_load = store_module.load_repo
-
-    def load_then_race(*args, **kwargs):
-        contents = real_load(*args, **kwargs)
-        monkeypatch.setattr(store_module, "load_repo", real_load)
-        with other_store(repo) as racer:
-            set_ttl(repo, 6)
-            racer.apply()
-        return contents
-
-    monkeypatch.setattr(store_module, "load_repo", load_then_race)
+    race_during_load(repo, monkeypatch)
     result = CliRunner().invoke(cli, ["-r", str(repo), "apply"])
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert "another apply ran in between" in result.output and "--force" in result.output

@@ -5,35 +5,19 @@ kind is read value by value, and a value that does not fit is an error, never in
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from featurestore import FeatureStore
 from featurestore.errors import SchemaError
 from featurestore.jobs import backfill
 
-from featurestore.scaffold import init_repo
-
-from ..store.conftest import NOW
+from .conftest import NOW
 
 VIEW = "driver_hourly_stats"
 DEFS = "features/driver_stats.py"
-
-
-@pytest.fixture
-def repo(tmp_path):
-    return init_repo(tmp_path / "repo", project=f"test_{uuid.uuid4().hex[:10]}", now=NOW)
-
-
-@pytest.fixture
-def store(repo):
-    with FeatureStore(repo_path=repo, clock=lambda: NOW.timestamp()) as s:
-        s.apply()
-        yield s
 
 
 def rewrite(repo, column: str, values) -> None:
