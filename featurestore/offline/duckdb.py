@@ -127,7 +127,7 @@ class DuckDBEngine:
         key_types = targets(view, view.join_keys, [scan.schema.field(c).type for c in view.join_keys])
         features, fit_features = _feature_types(view, scan)
         types = key_types + features + [pa.timestamp("us", tz="UTC")]
-        fit = [*(_conformer(view, k, declared.get(k)) for k in view.join_keys), *fit_features, _cast_to]
+        fit = [*(_conformer(view, k, declared.get(k)) for k in view.join_keys), *fit_features, _cast]
         schema = pa.schema([pa.field(n, t) for n, t in zip(names, types)])
         con = self._connect()
         try:
@@ -262,7 +262,7 @@ def _feature_types(view: ViewRequest, scan: Scan) -> tuple[list[pa.DataType], li
     declared types for plain features (``conform``), the aggregation's rule otherwise."""
     if view.aggregations:
         types = output_types(view, scan)
-        return types, [_cast_to] * len(types)
+        return types, [_cast] * len(types)
     declared = declared_types(view)
     types = targets(view, view.features, [scan.schema.field(f).type for f in view.features])
     return types, [_conformer(view, f, declared.get(f)) for f in view.features]
@@ -270,10 +270,6 @@ def _feature_types(view: ViewRequest, scan: Scan) -> tuple[list[pa.DataType], li
 
 def _conformer(view: ViewRequest, column: str, declared):
     return lambda values, target: conform(view, column, values, target, declared)
-
-
-def _cast_to(column, dtype: pa.DataType):
-    return _cast(column, dtype)
 
 
 def _cast(column: pa.ChunkedArray | pa.Array, dtype: pa.DataType):
