@@ -118,17 +118,24 @@ class FeatureStore:
         contents = load_repo(self.repo_path, self.offline, self.config.offline_store)
         if force:
             self.refresh()
-            base, expected = self.contents, None
+            base = self.contents
         else:
-            expected = self._unchanged_since(base_revision)
+            self._unchanged_since(base_revision)
         retyped, removed = stale_online_views(base, contents)
         check_plan(self.registry, self.project, contents)  # a refused removal clears nothing
         for view in retyped:
             self._clear_online(view)
-        try:
-            result = commit(self.registry, self.project, contents, expected_revision=expected)
-        except ConflictError:
-            raise self._conflict(base_revision) from None
+        for attempt in range(3):
+            expected = None if force else self._unchanged_since(base_revision)
+            try:
+                result = commit(self.registry, self.project, contents, expected_revision=expected)
+                break
+            except ConflictError:
+                # Another kind (a saved dataset, a model) was written in between: the
+                # definitions are checked again and the commit retried; a definition
+                # written meanwhile makes _unchanged_since raise the conflict.
+                if attempt == 2:
+                    raise self._conflict(base_revision) from None
         self.refresh()
         for view in removed:
             try:

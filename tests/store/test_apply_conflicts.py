@@ -16,6 +16,7 @@ from featurestore import FeatureStore
 import featurestore.cli.repo_commands  # noqa: F401 - registers apply
 from featurestore.cli.main import cli
 from featurestore.errors import ConflictError
+from registry import ObjectSpec
 
 from .conftest import NOW
 
@@ -97,3 +98,18 @@ def test_cli_apply_reports_the_conflict_in_one_line_and_force_applies(repo, monk
     assert "another apply ran in between" in result.output and "--force" in result.output
     result = CliRunner().invoke(cli, ["-r", str(repo), "apply", "--force"])
     assert result.exit_code == 0, result.output
+
+
+def test_a_write_of_another_kind_meanwhile_is_not_a_conflict(store, repo, monkeypatch):
+    """A saved dataset or a model registered while an apply is prepared changes no
+    definition: the apply goes through."""
+    real_load = store_module.load_repo
+
+    def load_then_write(*args, **kwargs):
+        contents = real_load(*args, **kwargs)
+        store.registry.put(store.project, ObjectSpec("saved_dataset", "meanwhile", {"rows": 1}))
+        return contents
+
+    monkeypatch.setattr(store_module, "load_repo", load_then_write)
+    set_ttl(repo, 12)
+    assert store.apply().changes and ttl_hours(store) == 12
