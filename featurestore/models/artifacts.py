@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from featurestore.errors import ArtifactError, ConfigError
+from featurestore.offline.files import fsync_dir, sha256_file
 
 __all__ = ["ArtifactStore", "LocalArtifactStore", "artifact_store"]
 
@@ -80,7 +81,7 @@ class LocalArtifactStore:
         return self.root / "objects" / sha[:2] / sha[2:]
 
     def _put_file(self, path: Path) -> str:
-        sha = _sha256_file(path)
+        sha = sha256_file(path)
         if not self._object(sha).exists():
             with path.open("rb") as source:
                 self._write_object(sha, lambda out: shutil.copyfileobj(source, out, _CHUNK))
@@ -114,7 +115,7 @@ class LocalArtifactStore:
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-        _fsync_folder(target.parent)
+        fsync_dir(target.parent)
 
     def _read_manifest(self, sha: str, label: str) -> dict[str, str]:
         path = self._object(sha)
@@ -135,7 +136,7 @@ class LocalArtifactStore:
         path = self._object(sha)
         if not path.is_file():
             raise ArtifactError(f"{label}: file {rel!r} is missing from the artifact store ({path})")
-        found = _sha256_file(path)
+        found = sha256_file(path)
         if found != sha:
             raise ArtifactError(
                 f"{label}: file {rel!r} changed since it was stored (sha256 {found[:12]}..., "
@@ -185,7 +186,7 @@ class LocalArtifactStore:
             return False
         for rel, sha in manifest.items():
             path = folder / rel
-            if not (path.samefile(self._object(sha)) or _sha256_file(path) == sha):
+            if not (path.samefile(self._object(sha)) or sha256_file(path) == sha):
                 return False
         return True
 
@@ -206,23 +207,3 @@ def artifact_store(location: str | os.PathLike[str]) -> ArtifactStore:
     return LocalArtifactStore(text)
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Persist a new folder entry (skipped where folders cannot be opened, e.g. Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from featurestore.errors import StoreUnavailableError
 
-__all__ = ["sha256_file", "write_parquet_atomic", "write_parquet_by_content"]
+__all__ = ["fsync_dir", "sha256_file", "write_parquet_atomic", "write_parquet_by_content"]
 
 
 def write_parquet_atomic(table: pa.Table, path: str | os.PathLike[str], *, what: str | None = None,
@@ -109,7 +109,7 @@ def _install(tmp: str, target: Path) -> None:
     except BaseException:
         _discard(tmp)
         raise
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
 
 
 def _discard(tmp: str) -> None:
@@ -125,7 +125,7 @@ def _umask() -> int:
     return mask
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     """Persist the rename itself (a no-op where folders cannot be opened, e.g. Windows)."""
     try:
         fd = os.open(folder, os.O_RDONLY)

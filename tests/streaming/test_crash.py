@@ -35,7 +35,10 @@ def start_worker(repo: Path, consumer: str, *flags: str) -> subprocess.Popen:
 
 def group(redis_client, stream: str) -> dict:
     groups = redis_client.xinfo_groups(stream)  # none until the first worker creates it
-    return groups[0] if groups else {"entries-read": 0, "pending": 0, "lag": None}
+    if not groups:
+        return {"entries-read": 0, "pending": 0, "lag": None}
+    # entries-read is nil until the group has read an entry: count it as 0.
+    return {**groups[0], "entries-read": groups[0]["entries-read"] or 0}
 
 
 def wait_for(condition, what: str, procs=(), limit: float = 60.0) -> None:
