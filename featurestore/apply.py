@@ -37,7 +37,8 @@ def plan_repo(repo: Path, project: str, registry: Catalog, engine: OfflineEngine
     return check_plan(registry, project, load_repo(repo, engine, offline_root))
 
 
-#: A definition a model version depends on (its feature service) cannot be removed by apply.
+#: What a model version depends on (its feature service, its saved dataset) cannot be
+#: removed by apply or deleted.
 PINNING_KINDS = ("model_version",)
 
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from featurestore.retrieval import RetrievalJob
 
-__all__ = ["KIND", "SavedDataset", "get_saved_dataset", "list_saved_datasets", "save_dataset"]
+__all__ = ["KIND", "SavedDataset", "delete_saved_dataset", "get_saved_dataset", "list_saved_datasets", "save_dataset"]
 
 #: The registry kind of a saved dataset's versions.
 KIND = "saved_dataset"
@@ -126,6 +126,15 @@ def get_saved_dataset(catalog: Catalog, project: str, name: str, version: int | 
 def list_saved_datasets(catalog: Catalog, project: str) -> list[dict]:
     """The latest version of each saved dataset, as ``SavedDataset.to_dict`` gives it."""
     return [SavedDataset(o.name, o.version, o.spec).to_dict() for o in catalog.list(project, KIND)]
+
+
+def delete_saved_dataset(catalog: Catalog, project: str, name: str, pinned_by: tuple[str, ...]) -> SavedDataset:
+    """Remove a saved dataset from the registry: its versions stay in its history and its
+    files stay (another version or name may hold the same rows). Refused (InUseError,
+    nothing changed) while an object of a ``pinned_by`` kind, a model version, depends on it."""
+    current = get_saved_dataset(catalog, project, name)
+    catalog.remove(project, KIND, name, pinned_by=pinned_by)
+    return current
 
 
 def _check_name(name: object) -> None:

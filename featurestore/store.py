@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from registry import ApplyResult, Change, Registry
 
 from featurestore import datasets
-from featurestore.apply import check_plan, commit, load_repo, plan_repo, stale_online_views
+from featurestore.apply import PINNING_KINDS, check_plan, commit, load_repo, plan_repo, stale_online_views
 from featurestore.backends import Backends
 from featurestore.catalog import Catalog
 from featurestore.clock import parse_utc
@@ -274,6 +274,10 @@ class FeatureStore:
 
     def list_saved_datasets(self) -> list[dict]:
         return datasets.list_saved_datasets(self.registry, self.project)
+
+    def delete_saved_dataset(self, name: str) -> None:
+        """Remove a saved dataset (its history stays); refused while a model version was trained on it."""
+        datasets.delete_saved_dataset(self.registry, self.project, name, PINNING_KINDS)
 
     # -- online ------------------------------------------------------------------------
 

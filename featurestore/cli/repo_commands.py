@@ -175,6 +175,16 @@ def datasets_list(repo: Path) -> None:
             click.echo(f"{'':24} features: {', '.join(ds['features'])}")
 
 
+@datasets.command("delete")
+@click.argument("name")
+@pass_repo
+def datasets_delete(repo: Path, name: str) -> None:
+    """Remove saved training set NAME (refused while a model version was trained on it)."""
+    with open_store(repo) as store:
+        store.delete_saved_dataset(name)
+        click.echo(f"Deleted saved dataset {name!r} (its versions stay in `featurestore registry history`).")
+
+
 @cli.command(short_help="Run the whole loop on a demo repo.")
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 def quickstart(directory: Path | None) -> None:

@@ -203,13 +203,22 @@ def test_removing_a_service_a_version_depends_on_is_refused_and_nothing_changes(
     assert store.get_feature_service(SERVICE).name == SERVICE
 
 
-def test_removing_a_saved_dataset_a_version_depends_on_is_refused(store, registered, registry_snapshot):
-    from featurestore.apply import PINNING_KINDS
+def test_deleting_a_saved_dataset_a_version_depends_on_is_refused(store, trained, registered, registry_snapshot):
+    import polars as pl
 
     before = registry_snapshot(store.registry.path)
-    with pytest.raises(InUseError, match="saved_dataset 'driver_training'.*driver_model/1"):
-        store.registry.remove(store.project, "saved_dataset", "driver_training", pinned_by=PINNING_KINDS)
+    with pytest.raises(InUseError, match=r"saved_dataset 'driver_training' \(used by model_version "
+                                         r"'driver_model/1'\).*nothing was changed"):
+        store.delete_saved_dataset("driver_training")
     assert registry_snapshot(store.registry.path) == before
+    # A dataset no model was trained on goes; its history stays.
+    events = pl.from_arrow(trained[0].select(["driver_id", "event_timestamp"]).slice(0, 5))
+    store.get_historical_features(events, SERVICE).save("scratch")
+    store.delete_saved_dataset("scratch")
+    assert [d["name"] for d in store.list_saved_datasets()] == ["driver_training"]
+    assert store.registry.history(store.project, "saved_dataset", "scratch")[-1].removed
+    with pytest.raises(NotFoundError, match="did you mean 'driver_training'"):
+        store.delete_saved_dataset("driver_trainin")
 
 
 def test_bad_registrations_get_a_clear_error_and_change_nothing(store, trained, repo, registry_snapshot):

@@ -80,6 +80,7 @@ def test_register_alias_history_unalias_and_archive(trained_repo, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["models", "archive", "driver_model@champion"], "cannot archive driver_model/1: driver_model@champion"),
+    (["datasets", "delete", "driver_training"], "cannot remove saved_dataset 'driver_training' (used by"),
     (["models", "show", "driver_modl"], "did you mean 'driver_model'"),
     (["models", "show", "driver_model/x"], "not a version number"),
     (["models", "alias", "driver_model", "champion", "99"], "it has versions 1 to"),
