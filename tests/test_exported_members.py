@@ -33,3 +33,23 @@ def test_error_tree():
 def test_registry_exports():
     assert {"Registry", "ObjectSpec", "StoredObject", "Change", "Edge", "ApplyResult",
             "RegistryError", "ConflictError"} <= set(registry.__all__)
+
+
+def test_model_registry_exports():
+    import featurestore.models.arguments
+    import featurestore.models.lineage
+    import featurestore.models.loaded
+    import featurestore.models.records
+    import featurestore.models.registry
+    import featurestore.models.uri
+    from featurestore import errors
+
+    assert set(featurestore.models.registry.__all__) == {"ARCHIVE_BLOCKERS", "LoadedModel", "ModelRegistry"}
+    assert set(featurestore.models.records.__all__) >= {"AliasMove", "Model", "ModelVersion"}
+    assert set(featurestore.models.uri.__all__) >= {"DEFAULT_ALIAS", "ModelURI", "parse_uri"}
+    for module in (featurestore.models.arguments, featurestore.models.lineage, featurestore.models.loaded,
+                   featurestore.models.records, featurestore.models.registry, featurestore.models.uri):
+        for name in module.__all__:
+            assert hasattr(module, name), (module.__name__, name)
+    assert issubclass(errors.InUseError, errors.FeatureStoreError)
+    assert set(registry.__all__) >= {"InUseError", "Transaction"}
