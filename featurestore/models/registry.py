@@ -115,7 +115,8 @@ class ModelRegistry:
         latest: dict[str, int] = {}
         for obj in reg.list(project, "model_version"):
             latest[obj.spec["model"]] = max(latest.get(obj.spec["model"], 0), _number(obj))
-        return [model_record(m, latest.get(m.name), self._alias_map(m.name)) for m in reg.list(project, "model")]
+        aliases = self._all_aliases()
+        return [model_record(m, latest.get(m.name), aliases.get(m.name, {})) for m in reg.list(project, "model")]
 
     def get_model(self, name: str) -> Model:
         """Model ``name`` with its latest version number and aliases."""
@@ -155,6 +156,7 @@ class ModelRegistry:
         reg, project = self._store.registry, self._store.project
         model_tags = {m.name: m.spec.get("tags", {}) for m in reg.list(project, "model")}
         wanted = tag_filter(tag)
+        by_model = {m: _by_version(a) for m, a in self._all_aliases().items()}  # one read, not one per version
         found = []
         for obj in sorted(reg.list(project, "model_version"), key=lambda o: (o.spec["model"], _number(o))):
             model = obj.spec["model"]
@@ -162,7 +164,7 @@ class ModelRegistry:
                 continue
             if wanted and not tags_match({**model_tags.get(model, {}), **obj.spec.get("tags", {})}, wanted):
                 continue
-            aliases = self._aliases_of(model).get(_number(obj), ())
+            aliases = by_model.get(model, {}).get(_number(obj), ())
             if alias is not None and alias not in aliases:
                 continue
             found.append(version_record(obj, aliases))
@@ -266,10 +268,14 @@ class ModelRegistry:
         return _alias_map(self._reader(), name)
 
     def _aliases_of(self, name: str) -> dict[int, tuple[str, ...]]:
-        by_version: dict[int, list[str]] = {}
-        for alias, version in self._alias_map(name).items():
-            by_version.setdefault(version, []).append(alias)
-        return {v: tuple(sorted(a)) for v, a in by_version.items()}
+        return _by_version(self._alias_map(name))
+
+    def _all_aliases(self) -> dict[str, dict[str, int]]:
+        """``{model: {alias: version}}`` for every model, from one registry read."""
+        found: dict[str, dict[str, int]] = {}
+        for obj in self._store.registry.list(self._store.project, "model_alias"):
+            found.setdefault(obj.spec["model"], {})[obj.spec["alias"]] = obj.spec["version"]
+        return found
 
     def _transaction(self) -> contextlib.AbstractContextManager[_registry.Transaction]:
         # store.registry (featurestore.catalog) maps the registry's errors.
@@ -292,6 +298,13 @@ class _Reader:
 
 def _alias_map(reader, name: str) -> dict[str, int]:
     return {o.spec["alias"]: o.spec["version"] for o in reader.list("model_alias", f"{name}@")}
+
+
+def _by_version(aliases: dict[str, int]) -> dict[int, tuple[str, ...]]:
+    by_version: dict[int, list[str]] = {}
+    for alias, version in aliases.items():
+        by_version.setdefault(version, []).append(alias)
+    return {v: tuple(sorted(a)) for v, a in by_version.items()}
 
 
 def _unknown_alias(reader, name: str, alias: str) -> NotFoundError:
