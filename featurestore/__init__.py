@@ -13,7 +13,10 @@ from featurestore.definitions import (
     FeatureViewProjection,
     Field,
     FileSource,
+    OnDemandFeatureView,
     PushSource,
+    RequestSource,
+    on_demand_feature_view,
 )
 from featurestore.errors import FeatureStoreError
 from featurestore.online.read import FieldStatus, OnlineResponse
@@ -33,8 +36,11 @@ __all__ = [
     "Field",
     "FieldStatus",
     "FileSource",
+    "OnDemandFeatureView",
     "OnlineResponse",
     "PushSource",
+    "RequestSource",
     "RetrievalJob",
     "__version__",
+    "on_demand_feature_view",
 ]

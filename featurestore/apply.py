@@ -2,7 +2,8 @@
 
 Validation reads each source's schema (not its rows): the file exists, the timestamp,
 created-timestamp and join key columns are there, and every declared field's column has
-a compatible type. Nothing reaches the registry unless every object passes, and the
+a compatible type. Each on-demand view's transform runs on three generated rows of its
+declared input types, and its outputs must have the declared names and types. Nothing reaches the registry unless every object passes, and the
 registry commits the whole set in one transaction.
 """
 
@@ -23,6 +24,7 @@ from featurestore.repo import RepoContents, discover
 from featurestore.serialization import DEFINITION_KINDS, contents_to_specs
 from featurestore.source_tables import source_table
 from featurestore.streaming.events import ViewLayout
+from featurestore.transforms import check_transform
 from featurestore.types import compatible, from_arrow
 
 __all__ = ["PINNING_KINDS", "check_plan", "commit", "load_repo", "plan_repo", "stale_online_views", "validate"]
@@ -81,20 +83,28 @@ def stale_online_views(before: RepoContents, after: RepoContents) -> tuple[list[
 def validate(contents: RepoContents, engine: OfflineEngine, repo: Path, offline_root: Path) -> RepoContents:
     """The contents with join key types filled in from the data; raises a SchemaError or
     NotFoundError naming the first object that does not fit its data."""
+    known = {**contents.feature_views, **contents.on_demand_feature_views}
     for service in contents.feature_services.values():
         for projection in service.features:
-            view = contents.feature_views.get(projection.name)
-            if view is None:
-                raise NotFoundError(f"feature view of service {service.name!r}", projection.name,
-                                    contents.feature_views)
-    checked = RepoContents(dict(contents.entities), dict(contents.sources))
+            if projection.name not in known:
+                raise NotFoundError(f"feature view of service {service.name!r}", projection.name, known)
+    checked = RepoContents(dict(contents.entities), dict(contents.sources),
+                           request_sources=dict(contents.request_sources))
     for view in contents.feature_views.values():
         schema = engine.read_schema(source_table(view, repo, offline_root))
         _check_view(view, schema)
         checked.feature_views[view.name] = _with_key_fields(view, schema)
+    for odfv in contents.on_demand_feature_views.values():
+        for source in odfv.view_sources:
+            if source.name not in contents.feature_views:
+                raise NotFoundError(f"source view of on-demand feature view {odfv.name!r}", source.name,
+                                    contents.feature_views)
+        check_transform(odfv, checked)
+        checked.on_demand_feature_views[odfv.name] = odfv
+    views = {**checked.feature_views, **checked.on_demand_feature_views}
     for service in contents.feature_services.values():
         checked.feature_services[service.name] = replace(service, features=tuple(
-            replace(p, view=checked.feature_views[p.name]) for p in service.features))
+            replace(p, view=views[p.name]) for p in service.features))
     return checked
 
 

@@ -15,7 +15,15 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from featurestore.definitions import Entity, FeatureService, FeatureView, FileSource, PushSource
+from featurestore.definitions import (
+    Entity,
+    FeatureService,
+    FeatureView,
+    FileSource,
+    OnDemandFeatureView,
+    PushSource,
+    RequestSource,
+)
 from featurestore.errors import DefinitionError
 
 __all__ = ["IGNORE_FILE", "RepoContents", "discover", "python_files"]
@@ -32,6 +40,8 @@ class RepoContents:
     sources: dict[str, FileSource | PushSource] = field(default_factory=dict)
     feature_views: dict[str, FeatureView] = field(default_factory=dict)
     feature_services: dict[str, FeatureService] = field(default_factory=dict)
+    request_sources: dict[str, RequestSource] = field(default_factory=dict)
+    on_demand_feature_views: dict[str, OnDemandFeatureView] = field(default_factory=dict)
 
     def add(self, obj: object, origin: str) -> None:
         if isinstance(obj, FeatureView):
@@ -43,6 +53,14 @@ class RepoContents:
             self._put(self.feature_services, "feature service", obj.name, obj, origin)
             for projection in obj.features:
                 self.add(projection.view, origin)
+        elif isinstance(obj, OnDemandFeatureView):
+            if obj.name in self.feature_views:
+                raise DefinitionError(f"a feature view and an on-demand feature view are both named {obj.name!r}")
+            self._put(self.on_demand_feature_views, "on-demand feature view", obj.name, obj, origin)
+            for source in obj.sources:
+                self.add(source if isinstance(source, RequestSource) else source.view, origin)
+        elif isinstance(obj, RequestSource):
+            self._put(self.request_sources, "request source", obj.name, obj, origin)
         elif isinstance(obj, Entity):
             self._put(self.entities, "entity", obj.name, obj, origin)
         elif isinstance(obj, (FileSource, PushSource)):

@@ -21,7 +21,9 @@ from registry import ObjectSpec
 from featurestore.errors import InputError
 from featurestore.offline.base import OfflineEngine, ViewRequest
 from featurestore.offline.files import write_parquet_atomic
-from featurestore.refs import ResolvedView
+from featurestore.refs import ResolvedTransform, ResolvedView
+from featurestore.transforms import request_columns, run_transform
+from featurestore.types import FeatureType
 
 if TYPE_CHECKING:
     import pandas
@@ -66,6 +68,8 @@ class RetrievalJob:
         requests: Sequence[ViewRequest],
         known_at_timestamp: bool,
         saver: Any = None,
+        transforms: Sequence[tuple[ResolvedTransform, dict[str, FeatureType]]] = (),
+        hidden: frozenset[str] = frozenset(),
     ):
         self._engine = engine
         self._entities = entities
@@ -74,16 +78,36 @@ class RetrievalJob:
         self._requests = list(requests)
         self._known_at_timestamp = known_at_timestamp
         self._saver = saver
+        self._transforms = list(transforms)
+        self._hidden = hidden
 
     @property
     def feature_refs(self) -> list[str]:
-        return [f"{v.view.name}:{f}" for v in self._views for f in v.features]
+        outputs = [(v.view.name, f, o) for v in self._views for f, o in zip(v.features, v.output_names)]
+        refs = [f"{name}:{f}" for name, f, out in outputs if out not in self._hidden]
+        return refs + [f"{t.odfv.name}:{f}" for t, _ in self._transforms for f in t.features]
 
     def to_reader(self) -> pa.RecordBatchReader:
-        return self._engine.point_in_time_join(
+        reader = self._engine.point_in_time_join(
             self._entities, self._timestamp_column, self._requests,
             known_at_timestamp=self._known_at_timestamp,
         )
+        if not self._transforms:
+            return reader
+        return self._with_transforms(reader.read_all()).to_reader()
+
+    def _with_transforms(self, table: pa.Table) -> pa.Table:
+        """The joined rows with the on-demand views' outputs appended and their hidden
+        inputs dropped; request fields come from the entity table's columns."""
+        n = table.num_rows
+        for transform, types in self._transforms:
+            inputs: dict[str, Any] = {feature: table.column(column) for feature, column in transform.inputs}
+            given = {name: self._entities.column(name) for name in self._entities.column_names}
+            inputs.update(request_columns(transform.odfv, given, n) if transform.odfv.request_sources else {})
+            out = run_transform(transform.odfv, inputs, types, n)
+            for feature, name in zip(transform.features, transform.output_names):
+                table = table.append_column(name, out.column(feature))
+        return table.drop_columns([c for c in table.column_names if c in self._hidden])
 
     def to_arrow(self) -> pa.Table:
         return self.to_reader().read_all()

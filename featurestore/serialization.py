@@ -1,7 +1,10 @@
 """Definitions <-> registry specs: the one place that knows the JSON shape of each object.
 
-Kinds in the registry: ``entity``, ``data_source``, ``feature_view``, ``feature_service``.
-A spec is plain JSON; ``depends_on`` gives the lineage edges (source -> view -> service).
+Kinds in the registry: ``entity``, ``data_source`` (request sources too, ``type: request``),
+``feature_view``, ``on_demand_feature_view``, ``feature_service``. A spec is plain JSON;
+``depends_on`` gives the lineage edges (source -> view -> on-demand view -> service).
+An on-demand view's spec holds its function's source text and where to import it from;
+read back, its ``udf`` is None until ``featurestore/transforms.py`` imports it.
 """
 
 from __future__ import annotations
@@ -20,24 +23,32 @@ from featurestore.definitions import (
     FeatureViewProjection,
     Field,
     FileSource,
+    OnDemandFeatureView,
     PushSource,
+    RequestSource,
 )
 from featurestore.repo import RepoContents
 from featurestore.types import parse_type
 
 __all__ = ["DEFINITION_KINDS", "contents_from_registry", "contents_to_specs"]
 
-DEFINITION_KINDS = ("entity", "data_source", "feature_view", "feature_service")
+DEFINITION_KINDS = ("entity", "data_source", "feature_view", "on_demand_feature_view", "feature_service")
 
 
 def contents_to_specs(contents: RepoContents) -> list[ObjectSpec]:
     specs = [ObjectSpec("entity", e.name, _entity(e)) for e in contents.entities.values()]
     specs += [ObjectSpec("data_source", s.name, _source(s)) for s in contents.sources.values()]
+    specs += [ObjectSpec("data_source", s.name, _request_source(s)) for s in contents.request_sources.values()]
     for view in contents.feature_views.values():
         deps = [("data_source", view.source.name)] + [("entity", e.name) for e in view.entities]
         specs.append(ObjectSpec("feature_view", view.name, _view(view), tuple(deps)))
+    for odfv in contents.on_demand_feature_views.values():
+        deps = tuple(("data_source", s.name) if isinstance(s, RequestSource) else ("feature_view", s.name)
+                     for s in odfv.sources)
+        specs.append(ObjectSpec("on_demand_feature_view", odfv.name, _odfv(odfv), deps))
     for service in contents.feature_services.values():
-        deps = tuple(("feature_view", p.name) for p in service.features)
+        deps = tuple(("on_demand_feature_view" if isinstance(p.view, OnDemandFeatureView) else "feature_view", p.name)
+                     for p in service.features)
         specs.append(ObjectSpec("feature_service", service.name, _service(service), deps))
     return specs
 
@@ -55,14 +66,17 @@ def contents_from_registry(objects: list[StoredObject]) -> RepoContents:
             tags=spec.get("tags", {}), owner=spec.get("owner", ""),
         )
     for name, spec in by_kind["data_source"].items():
-        contents.sources[name] = _source_from(spec)
+        if spec["type"] == "request":
+            contents.request_sources[name] = RequestSource(name, _fields_from(spec["schema"]), **_meta_from(spec))
+        else:
+            contents.sources[name] = _source_from(spec)
     for name, spec in by_kind["feature_view"].items():
         contents.feature_views[name] = _view_from(name, spec, contents)
+    for name, spec in by_kind["on_demand_feature_view"].items():
+        contents.on_demand_feature_views[name] = _odfv_from(name, spec, contents)
+    views = {**contents.feature_views, **contents.on_demand_feature_views}
     for name, spec in by_kind["feature_service"].items():
-        projections = tuple(
-            FeatureViewProjection(contents.feature_views[p["view"]], tuple(p["features"]))
-            for p in spec["features"]
-        )
+        projections = tuple(FeatureViewProjection(views[p["view"]], tuple(p["features"])) for p in spec["features"])
         contents.feature_services[name] = FeatureService(
             name=name, features=projections, description=spec.get("description", ""),
             tags=spec.get("tags", {}), owner=spec.get("owner", ""),
@@ -72,6 +86,50 @@ def contents_from_registry(objects: list[StoredObject]) -> RepoContents:
 
 def _meta(obj: Any) -> dict:
     return {"description": obj.description, "tags": dict(obj.tags), "owner": obj.owner}
+
+
+def _meta_from(spec: dict) -> dict:
+    return {k: spec.get(k, d) for k, d in (("description", ""), ("tags", {}), ("owner", ""))}
+
+
+def _fields(fields: tuple[Field, ...]) -> list[dict]:
+    return [{"name": f.name, "dtype": str(f.dtype), "description": f.description, "tags": dict(f.tags)}
+            for f in fields]
+
+
+def _fields_from(specs: list[dict]) -> tuple[Field, ...]:
+    return tuple(Field(f["name"], parse_type(f["dtype"]), f.get("description", ""), f.get("tags", {}))
+                 for f in specs)
+
+
+def _request_source(s: RequestSource) -> dict:
+    return {"type": "request", "name": s.name, "schema": _fields(s.schema), **_meta(s)}
+
+
+def _odfv(v: OnDemandFeatureView) -> dict:
+    return {
+        "sources": [
+            {"request_source": s.name} if isinstance(s, RequestSource) else {"view": s.name, "features": list(s.features)}
+            for s in v.sources
+        ],
+        "schema": _fields(v.schema),
+        "mode": v.mode,
+        "udf": {"module": v.udf_module, "qualname": v.udf_qualname, "source": v.udf_source},
+        **_meta(v),
+    }
+
+
+def _odfv_from(name: str, spec: dict, contents: RepoContents) -> OnDemandFeatureView:
+    sources = tuple(
+        contents.request_sources[s["request_source"]] if "request_source" in s
+        else FeatureViewProjection(contents.feature_views[s["view"]], tuple(s["features"]))
+        for s in spec["sources"]
+    )
+    udf = spec["udf"]
+    return OnDemandFeatureView(
+        name=name, sources=sources, schema=_fields_from(spec["schema"]), mode=spec["mode"],
+        udf_module=udf["module"], udf_qualname=udf["qualname"], udf_source=udf["source"], **_meta_from(spec),
+    )
 
 
 def _entity(e: Entity) -> dict:

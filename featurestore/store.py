@@ -34,12 +34,13 @@ from featurestore.offline.base import OfflineEngine, ViewRequest
 from featurestore.online.base import AggregationState, OnlineStore, online_view
 from featurestore.online.read import OnlineReader, OnlineResponse, ReadPlan
 from featurestore.push import PushResult, push_rows
-from featurestore.refs import ResolvedView, resolve_features
+from featurestore.refs import ResolvedView, resolve_request
 from featurestore.repo import RepoContents
 from featurestore.retrieval import RetrievalJob, to_arrow_table
 from featurestore.serialization import DEFINITION_KINDS, contents_from_registry
 from featurestore.source_tables import source_table
 from featurestore.streaming.aggregate import AggregateReader
+from featurestore.transforms import import_path, input_types
 
 if TYPE_CHECKING:
     from featurestore.models.artifacts import ArtifactStore
@@ -180,6 +181,8 @@ class FeatureStore:
         if revision == self._revision:
             return False
         contents = contents_from_registry(self.registry.list(self.project))
+        if contents.on_demand_feature_views:  # their functions are imported from the repo
+            import_path(self.repo_path)
         with self._lock:
             self._contents, self._revision = contents, revision
             self._reader.reset()
@@ -234,7 +237,8 @@ class FeatureStore:
         With ``known_at_timestamp=True`` a feature row counts only if it was also created
         by the entity row's time, so late corrections cannot leak into training sets.
         """
-        views = resolve_features(self.contents, features, full_feature_names)
+        resolution = resolve_request(self.contents, features, full_feature_names)
+        views = resolution.views
         aggregated = [v.view.name for v in views if v.view.aggregations]
         if known_at_timestamp and aggregated:
             raise InputError(
@@ -246,6 +250,8 @@ class FeatureStore:
         return RetrievalJob(
             self.offline, entities, timestamp_field, views, [self._request(v) for v in views],
             known_at_timestamp, saver=self._save_dataset,
+            transforms=[(t, input_types(t.odfv, self.contents)) for t in resolution.transforms],
+            hidden=resolution.hidden,
         )
 
     def _request(self, rv: ResolvedView) -> ViewRequest:

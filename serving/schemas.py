@@ -33,7 +33,10 @@ class GetOnlineFeaturesRequest(BaseModel):
     features: list[str] | None = Field(
         None, description="Feature references 'view:feature'. Give this or feature_service.")
     feature_service: str | None = Field(None, description="A feature service's name, instead of features.")
-    entities: dict[str, list[Any]] = Field(description="Join key -> one value per entity row (column-major, as Feast).")
+    entities: dict[str, list[Any]] = Field(description="Join key -> one value per entity row (column-major, as Feast); "
+                                           "request fields of on-demand views may be given here too.")
+    request: dict[str, list[Any]] | None = Field(
+        None, description="Request field -> one value per entity row, for on-demand feature views.")
     full_feature_names: bool = Field(False, description="Name features 'view__feature' instead of 'feature'.")
 
 

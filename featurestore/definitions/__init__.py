@@ -3,6 +3,7 @@
 from featurestore.definitions.entity import Entity, Field
 from featurestore.definitions.feature_service import FeatureService
 from featurestore.definitions.feature_view import Aggregation, FeatureView, FeatureViewProjection
+from featurestore.definitions.on_demand import OnDemandFeatureView, RequestSource, on_demand_feature_view
 from featurestore.definitions.sources import FileSource, PushSource
 
 __all__ = [
@@ -13,5 +14,8 @@ __all__ = [
     "FeatureViewProjection",
     "Field",
     "FileSource",
+    "OnDemandFeatureView",
     "PushSource",
+    "RequestSource",
+    "on_demand_feature_view",
 ]

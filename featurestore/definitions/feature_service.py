@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from featurestore.definitions.entity import _check_name
 from featurestore.definitions.feature_view import FeatureView, FeatureViewProjection
+from featurestore.definitions.on_demand import OnDemandFeatureView
 from featurestore.errors import DefinitionError
 
 __all__ = ["FeatureService"]
@@ -13,7 +14,7 @@ __all__ = ["FeatureService"]
 
 @dataclass(frozen=True)
 class FeatureService:
-    """``FeatureService(name, features=[view, other_view[["a", "b"]]])``."""
+    """``FeatureService(name, features=[view, other_view[["a", "b"]], on_demand_view])``."""
 
     name: str
     features: tuple[FeatureViewProjection, ...]
@@ -25,11 +26,11 @@ class FeatureService:
         _check_name("feature service", self.name)
         projections = []
         for item in self.features or ():
-            if isinstance(item, FeatureView):
+            if isinstance(item, (FeatureView, OnDemandFeatureView)):
                 item = FeatureViewProjection(item, item.feature_names)
             if not isinstance(item, FeatureViewProjection):
                 raise DefinitionError(
-                    f"feature service {self.name!r}: features must be feature views or view[[...]] "
+                    f"feature service {self.name!r}: features must be feature views, on-demand feature views or view[[...]] "
                     f"projections, not {type(item).__name__}"
                 )
             projections.append(item)

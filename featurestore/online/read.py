@@ -22,8 +22,9 @@ from featurestore.clock import clock_us, duration_us, from_micros
 from featurestore.definitions import FeatureService
 from featurestore.errors import InputError
 from featurestore.online.base import AsyncReads, OnlineStore, OnlineView, online_view
-from featurestore.refs import ResolvedView, resolve_features
+from featurestore.refs import ResolvedTransform, ResolvedView, resolve_request
 from featurestore.repo import RepoContents
+from featurestore.transforms import input_types, request_columns, run_transform
 from featurestore.types import Bool, FeatureType, Float32, Float64, Int32, Int64, String
 
 __all__ = ["PLAN_CACHE_SIZE", "AggregatesFactory", "AggregatesReader", "FieldStatus", "OnlineReader", "OnlineResponse",
@@ -67,6 +68,10 @@ class ReadPlan:
     join_keys: tuple[str, ...]
     key_types: dict[str, FeatureType | None]
     items: tuple[_PlanItem, ...]
+    # On-demand views (each with its input types) run after the store's answer, and the
+    # source features read only for them are dropped; both empty for most plans.
+    transforms: tuple[tuple[ResolvedTransform, dict[str, FeatureType]], ...] = ()
+    hidden: frozenset[str] = frozenset()
 
     @property
     def aggregates(self) -> bool:
@@ -74,7 +79,9 @@ class ReadPlan:
         return any(item.aggregates is not None for item in self.items)
 
     @classmethod
-    def build(cls, views: Sequence[ResolvedView], aggregates: AggregatesFactory | None = None) -> "ReadPlan":
+    def build(cls, views: Sequence[ResolvedView], aggregates: AggregatesFactory | None = None,
+              transforms: Sequence[tuple[ResolvedTransform, dict[str, FeatureType]]] = (),
+              hidden: frozenset[str] = frozenset()) -> "ReadPlan":
         """The plan of resolved views; ``aggregates`` builds the readers of aggregation views."""
         keys: list[str] = []
         key_types: dict[str, FeatureType | None] = {}
@@ -92,7 +99,7 @@ class ReadPlan:
                 reader, ttl = aggregates(rv.view, tuple(rv.features)), None
             items.append(_PlanItem(online_view(rv.view), rv.features, rv.output_names,
                                    tuple(dtypes[f] for f in rv.features), ttl, reader))
-        return cls(tuple(keys), key_types, tuple(items))
+        return cls(tuple(keys), key_types, tuple(items), tuple(transforms), hidden)
 
 
 class OnlineResponse:
@@ -192,7 +199,8 @@ def read_online(
 ) -> OnlineResponse:
     columns, n, requests, stored = _requests(plan, entity_rows)
     rows = store.read(stored) if n and stored else [[] for _ in stored]
-    return _response(plan, columns, n, requests, rows, clock)
+    response = _response(plan, columns, n, requests, rows, clock)
+    return _transformed(plan, response, entity_rows, n) if plan.transforms else response
 
 
 async def read_online_async(
@@ -205,7 +213,8 @@ async def read_online_async(
     their state is read by the blocking client)."""
     columns, n, requests, stored = _requests(plan, entity_rows)
     rows = await store.read_async(stored) if n and stored else [[] for _ in stored]
-    return _response(plan, columns, n, requests, rows, clock)
+    response = _response(plan, columns, n, requests, rows, clock)
+    return _transformed(plan, response, entity_rows, n) if plan.transforms else response
 
 
 def _requests(plan: ReadPlan, entity_rows) -> tuple[dict[str, list], int, list, list]:
@@ -261,6 +270,33 @@ def _response(plan: ReadPlan, columns: dict[str, list], n: int, requests: list, 
     return OnlineResponse(names, values, statuses, stamps, dtypes)
 
 
+def _transformed(plan: ReadPlan, response: OnlineResponse, entity_rows, n: int) -> OnlineResponse:
+    """The answer with the on-demand views' outputs appended (request fields from the
+    entity rows) and the columns read only as their inputs dropped."""
+    index = {name: i for i, name in enumerate(response.feature_names)}
+    for transform, types in plan.transforms:
+        inputs: dict[str, Any] = {feature: response.values[index[column]] for feature, column in transform.inputs}
+        if transform.odfv.request_sources:
+            inputs.update(request_columns(transform.odfv, entity_rows, n))
+        out = run_transform(transform.odfv, inputs, types, n)
+        for feature, name in zip(transform.features, transform.output_names):
+            values = out.column(feature).to_pylist()
+            response.feature_names.append(name)
+            response.values.append(values)
+            response.statuses.append([FieldStatus.PRESENT if v is not None else FieldStatus.NULL_VALUE for v in values])
+            response.event_timestamps.append([None] * n)
+            response.dtypes.append(_declared(transform, feature))
+    if plan.hidden:
+        keep = [i for i, name in enumerate(response.feature_names) if name not in plan.hidden]
+        return OnlineResponse(*([column[i] for i in keep] for column in (
+            response.feature_names, response.values, response.statuses, response.event_timestamps, response.dtypes)))
+    return response
+
+
+def _declared(transform: ResolvedTransform, feature: str) -> FeatureType:
+    return next(f.dtype for f in transform.odfv.schema if f.name == feature)
+
+
 #: Read plans kept per reader. A server sees a handful of feature lists; the bound only
 #: stops clients that send endless distinct lists from growing its memory.
 PLAN_CACHE_SIZE = 256
@@ -290,8 +326,10 @@ class OnlineReader:
                features.name if isinstance(features, FeatureService) else tuple(features), full_feature_names)
         plan = self._plans.get(key)
         if plan is None:
-            views = resolve_features(self._contents(), features, full_feature_names)
-            plan = ReadPlan.build(views, self._aggregates)
+            contents = self._contents()
+            resolution = resolve_request(contents, features, full_feature_names)
+            transforms = tuple((t, input_types(t.odfv, contents)) for t in resolution.transforms)
+            plan = ReadPlan.build(resolution.views, self._aggregates, transforms, resolution.hidden)
             self._plans.put(key, plan)
         return plan
 

@@ -75,6 +75,12 @@ def _parse(body: dict[str, Any], max_entities: int, max_features: int) -> tuple[
     else:
         raise InputError("'entities' must be an object of join key -> list of values, "
                          'e.g. {"driver_id": [1001, 1002]}')
+    request_fields = body.get("request")
+    if request_fields is not None:  # on-demand views' request fields, beside the join keys
+        if type(request_fields) is not dict or type(entities) is not dict:
+            raise InputError("'request' must be an object of request field -> list of values, given with "
+                             "column-major 'entities' (with a list of rows, put the fields in each row)")
+        entities = {**entities, **request_fields}
     if n > max_entities:
         raise InputError(f"{n:,} entity rows is more than this server's limit of {max_entities:,} per request "
                          "(serving.max_entities); split the request")
