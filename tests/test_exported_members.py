@@ -8,8 +8,8 @@ import registry
 def test_featurestore_exports():
     assert set(featurestore.__all__) == {
         "Aggregation", "Entity", "FeatureService", "FeatureStore", "FeatureStoreError", "FeatureView",
-        "FeatureViewProjection", "Field", "FieldStatus", "FileSource", "OnlineResponse", "PushSource",
-        "RetrievalJob", "__version__",
+        "FeatureViewProjection", "Field", "FieldStatus", "FileSource", "OnDemandFeatureView", "OnlineResponse",
+        "PushSource", "RequestSource", "RetrievalJob", "__version__", "on_demand_feature_view",
     }
     for name in featurestore.__all__:
         assert getattr(featurestore, name) is not None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import shlex
 
 import pandas as pd
 import pyarrow as pa
@@ -16,7 +18,7 @@ from featurestore.serialization import contents_from_registry, contents_to_specs
 from featurestore.types import Float64
 from serving import create_app
 
-from .on_demand_repo import NOW, repo_with_on_demand
+from .on_demand_repo import NOW, doc_blocks, repo_with_on_demand
 
 REFS = ["driver_hourly_stats:acc_rate", "trip_features:expected_fare", "trip_features:busy",
         "trip_arrow:km_acc", "doubled:trips_x2"]
@@ -96,6 +98,15 @@ def test_http_reads_run_the_transform_with_request_fields_in_entities_or_request
                                                             "request": {"trip_km": [1.0]}})
         assert missing.status_code == 422
         assert "'surge'" in missing.json()["error"]["message"]
+
+
+def test_the_documented_curl_example_answers(odfv_store):
+    line = next(b for b in doc_blocks("bash") if b.startswith("curl "))
+    body = json.loads(shlex.split(line)[-1])
+    with TestClient(create_app(odfv_store, watch_interval=0)) as client:
+        answer = client.post("/get-online-features", json=body)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["metadata"]["feature_names"] == ["driver_id", "expected_fare"]
 
 
 def test_missing_request_fields_are_named(odfv_store):
