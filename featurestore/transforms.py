@@ -114,6 +114,9 @@ def run_transform(odfv: OnDemandFeatureView, inputs: Mapping[str, Any], types: M
 
     ``strict`` (apply's check) refuses an output whose type is not the declared one;
     otherwise outputs are cast to it (a failing cast is a DefinitionError as well)."""
+    if n == 0 and not strict:  # nothing to compute: no call, typed empty columns
+        return pa.Table.from_arrays([pa.array([], type=f.dtype.to_arrow()) for f in odfv.schema],
+                                    names=list(odfv.feature_names))
     arrays = []
     for name, dtype in types.items():
         arrays.append(_as_array(odfv, name, inputs[name], dtype))

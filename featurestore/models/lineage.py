@@ -17,7 +17,7 @@ from typing import Any
 from featurestore.definitions import FeatureService
 from featurestore.errors import InputError, NotFoundError, SchemaError
 from featurestore.models.signature import ColumnSpec, Signature
-from featurestore.refs import resolve_features
+from featurestore.refs import resolve_request
 from featurestore.types import FeatureType, parse_type
 
 __all__ = ["Inputs", "code_version", "resolve_dataset", "resolve_inputs", "signature_for"]
@@ -84,16 +84,21 @@ def resolve_inputs(store, features: Any, dataset: dict[str, Any] | None) -> Inpu
         raise InputError("features= takes a feature service name or a list of 'view:feature' refs")
     schema = dataset["schema"] if dataset else None
     columns, types, refs = [], [], []
-    for rv in resolve_features(contents, features):
-        dtypes = {f.name: f.dtype for f in rv.view.features}
-        for feature in rv.features:
-            ref = f"{rv.view.name}:{feature}"
+    resolution = resolve_request(contents, features)
+    outputs = [(rv.view, rv.features, rv.output_names) for rv in resolution.views]
+    outputs += [(t.odfv, t.features, t.output_names) for t in resolution.transforms]
+    for view, names, output_names in outputs:
+        dtypes = {f.name: f.dtype for f in view.features}
+        for feature, output in zip(names, output_names):
+            if output in resolution.hidden:  # read only as an on-demand view's input
+                continue
+            ref = f"{view.name}:{feature}"
             if dataset is not None and ref not in dataset["features"]:
                 raise SchemaError(f"training dataset {dataset['name']!r} v{dataset['version']} has no feature "
                                   f"{ref!r}; its features: {', '.join(dataset['features'])}")
             column = feature
             if schema is not None and feature not in schema.names:
-                column = f"{rv.view.name}__{feature}"  # saved with full_feature_names=True
+                column = f"{view.name}__{feature}"  # saved with full_feature_names=True
             refs.append(ref)
             columns.append(column)
             types.append(dtypes[feature])
@@ -104,7 +109,8 @@ def resolve_inputs(store, features: Any, dataset: dict[str, Any] | None) -> Inpu
     view_versions = {}
     for ref in refs:
         view = ref.split(":")[0]
-        stored = store.registry.get(store.project, "feature_view", view)
+        kind = "on_demand_feature_view" if view in contents.on_demand_feature_views else "feature_view"
+        stored = store.registry.get(store.project, kind, view)
         view_versions[view] = stored.version if stored else None
     return Inputs(tuple(refs), tuple(columns), tuple(types), service, view_versions)
 

@@ -22,8 +22,8 @@ def doc_blocks(language: str) -> list[str]:
 ON_DEMAND = "\n\n" + next(b for b in doc_blocks("python") if "@on_demand_feature_view" in b)
 
 
-def repo_with_on_demand(tmp_path, online: str, project: str, extra: str = ON_DEMAND):
-    repo = init_repo(tmp_path / "repo", project=project, now=NOW)
+def repo_with_on_demand(tmp_path, online: str, project: str, extra: str = ON_DEMAND, now: datetime = NOW):
+    repo = init_repo(tmp_path / "repo", project=project, now=now)
     defs = repo / "features" / "driver_stats.py"
     defs.write_text(defs.read_text() + extra)
     (repo / "featurestore.yaml").write_text(

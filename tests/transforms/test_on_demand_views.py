@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import shlex
+from datetime import datetime, timezone
 
 import pandas as pd
 import pyarrow as pa
@@ -197,3 +198,57 @@ def test_definitions_are_frozen_data_a_user_could_build_by_hand():
     assert FeatureService(name="s", features=[by_hand]).feature_refs == ["km:km2"]
     assert not isinstance(by_hand, FeatureView)
     assert pa  # imported for the arrow mode above
+
+
+def test_a_saved_training_set_lists_the_on_demand_features(odfv_store):
+    job = odfv_store.get_historical_features(_entity_df(), "trip_v1")
+    assert job.feature_refs == ["driver_hourly_stats:acc_rate", "trip_features:expected_fare",
+                                "trip_features:busy"]
+    saved = job.save("trip_training")
+    table = odfv_store.get_saved_dataset("trip_training").to_arrow()
+    assert saved["features"] == job.feature_refs
+    assert table.column("expected_fare").to_pylist() == job.to_arrow().column("expected_fare").to_pylist()
+
+
+def test_no_entity_rows_give_empty_typed_columns_without_calling_the_function(odfv_store):
+    online = odfv_store.get_online_features(["trip_features:expected_fare"], {"driver_id": [], "trip_km": [],
+                                                                              "surge": []})
+    assert online.to_dict() == {"driver_id": [], "expected_fare": []}
+    offline = odfv_store.get_historical_features(_entity_df().iloc[:0], ["trip_features:busy"]).to_arrow()
+    assert offline.num_rows == 0 and offline.schema.field("busy").type == pa.int64()
+
+
+def test_a_model_over_a_service_with_an_on_demand_view_reads_its_outputs(odfv_store):
+    from featurestore.models.lineage import resolve_inputs
+    from featurestore.types import Float32, Int64
+
+    inputs = resolve_inputs(odfv_store, "trip_v1", None)
+    assert inputs.refs == ("driver_hourly_stats:acc_rate", "trip_features:expected_fare", "trip_features:busy")
+    assert inputs.columns == ("acc_rate", "expected_fare", "busy")
+    assert inputs.types == (Float32, Float64, Int64)
+    assert set(inputs.view_versions) == {"driver_hourly_stats", "trip_features"}
+    assert all(v is not None for v in inputs.view_versions.values())
+
+
+def test_a_server_process_imports_the_function_from_the_repo_folder(tmp_path):
+    from ..serving.served import Server
+
+    now = datetime.now(timezone.utc)  # the server reads with the real clock
+    repo = repo_with_on_demand(tmp_path, "  type: sqlite\n  path: data/online.db\n", "served_odfv", now=now)
+    with FeatureStore(config=load_config(repo, env={})) as store:
+        store.apply()
+        store.materialize_incremental(now)
+        expected = store.get_online_features(REFS, {"driver_id": DRIVERS, "trip_km": TRIP_KM,
+                                                    "surge": SURGE}).to_dict()
+    server = Server(repo)
+    try:
+        answer = server.client.post("/get-online-features", json={
+            "features": REFS, "entities": {"driver_id": DRIVERS}, "request": {"trip_km": TRIP_KM, "surge": SURGE}})
+    finally:
+        server.stop()
+    assert answer.status_code == 200, answer.text
+    data = answer.json()
+    got = {n: r["values"] for n, r in zip(data["metadata"]["feature_names"], data["results"])}
+    assert list(got) == list(expected) and got["km_acc"][0] is not None
+    for name in got:
+        assert _same(got[name], expected[name]), name
