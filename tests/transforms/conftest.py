@@ -17,7 +17,9 @@ def odfv_store(request, tmp_path):
     """The applied repo with on-demand views, materialized up to NOW."""
     if request.param == "redis":
         project = request.getfixturevalue("redis_project")
-        online = f"  type: redis\n  connection_string: {request.getfixturevalue('redis_url')}\n"
+        # A generous read deadline: these tests pin values, not latency, on shared cores.
+        online = (f"  type: redis\n  connection_string: {request.getfixturevalue('redis_url')}\n"
+                  "  read_timeout: 5\n")
     else:
         project = f"test_{uuid.uuid4().hex[:10]}"
         online = "  type: sqlite\n  path: data/online.db\n"
