@@ -25,7 +25,8 @@ Example::
 Environment variables win over the file (a deployment points the same repo elsewhere):
 ``FEATURESTORE_REGISTRY``, ``FEATURESTORE_OFFLINE_STORE``, ``FEATURESTORE_ONLINE_STORE``
 (``sqlite`` or ``redis``), ``FEATURESTORE_REDIS_URL``, ``FEATURESTORE_SQLITE_PATH``,
-``FEATURESTORE_API_KEYS`` (comma-separated), ``FEATURESTORE_ARTIFACTS``.
+``FEATURESTORE_API_KEYS`` (comma-separated), ``FEATURESTORE_ARTIFACTS``,
+``FEATURESTORE_READ_TIMEOUT`` (seconds; ``online_store.read_timeout``).
 """
 
 from __future__ import annotations
@@ -194,6 +195,12 @@ def _online(raw: Any, repo: Path, file: Path, env: Mapping[str, str]) -> OnlineS
         if "://" not in url:  # Feast writes "host:port"
             url = f"redis://{url}"
         timeout = raw.get("read_timeout", 0.25)
+        if env.get("FEATURESTORE_READ_TIMEOUT"):
+            try:
+                timeout = float(env["FEATURESTORE_READ_TIMEOUT"])
+            except ValueError:
+                raise ConfigError(f"FEATURESTORE_READ_TIMEOUT must be a number of seconds, not "
+                                  f"{env['FEATURESTORE_READ_TIMEOUT']!r}") from None
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 60:
             raise ConfigError(f"{file}: online_store.read_timeout must be a number of seconds above 0 and at most "
                               f"60 (e.g. 0.25), not {timeout!r}")

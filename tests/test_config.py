@@ -84,3 +84,12 @@ def test_yaml_errors_are_one_line_with_the_line_number(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config(write(tmp_path, "project: demo\nonline_store: [1,\n"), env={})
     assert "\n" not in str(info.value) and "line" in str(info.value)
+
+
+def test_the_read_timeout_environment_variable_wins_over_the_file(tmp_path):
+    (tmp_path / "featurestore.yaml").write_text(
+        "project: p\nonline_store:\n  type: redis\n  read_timeout: 0.1\n")
+    assert load_config(tmp_path, env={}).online_store.read_timeout == 0.1
+    assert load_config(tmp_path, env={"FEATURESTORE_READ_TIMEOUT": "2.5"}).online_store.read_timeout == 2.5
+    with pytest.raises(ConfigError, match="FEATURESTORE_READ_TIMEOUT"):
+        load_config(tmp_path, env={"FEATURESTORE_READ_TIMEOUT": "soon"})

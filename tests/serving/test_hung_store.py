@@ -46,7 +46,7 @@ def hung_setup(tmp_path):
     config = repo / "featurestore.yaml"
     config.write_text(config.read_text().replace("  path: data/online.db\n",
                                                  f"  path: data/online.db\n  read_timeout: {READ_TIMEOUT}\n"))
-    env = {"FEATURESTORE_REDIS_URL": url}
+    env = {"FEATURESTORE_REDIS_URL": url, "FEATURESTORE_READ_TIMEOUT": str(READ_TIMEOUT)}
     wait_for(lambda: redis_answers(url), "redis-server to start", 30)
     with open_store(repo, clock, env=env) as store:
         store.apply()
