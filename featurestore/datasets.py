@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from featurestore.catalog import Catalog
 from featurestore.errors import InputError, IntegrityError, NotFoundError, StoreUnavailableError
+from featurestore.names import check_name
 from featurestore.offline.files import write_parquet_by_content
 from featurestore.retrieval import dataset_spec
 
@@ -138,8 +139,4 @@ def delete_saved_dataset(catalog: Catalog, project: str, name: str, pinned_by: t
 
 
 def _check_name(name: object) -> None:
-    if not isinstance(name, str) or not name or name.startswith(".") or "/" in name or "\\" in name:
-        raise InputError(
-            f"saved dataset name {name!r} is not valid: it names the folder datasets/<name>/, so use a "
-            "non-empty name without '/' or '\\' that does not start with '.'"
-        )
+    check_name("saved dataset name", name, hint="it names the folder datasets/<name>/")

@@ -81,6 +81,7 @@ def _conform(table: pa.Table, views: list[FeatureView], source: PushSource) -> p
                 f"push to {source.name!r} is missing column {name!r}; it needs {', '.join(wanted)}"
             )
         column = table.column(name)
+        _check_kind(column.type, dtype, name, source.name)
         if pa.types.is_timestamp(dtype) and pa.types.is_string(column.type):
             column = _parse_times(column, name, source.name)
         elif pa.types.is_timestamp(dtype) and (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
@@ -106,6 +107,55 @@ def _conform(table: pa.Table, views: list[FeatureView], source: PushSource) -> p
     if table.column(ts_field).null_count:
         raise InputError(f"push to {source.name!r}: column {ts_field!r} has nulls; every row needs an event time")
     return pa.Table.from_arrays(columns, names=names)
+
+
+# Which kinds of pushed values may fill a column of each declared kind. Strict, as JSON
+# spells types: a boolean is not a number, a string is not a number, a number is not a
+# string. Numbers fill numbers (a float fills an integer column only when it is whole: the
+# safe cast refuses 7.5); a time column takes times or ISO 8601 strings; nulls fill anything.
+_FILLS = {
+    "bool": {"bool"},
+    "integer": {"integer", "float"},
+    "float": {"integer", "float"},
+    "string": {"string"},
+    "binary": {"binary", "string"},
+    "time": {"time", "string"},
+}
+_KIND_WORDS = {"bool": "booleans", "integer": "integers", "float": "numbers", "string": "strings",
+               "binary": "bytes", "time": "times", "list": "lists", "other": "values"}
+_SEND = {"bool": "true or false", "integer": "whole numbers", "float": "numbers", "string": "strings",
+         "binary": "bytes or strings", "time": "ISO 8601 strings (naive times are UTC) or datetimes"}
+
+
+def _kind(dtype: pa.DataType) -> str:
+    if pa.types.is_dictionary(dtype):  # a pandas categorical: its values decide
+        return _kind(dtype.value_type)
+    for kind, test in (("null", pa.types.is_null), ("bool", pa.types.is_boolean), ("integer", pa.types.is_integer),
+                       ("float", pa.types.is_floating), ("float", pa.types.is_decimal),
+                       ("string", pa.types.is_string), ("string", pa.types.is_large_string),
+                       ("string", pa.types.is_string_view), ("binary", pa.types.is_binary),
+                       ("binary", pa.types.is_large_binary), ("binary", pa.types.is_fixed_size_binary),
+                       ("time", pa.types.is_timestamp), ("time", pa.types.is_date)):
+        if test(dtype):
+            return kind
+    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype) or pa.types.is_fixed_size_list(dtype):
+        return "list"
+    return "other"
+
+
+def _check_kind(given: pa.DataType, declared: pa.DataType, name: str, source: str) -> None:
+    """A SchemaError unless values of Arrow type ``given`` may fill a column ``declared``."""
+    have, want = _kind(given), _kind(declared)
+    if have == "null":
+        return
+    if want == "list" and have == "list":
+        return _check_kind(given.value_type, declared.value_type, f"{name} (items)", source)
+    if have in _FILLS.get(want, ()):
+        return
+    raise SchemaError(
+        f"push to {source!r}: column {name!r} holds {_KIND_WORDS[have]} but the view declares "
+        f"{from_arrow(declared) or declared}; send {_SEND.get(want, 'lists of values')}"
+    )
 
 
 def _parse_times(column: pa.ChunkedArray, name: str, source: str) -> pa.ChunkedArray:

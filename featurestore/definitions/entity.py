@@ -5,17 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from featurestore.errors import DefinitionError
+from featurestore.names import check_name
 from featurestore.types import FeatureType
 
 __all__ = ["Entity", "Field"]
 
 
 def _check_name(kind: str, name: object) -> None:
-    if not isinstance(name, str) or not name.isidentifier():
-        raise DefinitionError(
-            f"{kind} name {name!r} is not valid; use letters, digits and underscores, "
-            "not starting with a digit"
-        )
+    # Names become registry and Redis keys and, for push sources, folder names: the one
+    # name rule of featurestore/names.py, as Python identifiers.
+    check_name(f"{kind} name", name, identifier=True, error=DefinitionError)
 
 
 @dataclass(frozen=True)

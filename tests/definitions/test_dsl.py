@@ -79,6 +79,14 @@ def test_invalid_names_are_rejected():
         view(name="driver-stats")
 
 
+@pytest.mark.parametrize("name", ["p" * 129, "caf\u00e9", "a\x00", ""])
+def test_a_push_source_name_is_a_folder_name_so_it_follows_the_name_rule(name):
+    # It names the folder pushed/<name>/: 300 characters made every push fail on the file system.
+    with pytest.raises(DefinitionError, match="push source name .* is not valid.*at most 128 characters"):
+        PushSource(name=name, batch_source=FileSource(path="x.parquet"))
+    assert PushSource(name="p" * 128, batch_source=FileSource(path="x.parquet")).name == "p" * 128
+
+
 def test_entity_defaults_join_key_to_its_name():
     assert Entity(name="customer").join_keys == ("customer",)
     assert Entity(name="trip", join_keys="trip_id").join_keys == ("trip_id",)

@@ -48,3 +48,12 @@ def test_materialize_fields_of_any_json_type(client, path):
 def test_deeply_nested_json_is_400(client):
     response = client.post("/get-online-features", content=b"[" * 100_000)
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize("column, value", [("avg_daily_trips", True), ("conv_rate", "0.5"), ("driver_id", "1001"),
+                                           ("avg_daily_trips", "3")])
+def test_a_push_value_of_the_wrong_json_type_is_a_422(client, column, value):
+    df = {**PUSH_ROW, column: [value]}
+    response = client.post("/push", json={"push_source_name": "driver_stats_push", "df": df, "to": "online"})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["type"] == "SchemaError" and column in response.json()["error"]["message"]

@@ -97,11 +97,13 @@ def test_unknown_names_and_versions_are_not_found(store):
         store.get_saved_dataset("training", 3)
 
 
-# A dataset's name becomes a folder name: a name that is empty or would leave the datasets
-# folder is refused before anything is written, as a FeatureStoreError.
+# A dataset's name becomes a folder name: one name rule (featurestore/names.py) refuses a
+# name that is empty, blank, too long for a file name, holds a NUL or a separator, or would
+# leave the datasets folder, before anything is written, as a FeatureStoreError.
 
 
-@pytest.mark.parametrize("name", ["", "../escape", "sub/dir", ".hidden", None])
+@pytest.mark.parametrize("name", ["", " ", "a" * 300, "a\x00b", "../escape", "sub/dir", "back\\slash", ".hidden",
+                                  "-flag", "two words", "line\n", "caf\u00e9", None, 5])
 def test_a_bad_dataset_name_is_refused_and_nothing_is_written(store, repo, name):
     job = store.get_historical_features(pl.DataFrame({"driver_id": [1001], "event_timestamp": [NOW]}),
                                         ["driver_hourly_stats:conv_rate"])
