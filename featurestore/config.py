@@ -21,6 +21,8 @@ Example::
       body_timeout: 10                    # seconds a client has to send a request's body
       keep_alive_timeout: 5               # seconds an idle kept-alive connection stays open
       max_body_bytes: 1048576
+    limits:
+      max_future: 1d                      # how far past now an event time or window end may be
 
 Environment variables win over the file (a deployment points the same repo elsewhere):
 ``FEATURESTORE_REGISTRY``, ``FEATURESTORE_OFFLINE_STORE``, ``FEATURESTORE_ONLINE_STORE``
@@ -33,15 +35,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
+from featurestore.clock import DEFAULT_MAX_FUTURE, parse_duration
 from featurestore.errors import ConfigError, close_matches
 from featurestore.redaction import mask_url, masked
 
-__all__ = ["CONFIG_FILE", "OnlineStoreConfig", "RepoConfig", "ServingConfig", "load_config"]
+__all__ = ["CONFIG_FILE", "LimitsConfig", "OnlineStoreConfig", "RepoConfig", "ServingConfig", "load_config"]
 
 CONFIG_FILE = "featurestore.yaml"
 
@@ -85,6 +89,15 @@ class ServingConfig:
 
 
 @dataclass(frozen=True)
+class LimitsConfig:
+    """Bounds on what the store takes (docs/security.md)."""
+
+    # An event time (push, stream) or a materialization window's end may be at most this
+    # far past now; featurestore/clock.py: TimeRange enforces it.
+    max_future: timedelta = DEFAULT_MAX_FUTURE
+
+
+@dataclass(frozen=True)
 class RepoConfig:
     """A loaded, validated ``featurestore.yaml``; every path in it is absolute."""
 
@@ -96,13 +109,15 @@ class RepoConfig:
     serving: ServingConfig = field(default_factory=ServingConfig)
     # Where model version files live: a folder (absolute) or an object store URL later.
     artifacts: str = ""
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     # Extra top-level sections (scheduler, streaming, ...) for the subsystems that own them.
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return (f"RepoConfig(project={self.project!r}, repo_path={self.repo_path!r}, "
                 f"registry={masked(self.registry)!r}, offline_store={self.offline_store!r}, "
-                f"online_store={self.online_store!r}, serving={self.serving!r}, extra={masked(self.extra)!r})")
+                f"online_store={self.online_store!r}, serving={self.serving!r}, limits={self.limits!r}, "
+                f"extra={masked(self.extra)!r})")
 
 
 def load_config(repo_path: str | os.PathLike, env: Mapping[str, str] | None = None) -> RepoConfig:
@@ -135,7 +150,7 @@ _FEAST_ONLY = {"provider", "entity_key_serialization_version", "flags", "feature
 
 
 def _build(raw: dict, repo: Path, file: Path, env: Mapping[str, str]) -> RepoConfig:
-    known = {"project", "registry", "offline_store", "online_store", "serving", "artifacts"}
+    known = {"project", "registry", "offline_store", "online_store", "serving", "artifacts", "limits"}
     for key in raw:
         if key not in known | _SECTIONS | _FEAST_ONLY:
             hint = close_matches(str(key), known | _SECTIONS)
@@ -177,6 +192,7 @@ def _build(raw: dict, repo: Path, file: Path, env: Mapping[str, str]) -> RepoCon
         online_store=_online(raw.get("online_store") or {}, repo, file, env),
         serving=_serving(raw.get("serving") or {}, file, env),
         artifacts=artifacts,
+        limits=_limits(raw.get("limits") or {}, file),
         extra={k: v for k, v in raw.items() if k not in known},
     )
 
@@ -238,6 +254,16 @@ def _seconds(raw: dict, name: str, default: float, file: Path) -> float:
         raise ConfigError(f"{file}: serving.{name} must be a number of seconds above 0 (e.g. {default:g}), "
                           f"not {value!r}")
     return float(value)
+
+
+def _limits(raw: Any, file: Path) -> LimitsConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: 'limits' must be a mapping, such as {{max_future: 1d}}")
+    unknown = set(raw) - {"max_future"}
+    if unknown:
+        raise ConfigError(f"{file}: unknown setting(s) limits.{', limits.'.join(sorted(map(str, unknown)))}; "
+                          "known: limits.max_future")
+    return LimitsConfig(max_future=parse_duration(raw.get("max_future", DEFAULT_MAX_FUTURE), f"{file}: limits.max_future"))
 
 
 def _flag(value: Any, name: str, file: Path) -> bool:

@@ -8,16 +8,16 @@ the two cannot leave a half-written file.
 
 from __future__ import annotations
 
-import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from featurestore.clock import clock_us, to_utc
+from featurestore.clock import TimeRange, check_spellable, clock_us, to_utc
 from featurestore.definitions import FeatureView, PushSource
 from featurestore.errors import InputError, SchemaError
 from featurestore.online.base import EVENT_TIMESTAMP, OnlineStore
@@ -56,8 +56,9 @@ def rows_to_arrow(data: Any) -> pa.Table:
     )
 
 
-def _conform(table: pa.Table, views: list[FeatureView], source: PushSource) -> pa.Table:
-    """The pushed table with exactly the batch source's columns, each cast to its declared type."""
+def _conform(table: pa.Table, views: list[FeatureView], source: PushSource, times: TimeRange) -> pa.Table:
+    """The pushed table with exactly the batch source's columns, each cast to its declared
+    type, its event (and created) times within ``times`` and its other times spellable."""
     if table.num_rows == 0:
         raise InputError(f"push to {source.name!r} has no rows")
     ts_field = source.timestamp_field
@@ -74,7 +75,8 @@ def _conform(table: pa.Table, views: list[FeatureView], source: PushSource) -> p
     for name, dtype in wanted.items():
         if name not in table.column_names:
             if name in optional:
-                columns.append(pa.array([datetime.now(timezone.utc)] * table.num_rows, type=dtype))
+                now = pa.scalar(clock_us(times.clock), pa.int64()).cast(dtype)  # the store's clock
+                columns.append(pa.array([now] * table.num_rows, type=dtype))
                 names.append(name)
                 continue
             raise SchemaError(
@@ -106,7 +108,28 @@ def _conform(table: pa.Table, views: list[FeatureView], source: PushSource) -> p
         )
     if table.column(ts_field).null_count:
         raise InputError(f"push to {source.name!r}: column {ts_field!r} has nulls; every row needs an event time")
-    return pa.Table.from_arrays(columns, names=names)
+    conformed = pa.Table.from_arrays(columns, names=names)
+    _check_times(conformed, {ts_field, source.created_timestamp_field}, source.name, times)
+    return conformed
+
+
+def _check_times(table: pa.Table, event_fields: set, source: str, times: TimeRange) -> None:
+    """InputError unless the event and created times are in ``times`` and every other time
+    (UnixTimestamp values, list items too) is within the years 1..9999."""
+    bounds = times.bounds_us()
+    for name in table.column_names:
+        column = table.column(name)
+        while pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+            column = pc.list_flatten(column)
+        if not pa.types.is_timestamp(column.type) or len(column) == column.null_count:
+            continue
+        extremes = pc.min_max(column.cast(pa.int64()))
+        for us in (extremes["min"].as_py(), extremes["max"].as_py()):
+            what = f"push to {source!r}: a time in column {name!r}"
+            if name in event_fields:
+                times.check_us(us, what, bounds)
+            else:
+                check_spellable(us, what)
 
 
 # Which kinds of pushed values may fill a column of each declared kind. Strict, as JSON
@@ -121,8 +144,6 @@ _FILLS = {
     "binary": {"binary", "string"},
     "time": {"time", "string"},
 }
-_KIND_WORDS = {"bool": "booleans", "integer": "integers", "float": "numbers", "string": "strings",
-               "binary": "bytes", "time": "times", "list": "lists", "other": "values"}
 _SEND = {"bool": "true or false", "integer": "whole numbers", "float": "numbers", "string": "strings",
          "binary": "bytes or strings", "time": "ISO 8601 strings (naive times are UTC) or datetimes"}
 
@@ -153,7 +174,7 @@ def _check_kind(given: pa.DataType, declared: pa.DataType, name: str, source: st
     if have in _FILLS.get(want, ()):
         return
     raise SchemaError(
-        f"push to {source!r}: column {name!r} holds {_KIND_WORDS[have]} but the view declares "
+        f"push to {source!r}: column {name!r} is {from_arrow(given) or given} but the view declares "
         f"{from_arrow(declared) or declared}; send {_SEND.get(want, 'lists of values')}"
     )
 
@@ -165,6 +186,8 @@ def _parse_times(column: pa.ChunkedArray, name: str, source: str) -> pa.ChunkedA
         return pa.chunked_array([pa.array(parsed, type=pa.timestamp("us", tz="UTC"))])
     except (ValueError, AttributeError, TypeError):
         raise SchemaError(f"push to {source!r}: column {name!r} holds text that is not an ISO 8601 time") from None
+    except OverflowError:  # 9999-12-31T23:59:59-14:00 is in year 10000 in UTC
+        raise InputError(f"push to {source!r}: column {name!r} holds a time outside the years 1..9999 in UTC") from None
 
 
 @dataclass(frozen=True)
@@ -185,14 +208,15 @@ def push_rows(
     offline_root: Path,
     *,
     state: Any = None,
-    clock: Callable[[], float] = time.time,
+    times: TimeRange = TimeRange(),
 ) -> PushResult:
     """Validate and write pushed rows; returns how many, and how many were too late.
 
     For views with aggregations the rows are events: each has an id (its ``_event_id``
     when the push gives that column, so a retried push counts once; else a new one), goes
     to the view's aggregation ``state`` unless it is older than the longest window as of
-    ``clock()`` (featurestore/streaming/ingest.py), and the offline file keeps the ids."""
+    now (``times.clock``; featurestore/streaming/ingest.py), and the offline file keeps the
+    ids. Event times outside ``times`` are refused (featurestore/clock.py: TimeRange)."""
     if to not in PUSH_TARGETS:
         raise InputError(f"push target {to!r} is not valid; use one of {', '.join(PUSH_TARGETS)}")
     if not views:
@@ -203,7 +227,7 @@ def push_rows(
     if aggregated and EVENT_ID_COLUMN in table.column_names:
         given = column_ids(table.column(EVENT_ID_COLUMN))
         table = table.drop_columns([EVENT_ID_COLUMN])
-    table = _conform(table, views, source)
+    table = _conform(table, views, source, times)
     ids = fill_ids(given, table.num_rows) if aggregated else None
     late: dict[str, int] = {}
     if to in ("online", "online_and_offline"):
@@ -211,7 +235,7 @@ def push_rows(
             if source.timestamp_field != EVENT_TIMESTAMP else table
         for view in views:
             if view.online and view.aggregations:
-                late[view.name] = add_events(state, view, table, ids, clock_us(clock)).late
+                late[view.name] = add_events(state, view, table, ids, clock_us(times.clock)).late
             elif view.online:
                 target = online_view(view)
                 online.write_batch(target, stamped.select([*target.join_keys, *target.features, EVENT_TIMESTAMP]))

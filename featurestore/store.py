@@ -22,7 +22,7 @@ from featurestore import datasets
 from featurestore.apply import PINNING_KINDS, check_plan, commit, load_repo, plan_repo, stale_online_views
 from featurestore.backends import Backends
 from featurestore.catalog import Catalog
-from featurestore.clock import parse_utc
+from featurestore.clock import TimeRange
 from featurestore.config import RepoConfig, load_config
 from featurestore.definitions import Entity, FeatureService, FeatureView, PushSource
 from featurestore.errors import ConflictError, InputError, NotFoundError, StoreUnavailableError
@@ -74,6 +74,8 @@ class FeatureStore:
         self.repo_path = self.config.repo_path
         self.project = self.config.project
         self.clock = clock
+        # The event times and window ends this store takes (featurestore/clock.py).
+        self.times = TimeRange(self.config.limits.max_future, clock)
         # Every registry call of the store and of its users goes through a Catalog, which
         # turns the registry library's errors into FeatureStoreErrors (featurestore/catalog.py).
         self.backends = Backends(self.config, registry=registry, offline=offline,
@@ -329,7 +331,7 @@ class FeatureStore:
         """Write each entity's latest row with ``start <= event_timestamp <= end`` online.
 
         Each view's run is a job record, under the view's lock (featurestore/jobs)."""
-        start, end = parse_utc(start, "start"), parse_utc(end, "end")
+        start, end = self.times.check(start, "materialize start"), self.times.check(end, "materialize end")
         if start is not None and start > end:
             raise InputError(f"materialize start {start} is after end {end}")
         settings = JobSettings.from_config(self.config)
@@ -340,7 +342,7 @@ class FeatureStore:
         self, end: datetime | str, views: Sequence[str] | None = None, progress: Progress | None = None
     ) -> list[MaterializeResult]:
         """Materialize each view from where its last run ended (first run: ``end - ttl``)."""
-        end = parse_utc(end, "end")
+        end = self.times.check(end, "materialize end")
         settings = JobSettings.from_config(self.config)
         return [run_manual(self.materializer, self.locks, settings, v, None, end, progress, incremental=True)
                 for v in self._online_views(views)]
@@ -371,7 +373,7 @@ class FeatureStore:
                  if isinstance(v.source, PushSource) and v.source.name == source.name]
         online = self.online if to != "offline" else None
         state = self.aggregation_state if online is not None and any(v.aggregations for v in views) else None
-        return push_rows(source, views, df, to, online, self.config.offline_store, state=state, clock=self.clock)
+        return push_rows(source, views, df, to, online, self.config.offline_store, state=state, times=self.times)
 
     # -- plumbing ----------------------------------------------------------------------
 

@@ -92,6 +92,7 @@ def backfill(repo: Path, view: str, start: str, end: str, chunk: str, parallel: 
 
     with open_store(repo) as store:
         check_views(store, [view])  # an unknown name fails here, before the progress bar
+        begin, finish = store.times.check(begin, "--start"), store.times.check(finish, "--end")  # before chunking
         total = len(chunk_windows(begin, finish, size))
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:

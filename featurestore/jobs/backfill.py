@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from featurestore.clock import parse_utc
 from featurestore.definitions import FeatureView
 from featurestore.errors import InputError
 from featurestore.jobs.locks import LockBackend, acquire, owner_id, view_lock
@@ -140,7 +139,7 @@ def backfill(
     """
     view = store.get_feature_view(view_name)
     check_online([view])
-    start, end = parse_utc(start, "backfill start"), parse_utc(end, "backfill end")
+    start, end = store.times.check(start, "backfill start"), store.times.check(end, "backfill end")
     if start is None or end is None or start >= end:
         raise InputError(f"backfill start {start} must be before its end {end}")
     chunk = parse_duration(chunk, "backfill chunk")

@@ -9,12 +9,11 @@ watermark run each window once.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from featurestore.clock import EPOCH
+from featurestore.clock import EPOCH, format_duration, parse_duration  # durations live with the clock
 from featurestore.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -22,8 +21,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Schedule", "format_duration", "parse_duration"]
 
-_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(w|d|h|m|s)")
 _ALIASES = {
     "@hourly": "0 * * * *",
     "@daily": "0 0 * * *",
@@ -35,32 +32,6 @@ _ALIASES = {
 }
 # How far back to look for a cron expression's latest fire time, widening each try.
 _LOOKBACKS = (timedelta(hours=1), timedelta(days=2), timedelta(days=32), timedelta(days=367 * 4 + 1))
-
-
-def parse_duration(text: str | int | float | timedelta, what: str = "duration") -> timedelta:
-    """``"1d"``, ``"6h"``, ``"1h30m"``, ``"90s"``, ``"2w"``, a number of seconds or a timedelta."""
-    if isinstance(text, timedelta):
-        value = text
-    elif isinstance(text, (int, float)) and not isinstance(text, bool):
-        value = timedelta(seconds=text)
-    elif isinstance(text, str) and re.fullmatch(r"\s*(\d+(\.\d+)?\s*[wdhms]\s*)+", text.lower()):
-        value = timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(text.lower())))
-    else:
-        raise ConfigError(f"{what} {text!r} is not a duration; write it like 1d, 6h, 15m, 1h30m or 90s")
-    if value <= timedelta(0):
-        raise ConfigError(f"{what} {text!r} must be longer than zero")
-    return value
-
-
-def format_duration(value: timedelta) -> str:
-    """The inverse of ``parse_duration`` for whole seconds: 1d, 1h30m, 45s."""
-    seconds = int(value.total_seconds())
-    parts = []
-    for unit in ("d", "h", "m", "s"):
-        if seconds >= _UNITS[unit]:
-            parts.append(f"{seconds // _UNITS[unit]}{unit}")
-            seconds %= _UNITS[unit]
-    return "".join(parts) or "0s"
 
 
 @dataclass(frozen=True)

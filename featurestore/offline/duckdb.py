@@ -17,7 +17,9 @@ from datetime import datetime
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from featurestore.clock import check_spellable
 from featurestore.errors import InputError, SchemaError
 from featurestore.offline.aggregate_sql import aggregate_latest_sql, aggregate_pit_sql, check_aggregations, output_types
 from featurestore.offline.base import SourceTable, ViewRequest
@@ -202,6 +204,8 @@ def _check_entities(entities: pa.Table, timestamp_column: str, views: Sequence[V
         raise InputError(
             f"entity timestamp column {timestamp_column!r} is {dtype}; convert it to a timestamp"
         )
+    if _is_time(dtype):
+        _check_entity_times(entities.column(timestamp_column), timestamp_column)
     seen = set(names)
     for view in views:
         for key in view.join_keys:
@@ -220,6 +224,23 @@ def _check_entities(entities: pa.Table, timestamp_column: str, views: Sequence[V
                     "rename it (full_feature_names=True prefixes the view name)"
                 )
             seen.add(name)
+
+
+def _check_entity_times(column: pa.ChunkedArray, name: str) -> None:
+    """Entity times may be any time in the years 1..9999 (before 1970: every feature is
+    null; far ahead, for a backtest or a forecast: the newest rows), never one no layer
+    can spell, which would fail the join or the conversion of its answer."""
+    what = f"a time in entity timestamp column {name!r}"
+    try:
+        micros = column.cast(pa.timestamp("us"), safe=False) if pa.types.is_timestamp(column.type) and \
+            column.type.unit == "ns" else column.cast(pa.timestamp("us"))
+    except pa.ArrowInvalid:  # seconds or milliseconds beyond the int64 microsecond range
+        raise InputError(f"{what} is outside the years 1..9999 in UTC") from None
+    if len(micros) == micros.null_count:
+        return
+    extremes = pc.min_max(micros.cast(pa.int64()))
+    for us in (extremes["min"].as_py(), extremes["max"].as_py()):
+        check_spellable(us, what)
 
 
 def _is_time(dtype: pa.DataType) -> bool:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
+from featurestore.clock import clock_us, from_micros
 from featurestore.errors import InputError
 from serving.auth import require_writer
 from serving.body import field, read_json
@@ -27,8 +28,9 @@ async def materialize(request: Request, state: ServingState = Depends(get_state)
     The answer comes when the work is done."""
     body = await read_json(request, state.max_body_bytes, state.body_timeout)
     start = field(body, "start_ts", str, None)
-    end = _time(field(body, "end_ts", str))
-    results = await run_in_threadpool(state.store.materialize, _time(start) if start else None, end, _views(body))
+    end = _time(field(body, "end_ts", str), state)
+    results = await run_in_threadpool(state.store.materialize, _time(start, state) if start else None, end,
+                                      _views(body))
     return _answer(results)
 
 
@@ -37,14 +39,15 @@ async def materialize(request: Request, state: ServingState = Depends(get_state)
 async def materialize_incremental(request: Request, state: ServingState = Depends(get_state)) -> dict:
     """Load each view's rows from where its last materialization ended up to end_ts."""
     body = await read_json(request, state.max_body_bytes, state.body_timeout)
-    end = _time(field(body, "end_ts", str))
+    end = _time(field(body, "end_ts", str), state)
     results = await run_in_threadpool(state.store.materialize_incremental, end, _views(body))
     return _answer(results)
 
 
-def _time(text: str) -> datetime | str:
-    # Other strings go to the store as they are; it parses ISO 8601 and names a bad one.
-    return datetime.now(timezone.utc) if text.strip().lower() == "now" else text
+def _time(text: str, state: ServingState) -> datetime | str:
+    # "now" by the store's clock (its time range is relative to it too); other strings go
+    # to the store as they are: it parses ISO 8601, checks the range and names a bad one.
+    return from_micros(clock_us(state.store.clock)) if text.strip().lower() == "now" else text
 
 
 def _views(body: dict[str, Any]) -> list[str] | None:

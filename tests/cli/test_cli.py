@@ -50,11 +50,18 @@ def test_init_apply_materialize_and_the_example_training_script(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["apply"], "no featurestore.yaml"),
     (["materialize", "yesterday", "now"], "not an ISO 8601 time"),
+    (["materialize", "0001-01-01T00:00:00+14:00", "now"], "outside the years 1..9999 in UTC"),
+    (["materialize", "2024-01-01", "9999-12-31T00:00:00"], "more than 1d after now"),
+    (["materialize-incremental", "9999-12-31T00:00:00"], "more than 1d after now"),
+    (["backfill", "--view", "driver_hourly_stats", "--start", "2024-01-01", "--end", "9999-12-31"],
+     "--end is 9999-12-31T00:00:00Z: more than 1d after now"),
 ])
 def test_user_errors_are_one_line_without_traceback(tmp_path, args, message):
-    if args[0] == "materialize":
+    if args[0] != "apply":
         run("init", str(tmp_path / "r"))
         cwd = tmp_path / "r"
+        if args[0] == "backfill":
+            run("apply", cwd=cwd)
     else:
         cwd = tmp_path
     proc = run(*args, cwd=cwd, check=False)
