@@ -19,7 +19,7 @@ from typing import Protocol
 
 import pyarrow as pa
 
-from featurestore.clock import clock_us
+from featurestore.clock import TimeRange, clock_us
 from featurestore.definitions import FeatureView, PushSource
 from featurestore.errors import ConfigError, NotFoundError
 from featurestore.online.base import EVENT_TIMESTAMP, online_view
@@ -78,8 +78,9 @@ class Route:
     decoder: EntryDecoder
 
 
-def build_routes(contents, settings: StreamSettings) -> dict[str, Route]:
-    """A route per configured stream, from the definitions ``contents``."""
+def build_routes(contents, settings: StreamSettings, times: TimeRange | None = None) -> dict[str, Route]:
+    """A route per configured stream, from the definitions ``contents``; ``times`` are the
+    event times its entries may carry (default: featurestore/clock.py's)."""
     routes = {}
     for spec in settings.streams:
         source = contents.sources.get(spec.push_source)
@@ -92,7 +93,8 @@ def build_routes(contents, settings: StreamSettings) -> dict[str, Route]:
         if not views:
             raise ConfigError(f"push source {source.name!r} (stream {spec.stream!r}) feeds no feature view; "
                               "apply a view that uses it")
-        routes[spec.stream] = Route(spec, source, views, EntryDecoder(spec.stream, source, views, settings.id_field))
+        routes[spec.stream] = Route(spec, source, views,
+                                    EntryDecoder(spec.stream, source, views, settings.id_field, times))
     return routes
 
 

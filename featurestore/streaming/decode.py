@@ -6,8 +6,15 @@ offset means UTC) or seconds since the epoch (``1714564800.123456``, read from i
 exactly and truncated to the microsecond like every time: featurestore/clock.py). The
 columns wanted are the push source's (every view's schema, the join keys, the timestamp
 field); a join key no view declares is Int64. Fields nothing reads are ignored. A missing timestamp or
-join key, or a value that does not convert, makes the entry *bad*: it is set aside with
-the reason (the worker sends it to the dead-letter stream), and the rest go on.
+join key, a value that does not convert, an event or created time outside the store's
+range (featurestore/clock.py: ``TimeRange``) or another time outside the years 1..9999
+makes the entry *bad*: it is set aside with the reason (the worker sends it to the
+dead-letter stream), and the rest go on.
+
+Whatever an entry holds, ``decode`` does not raise: an error nothing here foresaw is
+pinned on the entries that cause it (each entry decoded alone), which go to the dead
+letters with the error as the reason. One entry must never stop the worker, because an
+entry that stops it stays pending and stops every worker that reads it again.
 
 When the source has a created timestamp and an entry does not carry it, the entry id's
 time (when Redis added it) is used: the same on every redelivery of the entry.
@@ -19,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 import pyarrow as pa
 
-from featurestore.clock import decimal_seconds_us, from_micros
+from featurestore.clock import TimeRange, decimal_seconds_us, from_micros, spelling_problem
 from featurestore.definitions import FeatureView, PushSource
 from featurestore.types import FeatureType, Int64
 
@@ -39,8 +46,10 @@ class DecodedBatch:
 class EntryDecoder:
     """Decodes entries of one stream into rows of ``source`` (fed to ``views``)."""
 
-    def __init__(self, stream: str, source: PushSource, views: Sequence[FeatureView], id_field: str):
+    def __init__(self, stream: str, source: PushSource, views: Sequence[FeatureView], id_field: str,
+                 times: TimeRange | None = None):
         self.stream = stream.encode()
+        self.times = times or TimeRange()
         self.source = source
         self.id_field = id_field.encode()
         wanted: dict[str, FeatureType] = {}
@@ -58,7 +67,29 @@ class EntryDecoder:
         self.columns = list(wanted.items())
 
     def decode(self, entries: Sequence[tuple[bytes, Sequence[bytes]]]) -> DecodedBatch:
+        """The good entries as rows, the bad ones with their reasons; never raises."""
+        try:
+            return self._decode(entries)
+        except Exception as exc:  # noqa: BLE001 - see the module doc: find the entries, go on
+            if len(entries) == 1:
+                reason = f"entry could not be decoded ({type(exc).__name__}: {str(exc)[:200]})"
+                return DecodedBatch(self._empty(), [], [], [(entries[0][0], _fields(entries[0][1]), reason)])
+        parts = [self.decode([entry]) for entry in entries]
+        return DecodedBatch(
+            pa.concat_tables([p.table for p in parts]),
+            [i for p in parts for i in p.entry_ids],
+            [i for p in parts for i in p.event_ids],
+            [b for p in parts for b in p.bad],
+        )
+
+    def _empty(self) -> pa.Table:
+        names = [self.source.timestamp_field, *([self.created] if self.created else []), *(n for n, _ in self.columns)]
+        types = [_TS, *([_TS] if self.created else []), *(t.to_arrow() for _, t in self.columns)]
+        return pa.Table.from_arrays([pa.array([], t) for t in types], names=names)
+
+    def _decode(self, entries: Sequence[tuple[bytes, Sequence[bytes]]]) -> DecodedBatch:
         column = _columns(entries)
+        bounds = self.times.bounds_us()
         bad: dict[int, str] = {}
         arrays: dict[str, pa.Array] = {}
         ts_name = self.source.timestamp_field
@@ -68,9 +99,14 @@ class EntryDecoder:
                 for j, v in enumerate(values):
                     if v is None or v == b"":
                         bad.setdefault(j, f"field {name!r} is missing; every event needs it")
+            given = None
             if name == self.created:
+                # A created time the entry lacks is Redis's own (the entry id's): not input to check.
+                given = [bool(v) for v in values]
                 values = [v if v else _entry_time(entries[j][0]) for j, v in enumerate(values)]
             arrays[name] = self._column(name, dtype, values, bad)
+            if dtype is None or dtype.name == "UnixTimestamp":  # (entries carry no arrays: see _cast)
+                self._check_times(name, arrays[name], dtype is None, bounds, bad, given)
         ids = []
         for j, given in enumerate(column(self.id_field)):
             ids.append(given if given else self.stream + b"/" + entries[j][0])
@@ -97,15 +133,37 @@ class EntryDecoder:
             return _cast(pa.array(values, pa.binary()), dtype)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, ValueError):
             pass
-        out = []
+        arrow_type = _TS if dtype is None else dtype.to_arrow()
+        null = pa.nulls(1, arrow_type)
+        pieces = []
         for j, v in enumerate(values):  # the slow path finds the culprits
-            try:
-                out.append(_cast(pa.array([v], pa.binary()), dtype)[0].as_py() if v is not None else None)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, ValueError):
+            try:  # one-value arrays, never Python objects: a time in year 10000 has none
+                pieces.append(_cast(pa.array([v], pa.binary()), dtype).cast(arrow_type) if v is not None else null)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, ValueError, OverflowError):
                 kind = "a time (ISO 8601 or epoch seconds)" if dtype is None else str(dtype)
                 bad.setdefault(j, f"field {name!r} is {v[:60].decode(errors='replace')!r}, not {kind}")
-                out.append(None)
-        return pa.array(out, _TS if dtype is None else dtype.to_arrow())
+                pieces.append(null)
+        return pa.concat_arrays(pieces) if pieces else pa.array([], arrow_type)
+
+    def _check_times(self, name: str, times: pa.Array, event: bool, bounds: tuple[int, int],
+                     bad: dict[int, str], given: list[bool] | None = None) -> None:
+        """Mark bad the entries whose time in ``name`` is out of range: an event or created
+        time (``event``) outside ``self.times``, any other outside the years 1..9999. Only
+        the entries ``given`` says carried the field, when it is given."""
+        for j, us in enumerate(times.cast(pa.int64()).to_pylist()):
+            if us is None or j in bad or (given is not None and not given[j]):
+                continue
+            reason = self.times.problem(us, bounds) if event else spelling_problem(us)
+            if reason is not None:
+                bad[j] = f"field {name!r} is {reason}"
+
+
+def _fields(fields) -> list[bytes]:
+    """An entry's fields as a list of bytes, whatever they were (for its dead letter)."""
+    try:
+        return [f if isinstance(f, bytes) else str(f).encode() for f in fields]
+    except TypeError:
+        return []
 
 
 def _columns(entries: Sequence[tuple[bytes, Sequence[bytes]]]) -> Callable[[bytes], list]:

@@ -33,10 +33,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from featurestore.clock import TimeRange
 from featurestore.errors import FeatureStoreError, StoreUnavailableError
 from featurestore.streaming.applier import BatchApplier, BatchReport, FlushReport, Route, StreamObserver, build_routes
 from featurestore.streaming.config import StreamSettings
 from featurestore.streaming.consumer import GroupConsumer
+from featurestore.streaming.decode import DecodedBatch
 from featurestore.streaming.resp import RespConnection, RespError
 
 __all__ = ["BatchReport", "FlushReport", "StreamObserver", "StreamWorker"]
@@ -44,6 +46,11 @@ __all__ = ["BatchReport", "FlushReport", "StreamObserver", "StreamWorker"]
 log = logging.getLogger("featurestore.stream")
 
 _ROUND = 0.25  # seconds of back-to-back batches per step (claims, flushes and reloads run between)
+
+
+# What stops a step and starts it over (``run`` retries): the stores or Redis are away.
+# Any other error while applying is pinned on the entries that cause it.
+_OUTAGES = (ConnectionError, OSError, RespError, StoreUnavailableError)
 
 
 class StreamWorker:
@@ -64,6 +71,8 @@ class StreamWorker:
         self.clock = clock or store.clock
         self.observer = observer
         self.consumer = settings.consumer or f"{socket.gethostname()}-{os.getpid()}"
+        # Event times are checked against the worker's clock, like lateness.
+        self.times = TimeRange(store.config.limits.max_future, self.clock)
         self.group = GroupConsumer(settings, self.consumer)
         self.applier = BatchApplier(store, self.consumer, self.clock, observer)
         self._routes: dict[str, Route] = {}
@@ -87,7 +96,7 @@ class StreamWorker:
                 try:
                     self.step()
                     backoff = 0.2
-                except (ConnectionError, OSError, RespError, StoreUnavailableError) as exc:
+                except _OUTAGES as exc:
                     log.warning("stream worker %s: %s; retrying in %.1fs", self.consumer, exc, backoff)
                     self._reset()
                     stop.wait(backoff)
@@ -214,14 +223,43 @@ class StreamWorker:
         self.group.ack_later(stream, gone)
         if not entries:
             return 0
-        batch = route.decoder.decode(entries)
+        batch = route.decoder.decode(entries)  # never raises: bad entries come back with reasons
+        try:
+            self.applier.apply(route, stream, batch, reclaimed)
+        except _OUTAGES:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bad entry must not stop the worker (see below)
+            batch = self._apply_one_by_one(route, stream, batch, reclaimed, entries, exc)
         if batch.bad:
             self.group.dead_letter(stream, batch.bad)
         # Queued before the state updates are confirmed: acknowledge() runs only after collect().
         self.group.ack_later(stream, batch.entry_ids)
         self.group.ack_later(stream, [b[0] for b in batch.bad])
-        self.applier.apply(route, stream, batch, reclaimed)
         return len(entries)
+
+    def _apply_one_by_one(self, route: Route, stream: str, batch: DecodedBatch, reclaimed: bool,
+                          entries: Sequence, exc: Exception) -> DecodedBatch:
+        """Apply a batch whose apply failed (not for an outage) entry by entry; the entries
+        that fail alone go to the dead letters with the error. A failing entry would
+        otherwise stay pending and stop every worker that reads it again. Re-applying the
+        others is harmless: online writes keep the newer time and events count once by id."""
+        log.warning("stream %s: a batch of %d entries failed to apply (%s: %s); applying them one by one",
+                    stream, len(batch.entry_ids), type(exc).__name__, exc)
+        fields = {entry_id: list(f) for entry_id, f in entries}
+        applied = DecodedBatch(batch.table.slice(0, 0), [], [], list(batch.bad))
+        for j, entry_id in enumerate(batch.entry_ids):
+            one = DecodedBatch(batch.table.slice(j, 1), [entry_id], [batch.event_ids[j]], [])
+            try:
+                self.applier.apply(route, stream, one, reclaimed)
+            except _OUTAGES:
+                raise
+            except Exception as error:  # noqa: BLE001
+                reason = f"entry could not be applied ({type(error).__name__}: {str(error)[:200]})"
+                applied.bad.append((entry_id, fields.get(entry_id, []), reason))
+                continue
+            applied.entry_ids.append(entry_id)
+            applied.event_ids.append(batch.event_ids[j])
+        return applied
 
     def _flush_due(self) -> bool:
         if not (self.applier.rows or self.group.acks or self.group.dead):
@@ -238,5 +276,5 @@ class StreamWorker:
             return
         self._last_refresh = now
         if self.store.refresh() or not self._routes or force:
-            self._routes = build_routes(self.store.contents, self.settings)
+            self._routes = build_routes(self.store.contents, self.settings, self.times)
         self.group.create_groups(list(self._routes))
