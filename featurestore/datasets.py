@@ -86,7 +86,7 @@ class SavedDataset:
             ) from None
         except OSError as exc:
             raise StoreUnavailableError(f"{what}: cannot read {self.path} ({exc.strerror}); check the "
-                                        "offline store folder and its permissions") from None
+                                        "offline store folder and its permissions", store="the offline store") from None
         actual = hashlib.sha256(data).hexdigest()
         if actual != self.sha256:
             raise IntegrityError(
