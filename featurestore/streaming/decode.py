@@ -76,7 +76,7 @@ class EntryDecoder:
                 return DecodedBatch(self._empty(), [], [], [(entries[0][0], _fields(entries[0][1]), reason)])
         parts = [self.decode([entry]) for entry in entries]
         return DecodedBatch(
-            pa.concat_tables([p.table for p in parts]),
+            pa.concat_tables([p.table for p in parts], promote_options="permissive"),
             [i for p in parts for i in p.entry_ids],
             [i for p in parts for i in p.event_ids],
             [b for p in parts for b in p.bad],
