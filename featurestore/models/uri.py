@@ -16,12 +16,12 @@ import re
 from dataclasses import dataclass
 
 from featurestore.errors import InputError
+from featurestore.names import check_name
 
 __all__ = ["DEFAULT_ALIAS", "ModelURI", "check_alias", "check_model_name", "parse_uri"]
 
 DEFAULT_ALIAS = "champion"
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 _ALIAS = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
 _FORMS = "'name/3', 'name@alias' or 'name'"
 
@@ -39,13 +39,8 @@ class ModelURI:
 
 
 def check_model_name(name: object) -> str:
-    """``name`` when it is a valid model name; InputError otherwise."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > 200:
-        raise InputError(
-            f"model name {name!r} is not valid: use letters, digits, '_', '-' and '.', starting with a "
-            "letter or digit (no '/' or '@': those separate a version or an alias)"
-        )
-    return name
+    """``name`` when it follows featurestore.names' rule (which has no '/' or '@'); InputError otherwise."""
+    return check_name("model name", name, hint="'/' and '@' separate a version or an alias in a model URI")
 
 
 def check_alias(alias: object) -> str:
