@@ -101,18 +101,26 @@ def resolve_request(
     resolved = []
     seen_outputs: dict[str, str] = {}
     for view_name, names in wanted.items():
-        outputs = tuple(f"{view_name}__{f}" if full_feature_names else f for f in names)
-        for out in outputs:
-            if out in seen_outputs:
-                raise InputError(
-                    f"feature {out!r} is requested from both {seen_outputs[out]!r} and {view_name!r}; "
-                    "pass full_feature_names=True to name them view__feature"
-                )
-            seen_outputs[out] = view_name
+        outputs = _output_names(view_name, names, full_feature_names, seen_outputs)
         resolved.append(ResolvedView(contents.feature_views[view_name], tuple(names), outputs))
     if not odfvs:
         return Resolution(resolved)
     return _with_transforms(contents, resolved, odfvs, full_feature_names, seen_outputs)
+
+
+def _output_names(view: str, features: list[str], full_feature_names: bool,
+                  seen_outputs: dict[str, str]) -> tuple[str, ...]:
+    """The output columns of ``view``'s features, claimed in ``seen_outputs`` (output -> view);
+    InputError when another view already gave one of them."""
+    outputs = tuple(f"{view}__{f}" if full_feature_names else f for f in features)
+    for out in outputs:
+        if out in seen_outputs:
+            raise InputError(
+                f"feature {out!r} is requested from both {seen_outputs[out]!r} and {view!r}; "
+                "pass full_feature_names=True to name them view__feature"
+            )
+        seen_outputs[out] = view
+    return outputs
 
 
 def _with_transforms(contents: RepoContents, resolved: list[ResolvedView], odfvs: dict[str, list[str]],
@@ -129,14 +137,7 @@ def _with_transforms(contents: RepoContents, resolved: list[ResolvedView], odfvs
                     columns[(source.name, feature)] = f"{HIDDEN_PREFIX}{source.name}__{feature}"
                     extra.setdefault(source.name, []).append(feature)
                 inputs.append((feature, columns[(source.name, feature)]))
-        outputs = tuple(f"{name}__{f}" if full_feature_names else f for f in names)
-        for out in outputs:
-            if out in seen_outputs:
-                raise InputError(
-                    f"feature {out!r} is requested from both {seen_outputs[out]!r} and {name!r}; "
-                    "pass full_feature_names=True to name them view__feature"
-                )
-            seen_outputs[out] = name
+        outputs = _output_names(name, names, full_feature_names, seen_outputs)
         transforms.append(ResolvedTransform(odfv, tuple(names), outputs, tuple(inputs)))
     hidden = []
     for i, rv in enumerate(resolved):
