@@ -22,7 +22,9 @@ from featurestore.definitions import (
     FeatureView,
     FeatureViewProjection,
     Field,
+    FileLoggingDestination,
     FileSource,
+    LoggingConfig,
     OnDemandFeatureView,
     PushSource,
     RequestSource,
@@ -79,7 +81,7 @@ def contents_from_registry(objects: list[StoredObject]) -> RepoContents:
         projections = tuple(FeatureViewProjection(views[p["view"]], tuple(p["features"])) for p in spec["features"])
         contents.feature_services[name] = FeatureService(
             name=name, features=projections, description=spec.get("description", ""),
-            tags=spec.get("tags", {}), owner=spec.get("owner", ""),
+            tags=spec.get("tags", {}), owner=spec.get("owner", ""), logging=_logging_from(spec.get("logging")),
         )
     return contents
 
@@ -228,4 +230,13 @@ def _view_from(name: str, spec: dict, contents: RepoContents) -> FeatureView:
 
 
 def _service(s: FeatureService) -> dict:
-    return {"features": [{"view": p.name, "features": list(p.features)} for p in s.features], **_meta(s)}
+    spec = {"features": [{"view": p.name, "features": list(p.features)} for p in s.features], **_meta(s)}
+    if s.logging is not None:  # only when set, so services applied before logging plan no change
+        spec["logging"] = {"path": s.logging.destination.path, "sample_rate": s.logging.sample_rate}
+    return spec
+
+
+def _logging_from(spec: dict | None) -> LoggingConfig | None:
+    if spec is None:
+        return None
+    return LoggingConfig(FileLoggingDestination(spec["path"]), spec["sample_rate"])

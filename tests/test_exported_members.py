@@ -8,7 +8,7 @@ import registry
 def test_featurestore_exports():
     assert set(featurestore.__all__) == {
         "Aggregation", "Entity", "FeatureService", "FeatureStore", "FeatureStoreError", "FeatureView",
-        "FeatureViewProjection", "Field", "FieldStatus", "FileSource", "OnDemandFeatureView", "OnlineResponse",
+        "FeatureViewProjection", "Field", "FieldStatus", "FileLoggingDestination", "FileSource", "LoggingConfig", "OnDemandFeatureView", "OnlineResponse",
         "PushSource", "RequestSource", "RetrievalJob", "__version__", "on_demand_feature_view",
     }
     for name in featurestore.__all__:

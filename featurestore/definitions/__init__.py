@@ -3,6 +3,7 @@
 from featurestore.definitions.entity import Entity, Field
 from featurestore.definitions.feature_service import FeatureService
 from featurestore.definitions.feature_view import Aggregation, FeatureView, FeatureViewProjection
+from featurestore.definitions.logging_config import FileLoggingDestination, LoggingConfig
 from featurestore.definitions.on_demand import OnDemandFeatureView, RequestSource, on_demand_feature_view
 from featurestore.definitions.sources import FileSource, PushSource
 
@@ -13,7 +14,9 @@ __all__ = [
     "FeatureView",
     "FeatureViewProjection",
     "Field",
+    "FileLoggingDestination",
     "FileSource",
+    "LoggingConfig",
     "OnDemandFeatureView",
     "PushSource",
     "RequestSource",
