@@ -10,6 +10,8 @@ tree::
     ├── NotFoundError            an unknown view, feature, service, entity or push source
     ├── SchemaError              a column is missing or has the wrong type
     ├── InputError               a request's data is malformed (entity rows, push rows)
+    │   └── MissingFeatureError  a model's input feature is missing for an entity and
+    │                            its version's on_missing policy is ``error``
     ├── RegistryError            the registry cannot be read or written
     │   └── ConflictError        another writer changed the registry at the same moment
     ├── InUseError               an object cannot be removed or changed while another
@@ -42,6 +44,7 @@ __all__ = [
     "InputError",
     "IntegrityError",
     "JobError",
+    "MissingFeatureError",
     "ModelError",
     "NotFoundError",
     "RegistryError",
@@ -83,6 +86,24 @@ class SchemaError(FeatureStoreError):
 
 class InputError(FeatureStoreError):
     """Request data (entity rows, pushed rows, arguments) is malformed."""
+
+
+class MissingFeatureError(InputError):
+    """A model version with ``on_missing="error"`` met a missing input feature.
+
+    ``model`` (its URI), ``feature``, ``entity`` (join key -> value of the first row
+    concerned), ``status`` (why it is missing) and ``rows`` (how many rows miss it) let a
+    caller act on it; the HTTP layer answers 422 like every InputError."""
+
+    def __init__(self, model: str, feature: str, entity: dict, status: str, rows: int = 1):
+        self.model, self.feature, self.entity, self.status, self.rows = model, feature, entity, status, rows
+        key = ", ".join(f"{k}={v!r}" for k, v in entity.items()) or "an entity"
+        more = f" (and {rows - 1} more row{'s' if rows > 2 else ''})" if rows > 1 else ""
+        super().__init__(
+            f"model {model}: input feature {feature!r} is missing ({status}) for {key}{more}; its on_missing "
+            "policy is 'error': materialize or push the feature, or register a version with on_missing='null' "
+            "or 'default'"
+        )
 
 
 class RegistryError(FeatureStoreError):

@@ -117,7 +117,9 @@ def models_show(repo: Path, uri: str, as_json: bool) -> None:
             ["flavor", v.flavor], ["artifact", v.artifact],
             ["features", f"{service['name']} (v{service['version']})" if service else ", ".join(v.features)],
             ["training set", _dataset(v)],
-            ["inputs", ", ".join(f"{c.name}:{c.dtype}" for c in v.signature.inputs) if v.signature else "-"],
+            ["inputs", ", ".join(f"{c.name}:{c.dtype}" + ("" if c.default is None else f"={c.default}")
+                                 for c in v.signature.inputs) if v.signature else "-"],
+            ["on missing", v.on_missing],
             ["outputs", ", ".join(f"{c.name}:{c.dtype}" for c in v.signature.outputs) if v.signature else "-"],
             ["metrics", _kv(v.metrics)], ["params", _kv(v.params)], ["tags", _kv(v.tags)],
             ["code", f"{v.code['commit'][:12]}{' (dirty)' if v.code['dirty'] else ''}" if v.code else "-"],
@@ -143,9 +145,13 @@ def _kv(values: dict) -> str:
 @click.option("--request-field", multiple=True, metavar="NAME", help="A request-time input column (repeatable).")
 @click.option("--output", metavar="COLUMN", help="The label column of the training set.")
 @click.option("--trusted", is_flag=True, help="Allow a pickle/joblib file (it can run code: only yours).")
+@click.option("--on-missing", type=click.Choice(["error", "null", "default"]), default="null", show_default=True,
+              help="What predictions do when an input feature is missing (docs/predict.md).")
+@click.option("--default", "defaults", multiple=True, metavar="NAME=VALUE",
+              help="An input's value when missing, under --on-missing default (repeatable).")
 @pass_repo
 def models_register(repo: Path, name: str, path: str, flavor, features, training_dataset, description, tag,
-                    metric, param, request_field, output, trusted) -> None:
+                    metric, param, request_field, output, trusted, on_missing, defaults) -> None:
     """Register PATH as the next version of model NAME.
 
     PATH is a native model file (.skops, .onnx, .ubj, .lgb, ...), an MLflow model directory,
@@ -157,7 +163,7 @@ def models_register(repo: Path, name: str, path: str, flavor, features, training
             name, model, flavor=flavor, features=features, training_dataset=training_dataset,
             description=description, tags=_pairs(tag, "tag"), metrics=_pairs(metric, "metric", float),
             params=_pairs(param, "param", _param), request_fields=list(request_field) or None, output=output,
-            trusted=trusted,
+            trusted=trusted, on_missing=on_missing, defaults=_pairs(defaults, "default", _param),
         )
         click.echo(f"Registered {version.uri} ({version.flavor}, artifact {version.artifact[:19]}...).")
 

@@ -14,8 +14,11 @@ from typing import Any
 
 from featurestore.errors import InputError, ModelError
 from featurestore.models.flavors import Flavor, get_flavor, infer_flavor, read_mlflow_model
+from featurestore.models.records import ON_MISSING
+from featurestore.models.signature import Signature
 
-__all__ = ["check_json", "check_metrics", "check_tags", "flavor_for", "tag_filter", "tags_match", "version_number"]
+__all__ = ["check_json", "check_metrics", "check_on_missing", "check_tags", "flavor_for", "tag_filter", "tags_match",
+           "version_number"]
 
 
 def flavor_for(model: Any, flavor: str | None, trusted: bool,
@@ -38,6 +41,23 @@ def flavor_for(model: Any, flavor: str | None, trusted: bool,
     if trusted and "trusted" in inspect.signature(chosen.save).parameters:
         options["trusted"] = True
     return chosen, source, options
+
+
+def check_on_missing(on_missing: Any, signature: Signature, defaults: Mapping[str, Any] | None) -> Signature:
+    """The signature with ``defaults`` set, after checking the policy: under ``default``
+    every input needs one, so a missing feature never finds none at request time."""
+    if on_missing not in ON_MISSING:
+        raise InputError(f"on_missing must be one of {', '.join(ON_MISSING)}, not {on_missing!r}")
+    if defaults is not None and not isinstance(defaults, Mapping):
+        raise InputError(f"defaults must be a dict of input column -> value, not {type(defaults).__name__}")
+    signature = signature.with_defaults(dict(defaults or {}))
+    if on_missing == "default":
+        lacking = [spec.name for spec in signature.inputs if spec.default is None]
+        if lacking:
+            raise InputError(f"on_missing='default' needs a default for every input; {', '.join(map(repr, lacking))} "
+                             "ha" + ("s" if len(lacking) == 1 else "ve") + " none: pass defaults={name: value} "
+                             "(CLI: --default NAME=VALUE)")
+    return signature
 
 
 def version_number(version: Any) -> int:

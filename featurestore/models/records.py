@@ -23,9 +23,17 @@ from registry import StoredObject
 
 from featurestore.models.signature import Signature
 
-__all__ = ["AliasMove", "Model", "ModelVersion", "alias_move", "model_record", "version_record"]
+__all__ = ["DEFAULT_ON_MISSING", "ON_MISSING", "AliasMove", "Model", "ModelVersion", "alias_move", "model_record",
+           "version_record"]
 
 READY, ARCHIVED = "ready", "archived"
+
+#: What a version does when one of its input features is missing (featurestore/models/inputs.py):
+#: refuse the row, pass the null through, or use the input's default from the signature.
+ON_MISSING = ("error", "null", "default")
+#: The policy of a version registered without one, and of every version recorded before
+#: the policy existed: nulls pass through, as in the training set (docs/predict.md).
+DEFAULT_ON_MISSING = "null"
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,7 @@ class ModelVersion:
     code: dict[str, Any] | None
     created_at: datetime
     aliases: tuple[str, ...] = ()
+    on_missing: str = DEFAULT_ON_MISSING
     flavor_meta: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -65,7 +74,7 @@ class ModelVersion:
             "signature": self.signature.to_dict() if self.signature else None,
             "features": list(self.features), "feature_service": self.feature_service,
             "feature_view_versions": self.feature_view_versions, "training_dataset": self.training_dataset,
-            "request_fields": list(self.request_fields), "metrics": self.metrics, "params": self.params,
+            "request_fields": list(self.request_fields), "on_missing": self.on_missing, "metrics": self.metrics, "params": self.params,
             "tags": self.tags, "description": self.description, "code": self.code,
             "created_at": self.created_at.isoformat(),
         }
@@ -118,6 +127,7 @@ def version_record(obj: StoredObject, aliases: tuple[str, ...] = ()) -> ModelVer
         metrics=dict(spec.get("metrics", {})), params=dict(spec.get("params", {})),
         tags=dict(spec.get("tags", {})), description=spec.get("description", ""), code=spec.get("code"),
         created_at=datetime.fromisoformat(spec["created_at"]), aliases=tuple(sorted(aliases)),
+        on_missing=spec.get("on_missing", DEFAULT_ON_MISSING),
         flavor_meta=dict(spec.get("flavor_meta", {})),
     )
 

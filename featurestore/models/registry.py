@@ -26,14 +26,14 @@ from registry import ObjectSpec, StoredObject
 
 from featurestore.errors import InputError, InUseError, NotFoundError
 from featurestore.models.arguments import (
-    check_json, check_metrics, check_tags, flavor_for, tag_filter, tags_match, version_number,
+    check_json, check_metrics, check_on_missing, check_tags, flavor_for, tag_filter, tags_match, version_number,
 )
 from featurestore.models.artifacts import ArtifactStore
 from featurestore.models.flavors import get_flavor
 from featurestore.models.lineage import code_version, resolve_dataset, resolve_inputs, signature_for
 from featurestore.models.loaded import LoadedModel, repo_on_path
 from featurestore.models.records import (
-    ARCHIVED, READY, AliasMove, Model, ModelVersion, alias_move, model_record, version_record,
+    ARCHIVED, DEFAULT_ON_MISSING, READY, AliasMove, Model, ModelVersion, alias_move, model_record, version_record,
 )
 from featurestore.models.uri import ModelURI, check_alias, check_model_name, parse_uri
 
@@ -58,15 +58,17 @@ class ModelRegistry:
         training_dataset: Any = None, description: str | None = None, tags: Mapping[str, str] | None = None,
         metrics: Mapping[str, float] | None = None, params: Mapping[str, Any] | None = None,
         request_fields: Any = None, output: Any = None, trusted: bool = False,
-        flavor_options: Mapping[str, Any] | None = None,
+        flavor_options: Mapping[str, Any] | None = None, on_missing: str = DEFAULT_ON_MISSING,
+        defaults: Mapping[str, Any] | None = None,
     ) -> ModelVersion:
         """Store ``model`` (an object, a native model file or an MLflow model directory) as the
-        next version of ``name``, with what made it. See docs/models.md."""
+        next version of ``name``, with what made it. See docs/models.md; ``on_missing`` and
+        ``defaults``: docs/predict.md."""
         check_model_name(name)
         tags, metrics, params = check_tags(tags, "tags"), check_metrics(metrics), check_json(params, "params")
         dataset = resolve_dataset(self._store, training_dataset) if training_dataset is not None else None
         inputs = resolve_inputs(self._store, features, dataset)
-        signature = signature_for(inputs, dataset, request_fields, output)
+        signature = check_on_missing(on_missing, signature_for(inputs, dataset, request_fields, output), defaults)
         chosen, source, options = flavor_for(model, flavor, trusted, flavor_options)
         with tempfile.TemporaryDirectory(prefix="featurestore-model-") as tmp, repo_on_path(self._store.repo_path):
             meta = chosen.save(source, Path(tmp), **options)
@@ -77,7 +79,7 @@ class ModelRegistry:
             "signature": signature.to_dict(), "features": list(inputs.refs), "feature_service": inputs.service,
             "feature_view_versions": inputs.view_versions,
             "training_dataset": None if dataset is None else {k: dataset[k] for k in ("name", "version", "sha256")},
-            "request_fields": [c.name for c in signature.inputs[len(inputs.columns):]],
+            "request_fields": [c.name for c in signature.inputs[len(inputs.columns):]], "on_missing": on_missing,
             "metrics": metrics, "params": params, "tags": tags, "description": description or "",
             "created_at": now,
         }

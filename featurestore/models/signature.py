@@ -12,12 +12,16 @@ applies, once, here:
 - nulls are kept as nulls. A column is nullable unless declared otherwise, and a
   nullable column is never dropped or refused for holding nulls (MLflow dropped such
   columns from inferred signatures); a null in a non-nullable column is an error.
+
+An input may carry a ``default``: the value a version whose ``on_missing`` policy is
+``default`` gives the model when the feature is missing (featurestore/models/inputs.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import pyarrow as pa
 
@@ -32,11 +36,13 @@ _UPCASTS = {("Int32", "Int64"), ("Float32", "Float64")}
 
 @dataclass(frozen=True)
 class ColumnSpec:
-    """One input or output column: its name, feature type and whether it may hold nulls."""
+    """One input or output column: its name, feature type, whether it may hold nulls and
+    the value a missing feature takes under ``on_missing="default"`` (None: no default)."""
 
     name: str
     dtype: FeatureType
     nullable: bool = True
+    default: Any = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -44,14 +50,24 @@ class ColumnSpec:
         if not isinstance(self.dtype, FeatureType):
             raise InputError(f"signature column {self.name!r}: dtype must be a feature type such as Float64, "
                              f"not {self.dtype!r}")
+        if self.default is not None:
+            object.__setattr__(self, "default", _checked_default(self))
+
+    def with_default(self, value: Any) -> ColumnSpec:
+        """This column with ``value`` as its default (checked against its type)."""
+        return replace(self, default=value)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "type": str(self.dtype), "nullable": self.nullable}
+        out = {"name": self.name, "type": str(self.dtype), "nullable": self.nullable}
+        if self.default is not None:  # absent, not null: records without defaults keep their shape
+            out["default"] = self.default
+        return out
 
     @classmethod
     def from_dict(cls, data: dict) -> ColumnSpec:
         try:
-            return cls(data["name"], parse_type(data["type"]), bool(data.get("nullable", True)))
+            return cls(data["name"], parse_type(data["type"]), bool(data.get("nullable", True)),
+                       data.get("default"))
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"invalid signature column {data!r}: {exc}") from None
 
@@ -76,6 +92,17 @@ class Signature:
     @property
     def input_names(self) -> tuple[str, ...]:
         return tuple(spec.name for spec in self.inputs)
+
+    def with_defaults(self, defaults: dict[str, Any]) -> Signature:
+        """This signature with ``defaults`` (input name -> value) set on its inputs."""
+        unknown = [name for name in defaults if name not in self.input_names]
+        if unknown:
+            hints = {n: close_matches(n, self.input_names) for n in unknown}
+            raise InputError("defaults name no input column " + ", ".join(
+                repr(n) + (f" (did you mean {', '.join(map(repr, hints[n]))}?)" if hints[n] else "") for n in unknown)
+                + f"; the inputs are {', '.join(self.input_names)}")
+        return replace(self, inputs=tuple(spec.with_default(defaults[spec.name]) if spec.name in defaults else spec
+                                          for spec in self.inputs))
 
     def to_dict(self) -> dict:
         """A JSON-able dict; ``Signature.from_dict`` gives back an equal signature."""
@@ -112,6 +139,30 @@ class Signature:
                 )
             columns.append(_conform_column(table.column(spec.name), spec, label))
         return pa.table(columns, names=list(self.input_names))
+
+
+def _checked_default(spec: ColumnSpec) -> Any:
+    """``spec.default`` as the JSON value of its type; InputError naming the column otherwise."""
+    value, dtype = spec.default, spec.dtype
+    kind = dtype.name if dtype.item is None else "Array"
+    ok = {
+        "Int32": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "Int64": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "Float32": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        "Float64": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        "String": lambda v: isinstance(v, str),
+        "Bool": lambda v: isinstance(v, bool),
+        "Array": lambda v: isinstance(v, list),
+    }.get(kind)
+    if ok is None:
+        raise InputError(f"signature column {spec.name!r}: a {dtype} input cannot have a default")
+    try:
+        if not ok(value):
+            raise TypeError(f"{type(value).__name__} value {value!r}")
+        pa.array([value], type=dtype.to_arrow())  # in range, list items of the right type
+    except (TypeError, ValueError, OverflowError, pa.ArrowException) as exc:
+        raise InputError(f"default of input {spec.name!r} must be a {dtype} value, not {exc}") from None
+    return float(value) if kind.startswith("Float") else value
 
 
 def _infer_column(schema: pa.Schema, name: str) -> ColumnSpec:

@@ -1,0 +1,188 @@
+"""The step every prediction shares: from a model version, what to read, and how the
+read's answer becomes the model's input table.
+
+``input_spec(version)`` says what to read online: the version's own feature references
+(pinned when it was registered, so a service changed since cannot change what the model
+sees) and the request fields it takes from the caller. ``model_inputs(version, response)``
+turns an online read's answer (on-demand transforms already run inside the read) into the
+Arrow table of the signature's inputs, in signature order, and ``fill_missing`` does the
+same for a batch of point-in-time rows. Both apply the version's ``on_missing`` policy:
+
+- missing means a status other than PRESENT, or a null value (offline: a null value);
+- ``error``: a ``MissingFeatureError`` naming the entity's key values and the feature
+  (over HTTP a 422);
+- ``null``: the nulls reach the model, as they did in its point-in-time training set;
+- ``default``: the input's ``default`` from the signature (register checks that every
+  input has one).
+
+The server runs ``model_inputs`` on every request, so what depends only on the version
+(column names, Arrow schema, defaults) is built once per version and cached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from featurestore.bounded import BoundedCache
+from featurestore.errors import InputError, MissingFeatureError, ModelError
+from featurestore.models.records import DEFAULT_ON_MISSING, ON_MISSING, ModelVersion
+
+__all__ = ["DEFAULT_ON_MISSING", "ON_MISSING", "InputSpec", "fill_missing", "input_spec", "model_inputs"]
+
+_PRESENT = "PRESENT"  # featurestore.online.read.FieldStatus.PRESENT (models sit below online reads)
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What a version reads and how its input table is laid out; one per version."""
+
+    uri: str
+    features: tuple[str, ...]            # feature refs to read, the version's own
+    feature_service: str | None          # the service it was registered with, if any
+    full_feature_names: bool             # its columns are named view__feature
+    request_fields: tuple[str, ...]      # inputs the caller sends with the entities
+    columns: tuple[str, ...]             # every input, in signature order
+    schema: pa.Schema                    # the input table's schema
+    defaults: tuple[Any, ...]            # per input (None: none)
+    on_missing: str
+
+    @property
+    def feature_columns(self) -> tuple[str, ...]:
+        """The inputs read from the store (the rest are request fields)."""
+        return self.columns[: len(self.features)]
+
+
+#: Specs kept per process. Versions never change, so an entry is never stale; the bound
+#: only keeps a process that loads endless versions from growing.
+_SPECS: BoundedCache[tuple, InputSpec] = BoundedCache(512)
+
+
+def input_spec(version: ModelVersion) -> InputSpec:
+    """The version's ``InputSpec`` (built once per version and process)."""
+    key = (version.name, version.version, version.artifact, version.created_at)
+    spec = _SPECS.get(key)
+    if spec is None:
+        spec = _SPECS.put(key, _build(version))
+    return spec
+
+
+def _build(version: ModelVersion) -> InputSpec:
+    signature = version.signature
+    if signature is None:
+        raise ModelError(f"model {version.uri} has no signature, so its inputs are unknown; register it again")
+    if version.on_missing not in ON_MISSING:
+        raise ModelError(f"model {version.uri} has on_missing {version.on_missing!r}; expected one of "
+                         f"{', '.join(ON_MISSING)}")
+    n = len(version.features)
+    columns = signature.input_names
+    names = [ref.split(":", 1)[1] for ref in version.features]
+    service = version.feature_service["name"] if version.feature_service else None
+    return InputSpec(
+        uri=version.uri, features=tuple(version.features), feature_service=service,
+        full_feature_names=any(c != f for c, f in zip(columns, names)),
+        request_fields=columns[n:], columns=columns,
+        schema=pa.schema([pa.field(s.name, s.dtype.to_arrow(), s.nullable) for s in signature.inputs]),
+        defaults=tuple(s.default for s in signature.inputs), on_missing=version.on_missing,
+    )
+
+
+def model_inputs(version: ModelVersion | InputSpec, response: Any,
+                 request: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+                 join_keys: Sequence[str] | None = None) -> pa.Table:
+    """The signature's inputs, in order, from an online read's ``response`` (an
+    ``OnlineResponse``) and, for request-field inputs, ``request`` (columns or rows).
+
+    ``join_keys`` name the entity in a ``MissingFeatureError``; by default, the answer's
+    columns before its first input column (an online answer starts with its join keys)."""
+    spec = version if isinstance(version, InputSpec) else input_spec(version)
+    names = response.feature_names
+    n = len(response.values[0]) if response.values else 0
+    arrays = []
+    for i, column in enumerate(spec.columns):
+        if i < len(spec.features):
+            try:
+                at = names.index(column)
+            except ValueError:
+                raise InputError(f"model {spec.uri}: the online answer has no feature column {column!r} "
+                                 f"(it has {', '.join(names)}); read the version's features") from None
+            values, statuses = response.values[at], response.statuses[at]
+            missing = statuses.count(_PRESENT) != n or None in values
+        else:
+            values, statuses = _request_values(spec, request, column, n), None
+            missing = None in values
+        if missing:
+            values = _resolve(spec, i, values, statuses, lambda j: _entity(response, spec, join_keys, j))
+        arrays.append(_array(spec, i, values))
+    return pa.Table.from_arrays(arrays, schema=spec.schema)
+
+
+def _resolve(spec: InputSpec, i: int, values: list, statuses: list[str] | None, entity) -> list:
+    """``values`` with the policy applied to its missing entries."""
+    missing = [j for j, v in enumerate(values) if v is None or (statuses is not None and statuses[j] != _PRESENT)]
+    if spec.on_missing == "error":
+        j = missing[0]
+        status = statuses[j] if statuses is not None and statuses[j] != _PRESENT else "NULL_VALUE"
+        raise MissingFeatureError(spec.uri, spec.columns[i], entity(j), status, len(missing))
+    fill = spec.defaults[i] if spec.on_missing == "default" else None
+    values = list(values)
+    for j in missing:
+        values[j] = fill
+    return values
+
+
+def _array(spec: InputSpec, i: int, values: list) -> pa.Array:
+    field = spec.schema.field(i)
+    try:
+        return pa.array(values, type=field.type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as exc:
+        raise InputError(f"model {spec.uri}: input {field.name!r} must hold {field.type} values: {exc}") from None
+
+
+def _request_values(spec: InputSpec, request: Any, name: str, n: int) -> list:
+    if isinstance(request, Mapping):
+        values = request.get(name)
+        if isinstance(values, tuple) or (hasattr(values, "tolist") and not isinstance(values, (str, bytes))):
+            values = values.tolist() if hasattr(values, "tolist") else list(values)
+        if values is not None and not isinstance(values, list):
+            raise InputError(f"request field {name!r} must be a list of values, one per entity row")
+    elif request is not None:
+        values = [row.get(name) for row in request] if all(name in row for row in request) else None
+    else:
+        values = None
+    if values is None:
+        raise InputError(f"model {spec.uri} takes request field {name!r} with the entities; send its values "
+                         f"(its request fields: {', '.join(spec.request_fields)})")
+    if len(values) != n:
+        raise InputError(f"request field {name!r} has {len(values)} values for {n} entity rows")
+    return values
+
+
+def _entity(response: Any, spec: InputSpec, join_keys: Sequence[str] | None, j: int) -> dict[str, Any]:
+    names = response.feature_names
+    if join_keys is None:
+        first = min((names.index(c) for c in spec.feature_columns if c in names), default=0)
+        join_keys = names[:first]
+    return {k: response.values[names.index(k)][j] for k in join_keys if k in names}
+
+
+def fill_missing(spec: InputSpec, table: pa.Table, entity_columns: Sequence[str]) -> pa.Table:
+    """``table`` (point-in-time rows holding the input columns) with the policy applied to
+    their nulls; ``entity_columns`` name the entity of a row in a ``MissingFeatureError``."""
+    if spec.on_missing == "null":
+        return table
+    for i, name in enumerate(spec.columns):
+        column = table.column(name)
+        if not column.null_count:
+            continue
+        if spec.on_missing == "error":
+            j = pc.index(pc.is_null(column), True).as_py()
+            entity = {c: table.column(c)[j].as_py() for c in entity_columns}
+            raise MissingFeatureError(spec.uri, name, entity, "NULL_VALUE", column.null_count)
+        fill = pa.scalar(spec.defaults[i], type=column.type)
+        table = table.set_column(table.schema.get_field_index(name), name, pc.fill_null(column, fill))
+    return table
