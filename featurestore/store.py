@@ -44,6 +44,9 @@ from featurestore.transforms import import_path, input_types
 
 if TYPE_CHECKING:
     from featurestore.models.artifacts import ArtifactStore
+    import pyarrow as pa
+
+    from featurestore.models.predict import Prediction, Predictions
     from featurestore.models.registry import ModelRegistry
 
 __all__ = ["FeatureStore"]
@@ -87,6 +90,7 @@ class FeatureStore:
         self._contents: RepoContents | None = None
         self._revision = -1
         self._models = None
+        self._predictions: Predictions | None = None
 
     @property
     def registry(self) -> Catalog:
@@ -222,6 +226,33 @@ class FeatureStore:
 
             self._models = ModelRegistry(self, self.backends.artifacts)
         return self._models
+
+    def predict_online(self, uri: str, entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
+                       request: Mapping[str, Sequence[Any]] | None = None) -> Prediction:
+        """The model's answer per entity row from its online features: one online read (with
+        its on-demand transforms; request fields beside the join keys or in ``request``),
+        the signature's columns under the version's ``on_missing`` policy, the model
+        (loaded once per version). See docs/predict.md."""
+        return self._prediction_side().online(uri, entity_rows, request)
+
+    def predict(self, uri: str, entity_df: Any, *, timestamp_field: str = "event_timestamp",
+                batch_rows: int | None = None, progress: Progress | None = None,
+                prediction_column: str = "prediction") -> pa.Table:
+        """Batch scoring: the entity rows with the version's point-in-time features and a
+        prediction column, as the model would have answered at each row's time. Runs in
+        chunks of ``batch_rows``; ``progress(uri, rows_done)`` after each. See docs/predict.md."""
+        from featurestore.models.predict import BATCH_ROWS
+
+        return self._prediction_side().batch(uri, entity_df, timestamp_field=timestamp_field,
+                                             batch_rows=batch_rows or BATCH_ROWS, progress=progress,
+                                             prediction_column=prediction_column)
+
+    def _prediction_side(self) -> Predictions:
+        if self._predictions is None:
+            from featurestore.models.predict import Predictions
+
+            self._predictions = Predictions(self)
+        return self._predictions
 
     # -- offline -----------------------------------------------------------------------
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 
 from featurestore.cli.group import check_views, cli, open_store, pass_repo
+from featurestore.cli.progress import ProgressLine
 
 __all__ = ["parse_time"]
 
@@ -25,31 +24,6 @@ def parse_time(text: str, what: str = "time") -> datetime:
         return parse_utc(text.strip(), what)
     except InputError as exc:
         raise InputError(f"{exc}, or `now`") from None
-
-
-class _Progress:
-    """A one-line live counter per view on a terminal: rows written and the running rate."""
-
-    def __init__(self) -> None:
-        self.last = time.perf_counter()
-        self.began: dict[str, float] = {}
-        self.live = sys.stderr.isatty()
-        self.open = False
-
-    def __call__(self, view: str, rows: int) -> None:
-        now = time.perf_counter()
-        # A view's clock starts where the previous view's last batch ended (or at the start).
-        began = self.began.setdefault(view, self.last)
-        self.last = now
-        if self.live:
-            rate = rows / max(now - began, 1e-9)
-            click.echo(f"\r  {view}: {rows:,} rows  ({rate:,.0f} rows/s)", nl=False, err=True)
-            self.open = True
-
-    def close(self) -> None:
-        if self.open:
-            click.echo("", err=True)
-            self.open = False
 
 
 def _report(results) -> None:
@@ -77,7 +51,7 @@ def materialize(repo: Path, start: str, end: str, views: tuple[str, ...]) -> Non
     begin, finish = parse_time(start, "START"), parse_time(end, "END")
     with open_store(repo) as store:
         check_views(store, views)
-        progress = _Progress()
+        progress = ProgressLine()
         try:
             results = store.materialize(begin, finish, list(views) or None, progress)
         finally:
@@ -98,7 +72,7 @@ def materialize_incremental(repo: Path, end: str, views: tuple[str, ...]) -> Non
     finish = parse_time(end, "END")
     with open_store(repo) as store:
         check_views(store, views)
-        progress = _Progress()
+        progress = ProgressLine()
         try:
             results = store.materialize_incremental(finish, list(views) or None, progress)
         finally:

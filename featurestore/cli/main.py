@@ -13,5 +13,6 @@ def main() -> None:
     from featurestore.cli import data_commands, job_commands, repo_commands, serve_command  # noqa: F401 - registers commands
     from featurestore.cli import stream_command  # noqa: F401 - registers `featurestore stream`
     from featurestore.cli import model_commands  # noqa: F401 - registers `featurestore models`
+    from featurestore.cli import predict_command  # noqa: F401 - registers `featurestore predict`
 
     cli(prog_name="featurestore")

@@ -19,16 +19,17 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from featurestore.errors import StoreUnavailableError
 
-__all__ = ["fsync_dir", "sha256_file", "write_parquet_atomic", "write_parquet_by_content"]
+__all__ = ["fsync_dir", "sha256_file", "write_parquet_atomic", "write_parquet_by_content", "write_parquet_stream"]
 
 
 def write_parquet_atomic(table: pa.Table, path: str | os.PathLike[str], *, what: str | None = None,
@@ -41,8 +42,35 @@ def write_parquet_atomic(table: pa.Table, path: str | os.PathLike[str], *, what:
     """
     target = Path(path)
     with _unavailable(what or str(target.parent)):
-        _install(_write_temp(table, target.parent, target.name, options), target)
+        _install(_write_temp(lambda handle: pq.write_table(table, handle, **options), target.parent, target.name),
+                 target)
     return target
+
+
+def write_parquet_stream(tables: Iterable[pa.Table], path: str | os.PathLike[str], *, what: str | None = None) -> int:
+    """Write ``tables`` (one schema; at least one) to ``path`` as one Parquet file, each as it
+    comes, atomically: the file appears whole once the last is written, or not at all.
+    Returns the rows written."""
+    target = Path(path)
+    rows = 0
+
+    def write(handle) -> None:
+        nonlocal rows
+        writer = None
+        try:
+            for table in tables:
+                writer = writer or pq.ParquetWriter(handle, table.schema)
+                writer.write_table(table)
+                rows += table.num_rows
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is None:
+            raise ValueError("write_parquet_stream needs at least one table (its schema)")
+
+    with _unavailable(what or str(target.parent)):
+        _install(_write_temp(write, target.parent, target.name), target)
+    return rows
 
 
 def write_parquet_by_content(table: pa.Table, folder: str | os.PathLike[str], *, what: str | None = None,
@@ -55,7 +83,7 @@ def write_parquet_by_content(table: pa.Table, folder: str | os.PathLike[str], *,
     """
     folder = Path(folder)
     with _unavailable(what or str(folder)):
-        tmp = _write_temp(table, folder, "content", options)
+        tmp = _write_temp(lambda handle: pq.write_table(table, handle, **options), folder, "content")
         try:
             digest = sha256_file(tmp)
         except BaseException:
@@ -86,13 +114,13 @@ def _unavailable(what: str) -> Iterator[None]:
             "writable disk this process may write to", store="the offline store") from None
 
 
-def _write_temp(table: pa.Table, folder: Path, stem: str, options: dict) -> str:
-    """Write and flush ``table`` under a temporary name in ``folder``; returns that name."""
+def _write_temp(write: Callable[[Any], None], folder: Path, stem: str) -> str:
+    """``write(handle)`` a file under a temporary name in ``folder`` and flush it; returns that name."""
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as handle:
-            pq.write_table(table, handle, **options)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; use the usual mode

@@ -4,7 +4,8 @@ together, for the prediction tests (and for the HTTP /predict leg of the consist
 The example repo (``featurestore init``), plus:
 - the on-demand views of docs/on-demand.md's worked example (``trip_features`` takes the
   request fields ``trip_km`` and ``surge``);
-- ``trip_stats``, an aggregation view over trip events (``fare_sum_1h``, ``fare_count_1h``).
+- ``trip_stats``, an aggregation view over trip events (``fare_sum_1h``, ``fare_count_1h``),
+  and ``per_trip``, an on-demand view over it and the request field ``trip_km``.
 
 ``build_world`` applies it, materializes up to ``now``, saves a point-in-time training
 set, fits the example's ``DriverModel`` on one feature of each kind and registers it as
@@ -51,6 +52,13 @@ trip_stats = FeatureView(
     source=trips_source,
     aggregations=[Aggregation("fare", "sum", timedelta(hours=1)), Aggregation("fare", "count", timedelta(hours=1))],
 )
+
+
+@on_demand_feature_view(sources=[trip_stats[["fare_sum_1h", "fare_count_1h"]], trip],
+                        schema=[Field("fare_for_trip", Float64)], mode="python")
+def per_trip(columns: dict) -> dict:
+    rows = zip(columns["fare_sum_1h"], columns["fare_count_1h"], columns["trip_km"])
+    return {"fare_for_trip": [None if s is None or not c else s / c * k for s, c, k in rows]}
 '''
 
 
