@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from featurestore.cli import data_commands, job_commands, repo_commands, serve_command, stream_command  # noqa: F401
+from featurestore.cli import model_commands, predict_command  # noqa: F401 - every command, as main() loads them
 from featurestore.cli.main import cli, one_line
 
 BIN = Path(sys.executable).parent / "featurestore"
@@ -54,12 +55,12 @@ def test_top_level_help_lists_every_command_whole_and_says_where_to_start():
     out = invoke("--help").output
     commands = out.split("Commands:")[1]
     for name in ("apply", "backfill", "datasets", "init", "jobs", "materialize", "materialize-incremental",
-                 "plan", "quickstart", "registry", "scheduler", "serve", "stream"):
+                 "models", "plan", "predict", "quickstart", "registry", "scheduler", "serve", "stream"):
         assert re.search(rf"^  {re.escape(name)} ", commands, re.M), name
     listing = commands.split("New here?")[0]
     assert "..." not in listing
     # one line per command: no wrapped descriptions
-    assert len([line for line in listing.splitlines() if line.strip()]) == 13
+    assert len([line for line in listing.splitlines() if line.strip()]) == 15
     assert "featurestore quickstart" in out and "featurestore init my_repo" in out
 
 
