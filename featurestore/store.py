@@ -16,13 +16,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+
 from registry import ApplyResult, Change, Registry
 
 from featurestore import datasets
 from featurestore.apply import PINNING_KINDS, check_plan, commit, load_repo, plan_repo, stale_online_views
 from featurestore.backends import Backends
 from featurestore.catalog import Catalog
-from featurestore.clock import TimeRange
+from featurestore.clock import TimeRange, parse_utc, to_micros
 from featurestore.config import RepoConfig, load_config
 from featurestore.definitions import Entity, FeatureService, FeatureView, PushSource
 from featurestore.errors import ConflictError, InputError, NotFoundError, StoreUnavailableError
@@ -38,6 +40,7 @@ from featurestore.refs import ResolvedView, resolve_request
 from featurestore.repo import RepoContents
 from featurestore.retrieval import RetrievalJob, to_arrow_table
 from featurestore.serialization import DEFINITION_KINDS, contents_from_registry
+from featurestore.serving_log import log_folder, logged_names, read_log
 from featurestore.source_tables import source_table
 from featurestore.streaming.aggregate import AggregateReader
 from featurestore.transforms import import_path, input_types
@@ -405,6 +408,21 @@ class FeatureStore:
         online = self.online if to != "offline" else None
         state = self.aggregation_state if online is not None and any(v.aggregations for v in views) else None
         return push_rows(source, views, df, to, online, self.config.offline_store, state=state, times=self.times)
+
+    def get_logs(self, name: str, start: datetime | str | None = None, end: datetime | str | None = None) -> pa.Table:
+        """The serving log of a model (rows from ``/predict``) or a feature service (rows
+        from ``/get-online-features`` when its ``logging_config`` is set), with
+        ``start <= log_time < end``, in log time order (docs/monitoring.md)."""
+        start_us, end_us = (None if t is None else to_micros(t)
+                            for t in (parse_utc(start, "logs start"), parse_utc(end, "logs end")))
+        if not log_folder(self.config.offline_store, name).is_dir() and name not in self.contents.feature_services:
+            try:
+                self.models.get_model(name)
+            except NotFoundError:
+                raise NotFoundError("model or feature service", name,
+                                    [*logged_names(self.config.offline_store), *self.contents.feature_services],
+                                    hint="a serving log is named after the model or feature service served") from None
+        return read_log(self.config.offline_store, name, start_us, end_us)
 
     # -- plumbing ----------------------------------------------------------------------
 

@@ -1,0 +1,35 @@
+"""The serving log: what the server answered, row by row, for the monitors (docs/monitoring.md).
+
+``layout.py`` (where files live, column names), ``writer.py`` (the background writer the
+server logs through), ``reader.py`` (``store.get_logs``), ``records.py`` (the columns of
+one online answer).
+"""
+
+from featurestore.serving_log.layout import (
+    META_SCHEMA,
+    PREDICTION,
+    STATUS_SUFFIX,
+    TIMESTAMP_SUFFIX,
+    feature_columns,
+    log_folder,
+    logged_features,
+)
+from featurestore.serving_log.reader import logged_names, read_log
+from featurestore.serving_log.records import online_log_columns
+from featurestore.serving_log.writer import QUEUE_FULL, UNWRITABLE, ServingLogWriter
+
+__all__ = [
+    "META_SCHEMA",
+    "PREDICTION",
+    "QUEUE_FULL",
+    "STATUS_SUFFIX",
+    "TIMESTAMP_SUFFIX",
+    "UNWRITABLE",
+    "ServingLogWriter",
+    "feature_columns",
+    "log_folder",
+    "logged_features",
+    "logged_names",
+    "online_log_columns",
+    "read_log",
+]

@@ -1,0 +1,194 @@
+"""``ServingLogWriter``: rows logged on the request path, written to Parquet off it.
+
+``write`` only appends the request's columns to an in-memory queue (no Arrow, no I/O on
+the request thread); a background thread turns them into Parquet files every
+``flush_seconds`` or as soon as ``flush_rows`` rows wait, one file per log name and date,
+each written atomically (``offline/files.py``). The queue holds at most ``queue_rows``
+rows: beyond that a request's rows are dropped and counted, never waited for, so a slow
+disk costs log rows, not latency. Rows that cannot be written (a full disk, values that
+do not fit their column type) are dropped and counted too. So every row handed to
+``write`` ends up in a file or in ``dropped``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from featurestore.errors import FeatureStoreError
+from featurestore.offline.files import write_parquet_atomic
+from featurestore.serving_log.layout import FOLDER, TIME_TYPE, log_folder
+
+__all__ = ["QUEUE_FULL", "UNWRITABLE", "ServingLogWriter"]
+
+log = logging.getLogger("featurestore.serving_log")
+
+#: Reasons for dropped rows (a metric label).
+QUEUE_FULL = "queue_full"
+UNWRITABLE = "unwritable"
+
+#: ``(log name, rows)``, ``(log name, rows, reason)``: how a process counts rows in its metrics.
+Written = Callable[[str, int], None]
+Dropped = Callable[[str, int, str], None]
+
+Columns = Mapping[str, Sequence]
+
+
+class ServingLogWriter:
+    """Appends rows to the serving logs under ``offline_root`` from a background thread."""
+
+    def __init__(self, offline_root: str | Path, *, queue_rows: int = 100_000, flush_rows: int = 10_000,
+                 flush_seconds: float = 2.0, on_written: Written | None = None, on_dropped: Dropped | None = None):
+        self.root = Path(offline_root)
+        self.queue_rows, self.flush_rows, self.flush_seconds = queue_rows, flush_rows, flush_seconds
+        self._on_written, self._on_dropped = on_written, on_dropped
+        self.written = 0
+        self.dropped = 0
+        self._queue: list[tuple[str, Columns | pa.Table, int, Mapping[str, pa.DataType] | None]] = []
+        self._queued = 0  # rows in _queue
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._asked = self._done = 0  # flush generations asked for and finished
+        self._failing = False
+        self._oldest = 0.0  # monotonic time the oldest queued rows came
+
+    # -- the request side -------------------------------------------------------------
+
+    def write(self, name: str, rows: Columns | pa.Table, types: Mapping[str, pa.DataType] | None = None) -> bool:
+        """Queue ``rows`` (a table, or columns of equal length with their Arrow ``types``,
+        any left out inferred) for log ``name``; False when they were dropped instead."""
+        n = rows.num_rows if isinstance(rows, pa.Table) else len(next(iter(rows.values()), ()))
+        with self._cond:
+            if self._closed or self._queued + n > self.queue_rows:
+                self._count_dropped(name, n, QUEUE_FULL)
+                return False
+            if not self._queue:
+                self._oldest = time.monotonic()
+            self._queue.append((name, rows, n, types))
+            self._queued += n
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="featurestore-serving-log", daemon=True)
+                self._thread.start()
+            if len(self._queue) == 1 or self._queued >= self.flush_rows:
+                self._cond.notify()
+        return True
+
+    # -- control ----------------------------------------------------------------------
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Write everything queued so far now; False when that took longer than ``timeout``."""
+        with self._cond:
+            if self._thread is None:
+                return True
+            self._asked += 1
+            target = self._asked
+            self._cond.notify_all()
+            return self._cond.wait_for(lambda: self._done >= target, timeout)
+
+    def close(self, timeout: float | None = 10.0) -> None:
+        """Write what is queued and stop the thread; later rows are dropped."""
+        self.flush(timeout)
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # -- the background thread --------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._due():
+                    self._cond.wait(self._wait_time())
+                batch, self._queue, self._queued = self._queue, [], 0
+                generation, closed = self._asked, self._closed
+            if batch:
+                self._write_batch(batch)
+            with self._cond:
+                self._done = generation
+                self._cond.notify_all()
+                if closed and not self._queue:
+                    return
+
+    def _due(self) -> bool:
+        if self._closed or self._asked > self._done or self._queued >= self.flush_rows:
+            return True
+        return bool(self._queue) and time.monotonic() >= self._oldest + self.flush_seconds
+
+    def _wait_time(self) -> float | None:
+        if not self._queue:
+            return None  # until the first row (write notifies)
+        return max(0.0, self._oldest + self.flush_seconds - time.monotonic())
+
+    def _write_batch(self, batch) -> None:
+        by_name: dict[str, list] = {}
+        for entry in batch:
+            by_name.setdefault(entry[0], []).append(entry)
+        for name, entries in by_name.items():
+            tables = []
+            for _, rows, n, types in entries:
+                try:
+                    tables.append(_table(rows, types))
+                except (pa.ArrowException, ValueError, TypeError) as exc:
+                    log.warning("serving log %r: %d row(s) do not fit their columns and are dropped: %s", name, n, exc)
+                    self._count_dropped(name, n, UNWRITABLE)
+            try:
+                if tables:
+                    self._write_log(name, tables)
+            except Exception:  # never let one bad batch stop the thread that writes every log
+                log.exception("serving log %r: rows dropped after an unexpected error", name)
+                self._count_dropped(name, sum(t.num_rows for t in tables), UNWRITABLE)
+
+    def _write_log(self, name: str, tables: list[pa.Table]) -> None:
+        try:
+            table = pa.concat_tables(tables, promote_options="permissive")
+        except pa.ArrowException as exc:  # two schemas with no common type: write them apart
+            log.info("serving log %r: writing rows of differing columns to separate files (%s)", name, exc)
+            for t in tables:
+                self._write_log(name, [t])
+            return
+        days = pc.strftime(table.column("log_time"), format="%Y-%m-%d")
+        unique = pc.unique(days).to_pylist()
+        for day in unique:
+            part = table if len(unique) == 1 else table.filter(pc.equal(days, day))
+            first = pc.min(part.column("log_time")).value
+            path = log_folder(self.root, name) / f"date={day}" / f"{first}-{os.getpid()}-{uuid.uuid4().hex[:12]}.parquet"
+            try:
+                write_parquet_atomic(part, path, what=f"the offline store (folder {FOLDER}/{name})")
+            except FeatureStoreError as exc:
+                if not self._failing:
+                    log.warning("serving log %r: rows dropped, cannot write them: %s", name, exc)
+                self._failing = True
+                self._count_dropped(name, part.num_rows, UNWRITABLE)
+                continue
+            if self._failing:
+                log.warning("serving log %r: writing again", name)
+            self._failing = False
+            self.written += part.num_rows
+            if self._on_written is not None:
+                self._on_written(name, part.num_rows)
+
+    def _count_dropped(self, name: str, n: int, reason: str) -> None:
+        self.dropped += n
+        if self._on_dropped is not None:
+            self._on_dropped(name, n, reason)
+
+
+def _table(rows: Columns | pa.Table, types: Mapping[str, pa.DataType] | None) -> pa.Table:
+    if not isinstance(rows, pa.Table):
+        types = types or {}
+        rows = pa.table({k: pa.array(v, type=types.get(k)) for k, v in rows.items()})
+    if rows.schema.field("log_time").type != TIME_TYPE:
+        rows = rows.set_column(rows.schema.get_field_index("log_time"), "log_time",
+                               rows.column("log_time").cast(TIME_TYPE))
+    return rows
