@@ -38,6 +38,8 @@ __all__ = [
     "PUSH_LATE_EVENTS",
     "PUSH_ROWS",
     "REGISTRY_RELOADS",
+    "SERVING_LOG_ROWS_DROPPED",
+    "SERVING_LOG_ROWS_WRITTEN",
     "mark_process_dead",
     "render",
 ]
@@ -106,6 +108,20 @@ PUSH_LATE_EVENTS = Counter(
     "window (they still reach the offline store), by feature view. The stream worker counts "
     "its own as featurestore_stream_late_events_total.",
     ["feature_view"],
+)
+
+# --- serving log (featurestore/serving_log, serving/serving_log.py) ---------------------
+
+SERVING_LOG_ROWS_WRITTEN = Counter(
+    "featurestore_serving_log_rows_written_total",
+    "Rows written to the serving log, by log (the model or feature service served).",
+    ["log"],
+)
+SERVING_LOG_ROWS_DROPPED = Counter(
+    "featurestore_serving_log_rows_dropped_total",
+    "Rows not logged, by log and reason: queue_full (the writer fell behind; requests never "
+    "wait for it) or unwritable (the offline store could not be written, or a value did not fit).",
+    ["log", "reason"],
 )
 
 

@@ -36,6 +36,7 @@ from featurestore.online.read import OnlineResponse, ReadPlan, read_online, read
 from featurestore.store import FeatureStore
 from monitoring.metrics import ONLINE_READ_DURATION, REGISTRY_RELOADS
 from serving.auth import APIKeyAuth
+from serving.serving_log import ServingLog
 
 __all__ = ["ServingState", "TimedOnlineStore", "get_state"]
 
@@ -92,6 +93,7 @@ class ServingState:
         self.online = TimedOnlineStore(store.online, self.store_type)  # connects on first use
         self._async: AsyncReads | None = store.online if isinstance(store.online, AsyncReads) else None
         self.read_timeout = store.config.online_store.read_timeout
+        self.serving_log = ServingLog(store)  # its writer thread starts with the first logged row
         self.revision = -1
         self.registry_error: str | None = "the registry has not been loaded yet"
         self.online_down: str | None = None  # the reason, while the breaker is open
@@ -115,6 +117,7 @@ class ServingState:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks, self._probe = [], None
+        self.serving_log.close()
         if self._async is not None:
             await self._async.aclose()
 

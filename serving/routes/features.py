@@ -41,6 +41,8 @@ async def get_online_features(request: Request) -> Response:
     features, full_feature_names, entities = _parse(body, state.max_entities, state.max_features)
     plan, response = await state.read(features, entities, full_feature_names)
     observe_online(plan, response, state.store.clock())
+    if type(features) is str:  # a feature service: logged when its logging_config says so
+        state.serving_log.log_features(features, plan, response, entities, request)
     return Response(online_response_json(response), media_type="application/json")
 
 

@@ -1,0 +1,81 @@
+"""The server's side of the serving log: which requests are logged, their request ids,
+the metrics, and the one writer of the process (``featurestore/serving_log``).
+
+``/get-online-features`` logs the rows of a feature service whose ``logging_config`` is
+set (a ``sample_rate`` share of its requests); ``/predict`` hands each finished
+prediction to ``log_prediction`` (a ``serving_log.sample_rate`` share). Logging costs a
+request a coin flip and a queue append: the rows are turned into Parquet by the writer's
+thread, and dropped (and counted) rather than waited for when it falls behind.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pyarrow as pa
+from starlette.requests import Request
+
+from featurestore.clock import clock_us
+from featurestore.online.read import OnlineResponse, ReadPlan
+from featurestore.serving_log import ServingLogWriter, online_log_columns
+from featurestore.serving_log.settings import ServingLogSettings
+from featurestore.store import FeatureStore
+from monitoring.metrics import SERVING_LOG_ROWS_DROPPED, SERVING_LOG_ROWS_WRITTEN
+
+__all__ = ["ServingLog", "request_id"]
+
+
+def request_id(request: Request) -> str:
+    """The client's ``X-Request-ID`` when it sent one, else a new random id."""
+    return request.headers.get("x-request-id") or uuid.uuid4().hex
+
+
+class ServingLog:
+    def __init__(self, store: FeatureStore, settings: ServingLogSettings | None = None):
+        self.store = store
+        self.settings = settings or ServingLogSettings.from_config(store.config, os.environ)
+        self.writer: ServingLogWriter | None = None
+        if self.settings.enabled:
+            self.writer = ServingLogWriter(
+                store.config.offline_store, queue_rows=self.settings.queue_rows, flush_rows=self.settings.flush_rows,
+                flush_seconds=self.settings.flush_seconds,
+                on_written=lambda name, n: SERVING_LOG_ROWS_WRITTEN.labels(name).inc(n),
+                on_dropped=lambda name, n, reason: SERVING_LOG_ROWS_DROPPED.labels(name, reason).inc(n),
+            )
+
+    def log_features(self, service: str, plan: ReadPlan, response: OnlineResponse,
+                     entity_rows: Mapping[str, Any] | Sequence[Mapping[str, Any]], request: Request) -> None:
+        """Log an online answer for feature ``service`` when its logging_config samples it."""
+        definition = self.store.contents.feature_services.get(service)
+        config = definition.logging_config if definition is not None else None
+        if self.writer is None or config is None or not _sampled(config.sample_rate):
+            return
+        columns, types = online_log_columns(plan, response, entity_rows, log_time_us=clock_us(self.store.clock),
+                                            request_id=request_id(request))
+        self.writer.write(service, columns, types)
+
+    def log_prediction(self, model: str, version: int, plan: ReadPlan, response: OnlineResponse,
+                       entity_rows: Mapping[str, Any] | Sequence[Mapping[str, Any]], prediction: Sequence[Any],
+                       request_id: str, *, variant: str = "stable", names: Mapping[str, str] | None = None,
+                       prediction_type: pa.DataType | None = None) -> None:
+        """Log a finished ``/predict``: the features the model scored (``names`` renames
+        them to its signature's inputs) and its answer, one value or list per row."""
+        if self.writer is None or not _sampled(self.settings.sample_rate):
+            return
+        columns, types = online_log_columns(
+            plan, response, entity_rows, log_time_us=clock_us(self.store.clock), request_id=request_id, model=model,
+            version=version, variant=variant, prediction=prediction, prediction_type=prediction_type, names=names)
+        self.writer.write(model, columns, types)
+
+    def close(self) -> None:
+        """Write what is queued (at shutdown)."""
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _sampled(rate: float) -> bool:
+    return rate >= 1.0 or random.random() < rate

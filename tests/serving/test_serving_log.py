@@ -1,0 +1,179 @@
+"""The serving log of ``/get-online-features``: rows of feature services whose
+``logging_config`` is set, through the real app; and under several uvicorn workers,
+nothing lost that is not counted and only whole files when a worker is killed."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pyarrow.parquet as pq
+import pytest
+from fastapi.testclient import TestClient
+
+from featurestore.errors import NotFoundError
+from featurestore.scaffold import init_repo
+from featurestore.serving_log.layout import FOLDER
+from serving import create_app
+
+from .conftest import NOW, open_store
+from .served import Server, wait_for
+
+SERVICES = '''
+
+from featurestore import LoggingConfig
+
+logged_v1 = FeatureService(
+    name="logged_v1",
+    features=[driver_hourly_stats[["conv_rate", "avg_daily_trips"]]],
+    logging_config=LoggingConfig(sample_rate=1.0),
+)
+sampled_v1 = FeatureService(
+    name="sampled_v1", features=[driver_hourly_stats[["conv_rate"]]], logging_config=LoggingConfig(sample_rate=0.5),
+)
+'''
+SERVING_LOG = "serving_log:\n  flush_seconds: 0.05\n"
+
+
+def logged_repo(path: Path, extra_config: str = SERVING_LOG) -> Path:
+    repo = init_repo(path, project=f"test_{uuid.uuid4().hex[:10]}", now=NOW)
+    with open(repo / "features" / "driver_stats.py", "a") as f:
+        f.write(SERVICES)
+    with open(repo / "featurestore.yaml", "a") as f:
+        f.write(extra_config)
+    return repo
+
+
+@pytest.fixture
+def logged(tmp_path, clock):
+    with open_store(logged_repo(tmp_path / "repo"), clock) as store:
+        store.apply()
+        store.materialize_incremental(NOW)
+        app = create_app(store, watch_interval=0)
+        with TestClient(app) as client:
+            yield store, client, app.state.serving.serving_log.writer
+
+
+def ask(client, service, ids, **headers):
+    answer = client.post("/get-online-features", json={"feature_service": service, "entities": {"driver_id": ids}},
+                         headers=headers)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_a_logged_service_logs_keys_values_statuses_and_event_times_of_each_row(logged, clock):
+    store, client, writer = logged
+    answer = ask(client, "logged_v1", [1001, 1002, 99999], **{"X-Request-ID": "req-1"})
+    ask(client, "driver_activity_v1", [1001])  # no logging_config: not logged
+    client.post("/get-online-features", json={"features": ["driver_hourly_stats:conv_rate"],
+                                              "entities": {"driver_id": [1001]}})  # a feature list: not logged
+    assert writer.flush(10)
+
+    log = store.get_logs("logged_v1")
+    assert log.num_rows == 3
+    rows = log.to_pylist()
+    assert {r["log_time"] for r in rows} == {NOW}
+    assert {r["request_id"] for r in rows} == {"req-1"}
+    assert {(r["model"], r["version"], r["variant"]) for r in rows} == {(None, None, "stable")}
+    assert [r["driver_id"] for r in rows] == [1001, 1002, 99999]
+    served = dict(zip(answer["metadata"]["feature_names"], answer["results"]))
+    assert [r["conv_rate"] for r in rows] == pytest.approx(served["conv_rate"]["values"])
+    assert [r["avg_daily_trips"] for r in rows] == served["avg_daily_trips"]["values"]
+    assert [r["conv_rate__status"] for r in rows] == served["conv_rate"]["statuses"] == ["PRESENT", "PRESENT", "NOT_FOUND"]
+    assert rows[2]["conv_rate__event_timestamp"] is None and rows[0]["conv_rate__event_timestamp"] <= NOW
+    assert store.get_logs("driver_activity_v1").num_rows == 0  # a service without a log: empty
+    assert writer.dropped == 0
+
+    metrics = client.get("/metrics").text
+    assert re.search(r'featurestore_serving_log_rows_written_total\{log="logged_v1"\} 3\.0', metrics)
+
+
+def test_a_sample_rate_logs_about_that_share_of_requests(logged):
+    store, client, writer = logged
+    for _ in range(200):
+        ask(client, "sampled_v1", [1001])
+    writer.flush(10)
+    assert 60 <= store.get_logs("sampled_v1").num_rows <= 140  # binomial(200, 0.5): 14 sd either side
+
+
+def test_get_logs_names_the_close_matches_of_an_unknown_name_and_checks_times(logged):
+    store, client, writer = logged
+    with pytest.raises(NotFoundError, match="did you mean 'logged_v1'"):
+        store.get_logs("loged_v1")
+    with pytest.raises(Exception, match="not an ISO 8601 time"):
+        store.get_logs("logged_v1", start="yesterday")
+    with pytest.raises(Exception, match="is not valid"):
+        store.get_logs("../escape")
+
+
+def test_logging_off_logs_nothing(tmp_path, clock):
+    repo = logged_repo(tmp_path / "repo", "serving_log:\n  enabled: false\n")
+    with open_store(repo, clock) as store:
+        store.apply()
+        store.materialize_incremental(NOW)
+        with TestClient(create_app(store, watch_interval=0)) as client:
+            ask(client, "logged_v1", [1001])
+        assert not (store.config.offline_store / FOLDER).exists()
+
+
+def metric_sum(text: str, name: str) -> float:
+    return sum(float(v) for v in re.findall(rf'^{name}\{{log="logged_v1"[^}}]*\}} (\S+)$', text, re.M))
+
+
+@pytest.mark.integration
+def test_several_workers_log_without_clashing_count_every_row_and_leave_whole_files_when_killed(tmp_path, clock):
+    repo = logged_repo(tmp_path / "repo", "serving_log:\n  flush_seconds: 0.05\n  queue_rows: 300\n")
+    with open_store(repo, clock) as store:
+        store.apply()
+        store.materialize_incremental(NOW)
+    server = Server(repo, "--workers", "2", "--no-access-log", "--watch-interval", "0",
+                    env={"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")})
+    try:
+        def send(i: int) -> None:  # a connection per request, so both workers take some
+            answer = httpx.post(f"http://127.0.0.1:{server.port}/get-online-features", json={
+                "feature_service": "logged_v1", "entities": {"driver_id": [1001, 1002, 1003, 1004, 1005]}})
+            assert answer.status_code == 200
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(send, range(300)))
+        sent = 300 * 5
+
+        def counted() -> float:
+            text = server.client.get("/metrics").text
+            return (metric_sum(text, "featurestore_serving_log_rows_written_total"),
+                    metric_sum(text, "featurestore_serving_log_rows_dropped_total"))
+
+        wait_for(lambda: sum(counted()) == sent, "every row to be written or counted as dropped", 30)
+        written, dropped = counted()
+        with open_store(repo, clock) as store:
+            assert store.get_logs("logged_v1").num_rows == written
+        files = list((store.config.offline_store / FOLDER / "logged_v1").rglob("*.parquet"))
+        assert len({f.name.split("-")[1] for f in files}) == 2  # both workers wrote, each its own files
+
+        # A worker killed while it logs leaves only whole files behind.
+        workers = [int(p) for p in Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text().split()]
+        with ThreadPoolExecutor(8) as pool:
+            pending = [pool.submit(_quietly, send, i) for i in range(400)]
+            time.sleep(0.3)
+            os.kill(workers[0], signal.SIGKILL)
+            for p in pending:
+                p.result()
+    finally:
+        server.stop()
+    files = list((store.config.offline_store / FOLDER / "logged_v1").rglob("*.parquet"))
+    assert all(pq.read_table(f).num_rows > 0 for f in files)
+    with open_store(repo, clock) as store:
+        assert store.get_logs("logged_v1").num_rows >= written
+
+
+def _quietly(send, i):
+    try:
+        send(i)
+    except Exception:  # the killed worker's connections fail; the point is the files
+        pass
