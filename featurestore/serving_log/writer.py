@@ -135,19 +135,26 @@ class ServingLogWriter:
         for entry in batch:
             by_name.setdefault(entry[0], []).append(entry)
         for name, entries in by_name.items():
-            tables = []
-            for _, rows, n, types in entries:
-                try:
-                    tables.append(_table(rows, types))
-                except (pa.ArrowException, ValueError, TypeError) as exc:
-                    log.warning("serving log %r: %d row(s) do not fit their columns and are dropped: %s", name, n, exc)
-                    self._count_dropped(name, n, UNWRITABLE)
+            try:
+                tables = [_table(rows, types) for rows, _, types in _merged(entries)]
+            except (pa.ArrowException, ValueError, TypeError):  # find the requests that do not fit
+                tables = self._tables_one_by_one(name, entries)
             try:
                 if tables:
                     self._write_log(name, tables)
             except Exception:  # never let one bad batch stop the thread that writes every log
                 log.exception("serving log %r: rows dropped after an unexpected error", name)
                 self._count_dropped(name, sum(t.num_rows for t in tables), UNWRITABLE)
+
+    def _tables_one_by_one(self, name: str, entries: list) -> list[pa.Table]:
+        tables = []
+        for _, rows, n, types in entries:
+            try:
+                tables.append(_table(rows, types))
+            except (pa.ArrowException, ValueError, TypeError) as exc:
+                log.warning("serving log %r: %d row(s) do not fit their columns and are dropped: %s", name, n, exc)
+                self._count_dropped(name, n, UNWRITABLE)
+        return tables
 
     def _write_log(self, name: str, tables: list[pa.Table]) -> None:
         try:
@@ -182,6 +189,26 @@ class ServingLogWriter:
         self.dropped += n
         if self._on_dropped is not None:
             self._on_dropped(name, n, reason)
+
+
+def _merged(entries: list) -> list[tuple[Columns | pa.Table, int, Mapping[str, pa.DataType] | None]]:
+    """Requests with the same columns and types joined into one set of columns (one Arrow
+    array per column for the whole batch is far cheaper than one per request)."""
+    groups: dict[tuple, tuple[dict[str, list], list[int], Mapping | None]] = {}
+    out: list = []
+    for _, rows, n, types in entries:
+        if isinstance(rows, pa.Table):
+            out.append((rows, n, types))
+            continue
+        key = (tuple(rows), tuple((types or {}).items()))
+        group = groups.get(key)
+        if group is None:
+            groups[key] = ({k: list(v) for k, v in rows.items()}, [n], types)
+        else:
+            for k, v in rows.items():
+                group[0][k].extend(v)
+            group[1].append(n)
+    return out + [(columns, sum(ns), types) for columns, ns, types in groups.values()]
 
 
 def _table(rows: Columns | pa.Table, types: Mapping[str, pa.DataType] | None) -> pa.Table:
