@@ -415,14 +415,21 @@ class FeatureStore:
         ``start <= log_time < end``, in log time order (docs/monitoring.md)."""
         start_us, end_us = (None if t is None else to_micros(t)
                             for t in (parse_utc(start, "logs start"), parse_utc(end, "logs end")))
-        if not log_folder(self.config.offline_store, name).is_dir() and name not in self.contents.feature_services:
+        folder = self.serving_log_folder(name)
+        if not folder.is_dir() and name not in self.contents.feature_services:
             try:
                 self.models.get_model(name)
             except NotFoundError:
                 raise NotFoundError("model or feature service", name,
                                     [*logged_names(self.config.offline_store), *self.contents.feature_services],
                                     hint="a serving log is named after the model or feature service served") from None
-        return read_log(self.config.offline_store, name, start_us, end_us)
+        return read_log(folder, start_us, end_us)
+
+    def serving_log_folder(self, name: str) -> Path:
+        """Where the serving log of a model or feature service lives (docs/monitoring.md)."""
+        service = self.contents.feature_services.get(name)
+        destination = service.logging.destination.path if service is not None and service.logging else ""
+        return log_folder(self.config.offline_store, name, destination, self.repo_path)
 
     # -- plumbing ----------------------------------------------------------------------
 

@@ -42,7 +42,7 @@ class ServingLog:
         if self.settings.enabled:
             self.writer = ServingLogWriter(
                 store.config.offline_store, queue_rows=self.settings.queue_rows, flush_rows=self.settings.flush_rows,
-                flush_seconds=self.settings.flush_seconds,
+                flush_seconds=self.settings.flush_seconds, folder=store.serving_log_folder,
                 on_written=lambda name, n: SERVING_LOG_ROWS_WRITTEN.labels(name).inc(n),
                 on_dropped=lambda name, n, reason: SERVING_LOG_ROWS_DROPPED.labels(name, reason).inc(n),
             )
@@ -51,7 +51,7 @@ class ServingLog:
                      entity_rows: Mapping[str, Any] | Sequence[Mapping[str, Any]], request: Request) -> None:
         """Log an online answer for feature ``service`` when its logging_config samples it."""
         definition = self.store.contents.feature_services.get(service)
-        config = definition.logging_config if definition is not None else None
+        config = definition.logging if definition is not None else None
         if self.writer is None or config is None or not _sampled(config.sample_rate):
             return
         columns, types = online_log_columns(plan, response, entity_rows, log_time_us=clock_us(self.store.clock),

@@ -2,7 +2,8 @@
 
 Files: ``<offline store>/_serving_logs/<name>/date=YYYY-MM-DD/<first µs>-<pid>-<random>.parquet``,
 ``name`` a model (rows from ``/predict``) or a feature service (rows from
-``/get-online-features``). Each file is written whole under a temporary name starting
+``/get-online-features``); a service whose ``LoggingConfig`` names a
+``FileLoggingDestination(path=...)`` has its ``date=`` folders in that folder instead. Each file is written whole under a temporary name starting
 with ``.`` and renamed (``offline/files.py``), and each writing process names its own
 files, so several server workers never write the same file and a reader never sees a torn one.
 
@@ -39,10 +40,14 @@ META_SCHEMA = pa.schema([
 ])
 
 
-def log_folder(offline_root: str | Path, name: str) -> Path:
-    """The folder of one model's or feature service's log (``name`` follows the name rule,
-    so it is one folder under ``_serving_logs`` and never a path out of it)."""
-    return Path(offline_root) / FOLDER / check_name("serving log name", name)
+def log_folder(offline_root: str | Path, name: str, destination: str = "", repo: str | Path = ".") -> Path:
+    """The folder of one model's or feature service's log: ``destination`` (a service's
+    ``FileLoggingDestination`` path, relative to the ``repo`` root) when given, else a
+    folder under ``_serving_logs`` (``name`` follows the name rule: never a path out of it)."""
+    check_name("serving log name", name)
+    if destination:
+        return Path(repo) / destination  # an absolute destination stays as it is
+    return Path(offline_root) / FOLDER / name
 
 
 def feature_columns(feature: str) -> tuple[str, str, str]:

@@ -17,15 +17,15 @@ import pyarrow.parquet as pq
 
 from featurestore.clock import from_micros
 from featurestore.errors import StoreUnavailableError
-from featurestore.serving_log.layout import FOLDER, META_SCHEMA, TIME_TYPE, log_folder
+from featurestore.serving_log.layout import FOLDER, META_SCHEMA, TIME_TYPE
 
 __all__ = ["logged_names", "read_log"]
 
 
-def read_log(offline_root: str | Path, name: str, start_us: int | None = None, end_us: int | None = None) -> pa.Table:
-    """The rows of log ``name`` with ``start_us <= log_time < end_us`` (either bound may be
-    None), in log time order; an empty table with the metadata columns when there are none."""
-    folder = log_folder(offline_root, name)
+def read_log(folder: Path, start_us: int | None = None, end_us: int | None = None) -> pa.Table:
+    """The rows of the log in ``folder`` (``layout.log_folder``) with ``start_us <= log_time
+    < end_us`` (either bound may be None), in log time order; an empty table with the
+    metadata columns when there are none."""
     first = _day(start_us) if start_us is not None else None
     last = _day(end_us) if end_us is not None else None
     tables = []
@@ -38,7 +38,7 @@ def read_log(offline_root: str | Path, name: str, start_us: int | None = None, e
                 tables.append(pq.read_table(file))
             except OSError as exc:
                 raise StoreUnavailableError(
-                    f"cannot read the serving log file {FOLDER}/{name}/{day.name}/{file.name}: {exc}; "
+                    f"cannot read the serving log file {folder.name}/{day.name}/{file.name}: {exc}; "
                     "the offline store's disk may have failed", store="the offline store") from None
     if not tables:
         return META_SCHEMA.empty_table()

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from featurestore.errors import FeatureStoreError
 from featurestore.offline.files import write_parquet_atomic
-from featurestore.serving_log.layout import FOLDER, TIME_TYPE, log_folder
+from featurestore.serving_log.layout import TIME_TYPE, log_folder
 
 __all__ = ["QUEUE_FULL", "UNWRITABLE", "ServingLogWriter"]
 
@@ -43,11 +43,14 @@ Columns = Mapping[str, Sequence]
 
 
 class ServingLogWriter:
-    """Appends rows to the serving logs under ``offline_root`` from a background thread."""
+    """Appends rows to the serving logs under ``offline_root`` from a background thread;
+    ``folder(name)``, when given, says where each log lives instead (``layout.log_folder``)."""
 
     def __init__(self, offline_root: str | Path, *, queue_rows: int = 100_000, flush_rows: int = 10_000,
-                 flush_seconds: float = 2.0, on_written: Written | None = None, on_dropped: Dropped | None = None):
+                 flush_seconds: float = 2.0, on_written: Written | None = None, on_dropped: Dropped | None = None,
+                 folder: Callable[[str], Path] | None = None):
         self.root = Path(offline_root)
+        self._folder = folder or (lambda name: log_folder(self.root, name))
         self.queue_rows, self.flush_rows, self.flush_seconds = queue_rows, flush_rows, flush_seconds
         self._on_written, self._on_dropped = on_written, on_dropped
         self.written = 0
@@ -169,9 +172,9 @@ class ServingLogWriter:
         for day in unique:
             part = table if len(unique) == 1 else table.filter(pc.equal(days, day))
             first = pc.min(part.column("log_time")).value
-            path = log_folder(self.root, name) / f"date={day}" / f"{first}-{os.getpid()}-{uuid.uuid4().hex[:12]}.parquet"
+            path = self._folder(name) / f"date={day}" / f"{first}-{os.getpid()}-{uuid.uuid4().hex[:12]}.parquet"
             try:
-                write_parquet_atomic(part, path, what=f"the offline store (folder {FOLDER}/{name})")
+                write_parquet_atomic(part, path, what=f"the serving log of {name!r}")
             except FeatureStoreError as exc:
                 if not self._failing:
                     log.warning("serving log %r: rows dropped, cannot write them: %s", name, exc)

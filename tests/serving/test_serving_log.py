@@ -27,12 +27,16 @@ from .served import Server, wait_for
 
 SERVICES = '''
 
-from featurestore import LoggingConfig
+from featurestore import FileLoggingDestination, LoggingConfig
 
 logged_v1 = FeatureService(
     name="logged_v1",
     features=[driver_hourly_stats[["conv_rate", "avg_daily_trips"]]],
     logging_config=LoggingConfig(sample_rate=1.0),
+)
+elsewhere_v1 = FeatureService(
+    name="elsewhere_v1", features=[driver_hourly_stats[["acc_rate"]]],
+    logging_config=LoggingConfig(destination=FileLoggingDestination(path="logs/elsewhere")),
 )
 sampled_v1 = FeatureService(
     name="sampled_v1", features=[driver_hourly_stats[["conv_rate"]]], logging_config=LoggingConfig(sample_rate=0.5),
@@ -92,6 +96,14 @@ def test_a_logged_service_logs_keys_values_statuses_and_event_times_of_each_row(
 
     metrics = client.get("/metrics").text
     assert re.search(r'featurestore_serving_log_rows_written_total\{log="logged_v1"\} 3\.0', metrics)
+
+
+def test_a_file_destination_holds_the_services_log(logged):
+    store, client, writer = logged
+    ask(client, "elsewhere_v1", [1001, 1002])
+    writer.flush(10)
+    assert len(list((store.repo_path / "logs" / "elsewhere").glob("date=*/*.parquet"))) == 1
+    assert store.get_logs("elsewhere_v1").column("driver_id").to_pylist() == [1001, 1002]
 
 
 def test_a_sample_rate_logs_about_that_share_of_requests(logged):

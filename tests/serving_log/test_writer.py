@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from featurestore.serving_log import META_SCHEMA, QUEUE_FULL, UNWRITABLE, ServingLogWriter, read_log
-from featurestore.serving_log.layout import FOLDER, TIME_TYPE
+from featurestore.serving_log.layout import FOLDER, TIME_TYPE, log_folder
 
 DAY1 = datetime(2024, 5, 1, 23, 59, 59, tzinfo=timezone.utc)
 US = 1_000_000
@@ -31,6 +31,10 @@ def rows(start_us: int, n: int, step_us: int = US, driver: int = 1) -> dict[str,
     return {"log_time": [start_us + i * step_us for i in range(n)], "request_id": [f"r{i}" for i in range(n)],
             "model": ["m"] * n, "version": [1] * n, "variant": ["stable"] * n, "driver_id": [driver] * n,
             "conv_rate": [0.5] * n, "conv_rate__status": ["PRESENT"] * n, "conv_rate__event_timestamp": [start_us] * n}
+
+
+def read(root, name: str, start_us=None, end_us=None) -> pa.Table:
+    return read_log(log_folder(root, name), start_us, end_us)
 
 
 TYPES = {"log_time": TIME_TYPE, "conv_rate__event_timestamp": TIME_TYPE, "conv_rate": pa.float32()}
@@ -47,7 +51,7 @@ def test_rows_land_in_whole_files_per_name_and_date_and_read_back_in_time_order(
     assert not list(tmp_path.rglob(".*"))  # no temporary files left
     assert sorted(counted) == [("m", 1), ("m", 2), ("other", 1)] and writer.written == 4
 
-    table = read_log(tmp_path, "m")
+    table = read(tmp_path, "m")
     assert table.schema.field("log_time").type == TIME_TYPE
     assert table.schema.field("conv_rate").type == pa.float32()
     assert table.column("request_id").to_pylist() == ["r0", "r1", "r2"]
@@ -63,7 +67,7 @@ def test_time_filters_take_start_and_leave_out_end(tmp_path):
     t0 = DAY1
 
     def ids(start=None, end=None):
-        return [t.second for t in read_log(tmp_path, "m", start and us(start), end and us(end))
+        return [t.second for t in read(tmp_path, "m", start and us(start), end and us(end))
                 .column("log_time").to_pylist()]
 
     assert len(ids()) == 10
@@ -71,7 +75,7 @@ def test_time_filters_take_start_and_leave_out_end(tmp_path):
     assert ids(start=t0 + timedelta(seconds=8)) == [7, 8]
     assert ids(end=t0 + timedelta(seconds=1)) == [59]
     assert ids(t0 + timedelta(days=3)) == []
-    assert read_log(tmp_path, "never-logged").schema == META_SCHEMA
+    assert read(tmp_path, "never-logged").schema == META_SCHEMA
 
 
 def test_a_full_queue_drops_and_counts_rows_without_waiting(tmp_path):
@@ -84,7 +88,7 @@ def test_a_full_queue_drops_and_counts_rows_without_waiting(tmp_path):
     assert time.perf_counter() - began < 0.5
     assert drops == [("m", 2, QUEUE_FULL)] and writer.dropped == 2
     writer.close()
-    assert writer.written == 4 and read_log(tmp_path, "m").num_rows == 4
+    assert writer.written == 4 and read(tmp_path, "m").num_rows == 4
     assert not writer.write("m", rows(us(DAY1), 1), TYPES)  # closed: dropped, counted
     assert writer.dropped == 3
 
@@ -98,7 +102,7 @@ def test_rows_that_do_not_fit_their_columns_are_dropped_and_counted_and_the_rest
     writer.write("m", rows(us(DAY1), 3), TYPES)
     writer.close()
     assert drops == [(2, UNWRITABLE)]
-    assert read_log(tmp_path, "m").num_rows == 3 and writer.written == 3
+    assert read(tmp_path, "m").num_rows == 3 and writer.written == 3
 
 
 def test_an_unwritable_folder_drops_and_counts_and_the_writer_goes_on(tmp_path):
@@ -111,7 +115,7 @@ def test_an_unwritable_folder_drops_and_counts_and_the_writer_goes_on(tmp_path):
     blocked.unlink()
     writer.write("m", rows(us(DAY1), 2), TYPES)
     writer.close()
-    assert writer.written == 2 and read_log(blocked, "m").num_rows == 2
+    assert writer.written == 2 and read(blocked, "m").num_rows == 2
 
 
 def test_concurrent_writers_lose_nothing_they_do_not_count(tmp_path):
@@ -130,7 +134,7 @@ def test_concurrent_writers_lose_nothing_they_do_not_count(tmp_path):
         t.join()
     writer.close()
     assert writer.written + writer.dropped == sum(sent) == 1200
-    assert read_log(tmp_path, "m").num_rows == writer.written
+    assert read(tmp_path, "m").num_rows == writer.written
 
 
 KILLED_WRITER = """
@@ -160,4 +164,4 @@ def test_a_writer_killed_mid_write_leaves_only_whole_files(tmp_path):
     assert len(files) >= 3
     sizes = [pq.read_table(f).num_rows for f in files]  # every file reads, with whole batches
     assert all(n > 0 and n % 2000 == 0 for n in sizes)
-    assert read_log(tmp_path, "m").num_rows == sum(sizes)  # a torn temporary file is never read
+    assert read(tmp_path, "m").num_rows == sum(sizes)  # a torn temporary file is never read
