@@ -247,7 +247,8 @@ class FeatureStore:
         from featurestore.models.predict import BATCH_ROWS
 
         return self._prediction_side().batch(uri, entity_df, timestamp_field=timestamp_field,
-                                             batch_rows=batch_rows or BATCH_ROWS, progress=progress,
+                                             batch_rows=BATCH_ROWS if batch_rows is None else batch_rows,
+                                             progress=progress,
                                              prediction_column=prediction_column)
 
     def _prediction_side(self) -> Predictions:

@@ -105,3 +105,10 @@ def test_a_model_that_fails_midway_leaves_no_output(world, tmp_path):
                   "--batch-rows", "3")
     assert result.exit_code == 1 and "driver_id=9999" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["entities.parquet"]
+
+
+def test_batch_rows_must_be_a_positive_count(world):
+    from featurestore.errors import InputError
+
+    with pytest.raises(InputError, match=r"batch_rows must be a positive number of rows, not 0"):
+        world.store.predict(world.uri, world.entity_df(), batch_rows=0)

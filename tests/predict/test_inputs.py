@@ -146,3 +146,21 @@ def test_the_cli_registers_a_policy_with_defaults(world):
     assert [c.get("default") for c in data["signature"]["inputs"]] == [0.25, 0.0, 7.5]
     table = CliRunner().invoke(cli, ["--repo", str(world.repo), "models", "show", "flat/1"]).output
     assert "conv_rate:Float32=0.25" in table and "default" in table
+
+
+def test_a_value_past_its_ttl_is_missing(world):
+    from datetime import timedelta
+
+    from featurestore import FeatureStore
+    from featurestore.config import load_config
+
+    later = world.now + timedelta(days=2)  # past driver_hourly_stats' ttl of one day
+    strict = _register(world, "strict_ttl", on_missing="error")
+    filled = _register(world, "default_ttl", on_missing="default", defaults=DEFAULTS)
+    with FeatureStore(config=load_config(world.repo, env={}), clock=lambda: later.timestamp()) as store:
+        response = store.get_online_features(FEATURES, world.entity_columns())
+    assert response.statuses[response.feature_names.index("conv_rate")][0] == "OUTSIDE_MAX_AGE"
+    with pytest.raises(MissingFeatureError, match=r"'conv_rate' is missing \(OUTSIDE_MAX_AGE\) for driver_id=1001 "
+                                                  r"\(and 3 more rows\)"):
+        model_inputs(strict, response)
+    assert model_inputs(filled, response).column("conv_rate").to_pylist() == [0.25] * 4
