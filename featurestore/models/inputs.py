@@ -32,7 +32,8 @@ from featurestore.bounded import BoundedCache
 from featurestore.errors import InputError, MissingFeatureError, ModelError
 from featurestore.models.records import DEFAULT_ON_MISSING, ON_MISSING, ModelVersion
 
-__all__ = ["DEFAULT_ON_MISSING", "ON_MISSING", "InputSpec", "fill_missing", "input_spec", "model_inputs"]
+__all__ = ["DEFAULT_ON_MISSING", "ON_MISSING", "InputSpec", "fill_missing", "input_spec", "model_inputs",
+           "request_values"]
 
 _PRESENT = "PRESENT"  # featurestore.online.read.FieldStatus.PRESENT (models sit below online reads)
 
@@ -113,7 +114,7 @@ def model_inputs(version: ModelVersion | InputSpec, response: Any,
             values, statuses = response.values[at], response.statuses[at]
             missing = statuses.count(_PRESENT) != n or None in values
         else:
-            values, statuses = _request_values(spec, request, column, n), None
+            values, statuses = request_values(spec, request, column, n), None
             missing = None in values
         if missing:
             values = _resolve(spec, i, values, statuses, lambda j: _entity(response, spec, join_keys, j))
@@ -143,7 +144,9 @@ def _array(spec: InputSpec, i: int, values: list) -> pa.Array:
         raise InputError(f"model {spec.uri}: input {field.name!r} must hold {field.type} values: {exc}") from None
 
 
-def _request_values(spec: InputSpec, request: Any, name: str, n: int) -> list:
+def request_values(spec: InputSpec, request: Any, name: str, n: int) -> list:
+    """The values of request field ``name`` for ``n`` entity rows, from columns or rows, as
+    sent; InputError when they are not there."""
     if isinstance(request, Mapping):
         values = request.get(name)
         if isinstance(values, tuple) or (hasattr(values, "tolist") and not isinstance(values, (str, bytes))):
@@ -170,9 +173,10 @@ def _entity(response: Any, spec: InputSpec, join_keys: Sequence[str] | None, j: 
     return {k: response.values[names.index(k)][j] for k in join_keys if k in names}
 
 
-def fill_missing(spec: InputSpec, table: pa.Table, entity_columns: Sequence[str]) -> pa.Table:
+def fill_missing(version: ModelVersion | InputSpec, table: pa.Table, entity_columns: Sequence[str]) -> pa.Table:
     """``table`` (point-in-time rows holding the input columns) with the policy applied to
     their nulls; ``entity_columns`` name the entity of a row in a ``MissingFeatureError``."""
+    spec = version if isinstance(version, InputSpec) else input_spec(version)
     if spec.on_missing == "null":
         return table
     for i, name in enumerate(spec.columns):

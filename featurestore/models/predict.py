@@ -21,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 
 from featurestore.errors import InputError, ModelError, SchemaError
-from featurestore.models.inputs import InputSpec, fill_missing, input_spec, model_inputs
+from featurestore.models.inputs import InputSpec, fill_missing, input_spec, model_inputs, request_values
 from featurestore.models.loaded import LoadedModel
 from featurestore.models.records import ModelVersion
 
@@ -112,8 +112,9 @@ class Predictions:
         predictions = self.loaded(version).predict(features)
         keys = response.to_arrow().select(list(plan.join_keys))
         statuses = {c: response.statuses[response.feature_names.index(c)] for c in spec.feature_columns}
-        for field in spec.request_fields:
-            statuses[field] = [_PRESENT if v is not None else _NULL for v in features.column(field).to_pylist()]
+        for field in spec.request_fields:  # as sent (a filled default was still missing)
+            sent = request_values(spec, rows, field, features.num_rows)
+            statuses[field] = [_PRESENT if v is not None else _NULL for v in sent]
         return Prediction(version.name, version.version, _checked(predictions, features.num_rows, spec), keys,
                           features, statuses)
 

@@ -67,3 +67,15 @@ def test_an_alias_move_is_followed_on_the_next_call(world):
     world.store.models.set_alias("moving", "champion", 2)
     with pytest.raises(MissingFeatureError):
         world.store.predict_online("moving", world.entity_columns())
+
+
+def test_a_request_field_input_sent_as_null_is_missing_and_its_status_says_so(world):
+    defaults = {"conv_rate": 0.25, "fare_sum_1h": 0.0, "expected_fare": 7.5, "trip_km": 1.0}
+    version = world.store.models.register("km_model", world.model, flavor="python", training_dataset="trip_training",
+                                          output="completed", request_fields=["trip_km"], on_missing="default",
+                                          defaults=defaults)
+    rows = [{"driver_id": 1001, "trip_km": None, "surge": 1.0}, {"driver_id": 1002, "trip_km": 2.5, "surge": 1.0}]
+    result = world.store.predict_online(version.uri, rows)
+    assert result.features.column("trip_km").to_pylist() == [1.0, 2.5]
+    assert result.statuses["trip_km"] == ["NULL_VALUE", "PRESENT"]
+    assert list(result.to_dict()["features"]) == [*COLUMNS, "trip_km"]
