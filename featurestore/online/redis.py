@@ -27,7 +27,8 @@ from featurestore.errors import ConfigError, DefinitionError
 from featurestore.online.base import OnlineRow, OnlineView
 from featurestore.online.batches import EncodedBatch, encode_batch
 from featurestore.online.entity_keys import entity_key_encoder
-from featurestore.online.redis_protocol import REDIS_ERRORS, AsyncRoundTrips, Scripts, connect, pack, unavailable
+from featurestore.online.redis_async import AsyncRoundTrips
+from featurestore.online.redis_protocol import REDIS_ERRORS, Scripts, connect, pack, unavailable
 from featurestore.online.values import feature_decoders, undecodable
 from featurestore.redaction import mask_url
 

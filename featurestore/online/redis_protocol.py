@@ -7,18 +7,18 @@ Redis; this module is the one place that
 - turns redis-py and socket errors into ``StoreUnavailableError`` (``unavailable``),
 - hides passwords in URLs (``mask_url``, from ``featurestore/redaction.py``),
 - builds the redis-py client a process shares between those backends (``connect``),
-- makes the server's round trips on its event loop, within a deadline (``AsyncRoundTrips``).
+- says what a new connection sends first (``setup_commands``: AUTH, SELECT, CLIENT SETNAME).
+
+The server's round trips on its event loop are ``redis_async.AsyncRoundTrips``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import redis
-import redis.asyncio
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import AuthenticationError, NoScriptError, RedisError
 from redis.retry import Retry
@@ -26,7 +26,8 @@ from redis.retry import Retry
 from featurestore.errors import ConfigError, StoreUnavailableError
 from featurestore.redaction import mask_url
 
-__all__ = ["REDIS_ERRORS", "AsyncRoundTrips", "Scripts", "connect", "pack", "pack_args", "redis_errors", "unavailable"]
+__all__ = ["REDIS_ERRORS", "Scripts", "connect", "pack", "pack_args", "redis_errors", "setup_commands",
+           "unavailable"]
 
 _HINT = "online_store.connection_string in featurestore.yaml (or FEATURESTORE_REDIS_URL)"
 
@@ -39,6 +40,19 @@ def pack(args: Sequence[bytes]) -> bytes:
 def pack_args(args: Sequence[bytes | str | int]) -> bytes:
     """``pack`` for arguments that may also be str (UTF-8) or int (decimal)."""
     return pack([a.encode() if isinstance(a, str) else b"%d" % a if isinstance(a, int) else a for a in args])
+
+
+def setup_commands(options: dict, name: str) -> list[bytes]:
+    """What a hand-made connection sends first, packed: AUTH and SELECT as ``options``
+    (redis-py's ``parse_url`` of the URL) ask, then CLIENT SETNAME ``name``."""
+    setup = []
+    if options.get("password") is not None:
+        setup.append(pack_args(["AUTH", *([options["username"]] if options.get("username") else []),
+                                options["password"]]))
+    if options.get("db"):
+        setup.append(pack_args(["SELECT", options["db"]]))
+    setup.append(pack_args(["CLIENT", "SETNAME", name]))
+    return setup
 
 
 def connect(url: str, project: str, *, socket_timeout: float = 5.0, retries: int = 3) -> redis.Redis:
@@ -114,70 +128,3 @@ class Scripts:
         except NoScriptError:
             client.script_load(self.bodies[index])
             return client.evalsha(self.shas[index], len(keys), *keys, *args)
-
-
-class AsyncRoundTrips:
-    """Round trips on the running event loop that give up after ``timeout`` seconds.
-
-    The server's online reads go through here: a read waiting on Redis never blocks the
-    event loop (other requests and ``/health`` go on being answered), and a Redis that
-    hangs (stopped, or a network that drops packets) costs each read ``timeout`` seconds,
-    then a StoreUnavailableError, instead of the blocking client's socket timeout times
-    its retries. Connections are redis-py's asyncio ones (AUTH, TLS, unix sockets, the
-    database from the URL), kept in a free list of this loop's: redis-py's asyncio pool
-    costs more per request than the round trip. No retries within the deadline except
-    once on an idle connection Redis has closed meanwhile (a restart, an idle timeout).
-    """
-
-    def __init__(self, url: str, project: str, what: str, timeout: float):
-        try:
-            pool = redis.asyncio.ConnectionPool.from_url(
-                url, socket_connect_timeout=timeout, client_name=f"featurestore:{project}")
-        except ValueError as exc:
-            raise ConfigError(f"online store connection string {mask_url(url)!r} is not a Redis URL ({exc})") from None
-        self._connection_class, self._kwargs = pool.connection_class, pool.connection_kwargs
-        self.timeout = timeout
-        self._what = what
-        self._idle: list = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    async def run(self, commands: Sequence[bytes]) -> list:
-        """Send commands (each packed in RESP) in one round trip; their replies. Raises
-        StoreUnavailableError when Redis fails or does not answer within the deadline."""
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:  # a new loop (a test's, a restarted server's): its own connections
-            self._idle, self._loop = [], loop
-        try:
-            async with asyncio.timeout(self.timeout):
-                return await self._round_trip(b"".join(commands), len(commands))
-        except TimeoutError:
-            raise StoreUnavailableError(
-                f"the {self._what} did not answer within {self.timeout:g} s (online_store.read_timeout); "
-                "check that Redis is running and not overloaded") from None
-        except REDIS_ERRORS as exc:
-            raise unavailable(exc, self._what) from None
-
-    async def _round_trip(self, payload: bytes, count: int) -> list:
-        while True:
-            reused = bool(self._idle)
-            conn = self._idle.pop() if reused else self._connection_class(**self._kwargs)
-            try:
-                if not reused:
-                    await conn.connect()
-                await conn.send_packed_command([payload], check_health=False)
-                replies = [await conn.read_response() for _ in range(count)]
-            except (redis.ConnectionError, OSError):
-                await conn.disconnect(nowait=True)
-                if reused:
-                    continue  # Redis closed it while idle: once more on a new connection
-                raise
-            except BaseException:  # cancelled by the deadline, or an error reply: replies may be unread
-                await conn.disconnect(nowait=True)
-                raise
-            self._idle.append(conn)
-            return replies
-
-    async def aclose(self) -> None:
-        idle, self._idle = self._idle, []
-        for conn in idle:
-            await conn.disconnect(nowait=True)

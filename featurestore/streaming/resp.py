@@ -19,7 +19,7 @@ import ssl
 from collections.abc import Sequence
 
 from featurestore.errors import ConfigError
-from featurestore.online.redis_protocol import pack_args
+from featurestore.online.redis_protocol import pack_args, setup_commands
 from featurestore.redaction import mask_url
 
 __all__ = ["RespConnection", "RespError"]
@@ -140,13 +140,7 @@ class RespConnection:
             if self._tls:
                 sock = ssl.create_default_context().wrap_socket(sock, server_hostname=o.get("host"))
         self._sock, self._buf = sock, b""
-        setup = []
-        if o.get("password") is not None:
-            setup.append(pack_args(["AUTH", *([o["username"]] if o.get("username") else []), o["password"]]))
-        if o.get("db"):
-            setup.append(pack_args(["SELECT", o["db"]]))
-        setup.append(pack_args(["CLIENT", "SETNAME", self._name]))
-        for reply in self._round_trip(setup):
+        for reply in self._round_trip(setup_commands(o, self._name)):
             if isinstance(reply, RespError):
                 self.close()
                 raise reply
