@@ -36,8 +36,44 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-__all__ = ["add_load_options", "answer", "compare", "free_port", "machine", "post", "serve_ours", "serve_raw", "serving_repo",
+__all__ = ["RAW_READ", "add_load_options", "answer", "compare", "free_port", "machine", "post", "serve_ours", "serve_raw", "serving_repo",
            "stop", "versus"]
+
+
+# The start of a raw endpoint's module: the online store's Redis lookup of the example
+# repo's driver_hourly_stats, by hand with redis-py (one HMGET, or a pipeline of them).
+RAW_READ = '''
+import json
+import os
+import struct
+
+import redis
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+
+client = redis.Redis.from_url(os.environ["BENCH_REDIS_URL"])
+PREFIX = os.environ["BENCH_PROJECT"].encode() + b":"
+KEY_HEAD = b"\\x01\\x09driver_idi"  # one join key "driver_id", int64 tag (online/entity_keys.py)
+FIELDS = [b"driver_hourly_stats:@ts", b"driver_hourly_stats:conv_rate", b"driver_hourly_stats:acc_rate",
+          b"driver_hourly_stats:avg_daily_trips"]
+F32, I64 = struct.Struct("<f").unpack, struct.Struct("<q").unpack
+app = FastAPI()
+
+
+def read(ids: list) -> tuple[list, list, list]:
+    """conv_rate, acc_rate and avg_daily_trips of each driver (None: no value)."""
+    keys = [PREFIX + KEY_HEAD + struct.pack("<q", i) for i in ids]
+    if len(keys) == 1:
+        replies = [client.hmget(keys[0], FIELDS)]
+    else:
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hmget(key, FIELDS)
+        replies = pipe.execute()
+    return ([F32(r[1])[0] if r[1] is not None else None for r in replies],
+            [F32(r[2])[0] if r[2] is not None else None for r in replies],
+            [I64(r[3])[0] if r[3] is not None else None for r in replies])
+'''
 
 
 # --- load generator --------------------------------------------------------------------

@@ -31,48 +31,21 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE] + [str(
 import argparse  # noqa: E402
 import json  # noqa: E402
 
-from harness import add_load_options, answer, compare, free_port, machine, post, serve_ours, serve_raw, \
-    serving_repo, stop, versus  # noqa: E402
+from harness import (RAW_READ, add_load_options, answer, compare, free_port, machine, post,  # noqa: E402
+                     serve_ours, serve_raw, serving_repo, stop, versus)
 
 REFS = ["driver_hourly_stats:conv_rate", "driver_hourly_stats:acc_rate", "driver_hourly_stats:avg_daily_trips"]
 DRIVERS = [1001, 1002, 1003, 1004, 1005]
 SHAPES = {"1x3": DRIVERS[:1], "10x3": (DRIVERS * 2)[:10]}
 PATH = "/get-online-features"
 
-RAW_APP = '''
-"""The raw endpoint: the same Redis lookup as the online store, done by hand with redis-py."""
-import json
-import os
-import struct
-
-import redis
-from fastapi import FastAPI, Request
-from starlette.responses import Response
-
-client = redis.Redis.from_url(os.environ["BENCH_REDIS_URL"])
-PREFIX = os.environ["BENCH_PROJECT"].encode() + b":"
-KEY_HEAD = b"\\x01\\x09driver_idi"  # one join key "driver_id", int64 tag (online/entity_keys.py)
-FIELDS = [b"driver_hourly_stats:@ts", b"driver_hourly_stats:conv_rate", b"driver_hourly_stats:acc_rate",
-          b"driver_hourly_stats:avg_daily_trips"]
-F32, I64 = struct.Struct("<f").unpack, struct.Struct("<q").unpack
-app = FastAPI()
-
+RAW_APP = RAW_READ + '''
 
 @app.post("/get-online-features")
 async def raw(request: Request) -> Response:
     ids = json.loads(await request.body())["entities"]["driver_id"]
-    keys = [PREFIX + KEY_HEAD + struct.pack("<q", i) for i in ids]
-    if len(keys) == 1:
-        replies = [client.hmget(keys[0], FIELDS)]
-    else:
-        pipe = client.pipeline(transaction=False)
-        for key in keys:
-            pipe.hmget(key, FIELDS)
-        replies = pipe.execute()
-    out = {"driver_id": ids,
-           "conv_rate": [F32(r[1])[0] if r[1] is not None else None for r in replies],
-           "acc_rate": [F32(r[2])[0] if r[2] is not None else None for r in replies],
-           "avg_daily_trips": [I64(r[3])[0] if r[3] is not None else None for r in replies]}
+    conv_rate, acc_rate, avg_daily_trips = read(ids)
+    out = {"driver_id": ids, "conv_rate": conv_rate, "acc_rate": acc_rate, "avg_daily_trips": avg_daily_trips}
     return Response(json.dumps(out), media_type="application/json")
 '''
 
