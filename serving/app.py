@@ -7,6 +7,7 @@ their bodies are in docs/http-api.md; error answers in ``serving.errors``.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from contextlib import asynccontextmanager
@@ -56,6 +57,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await state.start()
+        if owned:  # a server process (featurestore serve), not an app inside someone's program
+            # What startup built (libraries, definitions) lives as long as the process: out
+            # of the collector's sight, a full collection no longer walks it, which took tens
+            # of milliseconds every few thousand requests (a pause, and ~35 µs a request).
+            gc.freeze()
         log.info("serving project %r (registry revision %d, %s online store)", store.project, state.revision,
                  state.store_type)
         try:

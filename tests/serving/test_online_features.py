@@ -164,3 +164,20 @@ def test_non_finite_floats_become_null():
 
     response = OnlineResponse(["x"], [[float("nan"), 1.5, float("inf")]], [["PRESENT"] * 3], [[None] * 3], [None])
     assert json.loads(online_response_json(response))["results"][0]["values"] == [None, 1.5, None]
+
+
+def test_a_server_that_opened_its_repo_keeps_startup_objects_out_of_garbage_collection(store):
+    import gc
+
+    from fastapi.testclient import TestClient
+
+    from serving import create_app
+
+    before = gc.get_freeze_count()
+    try:
+        with TestClient(create_app(store.repo_path, watch_interval=0)) as client:
+            assert gc.get_freeze_count() > before
+            answer = client.post("/get-online-features", json={"features": REFS, "entities": {"driver_id": [1001]}})
+            assert answer.status_code == 200 and answer.json()["results"][0]["values"] == [1001]
+    finally:
+        gc.unfreeze()
