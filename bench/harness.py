@@ -36,8 +36,11 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-__all__ = ["RAW_READ", "add_load_options", "answer", "compare", "free_port", "machine", "post", "serve_ours", "serve_raw", "serving_repo",
-           "stop", "versus"]
+__all__ = ["DRIVERS", "RAW_READ", "REFS", "add_load_options", "run", "serving_repo"]
+
+#: The example repo's three driver features and some of its drivers.
+REFS = ["driver_hourly_stats:conv_rate", "driver_hourly_stats:acc_rate", "driver_hourly_stats:avg_daily_trips"]
+DRIVERS = [1001, 1002, 1003, 1004, 1005]
 
 
 # The start of a raw endpoint's module: the online store's Redis lookup of the example
@@ -175,15 +178,40 @@ def compare(targets: dict[str, tuple[int, bytes]], args: argparse.Namespace) -> 
     return out
 
 
-def versus(ours: dict, raw: dict, max_p99: float, min_rps: float) -> dict:
-    """Ours against raw: the two ratios and whether both targets are met."""
-    p99 = round(ours["c1_p99_ms"] / raw["c1_p99_ms"], 3)
-    rps = round(ours["c16_rps"] / raw["c16_rps"], 3)
-    return {"p99_vs_raw": p99, "rps_vs_raw": rps, "target_met": p99 <= max_p99 and rps >= min_rps}
-
-
-def machine() -> dict:
-    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+def run(args: argparse.Namespace, *, title: str, repo: Path, env: dict, raw: tuple[Path, str, dict],
+        cases: dict[str, tuple[str, dict]], check, max_p99: float, min_rps: float) -> None:
+    """For each worker count in ``args.workers``: ours and the raw endpoint (``raw``: its
+    folder, module source and environment) side by side; for each case (name -> (path,
+    body)), ``check(ours answer, raw answer)`` then ``compare``, with the ratios against the
+    targets (p99 at most ``max_p99`` x raw's, requests/s at least ``min_rps`` x raw's).
+    Prints one JSON object."""
+    results: dict = {}
+    for workers in [int(w) for w in args.workers.split(",")]:
+        ports = {"ours": free_port(), "raw": free_port()}
+        servers = [serve_ours(repo, ports["ours"], workers, env)]
+        try:
+            servers.append(serve_raw(*raw[:2], ports["raw"], workers, raw[2]))
+            per_case = {}
+            for case, (path, body) in cases.items():
+                targets = {name: (port, post(port, path, body)) for name, port in ports.items()}
+                check(answer(*targets["ours"]), answer(*targets["raw"]))
+                both = compare(targets, args)
+                p99 = round(both["ours"]["c1_p99_ms"] / both["raw"]["c1_p99_ms"], 3)
+                rps = round(both["ours"]["c16_rps"] / both["raw"]["c16_rps"], 3)
+                per_case[case] = {**both, "p99_vs_raw": p99, "rps_vs_raw": rps,
+                                  "target_met": p99 <= max_p99 and rps >= min_rps}
+        finally:
+            for proc in servers:
+                stop(proc)
+        results[f"workers_{workers}"] = per_case
+    print(json.dumps({
+        "benchmark": title,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "settings": {"c1_requests": args.c1_requests, "c16_seconds": args.seconds, "rounds": args.rounds,
+                     "warmup": args.warmup},
+        "targets": {"p99_vs_raw_at_most": max_p99, "rps_vs_raw_at_least": min_rps},
+        "results": results,
+    }, indent=2))
 
 
 # --- processes -------------------------------------------------------------------------

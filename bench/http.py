@@ -31,11 +31,8 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE] + [str(
 import argparse  # noqa: E402
 import json  # noqa: E402
 
-from harness import (RAW_READ, add_load_options, answer, compare, free_port, machine, post,  # noqa: E402
-                     serve_ours, serve_raw, serving_repo, stop, versus)
+from harness import DRIVERS, RAW_READ, REFS, add_load_options, run, serving_repo  # noqa: E402
 
-REFS = ["driver_hourly_stats:conv_rate", "driver_hourly_stats:acc_rate", "driver_hourly_stats:avg_daily_trips"]
-DRIVERS = [1001, 1002, 1003, 1004, 1005]
 SHAPES = {"1x3": DRIVERS[:1], "10x3": (DRIVERS * 2)[:10]}
 PATH = "/get-online-features"
 
@@ -66,31 +63,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_load_options(parser)
     args = parser.parse_args()
+    cases = {shape: (PATH, {"features": REFS, "entities": {"driver_id": ids}}) for shape, ids in SHAPES.items()}
     with serving_repo("featurestore-bench-http-") as (folder, repo, env):
-        results: dict = {}
-        for workers in [int(w) for w in args.workers.split(",")]:
-            ports = {"ours": free_port(), "raw": free_port()}
-            servers = [serve_ours(repo, ports["ours"], workers, env),
-                       serve_raw(folder, RAW_APP, ports["raw"], workers, env)]
-            try:
-                per_shape = {}
-                for shape, ids in SHAPES.items():
-                    targets = {name: (port, post(port, PATH, {"features": REFS, "entities": {"driver_id": ids}}))
-                               for name, port in ports.items()}
-                    check_same_values(answer(*targets["ours"]), answer(*targets["raw"]))
-                    both = compare(targets, args)
-                    per_shape[shape] = both | versus(both["ours"], both["raw"], max_p99=1.5, min_rps=0.7)
-            finally:
-                for proc in servers:
-                    stop(proc)
-            results[f"workers_{workers}"] = per_shape
-        print(json.dumps({
-            "benchmark": "POST /get-online-features, Redis online store, loopback",
-            "machine": machine(),
-            "settings": {"c1_requests": args.c1_requests, "c16_seconds": args.seconds, "rounds": args.rounds,
-                         "warmup": args.warmup},
-            "results": results,
-        }, indent=2))
+        run(args, title="POST /get-online-features, Redis online store, loopback", repo=repo, env=env,
+            raw=(folder, RAW_APP, env), cases=cases, check=check_same_values, max_p99=1.5, min_rps=0.7)
 
 
 if __name__ == "__main__":

@@ -38,11 +38,8 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 
-from harness import (RAW_READ, add_load_options, answer, compare, free_port, machine, post,  # noqa: E402
-                     serve_ours, serve_raw, serving_repo, stop, versus)
+from harness import DRIVERS, RAW_READ, REFS, add_load_options, run, serving_repo  # noqa: E402
 
-REFS = ["driver_hourly_stats:conv_rate", "driver_hourly_stats:acc_rate", "driver_hourly_stats:avg_daily_trips"]
-DRIVERS = [1001, 1002, 1003, 1004, 1005]
 SHAPES = {"1": DRIVERS[:1], "10": (DRIVERS * 2)[:10]}
 MODELS = {"logreg": "bench_logreg", "gbm": "bench_gbm"}
 
@@ -104,35 +101,12 @@ def main() -> None:
     parser.add_argument("--models", default="logreg,gbm", help="models to run, comma-separated (logreg, gbm)")
     parser.add_argument("--shapes", default="1,10", help="entities per request, comma-separated (1, 10)")
     args = parser.parse_args()
+    cases = {f"{model}_{shape}": (f"/predict/{MODELS[model]}", {"entities": {"driver_id": SHAPES[shape]}})
+             for model in args.models.split(",") for shape in args.shapes.split(",")}
     with serving_repo("featurestore-bench-predict-") as (folder, repo, env):
         raw_env = register_models(repo, folder, env)
-        results: dict = {}
-        for workers in [int(w) for w in args.workers.split(",")]:
-            ports = {"ours": free_port(), "raw": free_port()}
-            servers = [serve_ours(repo, ports["ours"], workers, env),
-                       serve_raw(folder, RAW_APP, ports["raw"], workers, raw_env)]
-            try:
-                per_case = {}
-                for model in args.models.split(","):
-                    for shape in args.shapes.split(","):
-                        path = f"/predict/{MODELS[model]}"
-                        body = {"entities": {"driver_id": SHAPES[shape]}}
-                        targets = {name: (port, post(port, path, body)) for name, port in ports.items()}
-                        check_same_predictions(answer(*targets["ours"]), answer(*targets["raw"]))
-                        both = compare(targets, args)
-                        per_case[f"{model}_{shape}"] = both | versus(both["ours"], both["raw"], max_p99=1.3,
-                                                                    min_rps=0.8)
-            finally:
-                for proc in servers:
-                    stop(proc)
-            results[f"workers_{workers}"] = per_case
-        print(json.dumps({
-            "benchmark": "POST /predict/{model}, Redis online store, loopback",
-            "machine": machine(),
-            "settings": {"c1_requests": args.c1_requests, "c16_seconds": args.seconds, "rounds": args.rounds,
-                         "warmup": args.warmup},
-            "results": results,
-        }, indent=2))
+        run(args, title="POST /predict/{model}, Redis online store, loopback", repo=repo, env=env,
+            raw=(folder, RAW_APP, raw_env), cases=cases, check=check_same_predictions, max_p99=1.3, min_rps=0.8)
 
 
 if __name__ == "__main__":
