@@ -91,7 +91,7 @@ def validate(contents: RepoContents, engine: OfflineEngine, repo: Path, offline_
     checked = RepoContents(dict(contents.entities), dict(contents.sources),
                            request_sources=dict(contents.request_sources))
     for view in contents.feature_views.values():
-        schema = engine.read_schema(source_table(view, repo, offline_root))
+        schema = engine.read_schema(source_table(view, repo, offline_root, contents.sources.values()))
         _check_view(view, schema)
         checked.feature_views[view.name] = _with_key_fields(view, schema)
     for odfv in contents.on_demand_feature_views.values():

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from featurestore.clock import TimeRange, check_spellable, clock_us, to_utc
-from featurestore.definitions import FeatureView, PushSource
+from featurestore.definitions import FeatureView, FileSource, PushSource
 from featurestore.errors import InputError, SchemaError
 from featurestore.online.base import EVENT_TIMESTAMP, OnlineStore
 from featurestore.online.base import online_view
@@ -27,7 +27,7 @@ from featurestore.streaming.events import EVENT_ID_COLUMN, column_ids, fill_ids
 from featurestore.streaming.ingest import add_events
 from featurestore.types import from_arrow
 
-__all__ = ["PUSH_TARGETS", "PushResult", "push_rows", "rows_to_arrow"]
+__all__ = ["PUSH_TARGETS", "PushResult", "push_rows", "rows_to_arrow", "write_view_rows"]
 
 PUSH_TARGETS = ("online", "offline", "online_and_offline")
 
@@ -56,23 +56,29 @@ def rows_to_arrow(data: Any) -> pa.Table:
     )
 
 
-def _conform(table: pa.Table, views: list[FeatureView], source: PushSource, times: TimeRange) -> pa.Table:
-    """The pushed table with exactly the batch source's columns, each cast to its declared
-    type, its event (and created) times within ``times`` and its other times spellable."""
+def _conform(table: pa.Table, views: list[FeatureView], source: PushSource | FileSource, times: TimeRange,
+             also: list[FeatureView] = ()) -> pa.Table:
+    """The pushed table with the columns ``views`` read, each cast to its declared type, its
+    event (and created) times within ``times`` and its other times spellable. Columns of the
+    views in ``also`` are kept when given; columns no view reads are dropped, as Feast does."""
     if table.num_rows == 0:
         raise InputError(f"push to {source.name!r} has no rows")
     ts_field = source.timestamp_field
     wanted: dict[str, pa.DataType] = {ts_field: pa.timestamp("us", tz="UTC")}
     if source.created_timestamp_field:
         wanted[source.created_timestamp_field] = pa.timestamp("us", tz="UTC")
-    for view in views:
+    optional = {source.created_timestamp_field}
+    for view in [*views, *also]:
         for f in view.schema:
+            if view in also and f.name not in wanted:
+                optional.add(f.name)
             wanted.setdefault(f.name, f.dtype.to_arrow())
         for key in view.join_keys:
             wanted.setdefault(key, table.schema.field(key).type if key in table.column_names else pa.int64())
-    optional = {source.created_timestamp_field}
     columns, names = [], []
     for name, dtype in wanted.items():
+        if name not in table.column_names and name in optional and name != source.created_timestamp_field:
+            continue  # read only by a view of the same batch source: its rows get nulls there
         if name not in table.column_names:
             if name in optional:
                 now = pa.scalar(clock_us(times.clock), pa.int64()).cast(dtype)  # the store's clock
@@ -101,11 +107,6 @@ def _conform(table: pa.Table, views: list[FeatureView], source: PushSource, time
             ) from None
         columns.append(column)
         names.append(name)
-    unknown = set(table.column_names) - set(wanted)
-    if unknown:
-        raise SchemaError(
-            f"push to {source.name!r} has columns no view of it declares: {', '.join(sorted(unknown))}"
-        )
     if table.column(ts_field).null_count:
         raise InputError(f"push to {source.name!r}: column {ts_field!r} has nulls; every row needs an event time")
     conformed = pa.Table.from_arrays(columns, names=names)
@@ -209,6 +210,7 @@ def push_rows(
     *,
     state: Any = None,
     times: TimeRange = TimeRange(),
+    also: list[FeatureView] = (),
 ) -> PushResult:
     """Validate and write pushed rows; returns how many, and how many were too late.
 
@@ -216,7 +218,9 @@ def push_rows(
     when the push gives that column, so a retried push counts once; else a new one), goes
     to the view's aggregation ``state`` unless it is older than the longest window as of
     now (``times.clock``; featurestore/streaming/ingest.py), and the offline file keeps the
-    ids. Event times outside ``times`` are refused (featurestore/clock.py: TimeRange)."""
+    ids. Event times outside ``times`` are refused (featurestore/clock.py: TimeRange).
+    ``also`` are the other views reading the push source's batch source: an offline push
+    reaches them too (source_tables.py), so the columns they read are kept."""
     if to not in PUSH_TARGETS:
         raise InputError(f"push target {to!r} is not valid; use one of {', '.join(PUSH_TARGETS)}")
     if not views:
@@ -227,20 +231,45 @@ def push_rows(
     if aggregated and EVENT_ID_COLUMN in table.column_names:
         given = column_ids(table.column(EVENT_ID_COLUMN))
         table = table.drop_columns([EVENT_ID_COLUMN])
-    table = _conform(table, views, source, times)
+    table = _conform(table, views, source, times, also if to != "online" else [])
     ids = fill_ids(given, table.num_rows) if aggregated else None
     late: dict[str, int] = {}
     if to in ("online", "online_and_offline"):
-        stamped = table.append_column(EVENT_TIMESTAMP, table.column(source.timestamp_field)) \
-            if source.timestamp_field != EVENT_TIMESTAMP else table
         for view in views:
             if view.online and view.aggregations:
                 late[view.name] = add_events(state, view, table, ids, clock_us(times.clock)).late
             elif view.online:
-                target = online_view(view)
-                online.write_batch(target, stamped.select([*target.join_keys, *target.features, EVENT_TIMESTAMP]))
+                _write_online(online, view, table, source.timestamp_field)
     if to in ("offline", "online_and_offline"):
         if ids is not None:
             table = table.append_column(EVENT_ID_COLUMN, pa.array([i.decode() for i in ids], pa.string()))
         write_pushed(offline_root, source.name, table)
     return PushResult(table.num_rows, late)
+
+
+def write_view_rows(view: FeatureView, data: Any, online: OnlineStore, *, times: TimeRange = TimeRange()) -> int:
+    """Feast's ``write_to_online_store``: rows of one view straight into the online store
+    (newer event time wins), checked as a push is. Feast's clients name the times
+    ``event_timestamp`` and ``created`` whatever the source calls them; both spellings work."""
+    if view.aggregations:
+        raise InputError(
+            f"feature view {view.name!r} aggregates events: push them to its push source instead "
+            "(POST /push or store.push), so its windows count them"
+        )
+    if not view.online:
+        raise InputError(f"feature view {view.name!r} is offline only (online=False); set online=True and apply")
+    source = view.batch_source
+    table = rows_to_arrow(data)
+    for theirs, ours in ((EVENT_TIMESTAMP, source.timestamp_field), ("created", source.created_timestamp_field)):
+        if ours and ours != theirs and ours not in table.column_names and theirs in table.column_names:
+            table = table.rename_columns([ours if c == theirs else c for c in table.column_names])
+    table = _conform(table, [view], source, times)
+    _write_online(online, view, table, source.timestamp_field)
+    return table.num_rows
+
+
+def _write_online(online: OnlineStore, view: FeatureView, table: pa.Table, ts_field: str) -> None:
+    if ts_field != EVENT_TIMESTAMP:
+        table = table.append_column(EVENT_TIMESTAMP, table.column(ts_field))
+    target = online_view(view)
+    online.write_batch(target, table.select([*target.join_keys, *target.features, EVENT_TIMESTAMP]))

@@ -35,13 +35,13 @@ from featurestore.materialize import MaterializeResult, Materializer, Progress, 
 from featurestore.offline.base import OfflineEngine, ViewRequest
 from featurestore.online.base import AggregationState, OnlineStore, online_view
 from featurestore.online.read import OnlineReader, OnlineResponse, ReadPlan
-from featurestore.push import PushResult, push_rows
+from featurestore.push import PushResult, push_rows, write_view_rows
 from featurestore.refs import ResolvedView, resolve_request
 from featurestore.repo import RepoContents
 from featurestore.retrieval import RetrievalJob, to_arrow_table
 from featurestore.serialization import DEFINITION_KINDS, contents_from_registry
 from featurestore.serving_log import log_folder, logged_names, read_log
-from featurestore.source_tables import source_table
+from featurestore.source_tables import same_batch_views, source_table
 from featurestore.streaming.aggregate import AggregateReader
 from featurestore.transforms import import_path, input_types
 
@@ -295,7 +295,7 @@ class FeatureStore:
         view = rv.view
         return ViewRequest(
             name=view.name,
-            source=source_table(view, self.repo_path, self.config.offline_store),
+            source=source_table(view, self.repo_path, self.config.offline_store, self.contents.sources.values()),
             join_keys=view.join_keys,
             features=rv.features,
             output_names=rv.output_names,
@@ -408,7 +408,14 @@ class FeatureStore:
                  if isinstance(v.source, PushSource) and v.source.name == source.name]
         online = self.online if to != "offline" else None
         state = self.aggregation_state if online is not None and any(v.aggregations for v in views) else None
-        return push_rows(source, views, df, to, online, self.config.offline_store, state=state, times=self.times)
+        also = same_batch_views(source, self.contents.feature_views.values(), self.repo_path)
+        return push_rows(source, views, df, to, online, self.config.offline_store, state=state, times=self.times,
+                         also=also)
+
+    def write_to_online_store(self, feature_view_name: str, df: Any) -> int:
+        """Feast's ``write_to_online_store``: rows of one view into the online store (newer
+        event time wins); returns how many. Nothing is written when any row is invalid."""
+        return write_view_rows(self.get_feature_view(feature_view_name), df, self.online, times=self.times)
 
     def get_logs(self, name: str, start: datetime | str | None = None, end: datetime | str | None = None) -> pa.Table:
         """The serving log of a model (rows from ``/predict``) or a feature service (rows

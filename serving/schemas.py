@@ -20,6 +20,8 @@ __all__ = [
     "PushRequest",
     "PushResponse",
     "RegistryObject",
+    "WriteToOnlineStoreRequest",
+    "WriteToOnlineStoreResponse",
     "request_body",
 ]
 
@@ -75,14 +77,34 @@ class PushResponse(BaseModel):
     rows: int
 
 
+class WriteToOnlineStoreRequest(BaseModel):
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
+        "feature_view_name": "driver_hourly_stats",
+        "df": {"driver_id": [1001], "event_timestamp": ["2024-05-01T12:00:00"], "conv_rate": [0.91],
+               "acc_rate": [0.87], "avg_daily_trips": [14]},
+    }]})
+
+    feature_view_name: str
+    df: dict[str, list[Any]] = Field(description="Column -> values: the view's join keys and features and the "
+                                                 "event time (the source's timestamp field or 'event_timestamp'); "
+                                                 "other columns are ignored.")
+
+
+class WriteToOnlineStoreResponse(BaseModel):
+    feature_view_name: str
+    rows: int
+
+
 class MaterializeRequest(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "start_ts": "2024-04-30T00:00:00Z", "end_ts": "2024-05-01T12:00:00Z", "feature_views": ["driver_hourly_stats"],
     }]})
 
     start_ts: str | None = Field(None, description="ISO 8601; null: from the beginning.")
-    end_ts: str = Field(description="ISO 8601, or 'now'.")
+    end_ts: str | None = Field(None, description="ISO 8601, or 'now'; needed unless disable_event_timestamp.")
     feature_views: list[str] | None = Field(None, description="Only these views (default: every online view).")
+    disable_event_timestamp: bool = Field(False, description="Feast's flag: every row up to now, whatever "
+                                                             "start_ts and end_ts say.")
 
 
 class MaterializeIncrementalRequest(BaseModel):

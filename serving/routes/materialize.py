@@ -27,8 +27,11 @@ async def materialize(request: Request, state: ServingState = Depends(get_state)
     """Load each entity's latest row with start_ts <= event time <= end_ts into the online store.
     The answer comes when the work is done."""
     body = await read_json(request, state.max_body_bytes, state.body_timeout)
-    start = field(body, "start_ts", str, None)
-    end = _time(field(body, "end_ts", str), state)
+    _no_version(body)
+    if field(body, "disable_event_timestamp", bool, False):  # Feast: all rows up to now
+        start, end = None, _time("now", state)
+    else:
+        start, end = field(body, "start_ts", str, None), _time(field(body, "end_ts", str), state)
     results = await run_in_threadpool(state.store.materialize, _time(start, state) if start else None, end,
                                       _views(body))
     return _answer(results)
@@ -39,6 +42,7 @@ async def materialize(request: Request, state: ServingState = Depends(get_state)
 async def materialize_incremental(request: Request, state: ServingState = Depends(get_state)) -> dict:
     """Load each view's rows from where its last materialization ended up to end_ts."""
     body = await read_json(request, state.max_body_bytes, state.body_timeout)
+    _no_version(body)
     end = _time(field(body, "end_ts", str), state)
     results = await run_in_threadpool(state.store.materialize_incremental, end, _views(body))
     return _answer(results)
@@ -48,6 +52,12 @@ def _time(text: str, state: ServingState) -> datetime | str:
     # "now" by the store's clock (its time range is relative to it too); other strings go
     # to the store as they are: it parses ISO 8601, checks the range and names a bad one.
     return from_micros(clock_us(state.store.clock)) if text.strip().lower() == "now" else text
+
+
+def _no_version(body: dict[str, Any]) -> None:
+    if body.get("version") is not None:  # Feast's versioned feature views
+        raise InputError("'version' is not supported: feature views have one definition here (the registry keeps "
+                         "its history); leave 'version' out")
 
 
 def _views(body: dict[str, Any]) -> list[str] | None:

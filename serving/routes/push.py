@@ -1,4 +1,5 @@
-"""``POST /push``: rows from a client into the views fed by a push source (Feast's shape)."""
+"""``POST /push`` (rows into the views fed by a push source) and ``POST /write-to-online-store``
+(rows of one view, as Feast's remote online store sends them): Feast's shapes."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from monitoring.metrics import PUSH_LATE_EVENTS, PUSH_ROWS
 from serving.auth import require_writer
 from serving.body import field, read_json
 from serving.routes import ERROR_RESPONSES
-from serving.schemas import PushRequest, PushResponse, request_body
+from serving.schemas import PushRequest, PushResponse, WriteToOnlineStoreRequest, WriteToOnlineStoreResponse, request_body
 from serving.state import ServingState, get_state
 
 __all__ = ["router"]
@@ -43,3 +44,21 @@ async def push(request: Request, state: ServingState = Depends(get_state)) -> di
         if late:
             PUSH_LATE_EVENTS.labels(view).inc(late)
     return {"push_source_name": name, "to": to, "rows": result.rows}
+
+
+@router.post(
+    "/write-to-online-store",
+    dependencies=[Depends(require_writer)],
+    openapi_extra=request_body(WriteToOnlineStoreRequest),
+    response_model=WriteToOnlineStoreResponse,
+    responses=ERROR_RESPONSES,
+)
+async def write_to_online_store(request: Request, state: ServingState = Depends(get_state)) -> dict:
+    """Rows of one feature view into the online store (newer event time wins), checked as a
+    push is; what Feast's remote online store sends for ``push`` and ``write_to_online_store``."""
+    body = await read_json(request, state.max_body_bytes, state.body_timeout)
+    name = field(body, "feature_view_name", str)
+    df = field(body, "df", (dict, list))
+    rows = await run_in_threadpool(state.store.write_to_online_store, name, df)
+    PUSH_ROWS.labels(name, "online").inc(rows)
+    return {"feature_view_name": name, "rows": rows}

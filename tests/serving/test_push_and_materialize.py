@@ -54,7 +54,6 @@ def test_bad_pushes_are_4xx_and_write_nothing(client):
         ({"push_source_name": "driver_stats_push", "df": {**rows(), "conv_rate": [0.1, 0.2]}}, 422, "uniform"),
         ({"push_source_name": "driver_stats_push", "df": {k: v for k, v in rows().items() if k != "acc_rate"}}, 422,
          "acc_rate"),
-        ({"push_source_name": "driver_stats_push", "df": rows(surprise=[1])}, 422, "surprise"),
         ({"push_source_name": "driver_stats_push", "df": rows(), "to": "everywhere"}, 422, "online_and_offline"),
         ({"push_source_name": "driver_stats_push", "df": {**rows(), "event_timestamp": ["yesterday"]}}, 422,
          "ISO 8601"),
