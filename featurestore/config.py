@@ -42,12 +42,12 @@ from typing import Any, Mapping
 import yaml
 
 from featurestore.clock import DEFAULT_MAX_FUTURE, parse_duration
+from featurestore.config_file import CONFIG_FILE, find_config_file
 from featurestore.errors import ConfigError, close_matches
 from featurestore.redaction import mask_url, masked
 
 __all__ = ["CONFIG_FILE", "LimitsConfig", "OnlineStoreConfig", "RepoConfig", "ServingConfig", "load_config"]
 
-CONFIG_FILE = "featurestore.yaml"
 
 
 # The reprs below mask secrets: a config printed in a notebook or a log line shows the
@@ -121,15 +121,11 @@ class RepoConfig:
 
 
 def load_config(repo_path: str | os.PathLike, env: Mapping[str, str] | None = None) -> RepoConfig:
-    """Read ``featurestore.yaml`` in ``repo_path`` and apply environment overrides."""
+    """Read ``featurestore.yaml`` (or Feast's ``feature_store.yaml``) in ``repo_path`` and
+    apply environment overrides."""
     env = os.environ if env is None else env
     repo = Path(repo_path).resolve()
-    file = repo / CONFIG_FILE
-    if not file.is_file():
-        raise ConfigError(
-            f"no {CONFIG_FILE} in {repo}; run `featurestore init {repo}` to create a repo, "
-            "or pass the repo folder that holds it"
-        )
+    file = find_config_file(repo)
     try:
         raw = yaml.safe_load(file.read_text()) or {}
     except yaml.YAMLError as exc:
