@@ -120,6 +120,13 @@ class RetrievalJob:
     def to_pandas(self) -> "pandas.DataFrame":
         return self.to_arrow().to_pandas()
 
+    def to_df(self, validation_reference: Any = None, timeout: int | None = None) -> "pandas.DataFrame":
+        """Feast's name for ``to_pandas()``. Feast's data-quality validation is not here."""
+        if validation_reference is not None:
+            raise InputError("validation_reference is not supported (no data-quality validation here); "
+                             "call to_df() without it and check the frame yourself")
+        return self.to_pandas()
+
     def to_parquet(self, path: str | Path) -> Path:
         """Write the training set to ``path`` atomically; returns the path."""
         return write_parquet_atomic(self.to_arrow(), Path(path))

@@ -20,6 +20,7 @@ import pyarrow as pa
 from featurestore.bounded import BoundedCache
 from featurestore.clock import clock_us, duration_us, from_micros
 from featurestore.definitions import FeatureService
+from featurestore.entity_values import convert_key_value
 from featurestore.errors import InputError
 from featurestore.online.base import AsyncReads, OnlineStore, OnlineView, online_view
 from featurestore.refs import ResolvedTransform, ResolvedView, resolve_request
@@ -133,6 +134,17 @@ class OnlineResponse:
 
         return polars.from_arrow(self.to_arrow())
 
+    def to_pandas(self):
+        return self.to_arrow().to_pandas()
+
+    def to_df(self, include_event_timestamps: bool = False):
+        """Feast's name: a pandas DataFrame, with ``{feature}__ts`` columns if asked."""
+        if not include_event_timestamps:
+            return self.to_pandas()
+        import pandas
+
+        return pandas.DataFrame(self.to_dict(include_event_timestamps=True))
+
 
 def _datetime(us: int | None) -> datetime | None:
     return None if us is None else from_micros(us)
@@ -172,6 +184,8 @@ def entity_columns(entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Seque
             for i, value in enumerate(values):
                 if not isinstance(value, allowed) and hasattr(value, "item") and not hasattr(value, "__len__"):
                     value = values[i] = value.item()  # a numpy scalar: its Python value
+                if not isinstance(value, allowed) and (converted := convert_key_value(value, expected)) is not None:
+                    value = values[i] = converted  # "1001" for an Int64 key, as Feast converts it
                 if not isinstance(value, allowed) or (isinstance(value, bool) and expected is not Bool):
                     raise InputError(
                         f"join key {key!r} is {expected} but got {type(value).__name__} value {value!r}; "
