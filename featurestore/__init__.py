@@ -22,6 +22,7 @@ from featurestore.definitions import (
 )
 from featurestore.errors import FeatureStoreError
 from featurestore.online.read import FieldStatus, OnlineResponse
+from featurestore.push import PushMode
 from featurestore.retrieval import RetrievalJob
 from featurestore.store import FeatureStore
 
@@ -42,6 +43,7 @@ __all__ = [
     "LoggingConfig",
     "OnDemandFeatureView",
     "OnlineResponse",
+    "PushMode",
     "PushSource",
     "RequestSource",
     "RetrievalJob",

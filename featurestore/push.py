@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,17 @@ from featurestore.streaming.events import EVENT_ID_COLUMN, column_ids, fill_ids
 from featurestore.streaming.ingest import add_events
 from featurestore.types import from_arrow
 
-__all__ = ["PUSH_TARGETS", "PushResult", "push_rows", "rows_to_arrow", "write_view_rows"]
+__all__ = ["PUSH_TARGETS", "PushMode", "PushResult", "push_rows", "rows_to_arrow", "write_view_rows"]
 
 PUSH_TARGETS = ("online", "offline", "online_and_offline")
+
+
+class PushMode(str, Enum):
+    """Feast's ``to=`` values for ``store.push``; the strings work as well."""
+
+    ONLINE = "online"
+    OFFLINE = "offline"
+    ONLINE_AND_OFFLINE = "online_and_offline"
 
 
 def rows_to_arrow(data: Any) -> pa.Table:
@@ -221,6 +230,7 @@ def push_rows(
     ids. Event times outside ``times`` are refused (featurestore/clock.py: TimeRange).
     ``also`` are the other views reading the push source's batch source: an offline push
     reaches them too (source_tables.py), so the columns they read are kept."""
+    to = to.value if isinstance(to, PushMode) else to
     if to not in PUSH_TARGETS:
         raise InputError(f"push target {to!r} is not valid; use one of {', '.join(PUSH_TARGETS)}")
     if not views:

@@ -24,10 +24,12 @@ from featurestore import datasets
 from featurestore.apply import PINNING_KINDS, check_plan, commit, load_repo, plan_repo, stale_online_views
 from featurestore.backends import Backends
 from featurestore.catalog import Catalog
-from featurestore.clock import TimeRange, parse_utc, to_micros
+from featurestore.clock import TimeRange, clock_us, from_micros, parse_utc, to_micros
 from featurestore.config import RepoConfig, load_config
 from featurestore.definitions import Entity, FeatureService, FeatureView, PushSource
+from featurestore.entity_values import convert_key_columns
 from featurestore.errors import ConflictError, InputError, NotFoundError, StoreUnavailableError
+from featurestore.feast_args import either, no_entityless_retrieval
 from featurestore.jobs.locks import LockBackend
 from featurestore.jobs.runner import run_manual
 from featurestore.jobs.settings import JobSettings
@@ -35,7 +37,7 @@ from featurestore.materialize import MaterializeResult, Materializer, Progress, 
 from featurestore.offline.base import OfflineEngine, ViewRequest
 from featurestore.online.base import AggregationState, OnlineStore, online_view
 from featurestore.online.read import OnlineReader, OnlineResponse, ReadPlan
-from featurestore.push import PushResult, push_rows, write_view_rows
+from featurestore.push import PushMode, PushResult, push_rows, write_view_rows
 from featurestore.refs import ResolvedView, resolve_request
 from featurestore.repo import RepoContents
 from featurestore.retrieval import RetrievalJob, to_arrow_table
@@ -262,18 +264,25 @@ class FeatureStore:
 
     def get_historical_features(
         self,
-        entity_df: Any,
-        features: Sequence[str] | FeatureService | str,
+        entity_df: Any = None,
+        features: Sequence[str] | FeatureService | str = (),
         full_feature_names: bool = False,
         *,
         timestamp_field: str = "event_timestamp",
         known_at_timestamp: bool = False,
+        filter_by_created_timestamp: bool = False,
+        start_date: datetime | None = None,
+        end_date: datetime | None = None,
     ) -> RetrievalJob:
         """A point-in-time-correct training set for ``entity_df`` (see docs/concepts.md).
 
-        With ``known_at_timestamp=True`` a feature row counts only if it was also created
-        by the entity row's time, so late corrections cannot leak into training sets.
+        With ``known_at_timestamp=True`` (Feast: ``filter_by_created_timestamp=True``) a
+        feature row counts only if it was also created by the entity row's time, so late
+        corrections cannot leak into training sets. String keys such as ``"1001"`` for an
+        Int64 key are converted as Feast converts them (featurestore/entity_values.py).
         """
+        no_entityless_retrieval(entity_df, start_date, end_date)
+        known_at_timestamp = known_at_timestamp or filter_by_created_timestamp
         resolution = resolve_request(self.contents, features, full_feature_names)
         views = resolution.views
         aggregated = [v.view.name for v in views if v.view.aggregations]
@@ -283,7 +292,8 @@ class FeatureStore:
                 f"({', '.join(aggregated)}): their events count from their event time; request them "
                 "in a separate call without the option"
             )
-        entities = to_arrow_table(entity_df, self.offline)
+        entities = convert_key_columns(to_arrow_table(entity_df, self.offline), {
+            f.name: f.dtype for v in views for f in v.view.schema if f.name in v.view.join_keys})
         return RetrievalJob(
             self.offline, entities, timestamp_field, views, [self._request(v) for v in views],
             known_at_timestamp, saver=self._save_dataset,
@@ -358,14 +368,25 @@ class FeatureStore:
 
     def materialize(
         self,
-        start: datetime | str | None,
-        end: datetime | str,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
         views: Sequence[str] | None = None,
         progress: Progress | None = None,
+        *,
+        start_date: datetime | str | None = None,
+        end_date: datetime | str | None = None,
+        feature_views: Sequence[str] | None = None,
+        disable_event_timestamp: bool = False,
     ) -> list[MaterializeResult]:
         """Write each entity's latest row with ``start <= event_timestamp <= end`` online.
+        Feast's keywords work too (``disable_event_timestamp``: every row up to now).
 
         Each view's run is a job record, under the view's lock (featurestore/jobs)."""
+        start, views = either("start", start, "start_date", start_date), either("views", views, "feature_views", feature_views)
+        end = from_micros(clock_us(self.clock)) if disable_event_timestamp else either("end", end, "end_date", end_date)
+        start = None if disable_event_timestamp else start
+        if end is None:
+            raise InputError("materialize needs an end time: end= (or Feast's end_date=), or 'now'")
         start, end = self.times.check(start, "materialize start"), self.times.check(end, "materialize end")
         if start is not None and start > end:
             raise InputError(f"materialize start {start} is after end {end}")
@@ -374,9 +395,14 @@ class FeatureStore:
                 for v in self._online_views(views)]
 
     def materialize_incremental(
-        self, end: datetime | str, views: Sequence[str] | None = None, progress: Progress | None = None
+        self, end: datetime | str | None = None, views: Sequence[str] | None = None, progress: Progress | None = None,
+        *, end_date: datetime | str | None = None, feature_views: Sequence[str] | None = None,
     ) -> list[MaterializeResult]:
-        """Materialize each view from where its last run ended (first run: ``end - ttl``)."""
+        """Materialize each view from where its last run ended (first run: ``end - ttl``).
+        Feast's keywords ``end_date`` and ``feature_views`` work too."""
+        end, views = either("end", end, "end_date", end_date), either("views", views, "feature_views", feature_views)
+        if end is None:
+            raise InputError("materialize_incremental needs an end time: end= (or Feast's end_date=)")
         end = self.times.check(end, "materialize end")
         settings = JobSettings.from_config(self.config)
         return [run_manual(self.materializer, self.locks, settings, v, None, end, progress, incremental=True)
@@ -406,6 +432,7 @@ class FeatureStore:
             raise NotFoundError("push source", push_source_name, pushes)
         views = [v for v in self.contents.feature_views.values()
                  if isinstance(v.source, PushSource) and v.source.name == source.name]
+        to = to.value if isinstance(to, PushMode) else to
         online = self.online if to != "offline" else None
         state = self.aggregation_state if online is not None and any(v.aggregations for v in views) else None
         also = same_batch_views(source, self.contents.feature_views.values(), self.repo_path)
