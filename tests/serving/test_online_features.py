@@ -76,7 +76,7 @@ def test_no_entities_gives_empty_columns(client):
         ({"feature_service": "driver_activity", "entities": {"driver_id": [1]}}, 404, "NotFoundError",
          ["feature service", "driver_activity_v1"]),
         ({"features": REFS, "entities": {"driver": [1]}}, 422, "InputError", ["driver_id"]),
-        ({"features": REFS, "entities": {"driver_id": ["1001"]}}, 422, "InputError", ["driver_id", "Int64"]),
+        ({"features": REFS, "entities": {"driver_id": ["driver-1001"]}}, 422, "InputError", ["driver_id", "Int64"]),
         ({"features": REFS, "entities": {"driver_id": [1.5]}}, 422, "InputError", ["driver_id"]),
         ({"features": REFS, "entities": {"driver_id": [[1]]}}, 422, "InputError", ["driver_id"]),
         ({"features": REFS, "entities": {"driver_id": [{"a": 1}]}}, 422, "InputError", ["driver_id"]),

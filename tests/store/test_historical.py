@@ -95,7 +95,8 @@ def test_another_timestamp_column_can_be_named(store):
 
 
 def test_join_key_of_the_wrong_type_names_column_and_types(store):
-    df = pl.DataFrame({"driver_id": ["1001"], "event_timestamp": [NOW]})
+    # ("1001" would be converted, as Feast converts it: tests/store/test_feast_python_api.py)
+    df = pl.DataFrame({"driver_id": ["driver-1001"], "event_timestamp": [NOW]})
     with pytest.raises(SchemaError) as info:
         store.get_historical_features(df, REFS).to_arrow()
     message = str(info.value)
