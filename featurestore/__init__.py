@@ -16,6 +16,7 @@ from featurestore.definitions import (
     FileSource,
     LoggingConfig,
     OnDemandFeatureView,
+    Project,
     PushSource,
     RequestSource,
     on_demand_feature_view,
@@ -27,6 +28,13 @@ from featurestore.retrieval import RetrievalJob
 from featurestore.store import FeatureStore
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # A Feast name this store does not have fails naming it as unsupported, with what to do.
+    from featurestore.feast_names import UNSUPPORTED, unsupported
+
+    raise unsupported(__name__, name, UNSUPPORTED)
 
 __all__ = [
     "Aggregation",
@@ -43,6 +51,7 @@ __all__ = [
     "LoggingConfig",
     "OnDemandFeatureView",
     "OnlineResponse",
+    "Project",
     "PushMode",
     "PushSource",
     "RequestSource",

@@ -18,7 +18,7 @@ from registry import ApplyResult, Change
 
 from featurestore.catalog import Catalog
 from featurestore.definitions import FeatureView, Field
-from featurestore.errors import NotFoundError, SchemaError
+from featurestore.errors import DefinitionError, NotFoundError, Problems, SchemaError
 from featurestore.offline.base import OfflineEngine
 from featurestore.repo import RepoContents, discover
 from featurestore.serialization import DEFINITION_KINDS, contents_to_specs
@@ -30,13 +30,23 @@ from featurestore.types import compatible, from_arrow
 __all__ = ["PINNING_KINDS", "check_plan", "commit", "load_repo", "plan_repo", "stale_online_views", "validate"]
 
 
-def load_repo(repo: Path, engine: OfflineEngine, offline_root: Path) -> RepoContents:
-    """The repo's definitions, checked against their data."""
-    return validate(discover(repo), engine, repo, offline_root)
+def load_repo(repo: Path, engine: OfflineEngine, offline_root: Path, project: str | None = None) -> RepoContents:
+    """The repo's definitions, checked against their data; every problem in one error. A
+    Feast ``Project`` in the repo must name featurestore.yaml's ``project``."""
+    problems = Problems()
+    discovered = discover(repo, problems)
+    for name in discovered.projects:
+        if project is not None and name != project:
+            with problems.each():
+                raise DefinitionError(f"the repo defines Project {name!r} but featurestore.yaml's project is "
+                                      f"{project!r}; use one name in both (or remove the Project object)")
+    contents = validate(discovered, engine, repo, offline_root, problems)
+    problems.raise_any()
+    return contents
 
 
 def plan_repo(repo: Path, project: str, registry: Catalog, engine: OfflineEngine, offline_root: Path) -> list[Change]:
-    return check_plan(registry, project, load_repo(repo, engine, offline_root))
+    return check_plan(registry, project, load_repo(repo, engine, offline_root, project))
 
 
 #: What a model version depends on (its feature service, its saved dataset) cannot be
@@ -80,31 +90,41 @@ def stale_online_views(before: RepoContents, after: RepoContents) -> tuple[list[
     return retyped, removed
 
 
-def validate(contents: RepoContents, engine: OfflineEngine, repo: Path, offline_root: Path) -> RepoContents:
-    """The contents with join key types filled in from the data; raises a SchemaError or
-    NotFoundError naming the first object that does not fit its data."""
+def validate(contents: RepoContents, engine: OfflineEngine, repo: Path, offline_root: Path,
+             problems: Problems | None = None) -> RepoContents:
+    """The contents with join key types filled in from the data. Each object that does not
+    fit its data is reported in ``problems`` (without it: raised at the end, all together);
+    what depends on a failed object is left out rather than reported twice."""
+    gathered = problems if problems is not None else Problems()
     known = {**contents.feature_views, **contents.on_demand_feature_views}
     for service in contents.feature_services.values():
         for projection in service.features:
             if projection.name not in known:
-                raise NotFoundError(f"feature view of service {service.name!r}", projection.name, known)
+                with gathered.each():
+                    raise NotFoundError(f"feature view of service {service.name!r}", projection.name, known)
     checked = RepoContents(dict(contents.entities), dict(contents.sources),
                            request_sources=dict(contents.request_sources))
     for view in contents.feature_views.values():
-        schema = engine.read_schema(source_table(view, repo, offline_root, contents.sources.values()))
-        _check_view(view, schema)
-        checked.feature_views[view.name] = _with_key_fields(view, schema)
+        with gathered.each():
+            schema = engine.read_schema(source_table(view, repo, offline_root, contents.sources.values()))
+            _check_view(view, schema)
+            checked.feature_views[view.name] = _with_key_fields(view, schema)
     for odfv in contents.on_demand_feature_views.values():
-        for source in odfv.view_sources:
-            if source.name not in contents.feature_views:
-                raise NotFoundError(f"source view of on-demand feature view {odfv.name!r}", source.name,
-                                    contents.feature_views)
-        check_transform(odfv, checked)
-        checked.on_demand_feature_views[odfv.name] = odfv
+        with gathered.each():
+            for source in odfv.view_sources:
+                if source.name not in contents.feature_views:
+                    raise NotFoundError(f"source view of on-demand feature view {odfv.name!r}", source.name,
+                                        contents.feature_views)
+            if all(s.name in checked.feature_views for s in odfv.view_sources):
+                check_transform(odfv, checked)
+                checked.on_demand_feature_views[odfv.name] = odfv
     views = {**checked.feature_views, **checked.on_demand_feature_views}
     for service in contents.feature_services.values():
-        checked.feature_services[service.name] = replace(service, features=tuple(
-            replace(p, view=views[p.name]) for p in service.features))
+        if all(p.name in views for p in service.features):
+            checked.feature_services[service.name] = replace(service, features=tuple(
+                replace(p, view=views[p.name]) for p in service.features))
+    if problems is None:
+        gathered.raise_any()
     return checked
 
 

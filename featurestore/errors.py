@@ -31,8 +31,10 @@ sent a valid API key: serving/disclosure.py).
 
 from __future__ import annotations
 
+import copy
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 __all__ = [
     "ArtifactError",
@@ -47,6 +49,7 @@ __all__ = [
     "MissingFeatureError",
     "ModelError",
     "NotFoundError",
+    "Problems",
     "RegistryError",
     "SchemaError",
     "StoreUnavailableError",
@@ -157,3 +160,30 @@ def close_matches(name: str, known: Iterable[str], n: int = 3) -> list[str]:
         # A bare feature name often matches the part after "view:" of a reference.
         matches = [k for k in known if k.split(":")[-1] == name.split(":")[-1]][:n]
     return matches
+
+
+class Problems:
+    """User errors gathered over a whole run (every module and object of a repo), so one
+    ``plan`` shows them all; ``raise_any`` raises one unchanged, several as one list."""
+
+    def __init__(self) -> None:
+        self.errors: list[FeatureStoreError] = []
+
+    @contextmanager
+    def each(self) -> Iterator[None]:
+        try:
+            yield
+        except FeatureStoreError as exc:
+            self.errors.append(exc)
+
+    def raise_any(self) -> None:
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            listed = "\n".join(f"  - {e}" for e in self.errors)
+            message = f"{len(self.errors)} problems in the repo (nothing was changed); fix each:\n{listed}"
+            kinds = {type(e) for e in self.errors}
+            # Several errors of one kind keep that kind (a SchemaError stays one for callers).
+            combined = copy.copy(self.errors[0]) if len(kinds) == 1 else DefinitionError()
+            combined.args = (message,)
+            raise combined

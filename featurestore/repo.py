@@ -21,10 +21,11 @@ from featurestore.definitions import (
     FeatureView,
     FileSource,
     OnDemandFeatureView,
+    Project,
     PushSource,
     RequestSource,
 )
-from featurestore.errors import DefinitionError
+from featurestore.errors import DefinitionError, Problems
 
 __all__ = ["IGNORE_FILE", "RepoContents", "discover", "python_files"]
 
@@ -42,9 +43,12 @@ class RepoContents:
     feature_services: dict[str, FeatureService] = field(default_factory=dict)
     request_sources: dict[str, RequestSource] = field(default_factory=dict)
     on_demand_feature_views: dict[str, OnDemandFeatureView] = field(default_factory=dict)
+    projects: dict[str, Project] = field(default_factory=dict)  # Feast's Project objects, checked at apply
 
     def add(self, obj: object, origin: str) -> None:
-        if isinstance(obj, FeatureView):
+        if isinstance(obj, Project):
+            self._put(self.projects, "project", obj.name, obj, origin)
+        elif isinstance(obj, FeatureView):
             self._put(self.feature_views, "feature view", obj.name, obj, origin)
             self.add(obj.source, origin)
             for entity in obj.entities:
@@ -93,16 +97,22 @@ def python_files(repo: Path) -> list[Path]:
     return found
 
 
-def discover(repo: Path) -> RepoContents:
-    """Import every definition module of ``repo`` and collect its objects."""
+def discover(repo: Path, problems: Problems | None = None) -> RepoContents:
+    """Import every definition module of ``repo`` and collect its objects. A module that
+    fails is reported in ``problems`` and the others are still read (without ``problems``:
+    every failure is raised at the end)."""
     repo = repo.resolve()
     contents = RepoContents()
+    gathered = problems if problems is not None else Problems()
     if str(repo) not in sys.path:
         sys.path.insert(0, str(repo))  # so definition modules can import each other
     for path in python_files(repo):
-        module = _import(repo, path)
-        for value in vars(module).values():
-            contents.add(value, str(path.relative_to(repo)))
+        with gathered.each():
+            module = _import(repo, path)
+            for value in vars(module).values():
+                contents.add(value, str(path.relative_to(repo)))
+    if problems is None:
+        gathered.raise_any()
     return contents
 
 

@@ -127,7 +127,7 @@ class FeatureStore:
             self.refresh()
         with self._lock:
             base, base_revision = self._contents, self._revision
-        contents = load_repo(self.repo_path, self.offline, self.config.offline_store)
+        contents = load_repo(self.repo_path, self.offline, self.config.offline_store, self.project)
         if force:
             self.refresh()
             base = self.contents

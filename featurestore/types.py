@@ -133,3 +133,10 @@ def narrowing(actual: FeatureType, declared: FeatureType) -> bool:
     if actual.item is not None and declared.item is not None:
         return narrowing(actual.item, declared.item)
     return (actual.name, declared.name) in _NARROWINGS
+
+
+def __getattr__(name: str):
+    # A Feast type this store does not have fails naming it as unsupported, with what to do.
+    from featurestore.feast_names import UNSUPPORTED_TYPES, unsupported
+
+    raise unsupported(__name__, name, UNSUPPORTED_TYPES)

@@ -8,8 +8,8 @@ import registry
 def test_featurestore_exports():
     assert set(featurestore.__all__) == {
         "Aggregation", "Entity", "FeatureService", "FeatureStore", "FeatureStoreError", "FeatureView",
-        "FeatureViewProjection", "Field", "FieldStatus", "FileLoggingDestination", "FileSource", "LoggingConfig", "OnDemandFeatureView", "OnlineResponse",
-        "PushMode", "PushSource", "RequestSource", "RetrievalJob", "__version__", "on_demand_feature_view",
+        "FeatureViewProjection", "Field", "FieldStatus", "FileLoggingDestination", "FileSource", "LoggingConfig",
+        "OnDemandFeatureView", "OnlineResponse", "Project", "PushMode", "PushSource", "RequestSource", "RetrievalJob", "__version__", "on_demand_feature_view",
     }
     for name in featurestore.__all__:
         assert getattr(featurestore, name) is not None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from datetime import timedelta
 
 from featurestore.definitions.entity import Entity, Field, _check_name
@@ -77,9 +77,13 @@ class FeatureView:
     description: str = ""
     aggregations: tuple[Aggregation, ...] = ()
     schedule: str | timedelta | None = None
+    # Feast's options, accepted where they mean what Feast means (see _feast_options).
+    enable_validation: InitVar[bool] = False
+    version: InitVar[str | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, enable_validation: bool, version: str | None) -> None:
         _check_name("feature view", self.name)
+        _feast_options(self.name, enable_validation, version)
         entities = tuple(self.entities) if isinstance(self.entities, (list, tuple)) else (self.entities,)
         if not entities or not all(isinstance(e, Entity) for e in entities):
             raise DefinitionError(f"feature view {self.name!r}: entities must be a non-empty list of Entity objects")
@@ -183,6 +187,20 @@ class FeatureViewProjection:
     @property
     def name(self) -> str:
         return self.view.name
+
+
+def _feast_options(view: str, enable_validation: bool, version: str | None) -> None:
+    """Feast's ``enable_validation`` (check the data against the declared types when
+    materializing) is what this store always does: apply checks each source column's type
+    and every read checks the files (offline/conform.py). ``version="latest"`` is the only
+    version there is."""
+    if not isinstance(enable_validation, bool):
+        raise DefinitionError(f"feature view {view!r}: enable_validation must be True or False")
+    if version not in (None, "latest"):
+        raise DefinitionError(
+            f"feature view {view!r}: version={version!r} is not supported: a view has one live definition and "
+            "the registry keeps every applied one as history; remove version= (or use version=\"latest\")"
+        )
 
 
 def _no_duplicates(view: str, what: str, names: list[str]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 
 from featurestore.definitions.entity import _check_name
 from featurestore.errors import DefinitionError
@@ -29,8 +29,14 @@ class FileSource:
     description: str = ""
     tags: dict[str, str] = field(default_factory=dict, hash=False)
     owner: str = ""
+    # Feast's spellings, accepted as aliases (see _feast_spellings).
+    created_timestamp_column: InitVar[str | None] = None
+    event_timestamp_column: InitVar[str | None] = None
+    field_mapping: InitVar[dict | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, created_timestamp_column: str | None, event_timestamp_column: str | None,
+                      field_mapping: dict | None) -> None:
+        self._feast_spellings(created_timestamp_column, event_timestamp_column, field_mapping)
         if not isinstance(self.path, str) or not self.path:
             raise DefinitionError(f"FileSource path must be a non-empty string, not {self.path!r}")
         if self.path.startswith("file://"):  # Feast repos spell local paths as URLs
@@ -52,6 +58,24 @@ class FileSource:
             raise DefinitionError(
                 f"FileSource {self.name!r}: created_timestamp_field must differ from timestamp_field"
             )
+
+
+    def _feast_spellings(self, created: str | None, event: str | None, mapping: dict | None) -> None:
+        """Feast's ``created_timestamp_column`` and ``event_timestamp_column`` name our
+        ``created_timestamp_field`` and ``timestamp_field``; ``field_mapping`` has no equivalent."""
+        if mapping:
+            raise DefinitionError(
+                f"FileSource {self.path!r}: field_mapping is not supported; rename the columns in the data "
+                "(or name the Fields after the data's columns)"
+            )
+        for feasts, ours, value in (("created_timestamp_column", "created_timestamp_field", created),
+                                    ("event_timestamp_column", "timestamp_field", event)):
+            if not value:
+                continue
+            given = getattr(self, ours)
+            if given not in (None, "", value) and not (ours == "timestamp_field" and given == "event_timestamp"):
+                raise DefinitionError(f"FileSource {self.path!r}: give {ours} or Feast's {feasts}, not both")
+            object.__setattr__(self, ours, value)
 
 
 @dataclass(frozen=True)
