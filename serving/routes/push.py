@@ -20,13 +20,13 @@ __all__ = ["router"]
 router = APIRouter(tags=["push"])
 
 
-@router.post(
-    "/push",
-    dependencies=[Depends(require_writer)],
-    openapi_extra=request_body(PushRequest),
-    response_model=PushResponse,
-    responses=ERROR_RESPONSES,
-)
+def _write_route(path: str, body: type, answer: type):
+    """A route that writes rows: a writer's key, a documented body read by the route itself."""
+    return router.post(path, dependencies=[Depends(require_writer)], openapi_extra=request_body(body),
+                       response_model=answer, responses=ERROR_RESPONSES)
+
+
+@_write_route("/push", PushRequest, PushResponse)
 async def push(request: Request, state: ServingState = Depends(get_state)) -> dict:
     """Validate the rows against the views' schemas, then write them online (newer event
     time wins), offline (a new Parquet file, seen by training sets) or both. Nothing is
@@ -46,13 +46,7 @@ async def push(request: Request, state: ServingState = Depends(get_state)) -> di
     return {"push_source_name": name, "to": to, "rows": result.rows}
 
 
-@router.post(
-    "/write-to-online-store",
-    dependencies=[Depends(require_writer)],
-    openapi_extra=request_body(WriteToOnlineStoreRequest),
-    response_model=WriteToOnlineStoreResponse,
-    responses=ERROR_RESPONSES,
-)
+@_write_route("/write-to-online-store", WriteToOnlineStoreRequest, WriteToOnlineStoreResponse)
 async def write_to_online_store(request: Request, state: ServingState = Depends(get_state)) -> dict:
     """Rows of one feature view into the online store (newer event time wins), checked as a
     push is; what Feast's remote online store sends for ``push`` and ``write_to_online_store``."""
