@@ -40,11 +40,8 @@ UNSUPPORTED_TYPES: dict[str, str] = {
     "Set": "use Array(T)",
     "ImageBytes": "use Bytes", "PdfBytes": "use Bytes",
     "ZonedTimestamp": "use UnixTimestamp (times are UTC)",
-    "ScalarMap": "use a String of JSON text", "Invalid": "pick a concrete type",
-    "Map": "store the mapping as a String of JSON text, or as one Field per key",
-    "Json": "use String and keep the JSON text",
-    "Struct": "use one Field per member",
-    "Dict": "use one Field per key", "List": "use Array(T)", "Union": "pick one type",
+    "ScalarMap": "use Map (string keys and values)", "Invalid": "pick a concrete type",
+    "Dict": "use Map or Struct({...})", "List": "use Array(T)", "Union": "pick one type",
 }
 
 

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from featurestore.clock import TimeRange, check_spellable, clock_us, to_utc
 from featurestore.definitions import FeatureView, FileSource, PushSource
+from featurestore.documents import document_array, is_document
 from featurestore.errors import InputError, SchemaError
 from featurestore.online.base import EVENT_TIMESTAMP, OnlineStore
 from featurestore.online.base import online_view
@@ -98,7 +99,14 @@ def _conform(table: pa.Table, views: list[FeatureView], source: PushSource | Fil
                 f"push to {source.name!r} is missing column {name!r}; it needs {', '.join(wanted)}"
             )
         column = table.column(name)
-        _check_kind(column.type, dtype, name, source.name)
+        if is_document(dtype):  # Map, Json, Struct: dicts or JSON text, whatever Arrow inferred
+            try:
+                column = document_array(column.to_pylist(), dtype)
+            except ValueError as exc:
+                raise SchemaError(f"push to {source.name!r}: column {name!r} holds a value that is not "
+                                  f"{from_arrow(dtype)} ({exc}); send objects or JSON text") from None
+        else:
+            _check_kind(column.type, dtype, name, source.name)
         if pa.types.is_timestamp(dtype) and pa.types.is_string(column.type):
             column = _parse_times(column, name, source.name)
         elif pa.types.is_timestamp(dtype) and (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):

@@ -3,6 +3,11 @@
 A type is a small frozen value; ``Array(Float32)`` builds a list type. Arrow is the
 in-memory currency, so every type knows its Arrow type, and ``from_arrow`` maps a
 source column's Arrow type back for schema checks.
+
+Feast's document types, with Feast's Arrow types: ``Map`` (string keys to string
+values, ``map<string, string>``), ``Json`` (JSON text, ``large_string``; read back
+parsed, as Feast does) and ``Struct({"name": String, ...})`` (``struct<...>`` of scalar
+members). Online they are stored as JSON text (featurestore/online/values.py).
 """
 
 from __future__ import annotations
@@ -20,7 +25,11 @@ __all__ = [
     "Float64",
     "Int32",
     "Int64",
+    "JSON_TYPES",
+    "Json",
+    "Map",
     "String",
+    "Struct",
     "UnixTimestamp",
     "compatible",
     "from_arrow",
@@ -35,13 +44,18 @@ class FeatureType:
 
     name: str
     item: FeatureType | None = None
+    members: tuple[tuple[str, FeatureType], ...] = ()  # a Struct's, in order
 
     def to_arrow(self) -> pa.DataType:
         if self.item is not None:
             return pa.list_(self.item.to_arrow())
+        if self.name == "Struct":
+            return pa.struct([(name, t.to_arrow()) for name, t in self.members])
         return _ARROW[self.name]
 
     def __str__(self) -> str:
+        if self.name == "Struct":
+            return "Struct({" + ", ".join(f"{n}: {t}" for n, t in self.members) + "})"
         return f"Array({self.item})" if self.item is not None else self.name
 
     def __repr__(self) -> str:
@@ -56,6 +70,9 @@ String = FeatureType("String")
 Bytes = FeatureType("Bytes")
 Bool = FeatureType("Bool")
 UnixTimestamp = FeatureType("UnixTimestamp")
+Map = FeatureType("Map")
+Json = FeatureType("Json")
+JSON_TYPES = ("Map", "Json", "Struct")  # stored online as JSON text
 
 _ARROW: dict[str, pa.DataType] = {
     "Int32": pa.int32(),
@@ -66,21 +83,37 @@ _ARROW: dict[str, pa.DataType] = {
     "Bytes": pa.binary(),
     "Bool": pa.bool_(),
     "UnixTimestamp": pa.timestamp("us", tz="UTC"),
+    "Map": pa.map_(pa.string(), pa.string()),
+    "Json": pa.large_string(),
 }
-_SCALARS = {t.name: t for t in (Int32, Int64, Float32, Float64, String, Bytes, Bool, UnixTimestamp)}
+_SCALARS = {t.name: t for t in (Int32, Int64, Float32, Float64, String, Bytes, Bool, UnixTimestamp, Map, Json)}
+_MEMBER_TYPES = ("Int32", "Int64", "Float32", "Float64", "String", "Bool")
 
 
 def Array(item: FeatureType) -> FeatureType:  # noqa: N802 - Feast spells it as a type
     """A list of ``item`` values, e.g. ``Array(Float32)`` for an embedding."""
-    if not isinstance(item, FeatureType) or item.item is not None:
+    if not isinstance(item, FeatureType) or item.item is not None or item.name in JSON_TYPES:
         raise TypeError(f"Array() takes a scalar feature type such as Float32, not {item!r}")
     return FeatureType("Array", item)
+
+
+def Struct(members: dict[str, FeatureType]) -> FeatureType:  # noqa: N802 - Feast spells it as a type
+    """A record of named scalar members, e.g. ``Struct({"name": String, "age": Int64})``."""
+    if not isinstance(members, dict) or not members:
+        raise TypeError("Struct() takes a dict of member name -> scalar type, e.g. Struct({'name': String})")
+    for name, t in members.items():
+        if not isinstance(name, str) or not isinstance(t, FeatureType) or t.name not in _MEMBER_TYPES:
+            raise TypeError(f"Struct member {name!r}: use one of {', '.join(_MEMBER_TYPES)}, not {t!r}")
+    return FeatureType("Struct", members=tuple(members.items()))
 
 
 def parse_type(text: str) -> FeatureType:
     """The inverse of ``str(type)``: ``"Int64"`` or ``"Array(Float32)"``."""
     if text.startswith("Array(") and text.endswith(")"):
         return Array(parse_type(text[6:-1]))
+    if text.startswith("Struct({") and text.endswith("})"):
+        pairs = (part.split(":", 1) for part in text[8:-2].split(", "))
+        return Struct({name.strip(): parse_type(t.strip()) for name, t in pairs})
     try:
         return _SCALARS[text]
     except KeyError:
@@ -91,7 +124,13 @@ def from_arrow(dtype: pa.DataType) -> FeatureType | None:
     """The feature type of an Arrow column, or None when there is no equivalent."""
     if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
         item = from_arrow(dtype.value_type)
-        return Array(item) if item is not None and item.item is None else None
+        return Array(item) if item is not None and item.item is None and item.name not in JSON_TYPES else None
+    if pa.types.is_map(dtype):
+        return Map if from_arrow(dtype.key_type) == String else None
+    if pa.types.is_struct(dtype):
+        members = {f.name: from_arrow(f.type) for f in dtype}
+        ok = members and all(t is not None and t.name in _MEMBER_TYPES for t in members.values())
+        return Struct(members) if ok else None
     if pa.types.is_timestamp(dtype) or pa.types.is_date(dtype):
         return UnixTimestamp
     if pa.types.is_large_string(dtype) or pa.types.is_string(dtype) or pa.types.is_string_view(dtype):
@@ -110,7 +149,7 @@ def from_arrow(dtype: pa.DataType) -> FeatureType | None:
 
 # A source column may be narrower than the declared type (an int32 column for an Int64
 # feature), never of another kind: reading it cannot lose information.
-_WIDENINGS = {("Int32", "Int64"), ("Float32", "Float64"), ("Int32", "Float64")}
+_WIDENINGS = {("Int32", "Int64"), ("Float32", "Float64"), ("Int32", "Float64"), ("String", "Json")}
 
 
 def compatible(actual: FeatureType, declared: FeatureType) -> bool:
@@ -119,6 +158,9 @@ def compatible(actual: FeatureType, declared: FeatureType) -> bool:
         return True
     if actual.item is not None and declared.item is not None:
         return compatible(actual.item, declared.item)
+    if actual.name == declared.name == "Struct":
+        given = dict(actual.members)
+        return all(n in given and compatible(given[n], t) for n, t in declared.members)
     return (actual.name, declared.name) in _WIDENINGS
 
 

@@ -20,13 +20,14 @@ import pyarrow as pa
 from featurestore.bounded import BoundedCache
 from featurestore.clock import clock_us, duration_us, from_micros
 from featurestore.definitions import FeatureService
+from featurestore.documents import document_array
 from featurestore.entity_values import convert_key_value
 from featurestore.errors import InputError
 from featurestore.online.base import AsyncReads, OnlineStore, OnlineView, online_view
 from featurestore.refs import ResolvedTransform, ResolvedView, resolve_request
 from featurestore.repo import RepoContents
 from featurestore.transforms import input_types, request_columns, run_transform
-from featurestore.types import Bool, FeatureType, Float32, Float64, Int32, Int64, String
+from featurestore.types import JSON_TYPES, Bool, FeatureType, Float32, Float64, Int32, Int64, String
 
 __all__ = ["PLAN_CACHE_SIZE", "AggregatesFactory", "AggregatesReader", "FieldStatus", "OnlineReader", "OnlineResponse",
            "ReadPlan", "read_online", "read_online_async"]
@@ -124,7 +125,8 @@ class OnlineResponse:
 
     def to_arrow(self) -> pa.Table:
         arrays = [
-            pa.array(values, type=dtype.to_arrow() if dtype is not None else None)
+            document_array(values, dtype.to_arrow()) if dtype is not None and dtype.name in JSON_TYPES
+            else pa.array(values, type=dtype.to_arrow() if dtype is not None else None)
             for values, dtype in zip(self.values, self.dtypes)
         ]
         return pa.Table.from_arrays(arrays, names=self.feature_names)

@@ -3,7 +3,8 @@
 
 The schema is known on both sides, so a value carries no type tag. Int32/Int64 and
 Float32/Float64 are 4/8 bytes little-endian (IEEE 754 for floats, NaN kept), Bool one
-byte, UnixTimestamp int64 microseconds (UTC), String UTF-8, Bytes raw. Array(T) is a u32
+byte, UnixTimestamp int64 microseconds (UTC), String UTF-8, Bytes raw, Map, Json and
+Struct their JSON text in UTF-8 (read back as dicts, or parsed JSON). Array(T) is a u32
 count, a u8 flags byte (bit 0: some items null, then a validity bitmap, LSB first), then
 fixed-width items back to back or, for String/Bytes items, u32 lengths then the bytes.
 A null value has no encoding: it is absent (no Redis field; a null slot in a record), so
@@ -12,6 +13,7 @@ it never looks like "", b"" or [].
 
 from __future__ import annotations
 
+import json
 import struct
 import sys
 from collections.abc import Callable, Sequence
@@ -24,7 +26,7 @@ import pyarrow.compute as pc
 from featurestore.clock import from_micros, to_micros
 from featurestore.errors import NotFoundError, SchemaError
 from featurestore.online.base import OnlineView
-from featurestore.types import FeatureType
+from featurestore.types import JSON_TYPES, FeatureType
 
 __all__ = [
     "LITTLE_ENDIAN",
@@ -53,8 +55,22 @@ _WIDTH = {code: struct.calcsize("<" + code) for code in set(_FIXED.values())}
 # --- single values ---------------------------------------------------------------------
 
 
+def _json_encoder(dtype: FeatureType) -> Callable[[Any], bytes]:
+    if dtype.name == "Json":  # JSON text as given (checked), or a value to spell as JSON
+        return lambda v: (_checked_json(v) if isinstance(v, str) else json.dumps(v)).encode()
+    # Map: Arrow gives (key, value) pairs; Struct: a dict.
+    return lambda v: json.dumps(dict(v)).encode()
+
+
+def _checked_json(text: str) -> str:
+    json.loads(text)  # a ValueError names the bad text's position
+    return text
+
+
 def _scalar_encoder(dtype: FeatureType) -> Callable[[Any], bytes]:
     name = dtype.name
+    if name in JSON_TYPES:
+        return _json_encoder(dtype)
     if name == "String":
         return lambda v: v.encode()
     if name == "Bytes":
@@ -68,6 +84,8 @@ def _scalar_encoder(dtype: FeatureType) -> Callable[[Any], bytes]:
 
 def _scalar_decoder(dtype: FeatureType) -> Callable[[bytes], Any]:
     name = dtype.name
+    if name in JSON_TYPES:
+        return json.loads
     if name == "String":
         return bytes.decode
     if name == "Bytes":
@@ -234,6 +252,9 @@ def encode_cast(arr: pa.Array, dtype: FeatureType) -> list[bytes | None]:
         out = [struct.pack("<" + code, v) if v is not None else None for v in arr.to_pylist()]
     elif dtype.name in ("String", "Bytes"):
         return arr.cast(pa.large_binary()).to_pylist()
+    elif dtype.name in JSON_TYPES:
+        encode = _json_encoder(dtype)
+        return [encode(v) if v is not None else None for v in arr.to_pylist()]
     else:
         out = _encode_lists(arr, dtype.item)
     if arr.null_count:

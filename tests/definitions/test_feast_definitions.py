@@ -44,8 +44,8 @@ def test_enable_validation_is_accepted_and_only_the_latest_version_exists():
 def test_unsupported_feast_objects_are_named_unsupported():
     with pytest.raises(ImportError, match="LabelView is a Feast object this store does not support"):
         from featurestore import LabelView  # noqa: F401
-    with pytest.raises(ImportError, match="Struct is a Feast object this store does not support: use one Field"):
-        from featurestore.types import Struct  # noqa: F401
+    with pytest.raises(ImportError, match="Decimal is a Feast object this store does not support: use Float64"):
+        from featurestore.types import Decimal  # noqa: F401
     with pytest.raises(ImportError, match="cannot import name 'Nonsense'"):
         from featurestore import Nonsense  # noqa: F401
 
