@@ -20,10 +20,14 @@ def is_document(dtype: pa.DataType) -> bool:
 def document_array(values: list[Any], dtype: pa.DataType) -> pa.Array:
     """``values`` as an Arrow array of ``dtype``: Json takes JSON text (checked) or any JSON
     value; Map a dict (its values spelt as strings, as Feast's Arrow type has them); Struct
-    a dict of its members. Raises ValueError naming the first value that does not fit."""
+    a dict of its members (both also as JSON text). Raises ValueError naming the first value
+    that does not fit."""
     if pa.types.is_large_string(dtype):
         out = [v if v is None else _text(v) for v in values]
-    elif pa.types.is_map(dtype):
+        return pa.array(out, type=dtype)
+    # Feast's remote client sends Map and Struct values as JSON text.
+    values = [json.loads(v) if isinstance(v, str) else v for v in values]
+    if pa.types.is_map(dtype):
         out = [v if v is None else [(str(k), _string(x)) for k, x in _pairs(v)] for v in values]
     else:
         out = values

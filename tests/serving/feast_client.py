@@ -3,7 +3,7 @@ a Feast repo whose online store is ``type: remote`` pointing at our server, driv
 through Feast's FeatureStore API exactly as a Feast user would. Prints one JSON object
 per step on stdout.
 
-    python feast_client.py FEAST_REPO SERVER_URL DATA_PARQUET END_ISO
+    python feast_client.py FEAST_REPO SERVER_URL DATA_PARQUET DOCS_PARQUET END_ISO
 """
 
 import json
@@ -14,9 +14,10 @@ from pathlib import Path
 import pandas as pd
 from feast import Entity, FeatureService, FeatureStore, FeatureView, Field, FileSource, PushSource
 from feast.data_source import PushMode
-from feast.types import Float32, Int64
+from feast.types import Float32, Int64, Json, Map, String, Struct
 
-repo, url, data, end = Path(sys.argv[1]), sys.argv[2], sys.argv[3], datetime.fromisoformat(sys.argv[4])
+repo, url, data, docs_data = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+end = datetime.fromisoformat(sys.argv[5])
 repo.mkdir(parents=True, exist_ok=True)
 (repo / "feature_store.yaml").write_text(f"""
 project: feast_client
@@ -43,8 +44,13 @@ fresh = FeatureView(name="driver_hourly_stats_fresh", entities=[driver], ttl=tim
 service = FeatureService(name="driver_activity_v1", features=[stats[["conv_rate", "acc_rate"]],
                                                                fresh[["avg_daily_trips"]]])
 
+docs_source = FileSource(name="driver_docs_source", path=docs_data, timestamp_field="event_timestamp")
+docs = FeatureView(name="driver_docs", entities=[driver], ttl=timedelta(days=1), source=docs_source,
+                   schema=[Field(name="driver_metadata", dtype=Map), Field(name="driver_config", dtype=Json),
+                           Field(name="driver_profile", dtype=Struct({"name": String, "age": Int64}))])
+
 store = FeatureStore(repo_path=str(repo))
-store.apply([driver, source, push_source, stats, fresh, service])
+store.apply([driver, source, push_source, stats, fresh, service, docs_source, docs])
 
 
 def step(name, **out):
@@ -75,3 +81,10 @@ step("write_to_online_store", stats=read(STATS, [1001]))
 
 store.materialize_incremental(end_date=end, feature_views=["driver_hourly_stats_fresh"])
 step("materialize_incremental", fresh=read(FRESH, [1001, 1002]))
+
+DOCS = ["driver_docs:driver_metadata", "driver_docs:driver_config", "driver_docs:driver_profile"]
+store.write_to_online_store("driver_docs", pd.DataFrame({
+    "driver_id": [1001], "event_timestamp": [pd.Timestamp(end)],
+    "driver_metadata": [{"team": "north"}], "driver_config": ['{"max_trips": 12}'],
+    "driver_profile": [{"name": "Ann", "age": 41}]}))
+step("documents", docs=read(DOCS, [1001]))

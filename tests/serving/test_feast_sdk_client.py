@@ -10,6 +10,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -33,6 +34,7 @@ def steps(tmp_path_factory):
     data_end = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
     tmp = tmp_path_factory.mktemp("feast_sdk")
     repo = init_repo(tmp / "ours", project=f"feast_{uuid.uuid4().hex[:8]}", now=data_end)
+    docs = _documents_view(repo, data_end)
     with FeatureStore(repo_path=repo) as store:
         store.apply()
     server = Server(repo)
@@ -40,13 +42,43 @@ def steps(tmp_path_factory):
         end = data_end + timedelta(minutes=30)
         run = subprocess.run(
             [str(python), str(CLIENT), str(tmp / "feast_repo"), f"http://127.0.0.1:{server.port}",
-             str(repo / "data" / "driver_stats.parquet"), end.isoformat()],
+             str(repo / "data" / "driver_stats.parquet"), str(docs), end.isoformat()],
             capture_output=True, text=True, timeout=300, cwd=tmp,
         )
     finally:
         log = server.stop()
     assert run.returncode == 0, f"{run.stderr[-4000:]}\nserver:\n{log[-2000:]}"
     return {s["step"]: s for s in map(json.loads, run.stdout.splitlines())}, repo
+
+
+DOCS_VIEW = """
+from datetime import timedelta
+from featurestore import FeatureView, Field, FileSource
+from featurestore.types import Int64, Json, Map, String, Struct
+from features.driver_stats import driver
+
+driver_docs = FeatureView(
+    name="driver_docs", entities=[driver], ttl=timedelta(days=1),
+    source=FileSource(name="driver_docs_source", path="data/driver_docs.parquet"),
+    schema=[Field("driver_metadata", Map), Field("driver_config", Json),
+            Field("driver_profile", Struct({"name": String, "age": Int64}))])
+"""
+
+
+def _documents_view(repo, at):
+    """A view of Feast's Map, Json and Struct types in our repo (one row of data)."""
+    from featurestore.types import Int64, Json, Map, String, Struct
+
+    table = pa.table({"driver_id": pa.array([1002], pa.int64()),
+                      "event_timestamp": pa.array([at], pa.timestamp("us", tz="UTC")),
+                      "driver_metadata": pa.array([[("team", "south")]], Map.to_arrow()),
+                      "driver_config": pa.array(['{"max_trips": 3}'], Json.to_arrow()),
+                      "driver_profile": pa.array([{"name": "Bo", "age": 7}],
+                                                 Struct({"name": String, "age": Int64}).to_arrow())})
+    path = repo / "data" / "driver_docs.parquet"
+    pq.write_table(table, path)
+    (repo / "features" / "docs.py").write_text(DOCS_VIEW)
+    return path
 
 
 def latest(repo, driver, column):
@@ -83,3 +115,11 @@ def test_materialize_incremental_through_feasts_client_keeps_the_newer_push(step
     seen, repo = steps
     fresh = seen["materialize_incremental"]["fresh"]["avg_daily_trips"]
     assert fresh == [777, latest(repo, 1002, "avg_daily_trips")]
+
+
+def test_map_json_and_struct_values_through_feasts_client(steps):
+    seen, _ = steps
+    docs = seen["documents"]["docs"]
+    assert docs["driver_metadata"] == [{"team": "north"}]
+    assert docs["driver_config"] == [{"max_trips": 12}]
+    assert docs["driver_profile"] == [{"name": "Ann", "age": 41}]
