@@ -99,10 +99,18 @@ def compare_log(store: FeatureStore, log: pa.Table, features: FeatureService | s
     logged = logged_features(log.schema)
     dropped = {c for f in logged for c in feature_columns(f)} | set(META_SCHEMA.names) | {PREDICTION}
     entities = log.select([c for c in log.column_names if c not in dropped or c == "log_time"])
-    offline = store.get_historical_features(entities, features, timestamp_field="log_time").to_arrow()
     keys = [c for c in entities.column_names if c != "log_time"]
-    return {f: _compare(f, log, offline.column(f), keys, rel_tol, abs_tol, examples)
-            for f in logged if f in offline.column_names}
+    if isinstance(features, (str, FeatureService)):  # logged under the service's output names
+        offline = store.get_historical_features(entities, features, timestamp_field="log_time").to_arrow()
+        pairs = {f: f for f in logged if f in offline.column_names}
+    else:  # a model's refs, logged as its signature names them: feature, or view__feature
+        offline = store.get_historical_features(entities, list(features), full_feature_names=True,
+                                                timestamp_field="log_time").to_arrow()
+        pairs = {}
+        for view, feature in (ref.split(":", 1) for ref in features):
+            pairs.update({name: f"{view}__{feature}" for name in (feature, f"{view}__{feature}") if name in logged})
+    return {f: _compare(f, log, offline.column(column), keys, rel_tol, abs_tol, examples)
+            for f, column in pairs.items()}
 
 
 def _compare(feature: str, log: pa.Table, offline: pa.ChunkedArray, keys: list[str], rel_tol: float, abs_tol: float,

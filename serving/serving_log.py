@@ -16,12 +16,11 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import pyarrow as pa
 from starlette.requests import Request
 
-from featurestore.clock import clock_us
+from featurestore.clock import clock_us, seconds_to_us
 from featurestore.online.read import OnlineResponse, ReadPlan
-from featurestore.serving_log import ServingLogWriter, online_log_columns
+from featurestore.serving_log import ServingLogWriter, log_columns, online_log_columns
 from featurestore.serving_log.settings import ServingLogSettings
 from featurestore.store import FeatureStore
 from monitoring.metrics import SERVING_LOG_ROWS_DROPPED, SERVING_LOG_ROWS_WRITTEN
@@ -58,18 +57,24 @@ class ServingLog:
                                             request_id=request_id(request))
         self.writer.write(service, columns, types)
 
-    def log_prediction(self, model: str, version: int, plan: ReadPlan, response: OnlineResponse,
-                       entity_rows: Mapping[str, Any] | Sequence[Mapping[str, Any]], prediction: Sequence[Any],
-                       request_id: str, *, variant: str = "stable", names: Mapping[str, str] | None = None,
-                       prediction_type: pa.DataType | None = None) -> None:
-        """Log a finished ``/predict``: the features the model scored (``names`` renames
-        them to its signature's inputs) and its answer, one value or list per row."""
+    def log_prediction(self, finished: Any) -> None:
+        """The ``/predict`` sink (``serving.finished.FinishedPrediction``): log the join
+        keys, request fields, model inputs (named as in its signature, with status and event
+        time) and predictions of a ``serving_log.sample_rate`` share of the requests."""
         if self.writer is None or not _sampled(self.settings.sample_rate):
             return
-        columns, types = online_log_columns(
-            plan, response, entity_rows, log_time_us=clock_us(self.store.clock), request_id=request_id, model=model,
-            version=version, variant=variant, prediction=prediction, prediction_type=prediction_type, names=names)
-        self.writer.write(model, columns, types)
+        response, entities = finished.features, finished.entities
+        given = set(entities) if isinstance(entities, Mapping) else set(entities[0]) if entities else set()
+        keys = 0  # the online answer starts with the join keys, the entity columns sent
+        while keys < len(response.feature_names) and response.feature_names[keys] in given:
+            keys += 1
+        fields = dict(finished.request or {})
+        if not isinstance(entities, Mapping):  # rows: their request fields are inside them
+            fields.update({f: [row.get(f) for row in entities] for f in sorted(given - set(response.feature_names))})
+        columns, types = log_columns(
+            response, keys, fields, log_time_us=seconds_to_us(finished.served_at), request_id=finished.request_id,
+            model=finished.model, version=finished.version, variant=finished.variant, prediction=finished.predictions)
+        self.writer.write(finished.model, columns, types)
 
     def close(self) -> None:
         """Write what is queued (at shutdown)."""

@@ -15,7 +15,7 @@ from featurestore.serving_log.layout import (
     logged_features,
 )
 from featurestore.serving_log.reader import logged_names, read_log
-from featurestore.serving_log.records import online_log_columns
+from featurestore.serving_log.records import log_columns, online_log_columns
 from featurestore.serving_log.writer import QUEUE_FULL, UNWRITABLE, ServingLogWriter
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "UNWRITABLE",
     "ServingLogWriter",
     "feature_columns",
+    "log_columns",
     "log_folder",
     "logged_features",
     "logged_names",

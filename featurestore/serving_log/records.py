@@ -1,4 +1,4 @@
-"""The log columns of one online answer (``/get-online-features``, or the features a
+"""The log columns of one answer (``/get-online-features``, or the features a
 ``/predict`` scored), built on the request thread as plain lists: the background writer
 turns them into Arrow (``writer.py``), so the request pays only for copying references."""
 
@@ -13,13 +13,14 @@ from featurestore.online.read import OnlineResponse, ReadPlan
 from featurestore.serving_log.layout import PREDICTION, STATUS_SUFFIX, TIME_TYPE, TIMESTAMP_SUFFIX
 from featurestore.transforms import request_columns
 
-__all__ = ["online_log_columns"]
+__all__ = ["log_columns", "online_log_columns"]
 
 
-def online_log_columns(
-    plan: ReadPlan,
+def log_columns(
     response: OnlineResponse,
-    entity_rows: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    keys: int,
+    request_fields: Mapping[str, Sequence[Any]] | None = None,
+    request_types: Mapping[str, pa.DataType] | None = None,
     *,
     log_time_us: int,
     request_id: str,
@@ -27,31 +28,25 @@ def online_log_columns(
     version: int | None = None,
     variant: str = "stable",
     prediction: Sequence[Any] | None = None,
-    prediction_type: pa.DataType | None = None,
-    names: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, list], dict[str, pa.DataType]]:
-    """The columns and Arrow types of the rows of ``response`` (read by ``plan`` for
-    ``entity_rows``), in the layout of ``layout.py``. ``names`` renames features (a
-    model's signature inputs); ``prediction`` is one value (or list) per row."""
-    keys = len(plan.join_keys)
+    """The columns and Arrow types of the rows of ``response`` (its first ``keys`` columns
+    are the join keys, the others features) in the layout of ``layout.py``, with the
+    request fields given and, for a model, ``prediction`` (one value or list per row)."""
     n = len(response.values[0]) if response.values else 0
     columns: dict[str, list] = {
         "log_time": [log_time_us] * n, "request_id": [request_id] * n, "model": [model] * n,
         "version": [version] * n, "variant": [variant] * n,
     }
-    types: dict[str, pa.DataType] = {"log_time": TIME_TYPE, "model": pa.string(), "version": pa.int64()}
+    types: dict[str, pa.DataType] = {"log_time": TIME_TYPE, "model": pa.string(), "version": pa.int64(),
+                                     **(request_types or {})}
     for name, values, dtype in zip(response.feature_names[:keys], response.values[:keys], response.dtypes[:keys]):
         columns[name] = values
         if dtype is not None:
             types[name] = dtype.to_arrow()
-    for transform, _ in plan.transforms:
-        if transform.odfv.request_sources:
-            for field, values in request_columns(transform.odfv, entity_rows, n).items():
-                columns[field] = values if isinstance(values, list) else pa.array(values).to_pylist()
-            types.update({f.name: f.dtype.to_arrow() for r in transform.odfv.request_sources for f in r.schema})
-    renamed = names or {}
+    for field, values in (request_fields or {}).items():
+        columns[field] = _plain(values)
     for i in range(keys, len(response.feature_names)):
-        name = renamed.get(response.feature_names[i], response.feature_names[i])
+        name = response.feature_names[i]
         columns[name] = response.values[i]
         columns[name + STATUS_SUFFIX] = response.statuses[i]
         columns[name + TIMESTAMP_SUFFIX] = response.event_timestamps[i]
@@ -60,6 +55,30 @@ def online_log_columns(
             types[name] = response.dtypes[i].to_arrow()
     if prediction is not None:
         columns[PREDICTION] = list(prediction)
-        if prediction_type is not None:
-            types[PREDICTION] = prediction_type
     return columns, types
+
+
+def online_log_columns(plan: ReadPlan, response: OnlineResponse,
+                       entity_rows: Mapping[str, Any] | Sequence[Mapping[str, Any]], *, log_time_us: int,
+                       request_id: str) -> tuple[dict[str, list], dict[str, pa.DataType]]:
+    """``log_columns`` of an online answer read by ``plan`` for ``entity_rows`` (the
+    request fields its on-demand views took come from the rows)."""
+    n = len(response.values[0]) if response.values else 0
+    fields: dict[str, list] = {}
+    types: dict[str, pa.DataType] = {}
+    for transform, _ in plan.transforms:
+        if transform.odfv.request_sources:
+            fields.update(request_columns(transform.odfv, entity_rows, n))
+            types.update({f.name: f.dtype.to_arrow() for r in transform.odfv.request_sources for f in r.schema})
+    return log_columns(response, len(plan.join_keys), fields, types, log_time_us=log_time_us, request_id=request_id)
+
+
+def _plain(values: Any) -> list:
+    """A request field's values as a list of Python values (it may arrive as an Arrow or
+    numpy array, or a pandas Series)."""
+    if isinstance(values, list):
+        return values
+    for method in ("to_pylist", "tolist"):
+        if hasattr(values, method):
+            return getattr(values, method)()
+    return list(values)

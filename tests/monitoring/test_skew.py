@@ -4,16 +4,20 @@ that computes differently online), with counts, largest differences and entity k
 
 from __future__ import annotations
 
+import sys
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
 
 from featurestore import FeatureStore
+from featurestore.clock import to_micros
 from featurestore.config import load_config
 from featurestore.scaffold import init_repo
+from featurestore.serving_log import ServingLogWriter, log_columns
 from monitoring.skew import feature_skew
 from serving import create_app
 
@@ -150,3 +154,33 @@ def test_only_the_window_is_compared(store):
     assert {r["compared"] for r in feature_skew(store, "skew_v1", start=NOW + timedelta(minutes=1))} == {6}
     assert {r["compared"] for r in feature_skew(store, "skew_v1", end=NOW + timedelta(hours=1))} == {6}
     assert feature_skew(store, "skew_v1", start=NOW + timedelta(hours=2)) == []
+
+
+def test_a_models_log_is_compared_with_the_features_of_each_logged_version(store):
+    store.materialize_incremental(NOW)
+    events = pa.table({"driver_id": [d for _ in range(24) for d in DRIVERS[:5]],
+                       "event_timestamp": [NOW - timedelta(hours=h) for h in range(24) for _ in DRIVERS[:5]],
+                       "trip_completed": [i % 2 for i in range(120)]})
+    job = store.get_historical_features(events, "driver_activity_v1")
+    model = sys.modules["driver_model"].DriverModel.fit(job.to_arrow(), ["conv_rate", "acc_rate", "avg_daily_trips"],
+                                                        "trip_completed", steps=5)
+    version = store.models.register("driver_model", model, flavor="python", features="driver_activity_v1",
+                                    training_dataset=job.save("driver_training"), output="trip_completed")
+    store.push("driver_stats_push", pd.DataFrame({
+        "driver_id": [1002], "event_timestamp": [NOW + timedelta(minutes=5)], "created": [NOW],
+        "conv_rate": [0.5], "acc_rate": [0.5], "avg_daily_trips": [5]}), to="online")
+    # What /predict logs: the online answer named as the signature's inputs, and the predictions.
+    store.clock.now = NOW + timedelta(minutes=10)
+    answer = store.get_online_features("driver_activity_v1", {"driver_id": DRIVERS})
+    columns, types = log_columns(answer, 1, log_time_us=to_micros(store.clock.now), request_id="r1",
+                                 model="driver_model", version=version.version, prediction=[1] * len(DRIVERS))
+    writer = ServingLogWriter(store.config.offline_store, folder=store.serving_log_folder)
+    writer.write("driver_model", columns, types)
+    writer.close()
+    assert store.get_logs("driver_model").column("prediction").to_pylist() == [1] * 6
+
+    results = by_feature(feature_skew(store, "driver_model"))
+    assert results["avg_daily_trips"]["mismatched"] == 1
+    assert results["avg_daily_trips"]["examples"][0]["entity"] == {"driver_id": 1002}
+    assert results["conv_rate"]["mismatched"] == results["acc_rate"]["mismatched"] == 0
+    assert {r["compared"] for r in results.values()} == {6}
