@@ -155,6 +155,8 @@ def main() -> None:
             f.write(SERVICE)
         env = {**os.environ, "FEATURESTORE_REDIS_URL": redis_url}
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        # A loaded machine must not turn slow reads into 503s that end the run (both servers alike).
+        env.setdefault("FEATURESTORE_READ_TIMEOUT", "5")
         with FeatureStore(config=load_config(repo, env=env)) as store:
             store.apply()
             store.materialize_incremental(now)
