@@ -100,10 +100,14 @@ def main() -> None:
     add_load_options(parser)
     parser.add_argument("--models", default="logreg,gbm", help="models to run, comma-separated (logreg, gbm)")
     parser.add_argument("--shapes", default="1,10", help="entities per request, comma-separated (1, 10)")
+    parser.add_argument("--serving-log", choices=("on", "off"), default="on",
+                        help="whether our server logs each prediction (docs/monitoring.md; bench/serving_log.py "
+                             "compares the two)")
     args = parser.parse_args()
     cases = {f"{model}_{shape}": (f"/predict/{MODELS[model]}", {"entities": {"driver_id": SHAPES[shape]}})
              for model in args.models.split(",") for shape in args.shapes.split(",")}
     with serving_repo("featurestore-bench-predict-") as (folder, repo, env):
+        env["FEATURESTORE_SERVING_LOG"] = args.serving_log
         raw_env = register_models(repo, folder, env)
         run(args, title="POST /predict/{model}, Redis online store, loopback", repo=repo, env=env,
             raw=(folder, RAW_APP, raw_env), cases=cases, check=check_same_predictions, max_p99=1.3, min_rps=0.8)

@@ -184,12 +184,14 @@ class ServingLogWriter:
             if self._failing:
                 log.warning("serving log %r: writing again", name)
             self._failing = False
-            self.written += part.num_rows
+            with self._cond:
+                self.written += part.num_rows
             if self._on_written is not None:
                 self._on_written(name, part.num_rows)
 
     def _count_dropped(self, name: str, n: int, reason: str) -> None:
-        self.dropped += n
+        with self._cond:  # re-entrant: write() calls this holding it
+            self.dropped += n
         if self._on_dropped is not None:
             self._on_dropped(name, n, reason)
 
