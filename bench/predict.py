@@ -15,8 +15,8 @@ Then for each worker count it starts two servers side by side:
   with ``{"entities": {"driver_id": [...]}}``;
 - ``raw``: the physical-limit proxy, a minimal FastAPI app under the same uvicorn that
   does the same Redis lookup with redis-py, puts the values in a numpy matrix and makes
-  the same model call (``predict_proba(X)[:, 1]``, ``Booster.predict(X)``) on the same
-  model files; no registry, no signature check, no statuses, no metrics, no validation.
+  the same model call (``predict_proba(X)[:, 1]``, ``Booster.predict(X, num_threads=1)``)
+  on the same model files; no registry, no signature check, no statuses, no metrics, no validation.
 
 Per model and request shape (1 entity, 10 entities), after checking that both give the
 same predictions: p50/p99 latency at concurrency 1, then requests/s at concurrency 16, in
@@ -51,7 +51,8 @@ import skops.io
 _logreg_file = os.environ["BENCH_LOGREG"]
 logreg = skops.io.load(_logreg_file, trusted=skops.io.get_untrusted_types(file=_logreg_file))
 gbm = lightgbm.Booster(model_file=os.environ["BENCH_GBM"])
-CALLS = {"bench_logreg": lambda X: logreg.predict_proba(X)[:, 1], "bench_gbm": gbm.predict}
+CALLS = {"bench_logreg": lambda X: logreg.predict_proba(X)[:, 1],
+         "bench_gbm": lambda X: gbm.predict(X, num_threads=1)}  # as the flavor predicts a few rows
 
 
 @app.post("/predict/{model}")

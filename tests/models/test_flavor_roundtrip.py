@@ -113,6 +113,22 @@ def test_lightgbm_classifier_gives_positive_class_probability(training_data, rou
     assert predictor.predict(table) == model.predict_proba(X)[:, 1].tolist()
 
 
+def test_lightgbm_predicts_the_same_for_a_served_row_and_a_large_batch(training_data, round_trip):
+    import lightgbm as lgb
+
+    from featurestore.models.flavors.lightgbm import SMALL_BATCH
+
+    X, y, table = training_data
+    model = lgb.LGBMClassifier(n_estimators=10, num_leaves=4, min_child_samples=5, verbose=-1).fit(X, y)
+    predictor, _, _ = round_trip("lightgbm", model)
+    repeats = SMALL_BATCH // table.num_rows + 1
+    large = pa.concat_tables([table] * repeats)  # past the size that keeps LightGBM's threads
+    assert large.num_rows >= SMALL_BATCH
+    expected = model.predict_proba(X)[:, 1].tolist()
+    assert predictor.predict(large) == expected * repeats
+    assert [predictor.predict(table.slice(i, 1))[0] for i in range(3)] == expected[:3]
+
+
 def test_lightgbm_booster_regression(training_data, round_trip):
     import lightgbm as lgb
 
