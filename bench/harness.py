@@ -3,7 +3,8 @@ the example repo on a Redis online store, and the two servers, ours and a raw en
 
 - ``serving_repo``: the example repo (``featurestore init``'s data, ending now) on Redis
   (``REDIS_URL`` if it answers, else a private ``redis-server`` on a free port), applied and
-  materialized; everything it made is removed on exit.
+  materialized; everything it made is removed on exit. The servers' Redis read deadline is
+  ``FEATURESTORE_READ_TIMEOUT``, 5 s unless set.
 - ``serve_ours``: ``featurestore serve --workers N --no-access-log``; ``serve_raw``: a
   minimal FastAPI app (the physical-limit proxy) under the same uvicorn, started the same
   way (``featurestore.cli.serve_command.run_uvicorn``), so the two differ only in the app.
@@ -298,6 +299,9 @@ def serving_repo(prefix: str) -> Iterator[tuple[Path, Path, dict]]:
         env = {**os.environ, "FEATURESTORE_REDIS_URL": redis_url, "BENCH_REDIS_URL": redis_url,
                "BENCH_PROJECT": project}
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        # On shared cores one read can miss the production 0.25 s deadline, and the breaker's
+        # 503s would end the run; the deadline's cost does not depend on its length.
+        env.setdefault("FEATURESTORE_READ_TIMEOUT", "5")
         with FeatureStore(config=load_config(repo, env=env)) as store:
             store.apply()
             store.materialize_incremental(now)
