@@ -61,12 +61,13 @@ class LightGBMFlavor:
 class _Predictor:
     def __init__(self, booster, name: str):
         self.booster = booster
+        self._names = booster.feature_name()  # a call into the library each time: once
         self._label = f"lightgbm model {name}"
 
     def predict(self, features: pa.Table) -> list:
         if not features.num_rows:
             return []
-        table = select_features(features, self.booster.feature_name(), self._label)
+        table = select_features(features, self._names, self._label)
         n = features.num_rows
         predict = self.booster.predict if n >= SMALL_BATCH else self._predict_one_thread
         return call_model(predict, feature_matrix(table), n, self._label)
