@@ -24,7 +24,7 @@ from featurestore.errors import InputError, SchemaError
 from featurestore.offline.aggregate_sql import aggregate_latest_sql, aggregate_pit_sql, check_aggregations, output_types
 from featurestore.offline.base import SourceTable, ViewRequest
 from featurestore.offline.conform import check_declared, conform, declared_types, targets
-from featurestore.offline.pit_sql import ENTITY_TABLE, entity_table, latest_sql, pit_sql
+from featurestore.offline.pit_sql import ENTITY_TABLE, Window, entity_table, latest_sql, pit_sql
 from featurestore.offline.scan import Scan, quote, scan_source
 
 __all__ = ["DuckDBEngine"]
@@ -78,7 +78,7 @@ class DuckDBEngine:
         ``output_names``; the rule is spelled out in ``pit_sql``."""
         if isinstance(entities, pa.RecordBatch):
             entities = pa.Table.from_batches([entities])
-        _check_entities(entities, timestamp_column, views)
+        window = _check_entities(entities, timestamp_column, views)
         keys = list(dict.fromkeys(k for v in views for k in v.join_keys))
         scans = []
         for view in views:
@@ -95,8 +95,9 @@ class DuckDBEngine:
                 result = [pa.chunked_array([], t) for t in types]
             else:
                 entity_keys = [f"__k{keys.index(k)}" for k in view.join_keys]
+                dense = _dense(entities, view.join_keys, scan)
                 sql = (aggregate_pit_sql(view, scan, entity_keys, time_type) if view.aggregations
-                       else pit_sql(view, scan, entity_keys, time_type, known_at_timestamp))
+                       else pit_sql(view, scan, entity_keys, time_type, window, known_at_timestamp, dense))
                 table = _in_entity_order(self._run(sql, view, registered))
                 result = [fit[j](table.column(j), t) for j, t in enumerate(types)]
             columns += result
@@ -193,7 +194,8 @@ def _check_source(view: ViewRequest, scan: Scan) -> None:
             )
 
 
-def _check_entities(entities: pa.Table, timestamp_column: str, views: Sequence[ViewRequest]) -> None:
+def _check_entities(entities: pa.Table, timestamp_column: str, views: Sequence[ViewRequest]) -> Window | None:
+    """Refuse a malformed request; the span of the entity times (None: no time at all)."""
     if not isinstance(entities, pa.Table):
         raise InputError(f"entity rows must be a pyarrow Table, not {type(entities).__name__}")
     names = entities.schema.names
@@ -204,8 +206,7 @@ def _check_entities(entities: pa.Table, timestamp_column: str, views: Sequence[V
         raise InputError(
             f"entity timestamp column {timestamp_column!r} is {dtype}; convert it to a timestamp"
         )
-    if _is_time(dtype):
-        _check_entity_times(entities.column(timestamp_column), timestamp_column)
+    window = _check_entity_times(entities.column(timestamp_column), timestamp_column) if _is_time(dtype) else None
     seen = set(names)
     for view in views:
         for key in view.join_keys:
@@ -224,9 +225,10 @@ def _check_entities(entities: pa.Table, timestamp_column: str, views: Sequence[V
                     "rename it (full_feature_names=True prefixes the view name)"
                 )
             seen.add(name)
+    return window
 
 
-def _check_entity_times(column: pa.ChunkedArray, name: str) -> None:
+def _check_entity_times(column: pa.ChunkedArray, name: str) -> Window | None:
     """Entity times may be any time in the years 1..9999 (before 1970: every feature is
     null; far ahead, for a backtest or a forecast: the newest rows), never one no layer
     can spell, which would fail the join or the conversion of its answer."""
@@ -237,10 +239,12 @@ def _check_entity_times(column: pa.ChunkedArray, name: str) -> None:
     except pa.ArrowInvalid:  # seconds or milliseconds beyond the int64 microsecond range
         raise InputError(f"{what} is outside the years 1..9999 in UTC") from None
     if len(micros) == micros.null_count:
-        return
+        return None
     extremes = pc.min_max(micros.cast(pa.int64()))
-    for us in (extremes["min"].as_py(), extremes["max"].as_py()):
+    first, last = extremes["min"].as_py(), extremes["max"].as_py()
+    for us in (first, last):
         check_spellable(us, what)
+    return Window(first, last)
 
 
 def _is_time(dtype: pa.DataType) -> bool:
@@ -266,6 +270,18 @@ def _check_key_type(view: ViewRequest, key: str, entity: pa.DataType, source: pa
         f"join key {key!r} of view {view.name!r} is {entity} in the entity table but {source} in "
         f"the source {list(view.source.files)}; cast the entity column to {source}"
     )
+
+
+def _dense(entities: pa.Table, keys: tuple[str, ...], scan: Scan) -> bool:
+    """Whether the entity set asks for at least half of every key's source value span
+    (integer keys with statistics): filtering the source by its keys would keep most rows."""
+    if not keys or any(k not in scan.key_ranges for k in keys):
+        return False
+    for key in keys:
+        lo, hi = scan.key_ranges[key]
+        if pc.count_distinct(entities.column(key)).as_py() * 2 < hi - lo + 1:
+            return False
+    return True
 
 
 def _in_entity_order(table: pa.Table) -> pa.Table:

@@ -19,15 +19,25 @@ features (``tie_columns``, not only the requested ones): ties are then resolved
 arbitrarily but deterministically, the same way for every request and for
 materialization (identical rows are interchangeable).
 
-ASOF sorts the source by (join keys, q), and DuckDB's sort is much faster when that key
-fits 24 bytes: a BIGINT key (9 bytes with its null marker) plus q (17) does not, so an
-integer key whose source values span less than 2**32 (known from Parquet statistics) is
-rebased to UINTEGER on both sides; entity values outside the span cannot match anyway.
+How its cost follows the entity set: the distinct entity keys get dense UINTEGER ids
+(``__ids``), and the source is inner-joined to them, so only rows whose keys some entity
+row asks for reach the sort, and they carry a 4-byte key whatever the keys' types (one
+string, a wide integer, several columns): with q (17 bytes) that fits DuckDB's fast
+24-byte sort. The scan also keeps only events in ``[min T - ttl, max T]`` (``Window``),
+written on the raw column so DuckDB skips Parquet row groups, files and hive partitions
+by their statistics or folder names. Both filters drop rows no entity row could pick.
+
+With ``known_at_timestamp`` a row must also have been created by T: it becomes visible at
+``v = max(event, created)``, and the answer is the greatest q among the rows visible at T.
+Source and entity rows are put in one stream ordered by (key, v), source rows first at
+equal v, and a running ``max`` over (q, features) gives each entity row its pick: one sort
+like the ASOF join's, no candidate pairs.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
@@ -36,12 +46,21 @@ from featurestore.clock import duration_us, to_utc
 from featurestore.offline.base import ViewRequest
 from featurestore.offline.scan import Scan, epoch_us_sql, ident, quote, scan_sql
 
-__all__ = ["ENTITY_TABLE", "entity_table", "latest_sql", "pit_sql"]
+__all__ = ["ENTITY_TABLE", "Window", "entity_table", "latest_sql", "pit_sql"]
 
 ENTITY_TABLE = "__fs_entities"
 _SHIFT = 2**64
 _LOW_MAX = 2**63 - 1
 _LOW_MIN = -(2**63)
+_EPOCH = datetime(1970, 1, 1)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The least and greatest entity time, in UTC microseconds."""
+
+    first_us: int
+    last_us: int
 
 
 def entity_table(entities: pa.Table, timestamp_column: str, keys: list[str]) -> pa.Table:
@@ -69,19 +88,8 @@ def _version(view: ViewRequest, scan: Scan) -> str:
     return f"CAST({event} AS HUGEINT) * {_SHIFT} + {low}"
 
 
-def _key_pair(scan: Scan, key: str, entity_column: str, narrow: bool) -> tuple[str, str]:
-    """(entity-side, source-side) expressions of one join key."""
-    if narrow and key in scan.key_ranges:
-        lo, hi = scan.key_ranges[key]
-        entity = (
-            f"CASE WHEN {entity_column} BETWEEN {lo} AND {hi} "
-            f"THEN CAST(CAST({entity_column} AS HUGEINT) - {lo} AS UINTEGER) END"
-        )
-        return entity, f"CAST(CAST({ident(key)} AS BIGINT) - {lo} AS UINTEGER)"
-    return entity_column, ident(key)
-
-
-def _source_sql(view: ViewRequest, scan: Scan, key_exprs: list[str], extra: str = "", where: str = "") -> str:
+def _source_sql(view: ViewRequest, scan: Scan, key_exprs: list[str], extra: str = "", where: str = "",
+                join: str = "") -> str:
     source = view.source
     needed = [*view.join_keys, source.timestamp_field, *view.features]
     if source.created_timestamp_field:
@@ -92,7 +100,44 @@ def _source_sql(view: ViewRequest, scan: Scan, key_exprs: list[str], extra: str 
     keys = ", ".join(f"{expr} AS __k{i}" for i, expr in enumerate(key_exprs))
     features = ", ".join(f"{ident(f)} AS __f{j}" for j, f in enumerate(view.features))
     select = ", ".join(s for s in (keys, f"{_version(view, scan)} AS __q", extra, features) if s)
-    return f"SELECT {select} FROM ({scan_sql(scan, needed, where)})"
+    return f"SELECT {select} FROM ({scan_sql(scan, needed, where)}) __s{join}"
+
+
+def _window_where(view: ViewRequest, window: Window | None) -> str:
+    """The scan filter keeping events in ``[first T - ttl, last T]``, one microsecond wider
+    each side (finer units round), on the raw column so statistics prune."""
+    if window is None:
+        return " WHERE FALSE"
+    ts = ident(view.source.timestamp_field)
+    bounds = []
+    if view.ttl and _in_range(low := window.first_us - duration_us(view.ttl) - 1):
+        bounds.append(f"{ts} >= {_literal_us(low)}")
+    if _in_range(high := window.last_us + 1):
+        bounds.append(f"{ts} <= {_literal_us(high)}")
+    return " WHERE " + " AND ".join(bounds) if bounds else ""
+
+
+def _ids_sql(entity_keys: list[str]) -> str:
+    """Dense UINTEGER ids of the distinct non-null entity keys (``__ids``)."""
+    keys = ", ".join(entity_keys)
+    not_null = " AND ".join(f"{k} IS NOT NULL" for k in entity_keys)
+    return (
+        f"__ids AS (SELECT {keys}, CAST(row_number() OVER () AS UINTEGER) AS __id "
+        f"FROM (SELECT DISTINCT {keys} FROM {ENTITY_TABLE} WHERE {not_null}))"
+    )
+
+
+def _key_pair(scan: Scan, key: str, entity_column: str) -> tuple[str, str]:
+    """(entity-side, source-side) expressions of one join key, rebased to UINTEGER when the
+    source's statistics show an integer span under 2**32 (values outside cannot match)."""
+    if key in scan.key_ranges:
+        lo, hi = scan.key_ranges[key]
+        entity = (
+            f"CASE WHEN e.{entity_column} BETWEEN {lo} AND {hi} "
+            f"THEN CAST(CAST(e.{entity_column} AS HUGEINT) - {lo} AS UINTEGER) END"
+        )
+        return entity, f"CAST(CAST({ident(key)} AS BIGINT) - {lo} AS UINTEGER)"
+    return f"e.{entity_column}", ident(key)
 
 
 def pit_sql(
@@ -100,48 +145,75 @@ def pit_sql(
     scan: Scan,
     entity_keys: list[str],
     entity_time_type: pa.DataType,
+    window: Window | None,
     known_at_timestamp: bool = False,
+    dense: bool = False,
 ) -> str:
     """One view's features for every entity row, with its row number ``__rn``, in no order.
 
     ``entity_keys`` are the registered entity table's key columns (``__k*``) matching
-    ``view.join_keys`` in order.
+    ``view.join_keys`` in order; ``window`` spans the entity times. ``dense``: the entity
+    keys cover most of the source's keys, so filtering by them would cost more than it
+    saves; the keys are then narrowed from the source statistics instead of ``__ids``.
     """
-    created = view.source.created_timestamp_field
-    slow = known_at_timestamp and created is not None
-    pairs = [_key_pair(scan, key, col, narrow=not slow) for key, col in zip(view.join_keys, entity_keys)]
-    time = f"CAST({epoch_us_sql('__t', entity_time_type)} AS HUGEINT) * {_SHIFT}"
-    columns = ["__rn", *(f"{expr} AS __k{i}" for i, (expr, _) in enumerate(pairs)), f"{time} AS __t"]
-    entity = f"SELECT {', '.join(columns)} FROM {ENTITY_TABLE}"
+    where = _window_where(view, window)
+    prefix, join, entity_join = "", "", ""
+    if not entity_keys:  # a view without entities: every entity row sees every source row
+        pairs = [("0", "0")]
+    elif dense:
+        pairs = [_key_pair(scan, key, col) for key, col in zip(view.join_keys, entity_keys)]
+    else:
+        on = " AND ".join(f"__s.{ident(c)} = __ids.{k}" for c, k in zip(view.join_keys, entity_keys))
+        prefix, join = f"{_ids_sql(entity_keys)}, ", f" JOIN __ids ON {on}"
+        entity_join = " LEFT JOIN __ids ON " + " AND ".join(f"e.{k} = __ids.{k}" for k in entity_keys)
+        pairs = [("__ids.__id", "__ids.__id")]
+    keys = "".join(f", {expr} AS __k{i}" for i, (expr, _) in enumerate(pairs))
+    t_us = epoch_us_sql("e.__t", entity_time_type)
+    entity = f"SELECT e.__rn{keys}, {t_us} AS __t FROM {ENTITY_TABLE} e{entity_join}"
     on = " AND ".join(f"e.__k{i} = f.__k{i}" for i in range(len(pairs)))
+    asof = f"{on} AND CAST(e.__t AS HUGEINT) * {_SHIFT} + {_LOW_MAX} >= f.__q"
+    n = len(view.features)
     # The lowest q still inside the ttl: event == T - ttl with the least created value.
-    lower = f"e.__t - {duration_us(view.ttl) * _SHIFT - _LOW_MIN}" if view.ttl else None  # ttl 0: none
-    if not slow:
-        features = ", ".join(
-            (f"CASE WHEN f.__q >= {lower} THEN f.__f{j} END" if lower else f"f.__f{j}") + f" AS __f{j}"
-            for j in range(len(view.features))
-        )
-        source = _source_sql(view, scan, [src for _, src in pairs])
-        cond = f"{on} AND " if on else ""
-        return (
-            f"SELECT e.__rn{', ' if features else ''}{features} FROM ({entity}) e "
-            f"ASOF LEFT JOIN ({source}) f ON {cond}e.__t + {_LOW_MAX} >= f.__q"
-        )
-    # known_at_timestamp: the row must also have been created by T. No single ASOF
-    # ordering expresses that, so join every candidate and keep the greatest q per row.
-    created_us = epoch_us_sql(ident(created), scan.schema.field(created).type)
-    event_us = epoch_us_sql(ident(view.source.timestamp_field), scan.schema.field(view.source.timestamp_field).type)
-    known = f"CAST(coalesce({created_us}, {event_us}) AS HUGEINT) * {_SHIFT} AS __known"
-    source = _source_sql(view, scan, [src for _, src in pairs], extra=known)
-    conds = [on] if on else []
-    conds += [f"f.__q <= e.__t + {_LOW_MAX}", "f.__known <= e.__t"]
-    if lower:
-        conds.append(f"f.__q >= {lower}")
-    features = ", ".join(f"arg_max_null(f.__f{j}, f.__q) AS __f{j}" for j in range(len(view.features)))
+    ttl_q = duration_us(view.ttl) * _SHIFT - _LOW_MIN if view.ttl else None  # ttl 0: none
+
+    def fresh(q: str, t: str) -> str:
+        return f"{q} >= CAST({t} AS HUGEINT) * {_SHIFT} - {ttl_q}" if ttl_q else "TRUE"
+
+    created = view.source.created_timestamp_field
+    if not (known_at_timestamp and created):
+        source = _source_sql(view, scan, [src for _, src in pairs], where=where, join=join)
+        features = "".join(f", CASE WHEN {fresh('f.__q', 'e.__t')} THEN f.__f{j} END AS __f{j}" for j in range(n))
+        return f"WITH {prefix}__e AS ({entity}) SELECT e.__rn{features} FROM __e e ASOF LEFT JOIN ({source}) f ON {asof}"
+    # known_at_timestamp: the row must also have been known (created) by T. The plain pick
+    # is the answer when it was; only entity rows where it was not (a late write) look for
+    # the greatest q among the rows known by T.
+    times = [(c, scan.schema.field(c).type) for c in (view.source.timestamp_field, created)]
+    event_us, created_us = (epoch_us_sql(ident(c), t) for c, t in times)
+    known = f"coalesce({created_us}, {event_us}) AS __known"
+    source = _source_sql(view, scan, [src for _, src in pairs], extra=known, where=where, join=join)
+    picked = "".join(f", f.__f{j}" for j in range(n))
+    pick = f"SELECT e.*, f.__known AS __fk, f.__q AS __fq{picked} FROM ({entity}) e ASOF LEFT JOIN __src f ON {asof}"
+    plain = "".join(f", CASE WHEN {fresh('__fq', '__t')} THEN __f{j} END" for j in range(n))
+    late = " AND ".join([asof, "f.__known <= e.__t", fresh("f.__q", "e.__t")])
+    best = "".join(f", arg_max_null(f.__f{j}, f.__q)" for j in range(n))
     return (
-        f"SELECT e.__rn{', ' if features else ''}{features} FROM ({entity}) e "
-        f"LEFT JOIN ({source}) f ON {' AND '.join(conds)} GROUP BY e.__rn"
+        f"WITH {prefix}__src AS ({source}), __pick AS ({pick}) "
+        f"SELECT __rn{plain} FROM __pick WHERE NOT coalesce(__fk > __t, FALSE) UNION ALL "
+        f"SELECT e.__rn{best} FROM __pick e LEFT JOIN __src f ON {late} WHERE e.__fk > e.__t GROUP BY e.__rn"
     )
+
+
+def _literal_us(us: int) -> str:
+    return _literal(_EPOCH + timedelta(microseconds=us))
+
+
+def _in_range(us: int) -> bool:
+    """Whether ``us`` after the epoch is a moment Python (years 1..9999) can spell."""
+    try:
+        _EPOCH + timedelta(microseconds=us)
+    except OverflowError:
+        return False
+    return True
 
 
 def latest_sql(view: ViewRequest, scan: Scan, start: datetime | None, end: datetime) -> str:
