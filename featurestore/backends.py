@@ -120,7 +120,10 @@ class Backends:
     def _build_offline(self) -> OfflineEngine:
         from featurestore.offline.duckdb import DuckDBEngine
 
-        return DuckDBEngine(str(self.config.offline_store))
+        engine = self.config.offline_engine
+        temp = str(engine.temp_directory) if engine.temp_directory else None
+        return DuckDBEngine(str(self.config.offline_store), threads=engine.threads,
+                            memory_limit=engine.memory_limit, temp_directory=temp)
 
     def _build_online(self) -> OnlineStore:
         # Backends are imported when chosen: a SQLite deployment never loads redis.

@@ -5,6 +5,11 @@ Example::
     project: driver_ranking
     registry: data/registry.db            # a path (relative to the repo) or sqlite:///abs.db
     offline_store: data/offline           # folder for pushed rows and saved datasets
+    # offline_store:                      # or, to bound the training-set engine's memory:
+    #   path: data/offline
+    #   memory_limit: 12GB                # DuckDB's limit; larger joins spill to disk
+    #   temp_directory: /scratch/fs-tmp   # where they spill (default: <path>/.tmp)
+    #   threads: 4                        # default: one per core
     artifacts: data/artifacts             # model version files (content-addressed)
     online_store:
       type: sqlite                        # the embedded default; path defaults to data/online.db
@@ -46,7 +51,7 @@ from featurestore.config_file import CONFIG_FILE, find_config_file
 from featurestore.errors import ConfigError, close_matches
 from featurestore.redaction import mask_url, masked
 
-__all__ = ["CONFIG_FILE", "LimitsConfig", "OnlineStoreConfig", "RepoConfig", "ServingConfig", "load_config"]
+__all__ = ["CONFIG_FILE", "LimitsConfig", "OfflineEngineConfig", "OnlineStoreConfig", "RepoConfig", "ServingConfig", "load_config"]
 
 
 
@@ -98,6 +103,15 @@ class LimitsConfig:
 
 
 @dataclass(frozen=True)
+class OfflineEngineConfig:
+    """How the offline engine (DuckDB) may use the machine; None: DuckDB's default."""
+
+    memory_limit: str | None = None
+    temp_directory: Path | None = None  # absolute; None: <offline_store>/.tmp
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
 class RepoConfig:
     """A loaded, validated ``featurestore.yaml``; every path in it is absolute."""
 
@@ -110,6 +124,7 @@ class RepoConfig:
     # Where model version files live: a folder (absolute) or an object store URL later.
     artifacts: str = ""
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    offline_engine: OfflineEngineConfig = field(default_factory=OfflineEngineConfig)
     # Extra top-level sections (scheduler, streaming, ...) for the subsystems that own them.
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -170,6 +185,7 @@ def _build(raw: dict, repo: Path, file: Path, env: Mapping[str, str]) -> RepoCon
         registry = str(_absolute(repo, registry))
 
     offline = raw.get("offline_store") or "data/offline"
+    engine = _offline_engine(offline if isinstance(offline, dict) else {}, repo, file)
     if isinstance(offline, dict):
         offline = offline.get("path") or "data/offline"
     offline = _absolute(repo, str(env.get("FEATURESTORE_OFFLINE_STORE") or offline))
@@ -189,8 +205,20 @@ def _build(raw: dict, repo: Path, file: Path, env: Mapping[str, str]) -> RepoCon
         serving=_serving(raw.get("serving") or {}, file, env),
         artifacts=artifacts,
         limits=_limits(raw.get("limits") or {}, file),
+        offline_engine=engine,
         extra={k: v for k, v in raw.items() if k not in known},
     )
+
+
+def _offline_engine(raw: dict, repo: Path, file: Path) -> OfflineEngineConfig:
+    memory, temp, threads = raw.get("memory_limit"), raw.get("temp_directory"), raw.get("threads")
+    if memory is not None and not (isinstance(memory, str) and memory.strip()[:1].isdigit()):
+        raise ConfigError(f"{file}: offline_store.memory_limit must be a size like '12GB', not {memory!r}")
+    if temp is not None and not (isinstance(temp, str) and temp):
+        raise ConfigError(f"{file}: offline_store.temp_directory must be a folder path, not {temp!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ConfigError(f"{file}: offline_store.threads must be a whole number of at least 1, not {threads!r}")
+    return OfflineEngineConfig(memory, _absolute(repo, temp) if temp else None, threads)
 
 
 def _online(raw: Any, repo: Path, file: Path, env: Mapping[str, str]) -> OnlineStoreConfig:

@@ -142,7 +142,7 @@ def _file(s: FileSource) -> dict:
     return {
         "type": "file", "name": s.name, "path": s.path, "file_format": s.file_format,
         "timestamp_field": s.timestamp_field, "created_timestamp_field": s.created_timestamp_field,
-        **_meta(s),
+        **({"date_partition": s.date_partition} if s.date_partition else {}), **_meta(s),
     }
 
 
@@ -159,7 +159,7 @@ def _source_from(spec: dict) -> FileSource | PushSource:
     return FileSource(
         path=spec["path"], name=spec["name"], file_format=spec["file_format"],
         timestamp_field=spec["timestamp_field"], created_timestamp_field=spec["created_timestamp_field"],
-        **meta,
+        date_partition=spec.get("date_partition"), **meta,
     )
 
 

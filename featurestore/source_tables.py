@@ -48,7 +48,7 @@ def source_table(view: FeatureView, repo: Path, offline_root: Path, sources: Ite
         pushed = pushed_dir(offline_root, name)
         if any(pushed.glob("*.parquet")):
             files.append(str(pushed / "*.parquet"))
-    return SourceTable(tuple(files), batch.timestamp_field, batch.created_timestamp_field)
+    return SourceTable(tuple(files), batch.timestamp_field, batch.created_timestamp_field, batch.date_partition)
 
 
 def same_batch_views(source: PushSource, views: Iterable[FeatureView], repo: Path) -> list[FeatureView]:

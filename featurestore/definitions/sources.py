@@ -18,7 +18,10 @@ class FileSource:
 
     ``path`` is absolute or relative to the repo root. ``timestamp_field`` holds each row's
     event time; ``created_timestamp_field`` (optional) breaks ties between rows with the
-    same event time: the later-created row wins.
+    same event time: the later-created row wins. ``date_partition`` names the hive
+    partition folder holding each row's UTC event date (``date`` for a folder laid out as
+    ``trips/date=2024-05-01/part-0.parquet``): training sets and materialization then read
+    only the days they need. Hive partition columns are read as columns either way.
     """
 
     path: str
@@ -29,6 +32,7 @@ class FileSource:
     description: str = ""
     tags: dict[str, str] = field(default_factory=dict, hash=False)
     owner: str = ""
+    date_partition: str | None = None
     # Feast's spellings, accepted as aliases (see _feast_spellings).
     created_timestamp_column: InitVar[str | None] = None
     event_timestamp_column: InitVar[str | None] = None
@@ -50,7 +54,7 @@ class FileSource:
         if not self.name:
             stem = self.path.rstrip("/").rsplit("/", 1)[-1].split(".")[0].replace("*", "")
             object.__setattr__(self, "name", stem.replace("-", "_") or "source")
-        for what in ("timestamp_field", "created_timestamp_field"):
+        for what in ("timestamp_field", "created_timestamp_field", "date_partition"):
             value = getattr(self, what)
             if value is not None and (not isinstance(value, str) or not value):
                 raise DefinitionError(f"FileSource {self.name!r}: {what} must be a column name, not {value!r}")

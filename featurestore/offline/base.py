@@ -25,11 +25,14 @@ class SourceTable:
 
     ``files`` are absolute paths, folders or globs; a path ending in ``.csv`` (or
     ``.csv.gz``) is CSV, anything else Parquet. Their union (by column name) is the table.
+    ``date_partition`` names the hive partition column holding each row's UTC event date
+    (``.../date=2024-05-01/...``), so reads skip the days they cannot use.
     """
 
     files: tuple[str, ...]
     timestamp_field: str
     created_timestamp_field: str | None = None
+    date_partition: str | None = None
 
 
 @dataclass(frozen=True)

@@ -12,32 +12,43 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from featurestore.clock import check_spellable
+from featurestore.clock import check_spellable, duration_us, to_utc
 from featurestore.errors import InputError, SchemaError
 from featurestore.offline.aggregate_sql import aggregate_latest_sql, aggregate_pit_sql, check_aggregations, output_types
 from featurestore.offline.base import SourceTable, ViewRequest
 from featurestore.offline.conform import check_declared, conform, declared_types, targets
 from featurestore.offline.pit_sql import ENTITY_TABLE, Window, entity_table, latest_sql, pit_sql
+from featurestore.offline.progress import Progress, report_progress, watch
 from featurestore.offline.scan import Scan, quote, scan_source
 
 __all__ = ["DuckDBEngine"]
+
+_EPOCH = datetime(1970, 1, 1)
+_MIN_US = (datetime(1, 1, 1) - _EPOCH) // timedelta(microseconds=1)
 
 
 class DuckDBEngine:
     """``OfflineEngine`` over DuckDB. ``root`` is the offline store folder: relative paths in
     ``query()`` and in sources resolve against it. ``threads`` defaults to DuckDB's choice
-    (one per core)."""
+    (one per core), ``memory_limit`` (``"12GB"``) to 80% of the machine's memory. A join
+    larger than the memory limit spills to ``temp_directory``: by default ``.tmp`` in
+    ``root`` (DuckDB's own default without a root). ``progress`` is told how far a join
+    is once it has run a few seconds (default: ``progress.report_progress``)."""
 
-    def __init__(self, root: str | None = None, *, threads: int | None = None):
+    def __init__(self, root: str | None = None, *, threads: int | None = None, memory_limit: str | None = None,
+                 temp_directory: str | None = None, progress: Progress | None = report_progress):
         self.root = os.path.abspath(root) if root else None
         self.threads = threads
+        self.memory_limit = memory_limit
+        self.temp_directory = temp_directory or (os.path.join(self.root, ".tmp") if self.root else None)
+        self.progress = progress
 
     # -- connections -------------------------------------------------------------------
 
@@ -45,7 +56,17 @@ class DuckDBEngine:
         config = {"preserve_insertion_order": ordered_output}
         if self.threads:
             config["threads"] = self.threads
-        con = duckdb.connect(config=config)
+        if self.memory_limit:
+            config["memory_limit"] = self.memory_limit
+        if self.temp_directory:
+            config["temp_directory"] = self.temp_directory
+        try:
+            con = duckdb.connect(config=config)
+        except duckdb.Error as exc:  # a memory limit DuckDB cannot parse
+            raise InputError(
+                f"offline store memory_limit {self.memory_limit!r} or threads {self.threads!r} is not valid "
+                f"({_message(exc)}); give a size like '8GB' and a whole number of threads"
+            ) from None
         con.execute("SET TimeZone = 'UTC'")  # TIMESTAMPTZ results come back as UTC
         if self.root:
             con.execute(f"SET file_search_path = {quote(self.root)}")
@@ -57,9 +78,10 @@ class DuckDBEngine:
         """The union (by column name) of the source files' schemas."""
         return scan_source(source, self.root).schema
 
-    def _scan(self, view: ViewRequest, join_keys: tuple[str, ...] = ()) -> Scan:
-        """The view's source resolved, after checking it has what the view reads."""
-        scan = scan_source(view.source, self.root, join_keys)
+    def _scan(self, view: ViewRequest, join_keys: tuple[str, ...] = (), days=None) -> Scan:
+        """The view's source resolved (only ``days``' partitions), after checking it has
+        what the view reads."""
+        scan = scan_source(view.source, self.root, join_keys, days)
         _check_source(view, scan)
         check_declared(view, scan)  # the files may have changed since apply
         return scan
@@ -82,7 +104,7 @@ class DuckDBEngine:
         keys = list(dict.fromkeys(k for v in views for k in v.join_keys))
         scans = []
         for view in views:
-            scan = self._scan(view, view.join_keys)
+            scan = self._scan(view, view.join_keys, _days(window, view))
             for key in view.join_keys:
                 _check_key_type(view, key, entities.schema.field(key).type, scan.schema.field(key).type)
             scans.append(scan)
@@ -108,7 +130,8 @@ class DuckDBEngine:
         con = self._connect()
         try:
             con.register(ENTITY_TABLE, registered)
-            return con.sql(sql).to_arrow_table()
+            with watch(con, f"training set, view {view.name!r}", self.progress):
+                return con.sql(sql).to_arrow_table()
         except duckdb.Error as exc:
             raise _read_error(view, exc) from None
         finally:
@@ -122,7 +145,7 @@ class DuckDBEngine:
         """Per entity key, the latest row with ``start <= event_timestamp <= end`` (ties by
         created timestamp): join keys, features (source names), ``event_timestamp`` (UTC).
         Streams in batches of about ``batch_rows``."""
-        scan = self._scan(view)
+        scan = self._scan(view, days=(to_utc(start).date() if start else None, to_utc(end).date()))
         names = [*view.join_keys, *view.features, "event_timestamp"]
         if len(set(names)) != len(names):
             raise InputError(f"view {view.name!r}: a join key or feature is named like another column: {names}")
@@ -270,6 +293,16 @@ def _check_key_type(view: ViewRequest, key: str, entity: pa.DataType, source: pa
         f"join key {key!r} of view {view.name!r} is {entity} in the entity table but {source} in "
         f"the source {list(view.source.files)}; cast the entity column to {source}"
     )
+
+
+def _days(window: Window | None, view: ViewRequest) -> tuple[date | None, date | None] | None:
+    """The UTC days of the events the entity rows can use (aggregations: up to the last)."""
+    if window is None:
+        return None
+    first = None
+    if view.ttl and not view.aggregations:
+        first = (_EPOCH + timedelta(microseconds=max(window.first_us - duration_us(view.ttl), _MIN_US))).date()
+    return first, (_EPOCH + timedelta(microseconds=window.last_us)).date()
 
 
 def _dense(entities: pa.Table, keys: tuple[str, ...], scan: Scan) -> bool:
