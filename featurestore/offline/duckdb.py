@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from featurestore.clock import check_spellable, duration_us, to_utc
-from featurestore.errors import InputError, SchemaError
+from featurestore.errors import InputError, SchemaError, StoreUnavailableError
 from featurestore.offline.aggregate_sql import aggregate_latest_sql, aggregate_pit_sql, check_aggregations, output_types
 from featurestore.offline.base import SourceTable, ViewRequest
 from featurestore.offline.conform import check_declared, conform, declared_types, targets
@@ -68,6 +68,8 @@ class DuckDBEngine:
                 f"({_message(exc)}); give a size like '8GB' and a whole number of threads"
             ) from None
         con.execute("SET TimeZone = 'UTC'")  # TIMESTAMPTZ results come back as UTC
+        # DuckDB tracks progress (off by default when not interactive); ours reports it
+        con.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false")
         if self.root:
             con.execute(f"SET file_search_path = {quote(self.root)}")
         return con
@@ -133,9 +135,21 @@ class DuckDBEngine:
             with watch(con, f"training set, view {view.name!r}", self.progress):
                 return con.sql(sql).to_arrow_table()
         except duckdb.Error as exc:
+            spilling = self.temp_directory and self.temp_directory in str(exc)
+            if isinstance(exc, duckdb.OutOfMemoryException) or spilling:
+                raise self._out_of_memory(view, exc) from None
             raise _read_error(view, exc) from None
         finally:
             con.close()
+
+    def _out_of_memory(self, view: ViewRequest, exc: Exception) -> StoreUnavailableError:
+        """A join that outgrew the memory limit and could not spill (no room, no folder)."""
+        limit = repr(self.memory_limit) if self.memory_limit else "(80% of the machine)"
+        return StoreUnavailableError(
+            f"view {view.name!r}: the join needs more than memory_limit {limit} and could not spill to "
+            f"temp_directory {self.temp_directory or '(DuckDB default)'!r} ({_message(exc)}); raise "
+            "offline_store.memory_limit, or set offline_store.temp_directory to a writable folder with free space",
+            store="the offline store")
 
     # -- latest rows -------------------------------------------------------------------
 
