@@ -1,13 +1,19 @@
-"""Point-in-time join benchmark: our path against a plain DuckDB ASOF join.
+"""Point-in-time join benchmark: our path against a plain DuckDB ASOF join, same files, same run.
 
-    .venv/bin/python bench/pit.py --sizes 1m,10m --runs 3
+    .venv/bin/python bench/pit.py                          # the default cases (not 100m_10m)
+    .venv/bin/python bench/pit.py --cases 10m_10k,10m_1m --runs 3
+    .venv/bin/python bench/pit.py --cases 100m_10m --runs 1 --memory-limit 12GB
+    .venv/bin/python bench/pit.py --list
 
-Generates (once, seeded) ``bench/data/driver_hourly_stats_<size>.parquet`` and an entity
-set per size, then times each path ``--runs`` times, every run in a fresh subprocess so
-the peak RSS reported is that path's own. Prints one JSON object.
+Data is made once (seeded, ``bench/pit_data.py``) under bench/data (gitignored) and
+reused. Every run is a fresh subprocess, so the peak RSS reported is that path's own.
+Both paths get the same DuckDB ``--threads`` and ``--memory-limit`` (spilling to
+``--temp-dir``). Prints one JSON object: per case the median seconds and peak RSS of
+each path and ``ratio`` (ours / asof).
 
 - ``ours``: what a user calls, ``FeatureStore.get_historical_features(...).to_arrow()``
-  on a repo over the same file (opening the store and applying it are not timed).
+  on a repo over the case's files (opening the store and applying it are not timed).
+- ``ours_plain`` (known_at case): the same without ``known_at_timestamp``.
 - ``asof``: the physical-limit proxy, a hand-written ``ASOF LEFT JOIN`` over the same
   files with the ttl applied and no tie-breaking, no ordering.
 """
@@ -21,123 +27,123 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parent / "data"
-ROWS_PER_DRIVER = 100
-TTL = timedelta(hours=2)
-START = datetime(2024, 1, 1, tzinfo=timezone.utc)
-SIZES = {"1m": (10_000, 100_000), "10m": (100_000, 1_000_000)}  # drivers, entity rows
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from pit_data import DATA, ROWS_PER_DRIVER, TABLES, TTL, entities, features  # noqa: E402
+
+SIZES = {"1m": 100_000, "10m": 1_000_000}  # for bench/repo.py: table -> entity rows
+
+
+@dataclass(frozen=True)
+class Case:
+    table: str
+    entity_rows: int
+    variant: str = "plain"
+    known_at: bool = False
+    day: int | None = None  # entity times on this day of the data only
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return ("ours", "ours_plain", "asof") if self.known_at else ("ours", "asof")
+
+
+CASES = {
+    "10m_10k": Case("10m", 10_000),
+    "10m_100k": Case("10m", 100_000),
+    "10m_1m": Case("10m", 1_000_000),
+    "30m_3m": Case("30m", 3_000_000),
+    "10m_part_100k_1day": Case("10m", 100_000, "part", day=2),
+    "10m_1m_known_at": Case("10m", 1_000_000, known_at=True),
+    "10m_1m_str": Case("10m", 1_000_000, "str"),
+    "10m_1m_wide": Case("10m", 1_000_000, "wide"),
+    "100m_10m": Case("100m", 10_000_000),
+}
+DEFAULT = [name for name in CASES if name != "100m_10m"]
 
 
 def generate(size: str) -> tuple[dict[str, str], str]:
-    """Write the feature table and entity set for ``size`` unless present; their paths."""
-    import numpy as np
-    import pyarrow as pa
-    from featurestore.offline.files import write_parquet_atomic
-
-    drivers, entity_rows = SIZES[size]
-    features = DATA / f"driver_hourly_stats_{size}.parquet"
-    entities = DATA / f"entities_{size}.parquet"
-    paths = {"driver_hourly_stats": str(features)}
-    if features.exists() and entities.exists():
-        return paths, str(entities)
-    DATA.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(20240101 + drivers)
-    start_us = int(START.timestamp() * 1_000_000)
-    hour_us = 3_600_000_000
-
-    n = drivers * ROWS_PER_DRIVER
-    driver_id = np.repeat(np.arange(1_000, 1_000 + drivers, dtype=np.int64), ROWS_PER_DRIVER)
-    hour = np.tile(np.arange(ROWS_PER_DRIVER, dtype=np.int64), drivers)
-    event_us = start_us + hour * hour_us + rng.integers(0, 60_000_000, n)
-    # 2% of rows are late corrections: the same event time as the row before, created
-    # later, so tie-breaking on the created timestamp matters.
-    corrected = rng.random(n) < 0.02
-    corrected[hour == 0] = False
-    event_us[corrected] = event_us[np.flatnonzero(corrected) - 1]
-    created_us = event_us + rng.integers(0, 600_000_000, n) + corrected * 3_600_000_000
-    order = rng.permutation(n)  # files are not sorted by key or time in real life
-    table = pa.table(
-        {
-            "driver_id": driver_id[order],
-            "event_timestamp": pa.array(event_us[order], pa.timestamp("us", tz="UTC")),
-            "created": pa.array(created_us[order], pa.timestamp("us", tz="UTC")),
-            "conv_rate": rng.random(n, dtype=np.float32)[order],
-            "acc_rate": rng.random(n, dtype=np.float32)[order],
-            "avg_daily_trips": rng.integers(0, 1_000, n)[order],
-        }
-    )
-    write_parquet_atomic(table, features)
-
-    ids = rng.integers(1_000, 1_000 + drivers, entity_rows)
-    unknown = rng.random(entity_rows) < 0.01
-    ids[unknown] = rng.integers(10_000_000, 20_000_000, int(unknown.sum()))
-    span = ROWS_PER_DRIVER * hour_us
-    ts = start_us + rng.integers(0, span, entity_rows)
-    late = rng.random(entity_rows) < 0.10  # past the data: beyond the ttl, so null
-    ts[late] = start_us + span + 3 * hour_us + rng.integers(0, span, int(late.sum()))
-    entity = pa.table(
-        {
-            "driver_id": ids,
-            "event_timestamp": pa.array(ts, pa.timestamp("us", tz="UTC")),
-            "label": rng.random(entity_rows) < 0.5,
-        }
-    )
-    write_parquet_atomic(entity, entities)
-    return paths, str(entities)
+    """The plain table and entity set of ``size`` (1m, 10m), for the other benches."""
+    return {"driver_hourly_stats": features(size)}, entities(size, SIZES[size])
 
 
-_STORE = {}
+def files(case: Case) -> tuple[str, str]:
+    return features(case.table, case.variant), entities(case.table, case.entity_rows, case.variant, case.day)
 
 
-def prepare_ours(size: str) -> None:
-    """Open and apply a feature repo over the workload (not timed: a notebook does it once)."""
-    from repo import bench_repo
+REPO = '''
+from datetime import timedelta
+from featurestore import Entity, FeatureView, Field, FileSource
+from featurestore.types import Float32, Int64
 
+driver = Entity(name="driver", join_keys=["driver_id"])
+driver_hourly_stats = FeatureView(
+    name="driver_hourly_stats",
+    entities=[driver],
+    ttl=timedelta(hours=2),
+    schema=[Field("conv_rate", Float32), Field("acc_rate", Float32), Field("avg_daily_trips", Int64)],
+    source=FileSource(path="{path}", timestamp_field="event_timestamp", created_timestamp_field="created",
+                      date_partition={partition}),
+)
+'''
+FEATURES = ("conv_rate", "acc_rate", "avg_daily_trips")
+
+
+def prepare_ours(name: str, case: Case, args) -> object:
+    """Open and apply a repo over the case's files (not timed: a notebook does it once)."""
     from featurestore import FeatureStore
 
-    store = FeatureStore(repo_path=bench_repo(size, "sqlite"))
+    repo = DATA / f"repo_pit_{name}"
+    repo.mkdir(parents=True, exist_ok=True)
+    (repo / "featurestore.yaml").write_text(
+        f"project: bench_pit\nregistry: registry.db\nonline_store:\n  type: sqlite\n  path: online.db\n"
+        f"offline_store:\n  path: offline\n  threads: {args.threads}\n  memory_limit: {args.memory_limit}\n"
+        f"  temp_directory: {args.temp_dir}\n")
+    partition = '"date"' if case.variant == "part" else "None"
+    (repo / "features.py").write_text(REPO.format(path=files(case)[0], partition=partition))
+    store = FeatureStore(repo_path=repo)
     store.apply()
-    _STORE["store"] = store
+    return store
 
 
-def ours(paths: dict[str, str], entity_path: str) -> int:
-    """The timed work of our path, as a user calls it; returns the result's row count."""
+def ours(store, case: Case, entity_path: str, known_at: bool) -> int:
     import pyarrow.parquet as pq
 
-    refs = ["driver_hourly_stats:conv_rate", "driver_hourly_stats:acc_rate", "driver_hourly_stats:avg_daily_trips"]
-    entities = pq.read_table(entity_path)
-    return _STORE["store"].get_historical_features(entities, refs).to_arrow().num_rows
+    refs = [f"driver_hourly_stats:{f}" for f in FEATURES]
+    rows = pq.read_table(entity_path)
+    return store.get_historical_features(rows, refs, known_at_timestamp=known_at).to_arrow().num_rows
 
 
-def asof(paths: dict[str, str], entity_path: str) -> int:
+def asof(case: Case, source: str, entity_path: str, args) -> int:
     """The physical-limit proxy: a plain ASOF LEFT JOIN, ttl applied, no tie-breaking."""
     import duckdb
 
     ttl_us = TTL // timedelta(microseconds=1)
     fresh = f"f.event_timestamp >= e.event_timestamp - to_microseconds({ttl_us})"
-    features = ", ".join(
-        f"CASE WHEN {fresh} THEN f.{c} END AS {c}" for c in ("conv_rate", "acc_rate", "avg_daily_trips")
-    )
+    cols = ", ".join(f"CASE WHEN {fresh} THEN f.{c} END AS {c}" for c in FEATURES)
+    scan = (f"read_parquet('{source}/**/*.parquet', hive_partitioning = true)" if case.variant == "part"
+            else f"read_parquet('{source}')")
     sql = f"""
-        SELECT e.*, {features}
+        SELECT e.*, {cols}
         FROM read_parquet('{entity_path}') e
-        ASOF LEFT JOIN read_parquet('{paths["driver_hourly_stats"]}') f
+        ASOF LEFT JOIN {scan} f
           ON e.driver_id = f.driver_id AND e.event_timestamp >= f.event_timestamp
     """
-    return duckdb.connect().sql(sql).to_arrow_table().num_rows
+    config = {"threads": args.threads, "memory_limit": args.memory_limit, "temp_directory": args.temp_dir}
+    con = duckdb.connect(config=config)
+    con.execute("SET enable_progress_bar_print = false")
+    return con.sql(sql).to_arrow_table().num_rows
 
 
-PATHS = {"ours": ours, "asof": asof}
-
-
-def _child(path: str, size: str) -> None:
+def _child(path: str, name: str, args) -> None:
     """Run one measured call in this (fresh) process; print seconds and peak RSS."""
     import resource
 
-    paths, entity_path = generate(size)
+    case = CASES[name]
+    source, entity_path = files(case)
     # Import what either path needs before the clock starts: the join is measured, not
     # Python's module loading.
     import duckdb  # noqa: F401
@@ -147,49 +153,66 @@ def _child(path: str, size: str) -> None:
 
     import featurestore.offline.duckdb  # noqa: F401
 
-    if path == "ours":
-        prepare_ours(size)
+    store = prepare_ours(name, case, args) if path.startswith("ours") else None
     began = time.perf_counter()
-    rows = PATHS[path](paths, entity_path)
+    if store is not None:
+        rows = ours(store, case, entity_path, known_at=case.known_at and path == "ours")
+    else:
+        rows = asof(case, source, entity_path, args)
     seconds = time.perf_counter() - began
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     print(json.dumps({"seconds": seconds, "peak_rss_mib": peak_kib / 1024, "rows": rows}))
 
 
-def _run(path: str, size: str) -> dict:
+def _run(path: str, name: str, args) -> dict:
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", path, "--sizes", size],
-        check=True, capture_output=True, text=True, env=env,
-    )
+    command = [sys.executable, __file__, "--child", path, "--cases", name, "--threads", str(args.threads),
+               "--memory-limit", args.memory_limit, "--temp-dir", args.temp_dir]
+    out = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="1m,10m", help="comma-separated: 1m, 10m")
+    parser.add_argument("--cases", default=",".join(DEFAULT), help=f"comma-separated, of: {', '.join(CASES)}")
     parser.add_argument("--runs", type=int, default=3, help="runs per path (median reported)")
+    parser.add_argument("--threads", type=int, default=2, help="DuckDB threads, both paths")
+    parser.add_argument("--memory-limit", default="12GB", help="DuckDB memory_limit, both paths")
+    parser.add_argument("--temp-dir", default=str(DATA / "tmp"), help="where DuckDB spills, both paths")
+    parser.add_argument("--list", action="store_true", help="print the cases and exit")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        _child(args.child, args.sizes)
+    if args.list:
+        print(json.dumps({n: {"feature_rows": TABLES[c.table] * ROWS_PER_DRIVER, **c.__dict__}
+                          for n, c in CASES.items()}, indent=2))
         return
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    names = args.cases.split(",")
+    unknown = [n for n in names if n not in CASES]
+    if unknown:
+        parser.error(f"unknown case(s) {unknown}; known: {', '.join(CASES)}")
+    if args.child:
+        _child(args.child, names[0], args)
+        return
     report = {}
-    for size in args.sizes.split(","):
-        generate(size)
+    for name in names:
+        case = CASES[name]
+        files(case)  # made before any clock starts
         result = {}
-        for path in PATHS:
-            runs = [_run(path, size) for _ in range(args.runs)]
+        for path in case.paths:
+            runs = [_run(path, name, args) for _ in range(args.runs)]
             result[path] = {
                 "median_s": round(statistics.median(r["seconds"] for r in runs), 3),
                 "peak_rss_mib": round(max(r["peak_rss_mib"] for r in runs), 1),
                 "rows": runs[0]["rows"],
             }
         result["ratio"] = round(result["ours"]["median_s"] / result["asof"]["median_s"], 3)
-        feature_rows, entity_rows = SIZES[size][0] * ROWS_PER_DRIVER, SIZES[size][1]
-        report[size] = {"feature_rows": feature_rows, "entity_rows": entity_rows, **result}
-    print(json.dumps({"runs": args.runs, "cpus": os.cpu_count(), "sizes": report}, indent=2))
+        if case.known_at:
+            result["ratio_to_ours_plain"] = round(result["ours"]["median_s"] / result["ours_plain"]["median_s"], 3)
+        report[name] = {"feature_rows": TABLES[case.table] * ROWS_PER_DRIVER, "entity_rows": case.entity_rows,
+                        **result}
+        print(json.dumps({name: report[name]}), file=sys.stderr)  # progress, as each case ends
+    settings = {"threads": args.threads, "memory_limit": args.memory_limit}
+    print(json.dumps({"runs": args.runs, "cpus": os.cpu_count(), **settings, "cases": report}, indent=2))
 
 
 if __name__ == "__main__":

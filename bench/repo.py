@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pit import DATA, generate  # noqa: E402
+from pit import DATA, generate  # noqa: E402  (the 1m and 10m workloads)
 
 DEFINITIONS = '''
 from datetime import timedelta
