@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pit_data import DATA, ROWS_PER_DRIVER, TABLES, TTL, entities, features  # noqa: E402
+from pit_data import DATA, DEFINITIONS, ROWS_PER_DRIVER, TABLES, TTL, entities, features  # noqa: E402
 
 SIZES = {"1m": 100_000, "10m": 1_000_000}  # for bench/repo.py: table -> entity rows
 
@@ -74,21 +74,6 @@ def files(case: Case) -> tuple[str, str]:
     return features(case.table, case.variant), entities(case.table, case.entity_rows, case.variant, case.day)
 
 
-REPO = '''
-from datetime import timedelta
-from featurestore import Entity, FeatureView, Field, FileSource
-from featurestore.types import Float32, Int64
-
-driver = Entity(name="driver", join_keys=["driver_id"])
-driver_hourly_stats = FeatureView(
-    name="driver_hourly_stats",
-    entities=[driver],
-    ttl=timedelta(hours=2),
-    schema=[Field("conv_rate", Float32), Field("acc_rate", Float32), Field("avg_daily_trips", Int64)],
-    source=FileSource(path="{path}", timestamp_field="event_timestamp", created_timestamp_field="created",
-                      date_partition={partition}),
-)
-'''
 FEATURES = ("conv_rate", "acc_rate", "avg_daily_trips")
 
 
@@ -103,7 +88,7 @@ def prepare_ours(name: str, case: Case, args) -> object:
         f"offline_store:\n  path: offline\n  threads: {args.threads}\n  memory_limit: {args.memory_limit}\n"
         f"  temp_directory: {args.temp_dir}\n")
     partition = '"date"' if case.variant == "part" else "None"
-    (repo / "features.py").write_text(REPO.format(path=files(case)[0], partition=partition))
+    (repo / "features.py").write_text(DEFINITIONS.format(path=files(case)[0], partition=partition))
     store = FeatureStore(repo_path=repo)
     store.apply()
     return store

@@ -22,6 +22,23 @@ TABLES = {"1m": 10_000, "10m": 100_000, "30m": 300_000, "100m": 1_000_000}  # dr
 VARIANTS = ("plain", "str", "wide", "part")
 WIDE = 2**40
 
+# The feature repo over a table, for the benches that go through FeatureStore.
+DEFINITIONS = '''
+from datetime import timedelta
+from featurestore import Entity, FeatureView, Field, FileSource
+from featurestore.types import Float32, Int64
+
+driver = Entity(name="driver", join_keys=["driver_id"])
+driver_hourly_stats = FeatureView(
+    name="driver_hourly_stats",
+    entities=[driver],
+    ttl=timedelta(hours=2),
+    schema=[Field("conv_rate", Float32), Field("acc_rate", Float32), Field("avg_daily_trips", Int64)],
+    source=FileSource(path="{path}", timestamp_field="event_timestamp", created_timestamp_field="created",
+                      date_partition={partition}),
+)
+'''
+
 
 def features(table: str, variant: str = "plain") -> str:
     """The feature source's path (a file, or a folder for ``part``), written unless present."""

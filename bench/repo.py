@@ -8,21 +8,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pit import DATA, generate  # noqa: E402  (the 1m and 10m workloads)
-
-DEFINITIONS = '''
-from datetime import timedelta
-from featurestore import Entity, FeatureView, Field, FileSource
-from featurestore.types import Float32, Int64
-
-driver = Entity(name="driver", join_keys=["driver_id"])
-driver_hourly_stats = FeatureView(
-    name="driver_hourly_stats",
-    entities=[driver],
-    ttl=timedelta(hours=2),
-    schema=[Field("conv_rate", Float32), Field("acc_rate", Float32), Field("avg_daily_trips", Int64)],
-    source=FileSource(path="{path}", timestamp_field="event_timestamp", created_timestamp_field="created"),
-)
-'''
+from pit_data import DEFINITIONS  # noqa: E402
 
 
 def bench_repo(size: str, online: str, redis_url: str = "") -> Path:
@@ -33,5 +19,5 @@ def bench_repo(size: str, online: str, redis_url: str = "") -> Path:
     store = (f"online_store:\n  type: redis\n  connection_string: {redis_url}\n" if online == "redis"
              else f"online_store:\n  type: sqlite\n  path: online.db\n")
     (repo / "featurestore.yaml").write_text(f"project: bench_{size}\nregistry: registry.db\n{store}")
-    (repo / "features.py").write_text(DEFINITIONS.format(path=paths["driver_hourly_stats"]))
+    (repo / "features.py").write_text(DEFINITIONS.format(path=paths["driver_hourly_stats"], partition=None))
     return repo

@@ -12,26 +12,23 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from datetime import date, datetime, timedelta
+from datetime import datetime
 
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from featurestore.clock import check_spellable, duration_us, to_utc
+from featurestore.clock import to_utc
 from featurestore.errors import InputError, SchemaError, StoreUnavailableError
 from featurestore.offline.aggregate_sql import aggregate_latest_sql, aggregate_pit_sql, check_aggregations, output_types
 from featurestore.offline.base import SourceTable, ViewRequest
 from featurestore.offline.conform import check_declared, conform, declared_types, targets
-from featurestore.offline.pit_sql import ENTITY_TABLE, Window, entity_table, latest_sql, pit_sql
+from featurestore.offline.entity_set import check_entities, check_key_type, days, dense, is_time
+from featurestore.offline.pit_sql import ENTITY_TABLE, entity_table, latest_sql, pit_sql
 from featurestore.offline.progress import Progress, report_progress, watch
 from featurestore.offline.scan import Scan, quote, scan_source
 
 __all__ = ["DuckDBEngine"]
-
-_EPOCH = datetime(1970, 1, 1)
-_MIN_US = (datetime(1, 1, 1) - _EPOCH) // timedelta(microseconds=1)
 
 
 class DuckDBEngine:
@@ -102,13 +99,13 @@ class DuckDBEngine:
         ``output_names``; the rule is spelled out in ``pit_sql``."""
         if isinstance(entities, pa.RecordBatch):
             entities = pa.Table.from_batches([entities])
-        window = _check_entities(entities, timestamp_column, views)
+        window = check_entities(entities, timestamp_column, views)
         keys = list(dict.fromkeys(k for v in views for k in v.join_keys))
         scans = []
         for view in views:
-            scan = self._scan(view, view.join_keys, _days(window, view))
+            scan = self._scan(view, view.join_keys, days(window, view))
             for key in view.join_keys:
-                _check_key_type(view, key, entities.schema.field(key).type, scan.schema.field(key).type)
+                check_key_type(view, key, entities.schema.field(key).type, scan.schema.field(key).type)
             scans.append(scan)
         columns, fields = list(entities.columns), list(entities.schema)
         registered = entity_table(entities, timestamp_column, keys)
@@ -119,9 +116,9 @@ class DuckDBEngine:
                 result = [pa.chunked_array([], t) for t in types]
             else:
                 entity_keys = [f"__k{keys.index(k)}" for k in view.join_keys]
-                dense = _dense(entities, view.join_keys, scan)
+                dense_keys = dense(entities, view.join_keys, scan)
                 sql = (aggregate_pit_sql(view, scan, entity_keys, time_type) if view.aggregations
-                       else pit_sql(view, scan, entity_keys, time_type, window, known_at_timestamp, dense))
+                       else pit_sql(view, scan, entity_keys, time_type, window, known_at_timestamp, dense_keys))
                 table = _in_entity_order(self._run(sql, view, registered))
                 result = [fit[j](table.column(j), t) for j, t in enumerate(types)]
             columns += result
@@ -215,7 +212,7 @@ def _check_source(view: ViewRequest, scan: Scan) -> None:
                     f"its columns are {schema.names}"
                 )
     for column in (src.timestamp_field, src.created_timestamp_field):
-        if column and not _is_time(scan.schema.field(column).type):
+        if column and not is_time(scan.schema.field(column).type):
             raise SchemaError(
                 f"view {view.name!r}: timestamp column {column!r} is {scan.schema.field(column).type} "
                 f"in {list(scan.file_schemas)}; it must be a timestamp or date"
@@ -229,106 +226,6 @@ def _check_source(view: ViewRequest, scan: Scan) -> None:
                 f"view {view.name!r}: feature column {feature!r} is not in "
                 f"{', '.join(map(repr, scan.file_schemas))}; its columns are {scan.schema.names}"
             )
-
-
-def _check_entities(entities: pa.Table, timestamp_column: str, views: Sequence[ViewRequest]) -> Window | None:
-    """Refuse a malformed request; the span of the entity times (None: no time at all)."""
-    if not isinstance(entities, pa.Table):
-        raise InputError(f"entity rows must be a pyarrow Table, not {type(entities).__name__}")
-    names = entities.schema.names
-    if timestamp_column not in names:
-        raise InputError(f"the entity table has no timestamp column {timestamp_column!r}; its columns are {names}")
-    dtype = entities.schema.field(timestamp_column).type
-    if not (_is_time(dtype) or pa.types.is_null(dtype)):
-        raise InputError(
-            f"entity timestamp column {timestamp_column!r} is {dtype}; convert it to a timestamp"
-        )
-    window = _check_entity_times(entities.column(timestamp_column), timestamp_column) if _is_time(dtype) else None
-    seen = set(names)
-    for view in views:
-        for key in view.join_keys:
-            if key not in names:
-                raise InputError(
-                    f"view {view.name!r} joins on {key!r}, which the entity table lacks; its columns are {names}"
-                )
-        if len(view.output_names) != len(view.features):
-            raise InputError(
-                f"view {view.name!r}: {len(view.features)} features but {len(view.output_names)} output names"
-            )
-        for name in view.output_names:
-            if name in seen:
-                raise InputError(
-                    f"output column {name!r} of view {view.name!r} already exists in the result; "
-                    "rename it (full_feature_names=True prefixes the view name)"
-                )
-            seen.add(name)
-    return window
-
-
-def _check_entity_times(column: pa.ChunkedArray, name: str) -> Window | None:
-    """Entity times may be any time in the years 1..9999 (before 1970: every feature is
-    null; far ahead, for a backtest or a forecast: the newest rows), never one no layer
-    can spell, which would fail the join or the conversion of its answer."""
-    what = f"a time in entity timestamp column {name!r}"
-    try:
-        micros = column.cast(pa.timestamp("us"), safe=False) if pa.types.is_timestamp(column.type) and \
-            column.type.unit == "ns" else column.cast(pa.timestamp("us"))
-    except pa.ArrowInvalid:  # seconds or milliseconds beyond the int64 microsecond range
-        raise InputError(f"{what} is outside the years 1..9999 in UTC") from None
-    if len(micros) == micros.null_count:
-        return None
-    extremes = pc.min_max(micros.cast(pa.int64()))
-    first, last = extremes["min"].as_py(), extremes["max"].as_py()
-    for us in (first, last):
-        check_spellable(us, what)
-    return Window(first, last)
-
-
-def _is_time(dtype: pa.DataType) -> bool:
-    return pa.types.is_timestamp(dtype) or pa.types.is_date(dtype)
-
-
-def _kind(dtype: pa.DataType) -> str:
-    if pa.types.is_integer(dtype):
-        return "integer"
-    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype) or pa.types.is_string_view(dtype):
-        return "string"
-    if pa.types.is_binary(dtype) or pa.types.is_large_binary(dtype) or pa.types.is_binary_view(dtype):
-        return "binary"
-    if pa.types.is_dictionary(dtype):
-        return _kind(dtype.value_type)
-    return str(dtype)
-
-
-def _check_key_type(view: ViewRequest, key: str, entity: pa.DataType, source: pa.DataType) -> None:
-    if pa.types.is_null(entity) or _kind(entity) == _kind(source):
-        return
-    raise SchemaError(
-        f"join key {key!r} of view {view.name!r} is {entity} in the entity table but {source} in "
-        f"the source {list(view.source.files)}; cast the entity column to {source}"
-    )
-
-
-def _days(window: Window | None, view: ViewRequest) -> tuple[date | None, date | None] | None:
-    """The UTC days of the events the entity rows can use (aggregations: up to the last)."""
-    if window is None:
-        return None
-    first = None
-    if view.ttl and not view.aggregations:
-        first = (_EPOCH + timedelta(microseconds=max(window.first_us - duration_us(view.ttl), _MIN_US))).date()
-    return first, (_EPOCH + timedelta(microseconds=window.last_us)).date()
-
-
-def _dense(entities: pa.Table, keys: tuple[str, ...], scan: Scan) -> bool:
-    """Whether the entity set asks for at least half of every key's source value span
-    (integer keys with statistics): filtering the source by its keys would keep most rows."""
-    if not keys or any(k not in scan.key_ranges for k in keys):
-        return False
-    for key in keys:
-        lo, hi = scan.key_ranges[key]
-        if pc.count_distinct(entities.column(key)).as_py() * 2 < hi - lo + 1:
-            return False
-    return True
 
 
 def _in_entity_order(table: pa.Table) -> pa.Table:

@@ -1,0 +1,126 @@
+"""What an entity set asks of the offline engine: checked, and summarised for pruning.
+
+``check_entities`` refuses a malformed request with an error naming the column, and
+returns the span of the entity times (``Window``) that bounds the events a join reads;
+``days`` turns it into the UTC days of a date-partitioned source, ``dense`` tells whether
+filtering the source by the entity keys would be worth it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from featurestore.clock import check_spellable, duration_us
+from featurestore.errors import InputError, SchemaError
+from featurestore.offline.base import ViewRequest
+from featurestore.offline.pit_sql import Window
+from featurestore.offline.scan import Scan
+
+__all__ = ["check_entities", "check_key_type", "days", "dense", "is_time"]
+
+_EPOCH = datetime(1970, 1, 1)
+_MIN_US = (datetime(1, 1, 1) - _EPOCH) // timedelta(microseconds=1)
+
+
+def check_entities(entities: pa.Table, timestamp_column: str, views: Sequence[ViewRequest]) -> Window | None:
+    """Refuse a malformed request; the span of the entity times (None: no time at all)."""
+    if not isinstance(entities, pa.Table):
+        raise InputError(f"entity rows must be a pyarrow Table, not {type(entities).__name__}")
+    names = entities.schema.names
+    if timestamp_column not in names:
+        raise InputError(f"the entity table has no timestamp column {timestamp_column!r}; its columns are {names}")
+    dtype = entities.schema.field(timestamp_column).type
+    if not (is_time(dtype) or pa.types.is_null(dtype)):
+        raise InputError(
+            f"entity timestamp column {timestamp_column!r} is {dtype}; convert it to a timestamp"
+        )
+    window = _check_entity_times(entities.column(timestamp_column), timestamp_column) if is_time(dtype) else None
+    seen = set(names)
+    for view in views:
+        for key in view.join_keys:
+            if key not in names:
+                raise InputError(
+                    f"view {view.name!r} joins on {key!r}, which the entity table lacks; its columns are {names}"
+                )
+        if len(view.output_names) != len(view.features):
+            raise InputError(
+                f"view {view.name!r}: {len(view.features)} features but {len(view.output_names)} output names"
+            )
+        for name in view.output_names:
+            if name in seen:
+                raise InputError(
+                    f"output column {name!r} of view {view.name!r} already exists in the result; "
+                    "rename it (full_feature_names=True prefixes the view name)"
+                )
+            seen.add(name)
+    return window
+
+
+def _check_entity_times(column: pa.ChunkedArray, name: str) -> Window | None:
+    """Entity times may be any time in the years 1..9999 (before 1970: every feature is
+    null; far ahead, for a backtest or a forecast: the newest rows), never one no layer
+    can spell, which would fail the join or the conversion of its answer."""
+    what = f"a time in entity timestamp column {name!r}"
+    try:
+        micros = column.cast(pa.timestamp("us"), safe=False) if pa.types.is_timestamp(column.type) and \
+            column.type.unit == "ns" else column.cast(pa.timestamp("us"))
+    except pa.ArrowInvalid:  # seconds or milliseconds beyond the int64 microsecond range
+        raise InputError(f"{what} is outside the years 1..9999 in UTC") from None
+    if len(micros) == micros.null_count:
+        return None
+    extremes = pc.min_max(micros.cast(pa.int64()))
+    first, last = extremes["min"].as_py(), extremes["max"].as_py()
+    for us in (first, last):
+        check_spellable(us, what)
+    return Window(first, last)
+
+
+def is_time(dtype: pa.DataType) -> bool:
+    return pa.types.is_timestamp(dtype) or pa.types.is_date(dtype)
+
+
+def _kind(dtype: pa.DataType) -> str:
+    if pa.types.is_integer(dtype):
+        return "integer"
+    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype) or pa.types.is_string_view(dtype):
+        return "string"
+    if pa.types.is_binary(dtype) or pa.types.is_large_binary(dtype) or pa.types.is_binary_view(dtype):
+        return "binary"
+    if pa.types.is_dictionary(dtype):
+        return _kind(dtype.value_type)
+    return str(dtype)
+
+
+def check_key_type(view: ViewRequest, key: str, entity: pa.DataType, source: pa.DataType) -> None:
+    if pa.types.is_null(entity) or _kind(entity) == _kind(source):
+        return
+    raise SchemaError(
+        f"join key {key!r} of view {view.name!r} is {entity} in the entity table but {source} in "
+        f"the source {list(view.source.files)}; cast the entity column to {source}"
+    )
+
+
+def days(window: Window | None, view: ViewRequest) -> tuple[date | None, date | None] | None:
+    """The UTC days of the events the entity rows can use (aggregations: up to the last)."""
+    if window is None:
+        return None
+    first = None
+    if view.ttl and not view.aggregations:
+        first = (_EPOCH + timedelta(microseconds=max(window.first_us - duration_us(view.ttl), _MIN_US))).date()
+    return first, (_EPOCH + timedelta(microseconds=window.last_us)).date()
+
+
+def dense(entities: pa.Table, keys: tuple[str, ...], scan: Scan) -> bool:
+    """Whether the entity set asks for at least half of every key's source value span
+    (integer keys with statistics): filtering the source by its keys would keep most rows."""
+    if not keys or any(k not in scan.key_ranges for k in keys):
+        return False
+    for key in keys:
+        lo, hi = scan.key_ranges[key]
+        if pc.count_distinct(entities.column(key)).as_py() * 2 < hi - lo + 1:
+            return False
+    return True
