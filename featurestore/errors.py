@@ -180,7 +180,8 @@ class Problems:
         if len(self.errors) == 1:
             raise self.errors[0]
         if self.errors:
-            listed = "\n".join(f"  - {e}" for e in self.errors)
+            # Numbered, so the list reads well on one line too (the CLI joins lines).
+            listed = "\n".join(f"  [{i}] {e}" for i, e in enumerate(self.errors, 1))
             message = f"{len(self.errors)} problems in the repo (nothing was changed); fix each:\n{listed}"
             kinds = {type(e) for e in self.errors}
             # Several errors of one kind keep that kind (a SchemaError stays one for callers).

@@ -69,7 +69,7 @@ def test_plan_reports_every_problem_of_the_repo_in_one_run(tmp_path):
         with pytest.raises(DefinitionError) as info:
             store.plan()
         message = str(info.value)
-        assert message.startswith("3 problems in the repo")
+        assert message.startswith("3 problems in the repo") and "\n  [3] " in message
         assert "StreamFeatureView is a Feast object this store does not support" in message
         assert "Project 'other_name' but featurestore.yaml's project is 'every_error'" in message
         assert "no schema column 'nope'" in message
