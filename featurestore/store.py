@@ -233,16 +233,16 @@ class FeatureStore:
         return self._models
 
     def predict_online(self, uri: str, entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
-                       request: Mapping[str, Sequence[Any]] | None = None) -> Prediction:
+                       request: Mapping[str, Sequence[Any]] | None = None, *, trusted: bool = False) -> Prediction:
         """The model's answer per entity row from its online features: one online read (with
         its on-demand transforms; request fields beside the join keys or in ``request``),
         the signature's columns under the version's ``on_missing`` policy, the model
-        (loaded once per version). See docs/predict.md."""
-        return self._prediction_side().online(uri, entity_rows, request)
+        (loaded once per version; ``trusted`` lets a pickled one load). See docs/predict.md."""
+        return self._prediction_side().online(uri, entity_rows, request, trusted)
 
     def predict(self, uri: str, entity_df: Any, *, timestamp_field: str = "event_timestamp",
                 batch_rows: int | None = None, progress: Progress | None = None,
-                prediction_column: str = "prediction") -> pa.Table:
+                prediction_column: str = "prediction", trusted: bool = False) -> pa.Table:
         """Batch scoring: the entity rows with the version's point-in-time features and a
         prediction column, as the model would have answered at each row's time. Runs in
         chunks of ``batch_rows``; ``progress(uri, rows_done)`` after each. See docs/predict.md."""
@@ -251,7 +251,7 @@ class FeatureStore:
         return self._prediction_side().batch(uri, entity_df, timestamp_field=timestamp_field,
                                              batch_rows=BATCH_ROWS if batch_rows is None else batch_rows,
                                              progress=progress,
-                                             prediction_column=prediction_column)
+                                             prediction_column=prediction_column, trusted=trusted)
 
     def _prediction_side(self) -> Predictions:
         if self._predictions is None:

@@ -23,8 +23,10 @@ __all__ = ["predict"]
               help="The entity file's timestamp column: each row is scored as of it.")
 @click.option("--batch-rows", type=click.IntRange(min=1), default=100_000, show_default=True,
               help="Entity rows per point-in-time join.")
+@click.option("--trusted", is_flag=True, help="Allow a pickled model to load (it can run code: only yours).")
 @pass_repo
-def predict(repo: Path, uri: str, entities: Path, out: Path, timestamp_field: str, batch_rows: int) -> None:
+def predict(repo: Path, uri: str, entities: Path, out: Path, timestamp_field: str, batch_rows: int,
+            trusted: bool) -> None:
     """Score each row of --entities with --model as of its timestamp, into --out.
 
     The output has the entity columns, the model's features as it would have seen them
@@ -42,8 +44,8 @@ def predict(repo: Path, uri: str, entities: Path, out: Path, timestamp_field: st
         version = store.models.get(uri)  # scored by number: an alias moving meanwhile changes nothing
         progress = ProgressLine(total=table.num_rows)
         try:
-            batches = Predictions(store).batches(version.uri, table, timestamp_field=timestamp_field, batch_rows=batch_rows,
-                                                 progress=progress)
+            batches = Predictions(store).batches(version.uri, table, timestamp_field=timestamp_field,
+                                                 batch_rows=batch_rows, progress=progress, trusted=trusted)
             rows = write_parquet_stream(batches, out, what=f"--out {str(out)!r}")
         finally:
             progress.close()

@@ -80,18 +80,19 @@ class Predictions:
     def __init__(self, store, cache_size: int = MODEL_CACHE_SIZE):
         self._store = store
         self._size = cache_size
-        self._loaded: OrderedDict[tuple[str, int], LoadedModel] = OrderedDict()
+        self._loaded: OrderedDict[tuple[str, int, bool], LoadedModel] = OrderedDict()
         self._lock = threading.Lock()
 
-    def loaded(self, version: ModelVersion) -> LoadedModel:
-        """The version's model, loaded once while it stays among the recently used."""
-        key = (version.name, version.version)
+    def loaded(self, version: ModelVersion, trusted: bool = False) -> LoadedModel:
+        """The version's model, loaded once while it stays among the recently used
+        (``trusted``: a pickled model may load; kept apart from the untrusted load)."""
+        key = (version.name, version.version, bool(trusted))
         with self._lock:
             model = self._loaded.get(key)
             if model is not None:
                 self._loaded.move_to_end(key)
                 return model
-        model = self._store.models.load(version.uri)  # outside the lock: loading may take a while
+        model = self._store.models.load(version.uri, trusted=trusted)  # outside the lock: loading may take a while
         with self._lock:
             self._loaded[key] = model
             self._loaded.move_to_end(key)
@@ -102,14 +103,14 @@ class Predictions:
     # -- online ------------------------------------------------------------------------
 
     def online(self, uri: str, entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
-               request: Mapping[str, Any] | None = None) -> Prediction:
+               request: Mapping[str, Any] | None = None, trusted: bool = False) -> Prediction:
         version = self._store.models.get(uri)
         spec = input_spec(version)
         rows = _with_request(entity_rows, request)
         plan, response = self._store.online_reader.read(self._store.online, list(spec.features), rows,
                                                         spec.full_feature_names)
         features = model_inputs(spec, response, rows, join_keys=plan.join_keys)
-        predictions = self.loaded(version).predict(features)
+        predictions = self.loaded(version, trusted).predict(features)
         keys = response.to_arrow().select(list(plan.join_keys))
         statuses = {c: response.statuses[response.feature_names.index(c)] for c in spec.feature_columns}
         for field in spec.request_fields:  # as sent (a filled default was still missing)
@@ -122,7 +123,7 @@ class Predictions:
 
     def batches(self, uri: str, entity_df: Any, *, timestamp_field: str = "event_timestamp",
                 batch_rows: int = BATCH_ROWS, progress: Callable[[str, int], None] | None = None,
-                prediction_column: str = PREDICTION) -> Iterator[pa.Table]:
+                prediction_column: str = PREDICTION, trusted: bool = False) -> Iterator[pa.Table]:
         """``batch`` one chunk of ``batch_rows`` entity rows at a time (for writing as it goes);
         the version and its model are resolved and the entity set checked before the first."""
         from featurestore.retrieval import to_arrow_table
@@ -133,7 +134,7 @@ class Predictions:
         spec = input_spec(version)
         entities = to_arrow_table(entity_df, self._store.offline)
         keys = self._check_entities(spec, entities, timestamp_field, prediction_column)
-        model = self.loaded(version)
+        model = self.loaded(version, trusted)
         return self._score(spec, model, entities, keys, timestamp_field, batch_rows, progress, prediction_column)
 
     def batch(self, uri: str, entity_df: Any, **options: Any) -> pa.Table:

@@ -79,3 +79,25 @@ def test_a_request_field_input_sent_as_null_is_missing_and_its_status_says_so(wo
     assert result.features.column("trip_km").to_pylist() == [1.0, 2.5]
     assert result.statuses["trip_km"] == ["NULL_VALUE", "PRESENT"]
     assert list(result.to_dict()["features"]) == [*COLUMNS, "trip_km"]
+
+
+def test_a_pickled_model_predicts_only_when_trusted(world, tmp_path):
+    import pickle
+
+    from sklearn.linear_model import LogisticRegression
+
+    from featurestore.errors import ModelError
+
+    training = world.store.get_saved_dataset("trip_training").to_arrow()
+    x = training.select(COLUMNS).to_pandas().fillna(0).to_numpy()
+    fitted = LogisticRegression().fit(x, training.column("completed").to_numpy())
+    (tmp_path / "model.pkl").write_bytes(pickle.dumps(fitted))
+    version = world.store.models.register("pickled", tmp_path / "model.pkl", flavor="sklearn", trusted=True,
+                                          training_dataset="trip_training", output="completed")
+    known = {"driver_id": DRIVERS[:3], "trip_km": TRIP_KM[:3], "surge": SURGE[:3]}
+    with pytest.raises(ModelError, match=r"refusing to load pickle file"):
+        world.store.predict_online(version.uri, known)
+    answer = world.store.predict_online(version.uri, known, trusted=True)
+    assert answer.predictions == fitted.predict_proba(answer.features.to_pandas().to_numpy())[:, 1].tolist()
+    scored = world.store.predict(version.uri, world.entity_df().slice(0, 3), trusted=True)
+    assert scored.column("prediction").to_pylist() == answer.predictions
