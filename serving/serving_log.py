@@ -57,24 +57,25 @@ class ServingLog:
                                             request_id=request_id(request))
         self.writer.write(service, columns, types)
 
-    def log_prediction(self, finished: Any) -> None:
-        """The ``/predict`` sink (``serving.finished.FinishedPrediction``): log the join
-        keys, request fields, model inputs (named as in its signature, with status and event
-        time) and predictions of a ``serving_log.sample_rate`` share of the requests."""
+    def log_prediction(self, model: str, version: int, plan: ReadPlan, response: OnlineResponse,
+                       entity_rows: Mapping[str, Any] | Sequence[Mapping[str, Any]], predictions: Sequence[Any],
+                       request_id: str, *, variant: str = "stable", served_at: float | None = None) -> None:
+        """Log a finished ``/predict`` (a ``serving_log.sample_rate`` share of them): the
+        join keys, the request fields sent (every entity column that is not a join key), the
+        model's inputs as ``response`` names them (its signature's names, each with status
+        and event time) and the predictions, at ``served_at`` (default: now)."""
         if self.writer is None or not _sampled(self.settings.sample_rate):
             return
-        response, entities = finished.features, finished.entities
-        given = set(entities) if isinstance(entities, Mapping) else set(entities[0]) if entities else set()
-        keys = 0  # the online answer starts with the join keys, the entity columns sent
-        while keys < len(response.feature_names) and response.feature_names[keys] in given:
-            keys += 1
-        fields = dict(finished.request or {})
-        if not isinstance(entities, Mapping):  # rows: their request fields are inside them
-            fields.update({f: [row.get(f) for row in entities] for f in sorted(given - set(response.feature_names))})
-        columns, types = log_columns(
-            response, keys, fields, log_time_us=seconds_to_us(finished.served_at), request_id=finished.request_id,
-            model=finished.model, version=finished.version, variant=finished.variant, prediction=finished.predictions)
-        self.writer.write(finished.model, columns, types)
+        keys = set(plan.join_keys)
+        if isinstance(entity_rows, Mapping):
+            fields = {k: v for k, v in entity_rows.items() if k not in keys}
+        else:
+            names = sorted({k for row in entity_rows for k in row} - keys)
+            fields = {k: [row.get(k) for row in entity_rows] for k in names}
+        now = clock_us(self.store.clock) if served_at is None else seconds_to_us(served_at)
+        columns, types = log_columns(response, len(plan.join_keys), fields, log_time_us=now, request_id=request_id,
+                                     model=model, version=version, variant=variant, prediction=predictions)
+        self.writer.write(model, columns, types)
 
     def close(self) -> None:
         """Write what is queued (at shutdown)."""

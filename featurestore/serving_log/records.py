@@ -44,7 +44,7 @@ def log_columns(
         if dtype is not None:
             types[name] = dtype.to_arrow()
     for field, values in (request_fields or {}).items():
-        columns[field] = _plain(values)
+        columns[field] = _plain(values, n)
     for i in range(keys, len(response.feature_names)):
         name = response.feature_names[i]
         columns[name] = response.values[i]
@@ -73,12 +73,13 @@ def online_log_columns(plan: ReadPlan, response: OnlineResponse,
     return log_columns(response, len(plan.join_keys), fields, types, log_time_us=log_time_us, request_id=request_id)
 
 
-def _plain(values: Any) -> list:
-    """A request field's values as a list of Python values (it may arrive as an Arrow or
-    numpy array, or a pandas Series)."""
+def _plain(values: Any, n: int) -> list:
+    """A request field's values as a list of Python values: it may arrive as an Arrow or
+    numpy array, a pandas Series, or one value for every row."""
     if isinstance(values, list):
         return values
     for method in ("to_pylist", "tolist"):
         if hasattr(values, method):
-            return getattr(values, method)()
-    return list(values)
+            values = getattr(values, method)()
+            return values if isinstance(values, list) else [values] * n
+    return list(values) if isinstance(values, (tuple, range)) else [values] * n

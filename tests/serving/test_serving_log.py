@@ -124,6 +124,24 @@ def test_get_logs_names_the_close_matches_of_an_unknown_name_and_checks_times(lo
         store.get_logs("../escape")
 
 
+def test_a_prediction_logs_keys_request_fields_inputs_and_answer_at_its_time(logged):
+    store, client, writer = logged
+    log = client.app.state.serving.serving_log
+    plan = store.read_plan(["driver_hourly_stats:conv_rate"])
+    for entities in ({"driver_id": [1001, 1002], "trip_km": [3.5, 1.0]},
+                     [{"driver_id": 1001, "trip_km": 3.5}, {"driver_id": 1002, "trip_km": 1.0}]):
+        response = store.get_online_features(["driver_hourly_stats:conv_rate"], entities)
+        log.log_prediction("scorer", 3, plan, response, entities, [0.25, 0.75], "p-1", variant="canary",
+                           served_at=NOW.timestamp())
+    writer.flush(10)
+    rows = store.get_logs("scorer").to_pylist()
+    assert len(rows) == 4
+    for row, driver, km, score in zip(rows, [1001, 1002] * 2, [3.5, 1.0] * 2, [0.25, 0.75] * 2):
+        assert (row["model"], row["version"], row["variant"], row["request_id"]) == ("scorer", 3, "canary", "p-1")
+        assert (row["log_time"], row["driver_id"], row["trip_km"], row["prediction"]) == (NOW, driver, km, score)
+        assert row["conv_rate__status"] == "PRESENT" and row["conv_rate"] is not None
+
+
 def test_logging_off_logs_nothing(tmp_path, clock):
     repo = logged_repo(tmp_path / "repo", "serving_log:\n  enabled: false\n")
     with open_store(repo, clock) as store:
