@@ -27,7 +27,7 @@ from featurestore.streaming.events import ViewLayout
 from featurestore.transforms import check_transform
 from featurestore.types import compatible, from_arrow
 
-__all__ = ["PINNING_KINDS", "check_plan", "commit", "load_repo", "plan_repo", "stale_online_views", "validate"]
+__all__ = ["PINNING_KINDS", "check_plan", "commit", "load_repo", "stale_online_views", "validate"]
 
 
 def load_repo(repo: Path, engine: OfflineEngine, offline_root: Path, project: str | None = None) -> RepoContents:
@@ -43,10 +43,6 @@ def load_repo(repo: Path, engine: OfflineEngine, offline_root: Path, project: st
     contents = validate(discovered, engine, repo, offline_root, problems)
     problems.raise_any()
     return contents
-
-
-def plan_repo(repo: Path, project: str, registry: Catalog, engine: OfflineEngine, offline_root: Path) -> list[Change]:
-    return check_plan(registry, project, load_repo(repo, engine, offline_root, project))
 
 
 #: What a model version depends on (its feature service, its saved dataset) cannot be

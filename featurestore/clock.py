@@ -224,7 +224,10 @@ class TimeRange:
             raise InputError(f"{what} is {reason}")
 
     def check(self, value: datetime | str | None, what: str) -> datetime | None:
-        """``parse_utc(value)``, refused (InputError naming ``what``) unless in range."""
+        """``parse_utc(value)`` (or ``"now"`` by this range's clock, as the CLI and HTTP
+        take it), refused (InputError naming ``what``) unless in range."""
+        if isinstance(value, str) and value.strip().lower() == "now":
+            return from_micros(clock_us(self.clock))
         parsed = parse_utc(value, what)
         if parsed is not None:
             self.check_us(to_micros(parsed), what)

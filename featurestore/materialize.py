@@ -4,12 +4,15 @@ The offline engine streams the latest row per entity in batches; each batch is w
 with newer-timestamp-wins, so a rerun (after a crash, or a double run) changes nothing
 and a value pushed with a later timestamp survives. ``materialize_incremental`` starts
 each view where its last run ended: a watermark kept in the registry's state, read and
-moved only here (``Materializer``). ``featurestore/jobs/runner.py`` wraps a
+moved only here (``Materializer``). A watermark says what one online store holds, so it
+is kept per (view, store location): after a switch from SQLite to Redis the first
+incremental run fills Redis instead of believing it full. ``featurestore/jobs/runner.py`` wraps a
 ``Materializer.run`` with the view's lock and its job record; the facade calls jobs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -27,7 +30,7 @@ from featurestore.offline.base import OfflineEngine, ViewRequest
 from featurestore.online.base import AggregationState, OnlineStore, online_view
 
 __all__ = ["MaterializeBackends", "MaterializeResult", "Materializer", "Progress", "check_online",
-           "materialize_view", "watermark_key"]
+           "explain_empty", "materialize_view", "watermark_key"]
 
 # One per process: a parallel backfill's chunks of one view must not move its watermark back.
 _WATERMARK_LOCK = threading.Lock()
@@ -43,14 +46,18 @@ class MaterializeResult:
     end: datetime
     rows: int
     seconds: float
+    #: When no row was written: where the view's source has data, so the user can pick a
+    #: window inside it ("" otherwise).
+    note: str = ""
 
     @property
     def rows_per_second(self) -> float:
         return self.rows / self.seconds if self.seconds > 0 else float(self.rows)
 
 
-def watermark_key(view: str) -> str:
-    return f"materialized_until:{view}"
+def watermark_key(view: str, location: str) -> str:
+    """The registry state key of ``view``'s watermark in the online store at ``location``."""
+    return f"materialized_until:{view}@{location}"
 
 
 def check_online(views: Sequence[FeatureView]) -> None:
@@ -82,6 +89,16 @@ def materialize_view(
         if progress is not None:
             progress(view.name, rows)
     return MaterializeResult(view.name, start, end, rows, time.perf_counter() - began)
+
+
+def explain_empty(engine: OfflineEngine, request: ViewRequest, result: MaterializeResult) -> MaterializeResult:
+    """``result``, with a note of where the view's data is when the window held none."""
+    if result.rows:
+        return result
+    span = engine.event_range(request)
+    note = (f"its source has events from {span[0].isoformat()} to {span[1].isoformat()}; pick a window "
+            "inside them" if span else "its source has no rows yet")
+    return dataclasses.replace(result, note=note)
 
 
 class MaterializeBackends(Protocol):
@@ -137,20 +154,32 @@ class Materializer:
         with _WATERMARK_LOCK:
             previous = self.watermark(view.name)
             if previous is None or end > previous:
-                self.registry.set_state(self.project, watermark_key(view.name), end.isoformat())
+                self.registry.set_state(self.project, self._key(view.name), end.isoformat())
         return result
 
     def watermark(self, view: str) -> datetime | None:
-        """The end of the view's latest run's window (None: never run, or reset)."""
-        return parse_utc(self.registry.get_state(self.project, watermark_key(view)), "watermark")
+        """The end of the view's latest run's window into the current online store (None:
+        never run there, or reset)."""
+        return parse_utc(self.registry.get_state(self.project, self._key(view)), "watermark")
 
     def incremental_start(self, view: FeatureView, end: datetime) -> datetime | None:
-        """Where an incremental run starts: the watermark, or ``end - ttl`` the first time."""
+        """Where an incremental run starts: the watermark, or ``end - ttl`` the first time.
+        An end before the watermark is an InputError, not a reversed window."""
         mark = self.watermark(view.name)
-        if mark is not None:
-            return mark
-        return end - view.ttl if view.ttl else None
+        if mark is None:
+            return end - view.ttl if view.ttl else None
+        if end < mark:
+            raise InputError(
+                f"feature view {view.name!r} is already materialized up to {mark.isoformat()} in the "
+                f"online store at {self.backends.online.location}, after the end {end.isoformat()}; "
+                "pick a later end (or `now`), use `featurestore materialize START END` for an older "
+                f"range, or `featurestore teardown {view.name}` to start over")
+        return mark
 
     def reset(self, view: str) -> None:
         """Forget the watermark: the next incremental run starts from scratch."""
-        self.registry.set_state(self.project, watermark_key(view), None)
+        self.registry.set_state(self.project, self._key(view), None)
+
+    def _key(self, view: str) -> str:
+        # Aggregation events live beside the online values (same SQLite file, same Redis).
+        return watermark_key(view, self.backends.online.location)

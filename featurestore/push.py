@@ -95,9 +95,9 @@ def _conform(table: pa.Table, views: list[FeatureView], source: PushSource | Fil
                 columns.append(pa.array([now] * table.num_rows, type=dtype))
                 names.append(name)
                 continue
-            raise SchemaError(
-                f"push to {source.name!r} is missing column {name!r}; it needs {', '.join(wanted)}"
-            )
+            required = ", ".join(n for n in wanted if n not in optional)
+            raise SchemaError(f"push to {source.name!r} is missing column {name!r}; it needs {required}"
+                              + "".join(f" ({n} is optional)" for n in wanted if n in optional))
         column = table.column(name)
         if is_document(dtype):  # Map, Json, Struct: dicts or JSON text, whatever Arrow inferred
             try:

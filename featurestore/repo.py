@@ -75,7 +75,7 @@ class RepoContents:
         known = table.get(name)
         if known is not None and known != obj:
             raise DefinitionError(
-                f"two different {kind}s are named {name!r} (one in {origin}); rename one of them"
+                f"two different {kind} definitions are named {name!r} (one in {origin}); rename one of them"
             )
         table[name] = obj
 

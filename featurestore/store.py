@@ -21,7 +21,7 @@ import pyarrow as pa
 from registry import ApplyResult, Change, Registry
 
 from featurestore import datasets
-from featurestore.apply import PINNING_KINDS, check_plan, commit, load_repo, plan_repo, stale_online_views
+from featurestore.apply import PINNING_KINDS, check_plan, commit, load_repo, stale_online_views
 from featurestore.backends import Backends
 from featurestore.catalog import Catalog
 from featurestore.clock import TimeRange, clock_us, from_micros, parse_utc, to_micros
@@ -33,7 +33,7 @@ from featurestore.feast_args import either, no_entityless_retrieval
 from featurestore.jobs.locks import LockBackend
 from featurestore.jobs.runner import run_manual
 from featurestore.jobs.settings import JobSettings
-from featurestore.materialize import MaterializeResult, Materializer, Progress, check_online
+from featurestore.materialize import MaterializeResult, Materializer, Progress, check_online, explain_empty
 from featurestore.offline.base import OfflineEngine, ViewRequest
 from featurestore.online.base import AggregationState, OnlineStore, online_view
 from featurestore.online.read import OnlineReader, OnlineResponse, ReadPlan
@@ -112,7 +112,13 @@ class FeatureStore:
         """What ``apply`` would change in the registry, without changing it. The next
         ``apply`` commits against the definitions this plan saw (see ``apply``)."""
         self.refresh()
-        return plan_repo(self.repo_path, self.project, self.registry, self.offline, self.config.offline_store)
+        return check_plan(self.registry, self.project, self._load_repo())
+
+    def _load_repo(self) -> RepoContents:
+        """The repo's definitions, checked against their data and their schedules."""
+        contents = load_repo(self.repo_path, self.offline, self.config.offline_store, self.project)
+        JobSettings.from_config(self.config).check_views(contents.feature_views)
+        return contents
 
     def apply(self, *, force: bool = False) -> ApplyResult:
         """Discover, validate and commit the repo's definitions in one transaction.
@@ -127,7 +133,7 @@ class FeatureStore:
             self.refresh()
         with self._lock:
             base, base_revision = self._contents, self._revision
-        contents = load_repo(self.repo_path, self.offline, self.config.offline_store, self.project)
+        contents = self._load_repo()
         if force:
             self.refresh()
             base = self.contents
@@ -391,7 +397,8 @@ class FeatureStore:
         if start is not None and start > end:
             raise InputError(f"materialize start {start} is after end {end}")
         settings = JobSettings.from_config(self.config)
-        return [run_manual(self.materializer, self.locks, settings, v, start, end, progress)
+        return [explain_empty(self.offline, self._full_request(v),
+                              run_manual(self.materializer, self.locks, settings, v, start, end, progress))
                 for v in self._online_views(views)]
 
     def materialize_incremental(
@@ -405,8 +412,22 @@ class FeatureStore:
             raise InputError("materialize_incremental needs an end time: end= (or Feast's end_date=)")
         end = self.times.check(end, "materialize end")
         settings = JobSettings.from_config(self.config)
+        chosen = self._online_views(views)
+        for view in chosen:  # an end before a watermark fails before any view runs
+            self.materializer.incremental_start(view, end)
         return [run_manual(self.materializer, self.locks, settings, v, None, end, progress, incremental=True)
-                for v in self._online_views(views)]
+                for v in chosen]
+
+    def teardown(self, views: Sequence[str] | None = None) -> list[str]:
+        """Delete the online values (and aggregation events) of the named views, or of every
+        view, from this store's online store, and forget their watermarks there: the next
+        ``materialize_incremental`` fills them from scratch. Offline data and the registry
+        stay. Returns the names of the views cleared."""
+        chosen = (list(self.contents.feature_views.values()) if views is None
+                  else [self.get_feature_view(name) for name in views])
+        for view in chosen:
+            self._clear_online(view)
+        return [view.name for view in chosen]
 
     def _aggregates(self, view: FeatureView, features: tuple[str, ...]) -> AggregateReader:
         return AggregateReader(view, features, self.aggregation_state)

@@ -1,4 +1,4 @@
-"""Commands that move data: materialize and materialize-incremental."""
+"""Commands that move data: materialize, materialize-incremental and teardown."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def _report(results) -> None:
     for r in results:
         start = r.start.isoformat() if r.start else "the beginning"
         click.echo(f"{r.view}: {r.rows:,} rows from {start} to {r.end.isoformat()} "
-                   f"in {r.seconds:.2f} s ({r.rows_per_second:,.0f} rows/s)")
+                   f"in {r.seconds:.2f} s ({r.rows_per_second:,.0f} rows/s)" + (f"; {r.note}" if r.note else ""))
     click.echo(f"Materialized {total_rows:,} rows in {total_seconds:.2f} s "
                f"({total_rows / total_seconds if total_seconds else 0:,.0f} rows/s).")
 
@@ -78,3 +78,26 @@ def materialize_incremental(repo: Path, end: str, views: tuple[str, ...]) -> Non
         finally:
             progress.close()
         _report(results)
+
+
+@cli.command(short_help="Clear views' online values and watermarks.")
+@click.argument("views", nargs=-1, metavar="[VIEW]...")
+@click.option("--yes", "-y", is_flag=True, help="Clear without asking.")
+@pass_repo
+def teardown(repo: Path, views: tuple[str, ...], yes: bool) -> None:
+    """Delete the online values of each VIEW (default: every feature view) from the
+    configured online store and forget their watermarks there, so the next
+    `materialize-incremental` fills them from scratch. Offline data and the registry stay.
+    """
+    with open_store(repo) as store:
+        check_views(store, views)
+        names = list(views) or sorted(store.contents.feature_views)
+        if not names:
+            click.echo("The registry has no feature views; nothing to clear.")
+            return
+        where = store.online.location
+        if not yes:
+            click.confirm(f"Delete the online values and watermarks of {', '.join(names)} in {where}?", abort=True)
+        store.teardown(names)
+        click.echo(f"Cleared {', '.join(names)} in {where}; `featurestore materialize-incremental now` "
+                   "loads them again.")

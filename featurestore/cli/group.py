@@ -18,6 +18,11 @@ __all__ = ["check_views", "cli", "one_line", "open_store", "pass_repo", "unknown
 class _Group(click.Group):
     """A user error prints ``error: ...`` and exits 1, never a traceback."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if ctx.parent is None:
+            args = _repo_first(args)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
@@ -31,12 +36,31 @@ class _Group(click.Group):
         sys.exit(1)
 
 
+def _repo_first(args: list[str]) -> list[str]:
+    """``featurestore apply -r my_repo`` as ``featurestore -r my_repo apply``: the group's
+    ``--repo``/``-r`` is taken anywhere before a ``--`` (no command has an option of its own
+    by that name)."""
+    moved, rest, i = [], [], 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest += args[i:]
+            break
+        if arg in ("-r", "--repo") and i + 1 < len(args):
+            moved += args[i:i + 2]
+            i += 2
+            continue
+        (moved if arg.startswith("--repo=") else rest).append(arg)
+        i += 1
+    return moved + rest
+
+
 def one_line(message: str) -> str:
     """A message on one line: a multi-line one (a YAML parser's, say) joined with spaces."""
     return " ".join(part.strip() for part in message.splitlines() if part.strip())
 
 
-@click.group(cls=_Group, epilog="New here? `featurestore quickstart` runs the whole loop on a demo repo; "
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]}, epilog="New here? `featurestore quickstart` runs the whole loop on a demo repo; "
               "`featurestore init my_repo` makes one of your own. `featurestore COMMAND --help` tells more.")
 @click.option("--repo", "-r", "repo", default=".", envvar="FEATURESTORE_REPO", show_default=True,
               type=click.Path(file_okay=False, path_type=Path),
@@ -46,8 +70,8 @@ def one_line(message: str) -> str:
 def cli(ctx: click.Context, repo: Path) -> None:
     """Define features in Python, train on point-in-time-correct data, serve them online.
 
-    Every command works on the repo in the current folder, or the one --repo names
-    (it goes before the command: `featurestore -r my_repo apply`).
+    Every command works on the repo in the current folder, or the one --repo/-r names
+    (before or after the command: `featurestore -r my_repo apply`, `featurestore apply -r my_repo`).
     """
     if isinstance(ctx.obj, dict):  # backends to inject, from a caller of cli.main(obj=...) (tests)
         ctx.meta[_BACKENDS] = ctx.obj

@@ -201,7 +201,7 @@ def quickstart(directory: Path | None) -> None:
 
     directory = directory or Path(tempfile.mkdtemp(prefix="featurestore-quickstart-")) / "driver_repo"
     now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
-    path = init_repo(directory, now=now)
+    path = init_repo(directory, now=now, command="featurestore quickstart")
     click.secho(f"1. Created the example repo in {path}", bold=True)
     with FeatureStore(repo_path=path) as store:
         result = store.apply()

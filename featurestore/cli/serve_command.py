@@ -103,7 +103,7 @@ def check_port(host: str, port: int) -> None:
 
 
 @cli.command(short_help="Serve features, push and materialize over HTTP.")
-@click.option("--host", "-h", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0: all).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0: all).")
 @click.option("--port", "-p", default=6566, show_default=True, type=click.IntRange(0, 65535),
               help="Port (6566 as feast serve).")
 @click.option("--workers", "-w", default=1, show_default=True, type=click.IntRange(1, 256),

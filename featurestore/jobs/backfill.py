@@ -12,10 +12,10 @@ their union, and running a window twice changes nothing.
 A failed chunk is retried ``retries`` times, waiting ``backoff`` seconds and doubling;
 then it is reported and the other chunks go on.
 
-Offline outputs: a view with aggregations will also need its offline aggregation
-outputs rebuilt per chunk. That step belongs to the aggregation engine; it plugs in as
-``offline_rebuild(store, view, start, end)`` and runs inside each chunk's record, before
-the online write. Until it exists, chunks of such views only materialize online.
+A view with aggregations needs nothing rebuilt offline (training sets compute them from
+the events at query time); each chunk loads its events online like any materialization.
+``offline_rebuild(store, view, start, end)``, when given, runs inside each chunk's record
+of such a view, before the online write.
 """
 
 from __future__ import annotations
@@ -172,8 +172,6 @@ def backfill(
             else:
                 pending.append(window)
         rebuild = offline_rebuild if view.aggregations else None
-        if view.aggregations and rebuild is None:
-            log.warning("%s has aggregations; this backfill rebuilds its online values only", view.name)
 
         def run_chunk(window: tuple[datetime, datetime]) -> None:
             before = None if rebuild is None else (lambda: rebuild(store, view, *window))

@@ -19,7 +19,7 @@ from featurestore.errors import ConfigError
 if TYPE_CHECKING:
     from apscheduler.triggers.base import BaseTrigger
 
-__all__ = ["Schedule", "format_duration", "parse_duration"]
+__all__ = ["FORMS", "Schedule", "format_duration", "parse_duration"]
 
 _ALIASES = {
     "@hourly": "0 * * * *",
@@ -30,6 +30,9 @@ _ALIASES = {
     "@yearly": "0 0 1 1 *",
     "@annually": "0 0 1 1 *",
 }
+#: What a schedule may be, for the messages that refuse one.
+FORMS = ("a cron expression of five fields, in UTC ('*/15 * * * *'), @hourly, @daily, @weekly, @monthly, "
+         "@yearly, or an interval ('15m', 'every 1h', a timedelta)")
 # How far back to look for a cron expression's latest fire time, widening each try.
 _LOOKBACKS = (timedelta(hours=1), timedelta(days=2), timedelta(days=32), timedelta(days=367 * 4 + 1))
 
@@ -60,17 +63,16 @@ class Schedule:
                     CronTrigger.from_crontab(text, timezone=timezone.utc)
                 except ValueError as exc:
                     raise ConfigError(f"{what} {value!r} is not a valid cron expression ({exc}); "
-                                      "use five fields like '*/15 * * * *'") from None
+                                      f"a schedule is {FORMS}") from None
                 return cls(text)
             try:
                 interval = parse_duration(text, what)
             except ConfigError:
-                raise ConfigError(f"{what} {value!r} is neither a cron expression like '0 * * * *' nor an "
-                                  "interval like 15m") from None
+                raise ConfigError(f"{what} {value!r} is not a schedule; a schedule is {FORMS}") from None
             return cls._every(interval, what, value)
         if isinstance(value, (timedelta, int, float)) and not isinstance(value, bool):
             return cls._every(parse_duration(value, what), what, value)
-        raise ConfigError(f"{what} {value!r} must be a cron string like '0 * * * *' or an interval like 15m")
+        raise ConfigError(f"{what} {value!r} is not a schedule; a schedule is {FORMS}")
 
     @classmethod
     def _every(cls, interval: timedelta, what: str, value: Any) -> Schedule:

@@ -77,6 +77,20 @@ class JobSettings:
         }
         return cls(**values)
 
+    def check_views(self, views: Mapping[str, Any]) -> None:
+        """ConfigError for a view's ``schedule`` that does not parse or a ``scheduler.views``
+        entry naming no feature view: ``plan``/``apply`` refuse them, so the scheduler never
+        meets them later. ``views``: the repo's feature views by name."""
+        for view in views.values():
+            if view.schedule is not None:
+                Schedule.parse(view.schedule, f"feature view {view.name!r}: schedule")
+        unknown = sorted(set(self.views) - set(views))
+        if unknown:
+            raise ConfigError(
+                f"featurestore.yaml: scheduler.views names {', '.join(map(repr, unknown))}, which "
+                f"{'is not a feature view' if len(unknown) == 1 else 'are not feature views'} of this repo "
+                f"(known: {', '.join(sorted(views)) or 'none'}); fix or remove the entry")
+
     def with_(self, **changes: Any) -> JobSettings:
         return replace(self, **changes)
 

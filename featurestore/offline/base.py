@@ -83,5 +83,8 @@ class OfflineEngine(Protocol):
         """Per entity, the latest row with ``start <= event_timestamp <= end`` (ties by
         created timestamp): join keys, ``features`` and ``event_timestamp`` (UTC)."""
 
+    def event_range(self, view: ViewRequest) -> tuple[datetime, datetime] | None:
+        """The earliest and latest event time in the view's source (UTC); None: no rows."""
+
     def query(self, sql: str) -> pa.Table:
         """Run a SQL query (an entity set, say) over the offline store's files."""

@@ -18,7 +18,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from featurestore.clock import to_utc
+from featurestore.clock import from_micros, to_utc
 from featurestore.errors import InputError, SchemaError, StoreUnavailableError
 from featurestore.offline.aggregate_sql import aggregate_latest_sql, aggregate_pit_sql, check_aggregations, output_types
 from featurestore.offline.base import SourceTable, ViewRequest
@@ -26,7 +26,7 @@ from featurestore.offline.conform import check_declared, conform, declared_types
 from featurestore.offline.entity_set import check_entities, check_key_type, days, dense, is_time
 from featurestore.offline.pit_sql import ENTITY_TABLE, entity_table, latest_sql, pit_sql
 from featurestore.offline.progress import Progress, report_progress, watch
-from featurestore.offline.scan import Scan, quote, scan_source
+from featurestore.offline.scan import Scan, epoch_us_sql, ident, quote, scan_sql, scan_source
 
 __all__ = ["DuckDBEngine"]
 
@@ -187,6 +187,20 @@ class DuckDBEngine:
                 con.close()
 
         return pa.RecordBatchReader.from_batches(schema, batches())
+
+    def event_range(self, view: ViewRequest) -> tuple[datetime, datetime] | None:
+        """The earliest and latest event time in the view's source (UTC); None: no rows."""
+        scan = scan_source(view.source, self.root)
+        ts = view.source.timestamp_field
+        us = epoch_us_sql(ident(ts), scan.schema.field(ts).type)
+        con = self._connect()
+        try:
+            [(lo, hi)] = con.execute(f"SELECT min({us}), max({us}) FROM ({scan_sql(scan, [ts])})").fetchall()
+        except duckdb.Error as exc:
+            raise _read_error(view, exc) from None
+        finally:
+            con.close()
+        return None if lo is None else (from_micros(lo), from_micros(hi))
 
     # -- ad-hoc SQL --------------------------------------------------------------------
 

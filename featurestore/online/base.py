@@ -46,6 +46,11 @@ def online_view(view) -> OnlineView:
 
 
 class OnlineStore(Protocol):
+    #: Where the values live (``sqlite:/abs/path/online.db``, ``redis://host:6379/0`` without
+    #: its password): materialization keeps a watermark per view *and location*, so a view
+    #: switched to another store is materialized there from scratch.
+    location: str
+
     def write_batch(self, view: OnlineView, table: pa.Table) -> int:
         """Write rows with columns ``view.join_keys``, ``view.features`` and
         ``EVENT_TIMESTAMP``; keep each entity's newest row. Returns rows in the batch."""

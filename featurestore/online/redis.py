@@ -125,6 +125,7 @@ class RedisOnlineStore:
         if not _PROJECT.fullmatch(project):
             raise ConfigError(f"project name {project!r} may only hold letters, digits, '_', '-' and '.'")
         self.url = mask_url(connection_string)
+        self.location = self.url
         self._what = f"Redis online store at {self.url}"
         self.project = project
         self._prefix = project.encode() + b":"

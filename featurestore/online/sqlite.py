@@ -69,6 +69,7 @@ class SqliteOnlineStore:
     def __init__(self, path: str | os.PathLike, project: str, *, timeout: float = 30.0, batch_size: int = 10_000):
         self.path = str(path)
         self.project = project
+        self.location = f"sqlite:{self.path if self.path == ':memory:' else os.path.abspath(self.path)}"
         self._timeout = timeout
         self._batch_size = max(1, batch_size)
         self._memory = self.path == ":memory:"

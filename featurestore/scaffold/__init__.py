@@ -19,11 +19,15 @@ __all__ = ["example_driver_stats", "init_repo"]
 DRIVERS = (1001, 1002, 1003, 1004, 1005)
 
 
-def init_repo(path: str | Path, project: str | None = None, now: datetime | None = None) -> Path:
-    """Write the example repo into ``path`` (which must be empty or absent)."""
+def init_repo(path: str | Path, project: str | None = None, now: datetime | None = None,
+              command: str = "featurestore init") -> Path:
+    """Write the example repo into ``path`` (which must be empty or absent); ``command``
+    names what to run again with a new folder when it is not."""
     target = Path(path).resolve()
     if target.exists() and any(target.iterdir()):
-        raise InputError(f"{target} is not empty; pass a new folder to `featurestore init`")
+        hint = (f"; `featurestore -r {target} apply` works on the repo already there"
+                if (target / "featurestore.yaml").exists() else "")
+        raise InputError(f"{target} is not empty; pass a new folder to `{command}`{hint}")
     project = project or target.name.replace("-", "_").replace(" ", "_")
     if not project.isidentifier():
         project = "feature_repo"

@@ -36,7 +36,7 @@ def test_a_failed_run_is_recorded_with_its_error_and_the_watermark_stays(store):
     [record] = store.registry.jobs.list(store.project)
     assert record.status == "failed" and record.error.startswith("OSError: source unavailable")
     assert record.rows is None and record.ended_at is not None
-    assert store.registry.get_state(store.project, f"materialized_until:{VIEW}") is None
+    assert store.materializer.watermark(VIEW) is None
 
 
 def test_a_cancelled_run_is_recorded_as_interrupted_without_moving_the_watermark(store):
@@ -46,7 +46,7 @@ def test_a_cancelled_run_is_recorded_as_interrupted_without_moving_the_watermark
         run_locked(store.materializer, store.get_feature_view(VIEW), NOW - days(1), NOW, "scheduled", "me", cancel=cancel)
     [record] = store.registry.jobs.list(store.project)
     assert record.status == "interrupted" and "stopped" in record.error
-    assert store.registry.get_state(store.project, f"materialized_until:{VIEW}") is None
+    assert store.materializer.watermark(VIEW) is None
 
 
 def test_a_record_left_running_by_a_dead_process_is_closed_by_the_next_run(store):
