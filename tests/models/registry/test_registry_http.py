@@ -80,22 +80,3 @@ def test_an_in_use_error_is_409(client, store):
     assert status_for(InUseError("x")) == 409
     with pytest.raises(InUseError):
         store.models.archive("driver_model/1")
-
-
-def test_every_curl_example_in_docs_models_answers_as_documented(client):
-    import json
-    import shlex
-    from pathlib import Path
-
-    doc = Path(__file__).resolve().parents[3] / "docs" / "models.md"
-    examples = [line for line in doc.read_text().splitlines() if line.startswith("curl ")]
-    assert len(examples) >= 8
-    for line in examples:
-        line, _, status = line.partition("# answers ")
-        args = shlex.split(line.replace("KEY", KEY))
-        method = args[args.index("-X") + 1] if "-X" in args else "GET"
-        url = next(a for a in args if a.startswith("localhost:6566")).removeprefix("localhost:6566")
-        headers = dict(v.split(": ", 1) for f, v in zip(args, args[1:]) if f == "-H")
-        body = next((json.loads(v) for f, v in zip(args, args[1:]) if f == "-d"), None)
-        answer = client.request(method, url, headers=headers, json=body)
-        assert answer.status_code == int(status or 200), (line, answer.text)
