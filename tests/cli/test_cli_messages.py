@@ -55,12 +55,12 @@ def test_top_level_help_lists_every_command_whole_and_says_where_to_start():
     out = invoke("--help").output
     commands = out.split("Commands:")[1]
     for name in ("apply", "backfill", "datasets", "init", "jobs", "materialize", "materialize-incremental",
-                 "models", "plan", "predict", "quickstart", "registry", "scheduler", "serve", "stream"):
+                 "models", "plan", "predict", "quickstart", "registry", "scheduler", "serve", "stream", "teardown"):
         assert re.search(rf"^  {re.escape(name)} ", commands, re.M), name
     listing = commands.split("New here?")[0]
     assert "..." not in listing
     # one line per command: no wrapped descriptions
-    assert len([line for line in listing.splitlines() if line.strip()]) == 15
+    assert len([line for line in listing.splitlines() if line.strip()]) == 16
     assert "featurestore quickstart" in out and "featurestore init my_repo" in out
 
 
