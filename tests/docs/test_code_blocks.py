@@ -109,6 +109,10 @@ class Reader:
         if self.server is not None:
             self.server.stop()
         self.namespace.clear()
+        # The page's repo modules (train, driver_model) must not serve the next page's imports.
+        for name, module in list(sys.modules.items()):
+            if str(getattr(module, "__file__", None) or "").startswith(str(self.folder)):
+                del sys.modules[name]
 
 
 def _makes_repo(found: list[Block]) -> bool:

@@ -58,8 +58,8 @@ def test_interval_schedules_fire_at_multiples_of_the_interval_since_the_epoch():
 
 @pytest.mark.parametrize("value, message", [
     ("61 * * * *", "not a valid cron"),
-    ("sometimes", "neither a cron expression"),
-    (["0 * * * *"], "must be a cron string"),
+    ("sometimes", "'sometimes' is not a schedule; a schedule is a cron expression of five fields"),
+    (["0 * * * *"], r"is not a schedule; a schedule is .* or an interval \('15m', 'every 1h', a timedelta\)"),
     (timedelta(seconds=1.5), "whole seconds"),
 ])
 def test_bad_schedules_name_the_value(value, message):
