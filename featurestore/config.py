@@ -26,6 +26,10 @@ Example::
       body_timeout: 10                    # seconds a client has to send a request's body
       keep_alive_timeout: 5               # seconds an idle kept-alive connection stays open
       max_body_bytes: 1048576
+      model_cache_size: 8                 # loaded model versions kept per worker (LRU)
+      model_timeout: 1                    # seconds a model call may take before /predict answers 504
+      model_timeouts: {fraud: 0.2}        # per model name, overriding model_timeout
+      default_alias: champion             # the alias /predict/{name} follows
     limits:
       max_future: 1d                      # how far past now an event time or window end may be
 
@@ -48,7 +52,7 @@ import yaml
 
 from featurestore.clock import DEFAULT_MAX_FUTURE, parse_duration
 from featurestore.config_file import CONFIG_FILE, find_config_file
-from featurestore.errors import ConfigError, close_matches
+from featurestore.errors import ConfigError, FeatureStoreError, close_matches
 from featurestore.redaction import mask_url, masked
 
 __all__ = ["CONFIG_FILE", "LimitsConfig", "OfflineEngineConfig", "OnlineStoreConfig", "RepoConfig", "ServingConfig", "load_config"]
@@ -86,6 +90,13 @@ class ServingConfig:
     header_timeout: float = 10.0
     body_timeout: float = 10.0
     keep_alive_timeout: float = 5.0
+    # Models served by /predict and /v2 (docs/predict.md): loaded versions kept per
+    # worker, seconds a model call may take (per model name in model_timeouts), and the
+    # alias a bare model name follows.
+    model_cache_size: int = 8
+    model_timeout: float = 1.0
+    model_timeouts: Mapping[str, float] = field(default_factory=dict)
+    default_alias: str = "champion"
 
     def __repr__(self) -> str:
         return (f"ServingConfig(api_keys=<{len(self.api_keys)} hidden>, auth_reads={self.auth_reads}, "
@@ -267,6 +278,10 @@ def _serving(raw: Any, file: Path, env: Mapping[str, str]) -> ServingConfig:
             body_timeout=_seconds(raw, "body_timeout", 10.0, file),
             keep_alive_timeout=_seconds(raw, "keep_alive_timeout", 5.0, file),
             max_body_bytes=int(raw.get("max_body_bytes", 1 << 20)),
+            model_cache_size=_count(raw, "model_cache_size", 8, file),
+            model_timeout=_seconds(raw, "model_timeout", 1.0, file),
+            model_timeouts=_timeouts(raw.get("model_timeouts") or {}, file),
+            default_alias=_alias(raw.get("default_alias", "champion"), file),
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{file}: serving limits must be integers ({exc})") from None
@@ -278,6 +293,29 @@ def _seconds(raw: dict, name: str, default: float, file: Path) -> float:
         raise ConfigError(f"{file}: serving.{name} must be a number of seconds above 0 (e.g. {default:g}), "
                           f"not {value!r}")
     return float(value)
+
+
+def _count(raw: dict, name: str, default: int, file: Path) -> int:
+    value = raw.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{file}: serving.{name} must be a whole number above 0 (e.g. {default}), not {value!r}")
+    return value
+
+
+def _timeouts(raw: Any, file: Path) -> dict[str, float]:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: serving.model_timeouts must map model names to seconds, e.g. {{fraud: 0.2}}")
+    return {str(name): _seconds({f"model_timeouts.{name}": v}, f"model_timeouts.{name}", 1.0, file)
+            for name, v in raw.items()}
+
+
+def _alias(value: Any, file: Path) -> str:
+    from featurestore.models.uri import check_alias  # models sit above config
+
+    try:
+        return check_alias(value)
+    except FeatureStoreError as exc:
+        raise ConfigError(f"{file}: serving.default_alias: {exc}") from None
 
 
 def _limits(raw: Any, file: Path) -> LimitsConfig:

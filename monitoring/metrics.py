@@ -23,18 +23,21 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess
 
 __all__ = [
     "CONTENT_TYPE_LATEST",
     "HTTP_REQUESTS",
     "HTTP_REQUEST_DURATION",
+    "MODEL_INFO",
     "MULTIPROCESS",
     "ONLINE_NULL_VALUES",
     "ONLINE_READ_DURATION",
     "ONLINE_REQUEST_ENTITIES",
     "ONLINE_VALUE_AGE",
+    "PREDICTIONS",
+    "PREDICTION_DURATION",
     "PUSH_LATE_EVENTS",
     "PUSH_ROWS",
     "REGISTRY_RELOADS",
@@ -122,6 +125,34 @@ SERVING_LOG_ROWS_DROPPED = Counter(
     "Rows not logged, by log and reason: queue_full (the writer fell behind; requests never "
     "wait for it) or unwritable (the offline store could not be written, or a value did not fit).",
     ["log", "reason"],
+)
+
+
+# --- predictions (serving/routes/predict.py, serving/routes/inference.py) -------------
+# The model label is a registered model's name (never request text: an unknown name is
+# answered 404 before anything is counted), so the series are bounded by the registry.
+
+PREDICTIONS = Counter(
+    "featurestore_predictions_total",
+    "Prediction requests for a resolved model version, by model, version, variant and status: ok, "
+    "invalid_input (4xx: bad body, missing feature under on_missing=error), unavailable (online store "
+    "down), load_failed (503), model_error (the model raised), timeout (504).",
+    ["model", "version", "variant", "status"],
+)
+PREDICTION_DURATION = Histogram(
+    "featurestore_prediction_duration_seconds",
+    "Time spent per prediction request and stage: features (the online read, on-demand transforms "
+    "included), transform (building the model's input table: on_missing policy, signature order), "
+    "model (the model call, thread hop included).",
+    ["model", "stage"],
+    buckets=FAST_LATENCY_BUCKETS,
+)
+MODEL_INFO = Gauge(
+    "featurestore_model_info",
+    "1 for the version each model alias points at, as this server sees it (0 for versions it "
+    "pointed at earlier in the server's life).",
+    ["model", "version", "alias"],
+    multiprocess_mode="livemax",
 )
 
 

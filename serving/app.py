@@ -21,7 +21,8 @@ from monitoring.metrics import mark_process_dead
 from serving.auth import APIKeyAuth
 from serving.errors import install_error_handlers
 from serving.instrumentation import MetricsMiddleware
-from serving.routes import features, health, jobs, materialize, models, push, registry
+from serving.model_cache import ModelCache
+from serving.routes import features, health, inference, jobs, materialize, models, push, registry
 from serving.state import ServingState
 
 __all__ = ["app_from_env", "create_app"]
@@ -52,6 +53,8 @@ def create_app(
         body_timeout=config.body_timeout,
         max_body_bytes=config.max_body_bytes,
         watch_interval=watch_interval,
+        models=ModelCache(store, size=config.model_cache_size, default_alias=config.default_alias,
+                          timeout=config.model_timeout, timeouts=config.model_timeouts),
     )
 
     @asynccontextmanager
@@ -84,7 +87,7 @@ def create_app(
     app.state.serving = state
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware)
-    for module in (features, push, materialize, jobs, registry, models, health):
+    for module in (features, push, materialize, jobs, registry, models, inference, health):
         app.include_router(module.router)
     # The router tries routes in order and FastAPI put its docs routes first: the hot path
     # goes to the front (a stable sort keeps the rest as they were).

@@ -16,7 +16,7 @@ from fastapi import Request
 from featurestore.errors import InputError
 from serving.errors import HTTPError
 
-__all__ = ["field", "read_json"]
+__all__ = ["field", "parse_entities", "read_json"]
 
 _MISSING = object()
 
@@ -87,3 +87,27 @@ def _types(kind: type | tuple[type, ...]) -> tuple[type, ...]:
 
 _JSON_NAMES = {dict: "an object", list: "a list", str: "a string", bool: "true or false", int: "an integer",
                float: "a number"}
+
+
+def parse_entities(body: dict[str, Any], max_entities: int) -> dict[str, Any] | list:
+    """The entity rows of an online request (``/get-online-features``, ``/predict``):
+    ``entities`` column-major (join key -> values) with ``request`` fields merged in, or a
+    list of row objects; InputError for another shape or more than ``max_entities`` rows."""
+    entities = body.get("entities")
+    if type(entities) is dict:
+        n = max((len(v) if type(v) is list else 1 for v in entities.values()), default=0)
+    elif type(entities) is list:  # also accepted: a list of row objects
+        n = len(entities)
+    else:
+        raise InputError("'entities' must be an object of join key -> list of values, "
+                         'e.g. {"driver_id": [1001, 1002]}')
+    request_fields = body.get("request")
+    if request_fields is not None:  # on-demand views' request fields, beside the join keys
+        if type(request_fields) is not dict or type(entities) is not dict:
+            raise InputError("'request' must be an object of request field -> list of values, given with "
+                             "column-major 'entities' (with a list of rows, put the fields in each row)")
+        entities = {**entities, **request_fields}
+    if n > max_entities:
+        raise InputError(f"{n:,} entity rows is more than this server's limit of {max_entities:,} per request "
+                         "(serving.max_entities); split the request")
+    return entities

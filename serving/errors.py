@@ -9,7 +9,10 @@ error                                 status  when
 ====================================  ======  ==============================================
 ``HTTPError`` (raised by serving)     its own 400 malformed JSON, 401 no API key, 403 wrong
                                               key, 408 body too slow, 413 body too large,
-                                              503 not ready
+                                              503 not ready; /predict and /v2: 503
+                                              ``ModelUnavailable`` (a version that does not
+                                              load), 500 ``PredictionError`` (the model
+                                              raised), 504 ``ModelTimeout``
 ``NotFoundError``                     404     unknown feature view, feature, feature service,
                                               entity or push source (Feast answers 404 too)
 ``InputError``, ``SchemaError``,      422     valid JSON whose content is wrong: missing join
@@ -66,7 +69,7 @@ from featurestore.errors import (
 )
 from serving.disclosure import public_message, trusted
 
-__all__ = ["CLIENT_CLOSED", "HTTPError", "error_response", "install_error_handlers", "status_for"]
+__all__ = ["CLIENT_CLOSED", "HTTPError", "describe", "error_response", "install_error_handlers", "status_for"]
 
 log = logging.getLogger("featurestore.serving")
 
@@ -114,7 +117,10 @@ def error_response(status: int, type: str, message: str, headers: dict[str, str]
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
-async def _feature_store_error(request: Request, exc: FeatureStoreError) -> Response:
+def describe(request: Request, exc: FeatureStoreError | HTTPError) -> tuple[int, str, str]:
+    """(status, type, message) of the answer to ``exc``; a 5xx is logged here."""
+    if isinstance(exc, HTTPError):
+        return exc.status, exc.type, exc.message
     status = status_for(exc)
     message = str(exc)
     if status >= 500:
@@ -122,11 +128,23 @@ async def _feature_store_error(request: Request, exc: FeatureStoreError) -> Resp
         log.warning("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
         if not trusted(request):
             message = public_message(exc)
-    return error_response(status, type(exc).__name__, message)
+    return status, type(exc).__name__, message
+
+
+async def _feature_store_error(request: Request, exc: FeatureStoreError) -> Response:
+    return error_response(*describe(request, exc), _request_id(request))
 
 
 async def _http_error(request: Request, exc: HTTPError) -> Response:
-    return error_response(exc.status, exc.type, exc.message, exc.headers)
+    return error_response(exc.status, exc.type, exc.message, _request_id(request, exc.headers))
+
+
+def _request_id(request: Request, headers: dict[str, str] | None = None) -> dict[str, str] | None:
+    """``headers`` plus the request's X-Request-ID when the route gave it one (/predict)."""
+    request_id = request.scope.get("state", {}).get("request_id")
+    if request_id is None:
+        return headers
+    return {**(headers or {}), "X-Request-ID": request_id}
 
 
 async def _starlette_http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -143,7 +161,7 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> Re
     for err in exc.errors():
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
         parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
-    return error_response(422, "InputError", "; ".join(parts) or "invalid request")
+    return error_response(422, "InputError", "; ".join(parts) or "invalid request", _request_id(request))
 
 
 async def _client_gone(request: Request, exc: ClientDisconnect) -> Response:
@@ -155,7 +173,8 @@ async def _client_gone(request: Request, exc: ClientDisconnect) -> Response:
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("%s %s failed", request.method, request.url.path)
-    return error_response(500, "InternalError", "internal error; the server log has the details")
+    return error_response(500, "InternalError", "internal error; the server log has the details",
+                          _request_id(request))
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -31,7 +31,7 @@ from typing import Any
 from featurestore.bounded import BoundedCache
 from featurestore.online.read import OnlineResponse
 
-__all__ = ["EPOCH", "online_response_json", "rfc3339"]
+__all__ = ["EPOCH", "json_bytes", "online_body", "online_response_json", "rfc3339"]
 
 EPOCH = "1970-01-01T00:00:00Z"
 
@@ -68,6 +68,8 @@ def _default(value: Any) -> Any:
         return base64.b64encode(bytes(value)).decode()
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
+    if callable(getattr(value, "tolist", None)):  # a numpy scalar or array a model returned
+        return value.tolist()
     raise TypeError(f"cannot encode {type(value).__name__} in JSON")
 
 
@@ -85,7 +87,8 @@ def _make_encoder():
 _encode = _make_encoder()
 
 
-def online_response_json(response: OnlineResponse) -> bytes:
+def online_body(response: OnlineResponse) -> dict[str, Any]:
+    """The answer's JSON-able dict (``/predict`` nests one for ``include_features``)."""
     results = []
     by_list: dict[int, list[str]] = {}  # a view's features share one timestamp list
     for values, statuses, stamps in zip(response.values, response.statuses, response.event_timestamps):
@@ -93,13 +96,19 @@ def online_response_json(response: OnlineResponse) -> bytes:
         if formatted is None:
             formatted = by_list[id(stamps)] = [rfc3339(t) for t in stamps]
         results.append({"values": values, "statuses": statuses, "event_timestamps": formatted})
-    body = {"metadata": {"feature_names": response.feature_names}, "results": results}
+    return {"metadata": {"feature_names": response.feature_names}, "results": results}
+
+
+def online_response_json(response: OnlineResponse) -> bytes:
+    return json_bytes(online_body(response))
+
+
+def json_bytes(body: Any) -> bytes:
+    """``body`` as compact JSON; NaN and infinities (which JSON cannot spell) as null."""
     try:
         return _encode(body).encode()
     except ValueError:  # NaN or infinity somewhere: rare, so only then look for them
-        for result in results:
-            result["values"] = [_finite(v) for v in result["values"]]
-        return _encode(body).encode()
+        return _encode(_finite(body)).encode()
 
 
 def _finite(value: Any) -> Any:
@@ -107,4 +116,6 @@ def _finite(value: Any) -> Any:
         return value if math.isfinite(value) else None
     if isinstance(value, list):
         return [_finite(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
     return value

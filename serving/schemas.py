@@ -17,6 +17,8 @@ __all__ = [
     "MaterializeIncrementalRequest",
     "MaterializeRequest",
     "MaterializeResponse",
+    "PredictRequest",
+    "PredictResponse",
     "PushRequest",
     "PushResponse",
     "RegistryObject",
@@ -124,6 +126,28 @@ class _ViewMaterialized(BaseModel):
 
 class MaterializeResponse(BaseModel):
     views: list[_ViewMaterialized]
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "entities": {"driver_id": [1001, 1002]}, "include_features": False,
+    }]})
+
+    entities: dict[str, list[Any]] = Field(description="Join key -> one value per entity row (column-major).")
+    request: dict[str, list[Any]] | None = Field(
+        None, description="Request field -> one value per entity row: the model's request-time inputs and "
+                          "on-demand views' request fields.")
+    include_features: bool = Field(False, description="Also answer the model's input columns and their statuses.")
+
+
+class PredictResponse(BaseModel):
+    model: str
+    version: int
+    variant: str = Field(description="'stable' (rollouts, when they come, name their variants).")
+    predictions: list[Any] = Field(description="One value (or list of values) per entity row.")
+    request_id: str = Field(description="The X-Request-ID header sent, or one made up; also a response header.")
+    features: GetOnlineFeaturesResponse | None = Field(
+        None, description="With include_features: the values the model received, with their read statuses.")
 
 
 class RegistryObject(BaseModel):

@@ -18,6 +18,11 @@
   while a probe pings the store every ``probe_interval`` seconds; the first successful
   ping closes the breaker. So an outage costs one slow request (at most the deadline),
   not one per request, and the server recovers by itself.
+- **Models** (``/predict``, ``/v2``): ``models`` loads and keeps versions and follows
+  their aliases (``serving.model_cache``; the registry watch refreshes the aliases each
+  tick), ``runner`` calls them off the event loop within their timeout
+  (``serving.model_runner``), and every finished prediction is handed to the callables in
+  ``prediction_sinks`` (``serving.finished``).
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ from featurestore.store import FeatureStore
 from monitoring.metrics import ONLINE_READ_DURATION, REGISTRY_RELOADS
 from serving.auth import APIKeyAuth
 from serving.serving_log import ServingLog
+from serving.model_cache import ModelCache
+from serving.model_runner import ModelRunner
 
 __all__ = ["ServingState", "TimedOnlineStore", "get_state"]
 
@@ -80,6 +87,7 @@ class ServingState:
         body_timeout: float = 10.0,
         watch_interval: float = 1.0,
         probe_interval: float = 0.5,
+        models: ModelCache | None = None,
     ):
         self.store = store
         self.auth = auth
@@ -100,11 +108,16 @@ class ServingState:
         self._registry_failing = False
         self._tasks: list[asyncio.Task] = []
         self._probe: asyncio.Task | None = None
+        self.models = models or ModelCache(store)
+        self.runner = ModelRunner()
+        self.prediction_sinks: list = []  # callables taking a serving.finished.FinishedPrediction
 
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
         self.check_registry()
+        self.runner.start(asyncio.get_running_loop())
+        self.check_models()  # and load every model's default alias in the background
         if not self.auth.writes:
             log.warning("no API keys configured (serving.api_keys / FEATURESTORE_API_KEYS): "
                         "/push and /materialize are open to anyone who can reach this server")
@@ -115,6 +128,8 @@ class ServingState:
         tasks = [*self._tasks, *([self._probe] if self._probe else [])]
         for task in tasks:
             task.cancel()
+        self.models.stop()
+        self.runner.stop()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks, self._probe = [], None
         self.serving_log.close()
@@ -179,10 +194,21 @@ class ServingState:
         self.registry_error = None
         return changed
 
+    def check_models(self) -> bool:
+        """Re-read the model aliases if one moved; True when they were. An unreadable
+        registry keeps the aliases read before (check_registry logs it)."""
+        try:
+            return self.models.refresh()
+        except Exception as exc:  # RegistryError, or a registry that no longer opens
+            if not self._registry_failing:
+                log.warning("cannot read the model aliases: %s", exc)
+            return False
+
     async def _watch(self) -> None:
         while True:
             await asyncio.sleep(self.watch_interval)
             self.check_registry()
+            self.check_models()
 
     # -- online store breaker -------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from featurestore.errors import InputError
 from serving.auth import require_reader
-from serving.body import read_json
+from serving.body import parse_entities, read_json
 from serving.instrumentation import observe_online
 from serving.online_json import online_response_json
 from serving.schemas import GetOnlineFeaturesRequest, GetOnlineFeaturesResponse, request_body
@@ -69,21 +69,5 @@ def _parse(body: dict[str, Any], max_entities: int, max_features: int) -> tuple[
     if type(full) is not bool:
         raise InputError("'full_feature_names' must be true or false")
 
-    entities = body.get("entities")
-    if type(entities) is dict:
-        n = max((len(v) if type(v) is list else 1 for v in entities.values()), default=0)
-    elif type(entities) is list:  # also accepted: a list of row objects
-        n = len(entities)
-    else:
-        raise InputError("'entities' must be an object of join key -> list of values, "
-                         'e.g. {"driver_id": [1001, 1002]}')
-    request_fields = body.get("request")
-    if request_fields is not None:  # on-demand views' request fields, beside the join keys
-        if type(request_fields) is not dict or type(entities) is not dict:
-            raise InputError("'request' must be an object of request field -> list of values, given with "
-                             "column-major 'entities' (with a list of rows, put the fields in each row)")
-        entities = {**entities, **request_fields}
-    if n > max_entities:
-        raise InputError(f"{n:,} entity rows is more than this server's limit of {max_entities:,} per request "
-                         "(serving.max_entities); split the request")
+    entities = parse_entities(body, max_entities)
     return features if features is not None else service, full, entities

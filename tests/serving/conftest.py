@@ -72,3 +72,14 @@ def redis_cleanup(url: str, project: str) -> None:
             client.delete(*keys)
     finally:
         client.close()
+
+
+@pytest.fixture(scope="session")
+def prediction_server(tmp_path_factory, redis_url):
+    """One real server with models (tests/serving/prediction_server.py) for the /predict and
+    /v2 tests; a test that moves an alias or breaks a model puts it back."""
+    from .prediction_server import start, stop
+
+    served = start(tmp_path_factory.mktemp("predict"), redis_url)
+    yield served
+    stop(served, redis_url)

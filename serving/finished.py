@@ -1,0 +1,53 @@
+"""The one place a finished ``/predict`` hands its prediction on: ``prediction_finished``.
+
+What a prediction was made of and what it answered, as the server holds it after the
+answer is built: the serving log (docs/predict.md, the serving log contract) registers a
+sink in ``ServingState.prediction_sinks`` and writes rows from it. A sink runs on the
+event loop before the answer is sent, so it must only enqueue (never block or do I/O);
+a sink that raises is logged and skipped, never failing the request.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from featurestore.online.read import OnlineResponse
+
+__all__ = ["FinishedPrediction", "prediction_finished"]
+
+log = logging.getLogger("featurestore.serving")
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedPrediction:
+    """One ``/predict`` request's prediction, row j of every column being entity row j."""
+
+    request_id: str
+    model: str
+    version: int
+    variant: str
+    served_at: float                       # seconds since the epoch (the store's clock)
+    # What the caller sent: join key -> values, request field -> values (column-major), or
+    # the entity rows as sent (a list of row objects, request fields inside).
+    entities: Mapping[str, list] | Sequence[Mapping[str, Any]]
+    request: Mapping[str, list] | None
+    # The online read: join keys then the model's feature inputs (named as in its
+    # signature), with per value a status (PRESENT, NULL_VALUE, NOT_FOUND,
+    # OUTSIDE_MAX_AGE) and an event time in microseconds, UTC (None: none).
+    features: OnlineResponse
+    inputs: pa.Table                       # what the model received, in signature order
+    predictions: list                      # one value (or list of values) per entity row
+
+
+def prediction_finished(sinks: Sequence, finished: FinishedPrediction) -> None:
+    """Hand ``finished`` to every sink; a failing sink is logged, the request goes on."""
+    for sink in sinks:
+        try:
+            sink(finished)
+        except Exception:
+            log.exception("a prediction sink (%r) failed; the prediction was answered anyway", sink)

@@ -1,0 +1,188 @@
+"""``ModelCache``: the model versions a server worker serves, loaded lazily and kept by version.
+
+- **Names.** ``name`` (its ``serving.default_alias``, ``champion`` unless configured),
+  ``name@alias`` or ``name/3``. Aliases are resolved from a map of every alias of the
+  project, read from the registry at start and again whenever the ``model_alias`` kind's
+  revision moves: the server's registry watch asks each tick (one indexed read), so an
+  alias move is served within a tick (a second) without a restart, and a request never
+  reads the registry. A name the map does not know is asked of the registry, which
+  answers 404 with the close matches (or the version, if the alias was set since).
+- **Loading.** A version is loaded on first use, in a worker thread (reading and hashing
+  its artifact is blocking I/O), once however many requests ask at the same time, and
+  kept in a bounded LRU (``serving.model_cache_size`` versions). The default alias of
+  every model is loaded at start, and an alias's new target as soon as it moves.
+- **Failures.** A version that fails to load answers 503 naming it and is not
+  remembered: the next request tries again. Nothing a model does at load time takes the
+  worker down. An unknown version is a 404 as anywhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from featurestore.errors import FeatureStoreError, InputError, NotFoundError, RegistryError
+from featurestore.models.loaded import LoadedModel
+from featurestore.models.records import ModelVersion
+from featurestore.models.uri import ModelURI, parse_uri
+from monitoring.metrics import MODEL_INFO, PREDICTION_DURATION, PREDICTIONS
+from serving.disclosure import scrub
+from serving.errors import HTTPError
+
+__all__ = ["ModelCache", "ServedModel", "VARIANT"]
+
+log = logging.getLogger("featurestore.serving")
+
+#: The variant every answer names until a rollout routes traffic between versions.
+VARIANT = "stable"
+
+
+@dataclass(eq=False)
+class ServedModel:
+    """A loaded version with what serving it needs: its deadline and metric children."""
+
+    loaded: LoadedModel
+    timeout: float
+    counters: dict[str, Any] = field(default_factory=dict)  # status -> counter child
+    observe: dict[str, Any] = field(default_factory=dict)   # stage -> histogram observe
+
+    @property
+    def version(self) -> ModelVersion:
+        return self.loaded.version
+
+    def count(self, status: str) -> None:
+        counter = self.counters.get(status)
+        if counter is None:
+            v = self.version
+            counter = self.counters[status] = PREDICTIONS.labels(v.name, str(v.version), VARIANT, status)
+        counter.inc()
+
+
+class ModelCache:
+    def __init__(self, store, *, size: int = 8, default_alias: str = "champion", timeout: float = 1.0,
+                 timeouts: Mapping[str, float] | None = None):
+        self._store = store
+        self.size, self.default_alias = size, default_alias
+        self.timeout, self.timeouts = timeout, dict(timeouts or {})
+        self._loaded: OrderedDict[tuple[str, int], ServedModel] = OrderedDict()
+        self._loading: dict[tuple[str, int], asyncio.Future] = {}
+        self._aliases: dict[tuple[str, str], int] = {}
+        self._revision = -1
+        self._warming: set[asyncio.Task] = set()
+
+    # -- aliases ---------------------------------------------------------------------
+
+    def refresh(self) -> bool:
+        """Re-read the aliases if an alias moved since the last call; True when they were.
+        Moved aliases' targets are loaded in the background. Raises RegistryError."""
+        registry, project = self._store.registry, self._store.project
+        revision = registry.revision(project, "model_alias")
+        if revision == self._revision:
+            return False
+        aliases = {(o.spec["model"], o.spec["alias"]): o.spec["version"]
+                   for o in registry.list(project, "model_alias")}
+        first = self._revision < 0
+        for (model, alias), version in self._aliases.items():
+            if aliases.get((model, alias)) != version:
+                MODEL_INFO.labels(model, str(version), alias).set(0)
+        moved = [key for key, version in aliases.items() if self._aliases.get(key) != version]
+        for model, alias in moved:
+            MODEL_INFO.labels(model, str(aliases[model, alias]), alias).set(1)
+        self._aliases, self._revision = aliases, revision
+        if not first:
+            log.info("model aliases reloaded (registry revision %d)", revision)
+        for model, alias in moved:
+            if alias == self.default_alias or not first:  # at start only the default aliases
+                self.warm(model, aliases[model, alias])
+        return True
+
+    def parse(self, text: str) -> ModelURI:
+        """``name``, ``name@alias`` or ``name/3``; a bare name follows the default alias."""
+        uri = parse_uri(text)
+        if uri.alias is not None and "@" not in text:
+            uri = ModelURI(uri.name, alias=self.default_alias)
+        return uri
+
+    def resolve(self, uri: ModelURI) -> tuple[str, int]:
+        """(name, version number) of a parsed URI, from the alias map; the registry is asked
+        only about what the map does not hold (it names what is wrong: 404)."""
+        if uri.version is not None:
+            return uri.name, uri.version
+        number = self._aliases.get((uri.name, uri.alias))
+        if number is None:
+            number = self._store.models.get(uri).version  # NotFoundError with close matches
+        return uri.name, number
+
+    # -- loading ---------------------------------------------------------------------
+
+    async def get(self, text: str | ModelURI) -> ServedModel:
+        """The served version ``text`` names, loading it if needed (404, 422 or 503)."""
+        uri = text if isinstance(text, ModelURI) else self.parse(text)
+        key = self.resolve(uri)
+        served = self._loaded.get(key)
+        if served is not None:
+            self._loaded.move_to_end(key)
+            return served
+        try:
+            return await self._load(key)
+        except HTTPError:  # it did not load: counted per request that asked for it
+            PREDICTIONS.labels(key[0], str(key[1]), VARIANT, "load_failed").inc()
+            raise
+
+    def cached(self) -> list[str]:
+        """The URIs of the loaded versions, least recently used first."""
+        return [f"{name}/{number}" for name, number in self._loaded]
+
+    def warm(self, name: str, number: int) -> None:
+        """Load a version in the background (a failure is logged; requests retry it)."""
+        if (name, number) in self._loaded or len(self._warming) >= self.size:
+            return
+        task = asyncio.get_running_loop().create_task(self._warm((name, number)), name=f"warm {name}/{number}")
+        self._warming.add(task)
+        task.add_done_callback(self._warming.discard)
+
+    async def _warm(self, key: tuple[str, int]) -> None:
+        try:
+            await self._load(key)
+        except (FeatureStoreError, HTTPError) as exc:
+            log.warning("could not load model %s/%d ahead of requests: %s", *key, exc)
+
+    async def _load(self, key: tuple[str, int]) -> ServedModel:
+        pending = self._loading.get(key)
+        if pending is None:  # one load per version, however many requests wait for it
+            pending = asyncio.get_running_loop().run_in_executor(None, self._load_blocking, key)
+            self._loading[key] = pending
+            pending.add_done_callback(lambda _: self._loading.pop(key, None))
+        served = await asyncio.shield(pending)
+        if key not in self._loaded:
+            self._loaded[key] = served
+            while len(self._loaded) > self.size:
+                evicted, _ = self._loaded.popitem(last=False)
+                log.info("model %s/%d evicted from this worker's cache (serving.model_cache_size %d)",
+                         *evicted, self.size)
+        return self._loaded[key]
+
+    def _load_blocking(self, key: tuple[str, int]) -> ServedModel:
+        name, number = key
+        try:
+            loaded = self._store.models.load(f"{name}/{number}")
+        except (NotFoundError, InputError, RegistryError):
+            raise  # the request's fault (404, 422) or the registry's (503): answered as such
+        except Exception as exc:  # any failure of the model's own code or files
+            log.warning("model %s/%d cannot be loaded: %s: %s", name, number, type(exc).__name__, exc)
+            raise HTTPError(503, "ModelUnavailable",
+                            f"model {name}/{number} cannot be loaded ({type(exc).__name__}: {scrub(str(exc))}); "
+                            "this server tries again on the next request") from None
+        served = ServedModel(loaded, self.timeouts.get(name, self.timeout))
+        for stage in ("features", "transform", "model"):
+            served.observe[stage] = PREDICTION_DURATION.labels(name, stage).observe
+        log.info("model %s/%d loaded", name, number)
+        return served
+
+    def stop(self) -> None:
+        for task in self._warming:
+            task.cancel()

@@ -1,0 +1,66 @@
+"""``call_model``: one model call for ``/predict`` and ``/v2/.../infer``, its errors and metrics.
+
+- past the version's timeout (``serving.model_timeout``, per model in
+  ``serving.model_timeouts``): 504 ``ModelTimeout``, counted as ``timeout``;
+- the model raised (a flavor's ModelError, or any exception), or answered a number of
+  values other than one per row: 500
+  ``PredictionError`` naming the exception's type (logged with its traceback), counted
+  as ``model_error``;
+- a FeatureStoreError from conforming the input to the signature is the caller's
+  (422), counted as ``invalid_input``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pyarrow as pa
+
+from featurestore.errors import FeatureStoreError, ModelError
+from serving.disclosure import scrub
+from serving.errors import HTTPError
+from serving.model_cache import ServedModel
+from serving.model_runner import ModelRunner
+
+__all__ = ["call_model"]
+
+log = logging.getLogger("featurestore.serving")
+
+
+async def call_model(runner: ModelRunner, served: ServedModel, table: pa.Table, conformed: bool) -> list:
+    """The model's answer for ``table``, one value per row. ``conformed``: the table is in
+    signature order and types already (``model_inputs`` built it), so the model is called
+    directly; otherwise ``LoadedModel.predict`` checks it against the signature first."""
+    loaded = served.loaded
+    function = loaded.predictor.predict if conformed else loaded.predict
+    began = time.perf_counter()
+    try:
+        predictions = await runner.run(function, table, served.timeout)
+    except TimeoutError:
+        served.count("timeout")
+        uri = loaded.version.uri
+        raise HTTPError(504, "ModelTimeout",
+                        f"model {uri} did not answer within {served.timeout:g} s (serving.model_timeout, or "
+                        f"serving.model_timeouts.{loaded.version.name}); it may still be running") from None
+    except ModelError as exc:  # a flavor wraps what the model raised (or a wrong output shape)
+        raise _failed(served, exc.__cause__ or exc) from None
+    except FeatureStoreError:  # the input does not fit the signature: the caller's
+        served.count("invalid_input")
+        raise
+    except Exception as exc:
+        raise _failed(served, exc) from None
+    finally:
+        served.observe["model"](time.perf_counter() - began)
+    if not isinstance(predictions, list) or len(predictions) != table.num_rows:
+        got = f"{len(predictions)} values" if isinstance(predictions, list) else f"a {type(predictions).__name__}"
+        raise _failed(served, TypeError(f"it returned {got} for {table.num_rows} rows; a model returns a list "
+                                        "of one value per row"))
+    return predictions
+
+
+def _failed(served: ServedModel, exc: Exception) -> HTTPError:
+    served.count("model_error")
+    uri = served.version.uri
+    log.warning("model %s failed: %s: %s", uri, type(exc).__name__, exc, exc_info=exc)
+    return HTTPError(500, "PredictionError", f"model {uri} raised {type(exc).__name__}: {scrub(str(exc))}")

@@ -1,0 +1,107 @@
+"""A real ``featurestore serve`` on Redis with models to predict with, for the /predict and
+/v2 tests: the example repo trained by its ``train.py`` (``driver_model``) plus test
+models that misbehave on purpose, from ``served_models.py`` written into the repo."""
+
+from __future__ import annotations
+
+import importlib.util
+import textwrap
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from featurestore import FeatureStore
+from featurestore.scaffold import init_repo
+
+from .conftest import Clock, open_store, redis_cleanup
+from .served import Server, wait_for
+
+SLOW_TIMEOUT = 0.5
+
+MODELS = '''
+"""Models for the prediction server tests (the python flavor imports them from the repo)."""
+
+import time
+from pathlib import Path
+
+
+class Scaled:
+    """conv_rate times ``factor``; each construction (a load) appends a line to ``loads``."""
+
+    def __init__(self, factor=1.0, loads="", flag="", seconds=0.0, fail=False):
+        if flag and Path(flag).exists():
+            raise RuntimeError("the flag file is there")
+        if loads:
+            with open(loads, "a") as out:
+                out.write(f"{factor}\\n")
+        self.factor, self.seconds, self.fail = factor, seconds, fail
+
+    def predict(self, features):
+        if self.fail:
+            raise ValueError("no prediction for these rows")
+        time.sleep(self.seconds)
+        return [None if v is None else round(v * self.factor, 4) for v in features.column("conv_rate").to_pylist()]
+'''
+
+
+@dataclass
+class PredictionServer:
+    server: Server
+    repo: Path
+    clock: Clock
+    env: dict
+    loads: Path   # one line per load of a model made with loads=...
+    flag: Path    # while it exists, ``flaky`` fails to load (flaky/2 is loaded by nothing else)
+
+    @property
+    def client(self):
+        return self.server.client
+
+    def store(self) -> FeatureStore:
+        return open_store(self.repo, self.clock, env=self.env)
+
+
+def start(tmp: Path, redis_url: str) -> PredictionServer:
+    clock = Clock(datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0))
+    repo = init_repo(tmp / "repo", project=f"test_{uuid.uuid4().hex[:10]}", now=clock.now)
+    (repo / "served_models.py").write_text(MODELS)
+    config = repo / "featurestore.yaml"
+    config.write_text(config.read_text() + textwrap.dedent(f"""\
+        serving:
+          model_cache_size: 3
+          model_timeouts: {{slow: {SLOW_TIMEOUT}}}
+        """))
+    env = {"FEATURESTORE_REDIS_URL": redis_url}
+    loads, flag = tmp / "loads.txt", tmp / "flag"
+    with open_store(repo, clock, env=env) as store:
+        store.apply()
+        store.materialize_incremental(clock.now)
+        _train(repo, store)
+        ref = ["driver_hourly_stats:conv_rate"]
+        for name, params in (("scaled", {"factor": 1.0, "loads": str(loads)}), ("raises", {"fail": True}),
+                             ("slow", {"seconds": 5.0}), ("flaky", {"flag": str(flag)})):
+            version = store.models.register(name, "served_models:Scaled", flavor="python", features=ref,
+                                            output=("prediction", "Float64"), flavor_options={"params": params})
+            store.models.set_alias(name, "champion", version.version)
+        for name, params in (("scaled", {"factor": 2.0, "loads": str(loads)}), ("flaky", {"flag": str(flag)})):
+            store.models.register(name, "served_models:Scaled", flavor="python", features=ref,  # version 2
+                                  output=("prediction", "Float64"), flavor_options={"params": params})
+    server = Server(repo, "--workers", "1", "--no-access-log", "--watch-interval", "0.5", env=env)
+    wait_for(lambda: server.client.get("/ready").status_code == 200, "the server to be ready")
+    return PredictionServer(server, repo, clock, env, loads, flag)
+
+
+def stop(served: PredictionServer, redis_url: str) -> str:
+    output = served.server.stop()
+    with served.store() as store:
+        redis_cleanup(redis_url, store.project)
+    return output
+
+
+def _train(repo: Path, store: FeatureStore) -> None:
+    """The example repo's train.py: driver_model/1, champion (imported the way python runs it)."""
+    spec = importlib.util.spec_from_file_location(f"train_{uuid.uuid4().hex[:8]}", repo / "train.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.train(store)
