@@ -87,6 +87,8 @@ def start(tmp: Path, redis_url: str) -> PredictionServer:
         for name, params in (("scaled", {"factor": 2.0, "loads": str(loads)}), ("flaky", {"flag": str(flag)})):
             store.models.register(name, "served_models:Scaled", flavor="python", features=ref,  # version 2
                                   output=("prediction", "Float64"), flavor_options={"params": params})
+        store.models.register("strict", "served_models:Scaled", flavor="python", features=ref, on_missing="error",
+                              output=("prediction", "Float64"), flavor_options={"params": {}})
     server = Server(repo, "--workers", "1", "--no-access-log", "--watch-interval", "0.5", env=env)
     wait_for(lambda: server.client.get("/ready").status_code == 200, "the server to be ready")
     return PredictionServer(server, repo, clock, env, loads, flag)
