@@ -156,15 +156,19 @@ class ModelCache:
         if pending is None:  # one load per version, however many requests wait for it
             pending = asyncio.get_running_loop().run_in_executor(None, self._load_blocking, key)
             self._loading[key] = pending
-            pending.add_done_callback(lambda _: self._loading.pop(key, None))
-        served = await asyncio.shield(pending)
-        if key not in self._loaded:
-            self._loaded[key] = served
-            while len(self._loaded) > self.size:
-                evicted, _ = self._loaded.popitem(last=False)
-                log.info("model %s/%d evicted from this worker's cache (serving.model_cache_size %d)",
-                         *evicted, self.size)
-        return self._loaded[key]
+            pending.add_done_callback(lambda future: self._loaded_one(key, future))
+        return await asyncio.shield(pending)  # a request that leaves does not stop the load
+
+    def _loaded_one(self, key: tuple[str, int], future: asyncio.Future) -> None:
+        """Keep a version that loaded (even if every request that asked has left since)."""
+        del self._loading[key]
+        if future.cancelled() or future.exception() is not None:  # retrieved: logged where raised
+            return
+        self._loaded[key] = future.result()
+        while len(self._loaded) > self.size:
+            evicted, _ = self._loaded.popitem(last=False)
+            log.info("model %s/%d evicted from this worker's cache (serving.model_cache_size %d)",
+                     *evicted, self.size)
 
     def _load_blocking(self, key: tuple[str, int]) -> ServedModel:
         name, number = key

@@ -12,10 +12,10 @@ p99 3.2 ms; this runner's hop (a ``SimpleQueue`` the threads block on, answered 
 ``call_soon_threadsafe``) cost p50 24 us and p99 0.5 ms; inline, 1 us. The executor adds
 a work item, a semaphore and ``concurrent.futures`` bookkeeping per call.
 
-A call that times out keeps its thread busy, so the runner starts a spare thread, up to
-``max_spare`` beyond its size; a thread that finishes a call while the runner has more
-than ``size`` threads exits. A model that hangs forever therefore costs at most ``size +
-max_spare`` threads; past that, calls wait in the queue (and time out).
+A call that times out keeps its thread busy, so the runner starts a spare thread in its
+place, and that thread exits when the call returns. A model that hangs forever therefore
+costs at most ``max_spare`` threads beyond ``size``; past that, calls wait in the queue
+(and time out) until a hung call returns.
 """
 
 from __future__ import annotations
@@ -58,20 +58,28 @@ class ModelRunner:
         The function's own exception is raised as it is."""
         loop = self._loop
         future = loop.create_future()
-        self._queue.put((future, function, argument))
+        call = _Call(future, function, argument)
+        self._queue.put(call)
         timer = loop.call_later(timeout, _expire, future)
         try:
             return await future
         except TimeoutError:
-            self._spawn(spare=True)  # the timed-out call may hold its thread for good
+            self._replace(call)
             raise
         finally:
             timer.cancel()
 
-    def _spawn(self, spare: bool = False) -> None:
+    def _replace(self, call: _Call) -> None:
+        """A spare thread for the one that runs a timed-out call (which may never return);
+        that thread exits when the call returns. None past ``max_spare`` spares."""
         with self._lock:
-            if spare and (self._stopping or self._threads >= self.size + self.max_spare):
+            if self._stopping or self._threads >= self.size + self.max_spare:
                 return
+            call.replaced = True
+        self._spawn()
+
+    def _spawn(self) -> None:
+        with self._lock:
             self._threads += 1
             number = self._threads
         threading.Thread(target=self._work, name=f"{self.name}-{number}", daemon=True).start()
@@ -79,23 +87,30 @@ class ModelRunner:
     def _work(self) -> None:
         queue, loop = self._queue, self._loop
         while True:
-            item = queue.get()
-            if item is not _STOP:
-                future, function, argument = item
-                if not future.done():  # not timed out while queued
-                    try:
-                        result, error = function(argument), None
-                    except BaseException as exc:  # handed to the awaiting request
-                        result, error = None, exc
-                    try:
-                        loop.call_soon_threadsafe(_settle, future, result, error)
-                    except RuntimeError:  # the loop closed meanwhile (shutdown)
-                        pass
+            call = queue.get()
+            if call is _STOP:
+                break
+            if not call.future.done():  # not timed out while queued
+                try:
+                    result, error = call.function(call.argument), None
+                except BaseException as exc:  # handed to the awaiting request
+                    result, error = None, exc
+                try:
+                    loop.call_soon_threadsafe(_settle, call.future, result, error)
+                except RuntimeError:  # the loop closed meanwhile (shutdown)
+                    pass
             with self._lock:
-                # A spare started for a timed-out call exits once there are enough threads.
-                if item is _STOP or self._threads > self.size:
-                    self._threads -= 1
-                    return
+                if call.replaced:  # a spare took this thread's place
+                    break
+        with self._lock:
+            self._threads -= 1
+
+
+class _Call:
+    __slots__ = ("future", "function", "argument", "replaced")
+
+    def __init__(self, future: asyncio.Future, function: Callable[[Any], Any], argument: Any):
+        self.future, self.function, self.argument, self.replaced = future, function, argument, False
 
 
 def _expire(future: asyncio.Future) -> None:
