@@ -6,11 +6,11 @@ request of the worker, and no deadline could be enforced. So calls go to a few t
 of their own, and the caller awaits the answer for at most the model's timeout; past it
 the request answers 504 while the call finishes (or not) by itself in its thread.
 
-Why not ``loop.run_in_executor``: measured on the 2-core dev machine under load (a numpy
-logistic regression over 3 features, 5,000 calls), the executor hop cost p50 37 us and
-p99 3.2 ms; this runner's hop (a ``SimpleQueue`` the threads block on, answered with
-``call_soon_threadsafe``) cost p50 24 us and p99 0.5 ms; inline, 1 us. The executor adds
-a work item, a semaphore and ``concurrent.futures`` bookkeeping per call.
+Why not ``loop.run_in_executor``: ``bench/model_hop.py`` times a 1 us numpy model called
+each way. On the shared 2-core dev machine (load average 8 to 14) the executor hop cost
+p50 37-49 us and p99 3.2-5.4 ms; this runner's (threads blocking on a ``SimpleQueue``,
+answered with ``call_soon_threadsafe``) p50 24-39 us and p99 0.5-2.1 ms; inline, 1 us.
+The executor adds a work item, a semaphore and ``concurrent.futures`` bookkeeping per call.
 
 A call that times out keeps its thread busy, so the runner starts a spare thread in its
 place, and that thread exits when the call returns. A model that hangs forever therefore
