@@ -1,8 +1,8 @@
 """The one place a finished ``/predict`` hands its prediction on: ``prediction_finished``.
 
 What a prediction was made of and what it answered, as the server holds it after the
-answer is built: the serving log (docs/predict.md, the serving log contract) registers a
-sink in ``ServingState.prediction_sinks`` and writes rows from it. A sink runs on the
+answer is built, goes to every callable in ``ServingState.prediction_sinks``; the serving
+log (``serving.serving_log``) is the first. A sink runs on the
 event loop before the answer is sent, so it must only enqueue (never block or do I/O);
 a sink that raises is logged and skipped, never failing the request.
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from featurestore.online.read import OnlineResponse
+from featurestore.online.read import OnlineResponse, ReadPlan
 
 __all__ = ["FinishedPrediction", "prediction_finished"]
 
@@ -40,6 +40,7 @@ class FinishedPrediction:
     # signature), with per value a status (PRESENT, NULL_VALUE, NOT_FOUND,
     # OUTSIDE_MAX_AGE) and an event time in microseconds, UTC (None: none).
     features: OnlineResponse
+    plan: ReadPlan                         # the read's plan (join keys, views)
     inputs: pa.Table                       # what the model received, in signature order
     predictions: list                      # one value (or list of values) per entity row
 

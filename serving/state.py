@@ -110,7 +110,8 @@ class ServingState:
         self._probe: asyncio.Task | None = None
         self.models = models or ModelCache(store)
         self.runner = ModelRunner()
-        self.prediction_sinks: list = []  # callables taking a serving.finished.FinishedPrediction
+        # Callables taking each serving.finished.FinishedPrediction: the serving log's first.
+        self.prediction_sinks: list = [self._log_prediction]
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -135,6 +136,11 @@ class ServingState:
         self.serving_log.close()
         if self._async is not None:
             await self._async.aclose()
+
+    def _log_prediction(self, finished) -> None:
+        self.serving_log.log_prediction(
+            finished.model, finished.version, finished.plan, finished.features, finished.entities,
+            finished.predictions, finished.request_id, variant=finished.variant)
 
     # -- online reads ------------------------------------------------------------------
 

@@ -92,7 +92,8 @@ async def predict(request: Request, model: str) -> Response:
         answer["features"] = online_body(_input_columns(spec, response, inputs))
     prediction_finished(state.prediction_sinks, FinishedPrediction(
         request_id=request_id, model=version.name, version=version.version, variant=VARIANT, served_at=now,
-        entities=entities, request=body.get("request"), features=response, inputs=inputs, predictions=predictions,
+        entities=entities, request=body.get("request"), features=response, plan=plan, inputs=inputs,
+        predictions=predictions,
     ))
     return Response(json_bytes(answer), media_type="application/json", headers={"X-Request-ID": request_id})
 

@@ -4,7 +4,10 @@ missing features and the errors, each a JSON answer."""
 
 from __future__ import annotations
 
+import pyarrow.compute as pc
+
 from .prediction_server import PredictionServer
+from .served import wait_for
 
 DRIVERS = [1001, 1002]
 
@@ -111,3 +114,20 @@ def test_model_errors_and_timeouts_are_json_answers(prediction_server):
         assert needle in metrics, needle
     predict(prediction_server, "driver_modl", {"entities": {"driver_id": [1001]}})  # unknown: never a label
     assert "driver_modl" not in prediction_server.client.get("/metrics").text
+
+
+def test_each_prediction_reaches_the_serving_log(prediction_server):
+    answer = predict(prediction_server, "driver_model", {"entities": {"driver_id": [1001, 9999]}},
+                     **{"X-Request-ID": "logged-1"})
+    assert answer.status_code == 200, answer.text
+    with prediction_server.store() as store:
+        def logged():
+            logs = store.get_logs("driver_model")
+            return logs.filter(pc.equal(logs.column("request_id"), "logged-1")) if logs.num_rows else None
+
+        wait_for(lambda: logged() is not None and logged().num_rows == 2, "the prediction in the serving log", 20)
+        rows = logged().to_pydict()
+    assert rows["model"] == ["driver_model"] * 2 and rows["version"] == [1, 1] and rows["variant"] == ["stable"] * 2
+    assert rows["driver_id"] == [1001, 9999]
+    assert rows["conv_rate__status"] == ["PRESENT", "NOT_FOUND"]
+    assert rows["prediction"] == answer.json()["predictions"]
