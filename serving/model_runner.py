@@ -48,7 +48,7 @@ class ModelRunner:
     def stop(self) -> None:
         """Ask every thread to exit once its current call is done (none is waited for)."""
         with self._lock:
-            self._stopping = True
+            self._stopping, self._loop = True, None
             threads = self._threads
         for _ in range(threads):
             self._queue.put(_STOP)
@@ -57,6 +57,9 @@ class ModelRunner:
         """``function(argument)`` in a runner thread; TimeoutError after ``timeout`` seconds.
         The function's own exception is raised as it is."""
         loop = self._loop
+        if loop is None:  # threads start with the first call: a server without models has none
+            loop = asyncio.get_running_loop()
+            self.start(loop)
         future = loop.create_future()
         call = _Call(future, function, argument)
         self._queue.put(call)

@@ -117,7 +117,6 @@ class ServingState:
 
     async def start(self) -> None:
         self.check_registry()
-        self.runner.start(asyncio.get_running_loop())
         self.check_models()  # and load every model's default alias in the background
         if not self.auth.writes:
             log.warning("no API keys configured (serving.api_keys / FEATURESTORE_API_KEYS): "
