@@ -117,7 +117,8 @@ def compare(profile: Mapping[str, Any], current: pa.Table, settings: DriftSettin
     then ``prediction``."""
     settings = settings or DriftSettings()
     columns = profile["columns"]
-    names = [n for n in columns if n != PREDICTION] + ([PREDICTION] if PREDICTION in columns else [])
+    order = profile.get("order") or list(columns)
+    names = [n for n in order if n != PREDICTION] + ([PREDICTION] if PREDICTION in columns else [])
     results = [_column(name, columns[name], current, settings) for name in names if name in current.column_names]
     judged = [r for r in results if r.status == OK and r.feature != PREDICTION]
     share = sum(r.drifted for r in judged) / len(judged) if judged else 0.0

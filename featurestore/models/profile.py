@@ -110,7 +110,8 @@ def profile_table(table: pa.Table, columns: Iterable[str], renames: Mapping[str,
             skipped[renames.get(name, name)] = str(table.schema.field(name).type)
             continue
         profiles[renames.get(name, name)] = profile_column(table.column(name), kind)
-    return {"rows": table.num_rows, "columns": profiles, "skipped": skipped}
+    # ``order``: the columns in signature order (the JSON file sorts keys).
+    return {"rows": table.num_rows, "order": list(profiles), "columns": profiles, "skipped": skipped}
 
 
 def dumps_profile(profile: Mapping[str, Any]) -> bytes:
@@ -144,4 +145,5 @@ def reference_profile(table: pa.Table, inputs: Iterable[str], predict=None) -> d
         profile["skipped"][PREDICTION] = str(output.type)
     else:
         profile["columns"][PREDICTION] = profile_column(output, kind)
+        profile["order"].append(PREDICTION)
     return profile

@@ -1,0 +1,62 @@
+"""Fixtures for the monitor tests: the example repo with ``driver_model/1`` registered from
+a saved training set (so it has a profile), and served rows drawn like or unlike it."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from featurestore import FeatureStore
+from featurestore.scaffold import init_repo
+from monitoring import run_monitor
+
+NOW = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
+SERVICE = "driver_activity_v1"
+FEATURES = ["conv_rate", "acc_rate", "avg_daily_trips"]
+
+
+def labelled_events(hours: int = 48) -> pl.DataFrame:
+    rows = [(d, NOW - timedelta(hours=h)) for h in range(hours) for d in (1001, 1002, 1003, 1004, 1005)]
+    return pl.DataFrame({
+        "driver_id": [d for d, _ in rows],
+        "event_timestamp": [t for _, t in rows],
+        "trip_completed": [(d + i) % 2 for i, (d, _) in enumerate(rows)],
+    })
+
+
+@pytest.fixture(scope="module")
+def monitored(tmp_path_factory):
+    """(store opened with the monitor, training table, loaded model of driver_model/1)."""
+    repo = init_repo(tmp_path_factory.mktemp("monitor") / "repo", project=f"test_{uuid.uuid4().hex[:10]}", now=NOW)
+    with FeatureStore(repo_path=repo, monitor=run_monitor) as store:
+        store.apply()
+        job = store.get_historical_features(labelled_events(), SERVICE)
+        saved = job.save("driver_training")
+        table = job.to_arrow()
+        model = sys.modules["driver_model"].DriverModel.fit(table, FEATURES, "trip_completed", steps=50)
+        version = store.models.register("driver_model", model, flavor="python", features=SERVICE,
+                                        training_dataset=saved, output="trip_completed")
+        store.models.set_alias("driver_model", "champion", version.version)
+        yield store, table, store.models.load("driver_model/1")
+
+
+def served_rows(store_table: pa.Table, model, n: int, seed: int, shift: float = 0.0, version: int = 1) -> pa.Table:
+    """``n`` rows resampled from the training rows (``shift``: conv_rate and acc_rate move
+    by that many standard deviations), with the model's predictions on them."""
+    rng = np.random.default_rng(seed)
+    rows = store_table.take(pa.array(rng.integers(0, store_table.num_rows, n)))
+    columns = {}
+    for name in FEATURES:
+        values = rows.column(name).to_numpy(zero_copy_only=False).astype(float)
+        if shift and name != "avg_daily_trips":
+            values = values + shift * np.nanstd(values)
+        columns[name] = pa.array(values).cast(store_table.schema.field(name).type, safe=False)
+    table = pa.table(columns)
+    return table.append_column("prediction", pa.array(model.predict(table), pa.float64())) \
+        .append_column("version", pa.array([version] * n, pa.int64()))
