@@ -21,7 +21,7 @@ from monitoring.metrics import mark_process_dead
 from serving.auth import APIKeyAuth
 from serving.errors import install_error_handlers
 from serving.instrumentation import MetricsMiddleware
-from serving.routes import features, health, jobs, materialize, models, push, registry
+from serving.routes import features, health, jobs, materialize, models, monitoring, push, registry
 from serving.state import ServingState
 
 __all__ = ["app_from_env", "create_app"]
@@ -84,7 +84,7 @@ def create_app(
     app.state.serving = state
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware)
-    for module in (features, push, materialize, jobs, registry, models, health):
+    for module in (features, push, materialize, jobs, registry, models, monitoring, health):
         app.include_router(module.router)
     # The router tries routes in order and FastAPI put its docs routes first: the hot path
     # goes to the front (a stable sort keeps the rest as they were).
