@@ -140,8 +140,11 @@ def choose_method(reference: Mapping[str, Any], current: np.ndarray) -> str:
 def statistic(method: str, reference: Mapping[str, Any], current: np.ndarray) -> float:
     """The method's statistic (a p-value for ks, chisquare and z) of ``current`` values
     against the reference column profile."""
-    from scipy import stats
-    from scipy.spatial import distance
+    try:
+        from scipy import stats
+        from scipy.spatial import distance
+    except ImportError:
+        raise ConfigError("drift tests need scipy: pip install 'featurestore[monitoring]'") from None
 
     if method == "ks":
         return float(stats.ks_2samp(np.asarray(reference["sample"]), current).pvalue)

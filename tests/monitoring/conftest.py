@@ -4,6 +4,7 @@ a saved training set (so it has a profile), and served rows drawn like or unlike
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -60,3 +61,18 @@ def served_rows(store_table: pa.Table, model, n: int, seed: int, shift: float = 
     table = pa.table(columns)
     return table.append_column("prediction", pa.array(model.predict(table), pa.float64())) \
         .append_column("version", pa.array([version] * n, pa.int64()))
+
+
+def write_log(store, rows: pa.Table, at: datetime, model: str = "driver_model") -> None:
+    """``rows`` as one serving log file of ``model`` (docs/monitoring.md's layout), logged
+    one second apart from ``at``."""
+    import pyarrow.parquet as pq
+
+    n = rows.num_rows
+    times = pa.array([at + timedelta(seconds=i) for i in range(n)], pa.timestamp("us", tz="UTC"))
+    meta = {"log_time": times, "request_id": pa.array([uuid.uuid4().hex for _ in range(n)]),
+            "model": pa.array([model] * n), "variant": pa.array(["stable"] * n)}
+    table = pa.table({**meta, **{name: rows.column(name) for name in rows.column_names}})
+    folder = Path(store.config.offline_store) / "_serving_logs" / model / f"date={at:%Y-%m-%d}"
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, folder / f"{uuid.uuid4().hex}.parquet")
