@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from registry import StoredObject
 
-from featurestore.clock import to_utc
+from featurestore.clock import parse_utc
 from featurestore.errors import InputError, NotFoundError
 from featurestore.models.records import ModelVersion
 from featurestore.models.uri import DEFAULT_ALIAS, parse_uri
@@ -88,7 +88,7 @@ def resolve_version(store, uri: str) -> ModelVersion:
         return versions[-1]
 
 
-def run_monitor(store, uri: str, start: datetime | None = None, end: datetime | None = None, *,
+def run_monitor(store, uri: str, start: datetime | str | None = None, end: datetime | str | None = None, *,
                 settings: MonitorSettings | None = None, rows: pa.Table | None = None, skew=None,
                 trigger: str = "manual", save: bool = True) -> MonitorResult:
     """Judge the served rows of ``uri``'s model in ``[start, end)`` (default: the settings'
@@ -98,8 +98,8 @@ def run_monitor(store, uri: str, start: datetime | None = None, end: datetime | 
     ``(store, model, start, end) -> list of {feature, mismatch_ratio, compared}``."""
     version = resolve_version(store, uri)
     settings = settings or settings_for(store.config, version.name)
-    end = to_utc(end) if end is not None else datetime.fromtimestamp(store.clock(), timezone.utc)
-    start = to_utc(start) if start is not None else end - settings.window
+    end = parse_utc(end, "monitor end") or datetime.fromtimestamp(store.clock(), timezone.utc)
+    start = parse_utc(start, "monitor start") or end - settings.window
     if start >= end:
         raise InputError(f"monitor window: start {start.isoformat()} must be before end {end.isoformat()}")
     profile = store.models.profile(version.uri)
