@@ -140,31 +140,26 @@ class Scheduler:
         """Run ``name``'s window due now (APScheduler calls this at each fire time)."""
         schedule = self._schedules.get(name)
         view = self.store.contents.feature_views.get(name)
-        with self._idle:
-            if self._stop.is_set() or schedule is None or view is None:
-                return None
-            self._active += 1
-        try:
-            end = schedule.latest(self._now())
-            return run_scheduled(self.store.materializer, view, end, self.locks, self.settings, cancel=self._cancel)
-        except Exception as exc:
-            # Recorded as failed by the runner; the next fire tries again.
-            log.error("%s: scheduled run failed: %s", name, exc)
+        if schedule is None or view is None:
             return None
-        finally:
-            with self._idle:
-                self._active -= 1
-                self._idle.notify_all()
+        # A failed run is recorded as failed by the runner; the next fire tries again.
+        return self._guarded(name, lambda: run_scheduled(self.store.materializer, view, schedule.latest(self._now()),
+                                                         self.locks, self.settings, cancel=self._cancel))
 
     def fire_task(self, name: str) -> object:
         """Run task ``name`` for its latest fire time; a failure is logged, the next fire retries."""
         task = self.tasks[name]
+        return self._guarded(name, lambda: task.run(task.schedule.latest(self._now())))
+
+    def _guarded(self, name: str, work: Callable[[], object]) -> object:
+        """``work()`` counted as a running job (``stop`` waits for it); None once stopping
+        or when it fails (logged)."""
         with self._idle:
             if self._stop.is_set():
                 return None
             self._active += 1
         try:
-            return task.run(task.schedule.latest(self._now()))
+            return work()
         except Exception as exc:
             log.error("%s: scheduled run failed: %s", name, exc)
             return None

@@ -4,12 +4,11 @@ a saved training set (so it has a profile), and served rows drawn like or unlike
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
+from pathlib import Path
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 import pytest
 
@@ -17,18 +16,9 @@ from featurestore import FeatureStore
 from featurestore.scaffold import init_repo
 from monitoring import run_monitor
 
-NOW = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
-SERVICE = "driver_activity_v1"
-FEATURES = ["conv_rate", "acc_rate", "avg_daily_trips"]
+from ..models.registry.conftest import FEATURES, NOW, SERVICE, labelled_events
 
-
-def labelled_events(hours: int = 48) -> pl.DataFrame:
-    rows = [(d, NOW - timedelta(hours=h)) for h in range(hours) for d in (1001, 1002, 1003, 1004, 1005)]
-    return pl.DataFrame({
-        "driver_id": [d for d, _ in rows],
-        "event_timestamp": [t for _, t in rows],
-        "trip_completed": [(d + i) % 2 for i, (d, _) in enumerate(rows)],
-    })
+__all__ = ["FEATURES", "NOW", "SERVICE", "served_rows", "write_log"]
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +27,7 @@ def monitored(tmp_path_factory):
     repo = init_repo(tmp_path_factory.mktemp("monitor") / "repo", project=f"test_{uuid.uuid4().hex[:10]}", now=NOW)
     with FeatureStore(repo_path=repo, monitor=run_monitor) as store:
         store.apply()
-        job = store.get_historical_features(labelled_events(), SERVICE)
+        job = store.get_historical_features(labelled_events(48), SERVICE)
         saved = job.save("driver_training")
         table = job.to_arrow()
         model = sys.modules["driver_model"].DriverModel.fit(table, FEATURES, "trip_completed", steps=50)
