@@ -105,7 +105,7 @@ def _plot(figure_class, d: Mapping[str, Any], reference: Mapping[str, Any]) -> s
     axes.legend()
     figure.tight_layout()
     out = io.StringIO()
-    figure.savefig(out, format="svg")
+    figure.savefig(out, format="svg", metadata={"Date": None})  # no timestamp: same run, same page
     svg = out.getvalue()
     return svg[svg.index("<svg"):]  # drop the XML prolog and doctype: the SVG sits inline
 
