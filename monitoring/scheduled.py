@@ -23,21 +23,20 @@ __all__ = ["monitor_tasks"]
 log = logging.getLogger("featurestore.monitoring")
 
 
-def monitor_tasks(store, skew=None) -> dict[str, ScheduledTask]:
+def monitor_tasks(store) -> dict[str, ScheduledTask]:
     """``monitor <model>`` -> its task, for every model whose monitor has a schedule."""
     jobs = JobSettings.from_config(store.config)
-    return {f"monitor {name}": ScheduledTask(s.schedule, _runner(store, s, jobs, skew))
+    return {f"monitor {name}": ScheduledTask(s.schedule, _runner(store, s, jobs))
             for name, s in sorted(monitor_settings(store.config).items()) if s.schedule is not None}
 
 
-def _runner(store, settings: MonitorSettings, jobs: JobSettings, skew):
+def _runner(store, settings: MonitorSettings, jobs: JobSettings):
     def run(fire: datetime) -> MonitorResult | None:
         try:
             with acquire(store.locks, f"monitor:{settings.model}", owner_id("scheduler"), jobs.lock_ttl):
                 if any(r.trigger == "scheduled" and r.end == fire for r in history(store, settings.model, limit=50)):
                     return None
-                result = run_monitor(store, settings.model, end=fire, settings=settings, skew=skew,
-                                     trigger="scheduled")
+                result = run_monitor(store, settings.model, end=fire, settings=settings, trigger="scheduled")
         except LockBusyError:
             return None  # another scheduler is judging this window
         log.info("monitor %s: %d row(s), dataset drift %s", settings.model, result.rows, result.dataset_drift)
