@@ -24,9 +24,11 @@ from featurestore.clock import parse_utc
 from featurestore.errors import InputError, NotFoundError
 from featurestore.models.records import ModelVersion
 from featurestore.models.uri import DEFAULT_ALIAS, parse_uri
+from featurestore.serving_log import logged_features
 
 from monitoring.drift import compare
 from monitoring.settings import MonitorSettings, settings_for
+from monitoring.skew import compare_log
 
 __all__ = ["KIND", "MonitorResult", "history", "latest", "resolve_version", "run_monitor"]
 
@@ -89,13 +91,13 @@ def resolve_version(store, uri: str) -> ModelVersion:
 
 
 def run_monitor(store, uri: str, start: datetime | str | None = None, end: datetime | str | None = None, *,
-                settings: MonitorSettings | None = None, rows: pa.Table | None = None, skew=None,
+                settings: MonitorSettings | None = None, rows: pa.Table | None = None,
                 trigger: str = "manual", save: bool = True) -> MonitorResult:
     """Judge the served rows of ``uri``'s model in ``[start, end)`` (default: the settings'
     window up to now) against the version's profile; stored as a ``monitor_run``.
 
-    ``rows`` replaces the serving log's rows (same columns); ``skew`` is a function
-    ``(store, model, start, end) -> list of {feature, mismatch_ratio, compared}``."""
+    ``rows`` replaces the serving log's rows (same columns). Drift and skew judge the
+    same rows: those the judged version served."""
     version = resolve_version(store, uri)
     settings = settings or settings_for(store.config, version.name)
     end = parse_utc(end, "monitor end") or datetime.fromtimestamp(store.clock(), timezone.utc)
@@ -113,7 +115,7 @@ def run_monitor(store, uri: str, start: datetime | str | None = None, end: datet
         seen = {str(v): n for v, n in sorted(Counter(rows.column("version").to_pylist()).items(), key=str)}
         rows = rows.filter(pc.equal(rows.column("version"), version.version))
     result = compare(profile, rows, settings.drift)
-    skewed = list(skew(store, version.name, start, end)) if skew is not None else []
+    skewed = _skew(store, version, rows)
     outcome = MonitorResult(
         model=version.name, version=version.version, start=start, end=end, rows=rows.num_rows,
         drift=[f.to_dict() for f in result.features], dataset_drift=result.dataset_drift,
@@ -126,6 +128,13 @@ def run_monitor(store, uri: str, start: datetime | str | None = None, end: datet
     stored = store.registry.put_numbered(store.project, KIND, f"{version.name}/", spec,
                                          [("model_version", version.uri)])
     return MonitorResult.from_object(stored)
+
+
+def _skew(store, version: ModelVersion, rows: pa.Table) -> list[dict[str, Any]]:
+    """Each logged feature recomputed offline at its log time (monitoring/skew.py)."""
+    if rows.num_rows == 0 or "log_time" not in rows.column_names or not logged_features(rows.schema):
+        return []
+    return [s.to_dict() for s in compare_log(store, rows, list(version.features)).values()]
 
 
 def history(store, model: str | None = None, limit: int | None = None) -> list[MonitorResult]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from featurestore import FeatureStore
@@ -38,8 +39,8 @@ def monitored(tmp_path_factory):
 
 
 def served_rows(store_table: pa.Table, model, n: int, seed: int, shift: float = 0.0, version: int = 1) -> pa.Table:
-    """``n`` rows resampled from the training rows (``shift``: conv_rate and acc_rate move
-    by that many standard deviations), with the model's predictions on them."""
+    """``n`` rows resampled from the training rows, keys included (``shift``: conv_rate and
+    acc_rate move by that many standard deviations), with the model's predictions on them."""
     rng = np.random.default_rng(seed)
     rows = store_table.take(pa.array(rng.integers(0, store_table.num_rows, n)))
     columns = {}
@@ -50,7 +51,8 @@ def served_rows(store_table: pa.Table, model, n: int, seed: int, shift: float = 
         columns[name] = pa.array(values).cast(store_table.schema.field(name).type, safe=False)
     table = pa.table(columns)
     return table.append_column("prediction", pa.array(model.predict(table), pa.float64())) \
-        .append_column("version", pa.array([version] * n, pa.int64()))
+        .append_column("version", pa.array([version] * n, pa.int64())) \
+        .append_column("driver_id", rows.column("driver_id"))
 
 
 def write_log(store, rows: pa.Table, at: datetime, model: str = "driver_model") -> None:
@@ -62,7 +64,11 @@ def write_log(store, rows: pa.Table, at: datetime, model: str = "driver_model") 
     times = pa.array([at + timedelta(seconds=i) for i in range(n)], pa.timestamp("us", tz="UTC"))
     meta = {"log_time": times, "request_id": pa.array([uuid.uuid4().hex for _ in range(n)]),
             "model": pa.array([model] * n), "variant": pa.array(["stable"] * n)}
-    table = pa.table({**meta, **{name: rows.column(name) for name in rows.column_names}})
+    logged = {name: rows.column(name) for name in rows.column_names}
+    for name in FEATURES:  # each feature's status and event time, as the server logs them
+        logged[f"{name}__status"] = pc.if_else(pc.is_null(rows.column(name)), "NULL_VALUE", "PRESENT")
+        logged[f"{name}__event_timestamp"] = times
+    table = pa.table({**meta, **logged})
     folder = Path(store.config.offline_store) / "_serving_logs" / model / f"date={at:%Y-%m-%d}"
     folder.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, folder / f"{uuid.uuid4().hex}.parquet")
