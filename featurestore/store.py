@@ -28,7 +28,7 @@ from featurestore.clock import TimeRange, clock_us, from_micros, parse_utc, to_m
 from featurestore.config import RepoConfig, load_config
 from featurestore.definitions import Entity, FeatureService, FeatureView, PushSource
 from featurestore.entity_values import convert_key_columns
-from featurestore.errors import ConflictError, InputError, NotFoundError, StoreUnavailableError
+from featurestore.errors import ConfigError, ConflictError, InputError, NotFoundError, StoreUnavailableError
 from featurestore.feast_args import either, no_entityless_retrieval
 from featurestore.jobs.locks import LockBackend
 from featurestore.jobs.runner import run_manual
@@ -75,6 +75,7 @@ class FeatureStore:
         artifacts: ArtifactStore | None = None,
         online_store: OnlineStore | None = None,  # the former name of ``online``
         clock: Callable[[], float] = time.time,
+        monitor: Callable[..., Any] | None = None,
     ):
         """Backends given here are used as they are (and closed by their owner); the
         others are built from featurestore.yaml (``config``, or the one at ``repo_path``)."""
@@ -96,6 +97,9 @@ class FeatureStore:
         self._revision = -1
         self._models = None
         self._predictions: Predictions | None = None
+        # The model monitor lives in ``monitoring``, a layer above this one, so it is
+        # handed in (``monitor=monitoring.run_monitor``) rather than imported.
+        self._monitor = monitor
 
     @property
     def registry(self) -> Catalog:
@@ -265,6 +269,16 @@ class FeatureStore:
 
             self._predictions = Predictions(self)
         return self._predictions
+
+    def monitor(self, uri: str, start: datetime | None = None, end: datetime | None = None) -> Any:
+        """Judge the served rows of ``uri``'s model in ``[start, end)`` for drift against its
+        training set and for skew; the result (``drift``, ``dataset_drift``, ``skew``) is
+        also stored in the registry (docs/monitoring.md). Needs the store opened with
+        ``monitor=monitoring.run_monitor``."""
+        if self._monitor is None:
+            raise ConfigError("store.monitor needs the monitoring package: open the store as FeatureStore(..., "
+                              "monitor=monitoring.run_monitor), or call monitoring.run_monitor(store, uri)")
+        return self._monitor(self, uri, start, end)
 
     # -- offline -----------------------------------------------------------------------
 

@@ -33,16 +33,19 @@ def scheduler(repo: Path, once: bool, poll: str | None, workers: int) -> None:
 
     A view is scheduled by its definition's `schedule` (cron string or timedelta) or by
     `scheduler.views` in featurestore.yaml. Applies are picked up without a restart.
+    Model monitors with a `schedule` under `monitoring.models` in featurestore.yaml run
+    here too.
     """
     from featurestore.jobs import JobSettings, Scheduler, parse_duration
+    from monitoring.scheduled import monitor_tasks
 
     _log_to_stderr()
     with open_store(repo) as store:
         settings = JobSettings.from_config(store.config)
         if poll:
             settings = settings.with_(poll=parse_duration(poll, "--poll").total_seconds())
-        runner = Scheduler(store, settings=settings, workers=workers)
-        if not runner.wanted():
+        runner = Scheduler(store, settings=settings, workers=workers, tasks=monitor_tasks(store))
+        if not runner.wanted() and not runner.tasks:
             click.echo(f"No view of project {store.project!r} has a schedule: give a FeatureView "
                        "`schedule=\"0 * * * *\"` (or a timedelta) and apply, or list it under scheduler.views "
                        "in featurestore.yaml." + ("" if once else " Waiting for an apply that adds one."), err=True)

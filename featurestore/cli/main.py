@@ -14,5 +14,6 @@ def main() -> None:
     from featurestore.cli import stream_command  # noqa: F401 - registers `featurestore stream`
     from featurestore.cli import model_commands  # noqa: F401 - registers `featurestore models`
     from featurestore.cli import predict_command  # noqa: F401 - registers `featurestore predict`
+    from featurestore.cli import monitor_commands  # noqa: F401 - registers `featurestore monitor`
 
     cli(prog_name="featurestore")

@@ -10,6 +10,9 @@ schedulers are up.
   the registry for the revision of the definitions and, when it moved, adds,
   reschedules or drops jobs.
   (The ``scheduler:`` section of featurestore.yaml is read at start.)
+- Other scheduled work (the model monitors of ``monitoring``, a layer above) is handed
+  in as ``tasks``: name -> ``ScheduledTask`` (a schedule and a function of the fire
+  time), run on the same executor and stopped the same way.
 - SIGTERM or SIGINT stops it: no new runs start, a running one gets ``shutdown_grace``
   seconds to finish its window; after that it is interrupted at its next written batch
   and recorded as ``interrupted``.
@@ -21,7 +24,8 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -38,13 +42,22 @@ from featurestore.jobs.settings import JobSettings
 if TYPE_CHECKING:
     from featurestore.store import FeatureStore
 
-__all__ = ["Scheduler"]
+__all__ = ["ScheduledTask", "Scheduler"]
 
 log = logging.getLogger("featurestore.jobs")
 
 
+@dataclass(frozen=True)
+class ScheduledTask:
+    """Work the scheduler runs besides materialization: ``run(fire_time)`` at each fire
+    time of ``schedule``; it takes its own lock if several schedulers may run it."""
+
+    schedule: Schedule
+    run: Callable[[datetime], object]
+
+
 class Scheduler:
-    """Runs ``materialize_incremental`` for each scheduled view of one store."""
+    """Runs ``materialize_incremental`` for each scheduled view of one store, and ``tasks``."""
 
     def __init__(
         self,
@@ -54,8 +67,10 @@ class Scheduler:
         locks: LockBackend | None = None,
         clock: Callable[[], float] = time.time,
         workers: int = 1,
+        tasks: Mapping[str, ScheduledTask] | None = None,
     ):
         self.store = store
+        self.tasks = dict(tasks or {})
         self.settings = settings or JobSettings.from_config(store.config)
         self.locks = locks or store.locks  # the store closes its own
         self.clock = clock
@@ -125,15 +140,27 @@ class Scheduler:
         """Run ``name``'s window due now (APScheduler calls this at each fire time)."""
         schedule = self._schedules.get(name)
         view = self.store.contents.feature_views.get(name)
+        if schedule is None or view is None:
+            return None
+        # A failed run is recorded as failed by the runner; the next fire tries again.
+        return self._guarded(name, lambda: run_scheduled(self.store.materializer, view, schedule.latest(self._now()),
+                                                         self.locks, self.settings, cancel=self._cancel))
+
+    def fire_task(self, name: str) -> object:
+        """Run task ``name`` for its latest fire time; a failure is logged, the next fire retries."""
+        task = self.tasks[name]
+        return self._guarded(name, lambda: task.run(task.schedule.latest(self._now())))
+
+    def _guarded(self, name: str, work: Callable[[], object]) -> object:
+        """``work()`` counted as a running job (``stop`` waits for it); None once stopping
+        or when it fails (logged)."""
         with self._idle:
-            if self._stop.is_set() or schedule is None or view is None:
+            if self._stop.is_set():
                 return None
             self._active += 1
         try:
-            end = schedule.latest(self._now())
-            return run_scheduled(self.store.materializer, view, end, self.locks, self.settings, cancel=self._cancel)
+            return work()
         except Exception as exc:
-            # Recorded as failed by the runner; the next fire tries again.
             log.error("%s: scheduled run failed: %s", name, exc)
             return None
         finally:
@@ -142,12 +169,20 @@ class Scheduler:
                 self._idle.notify_all()
 
     def run_due(self) -> list[JobRecord]:
-        """Run every scheduled view's window due now, once, in this thread (``--once``)."""
+        """Run every scheduled view's window due now, and every task, once, in this thread
+        (``--once``); returns the views' job records."""
         self.sync()
-        return [r for r in (self.fire(name) for name in sorted(self._schedules)) if r is not None]
+        records = [r for r in (self.fire(name) for name in sorted(self._schedules)) if r is not None]
+        for name in sorted(self.tasks):
+            self.fire_task(name)
+        return records
 
     def start(self) -> None:
         self.sync()
+        for name, task in sorted(self.tasks.items()):
+            self._aps.add_job(self.fire_task, task.schedule.trigger(), args=[name], id=f"task:{name}", name=name,
+                              replace_existing=True)
+            log.info("scheduled %s: %s", name, task.schedule)
         self._aps.start()
         log.info("scheduler started for project %s with %d scheduled view(s)", self.store.project,
                  len(self._schedules))

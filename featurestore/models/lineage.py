@@ -58,8 +58,9 @@ def resolve_dataset(store, training_dataset: Any) -> dict[str, Any]:
     saved = store.get_saved_dataset(name, None if version is None else int(version))
     # Read through the dataset's own check: a file changed since it was saved is refused
     # (IntegrityError), so a version never records rows other than the ones it names.
-    schema = saved.to_arrow().schema
-    return {"name": saved.name, "version": saved.version, "sha256": saved.sha256, "schema": schema,
+    table = saved.to_arrow()
+    return {"name": saved.name, "version": saved.version, "sha256": saved.sha256, "schema": table.schema,
+            "table": table,
             "features": list(saved.spec["features"])}
 
 

@@ -15,6 +15,8 @@ The rules kept here:
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import tempfile
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -24,7 +26,7 @@ from typing import Any
 import registry as _registry
 from registry import ObjectSpec, StoredObject
 
-from featurestore.errors import InputError, InUseError, NotFoundError
+from featurestore.errors import FeatureStoreError, InputError, InUseError, NotFoundError
 from featurestore.models.arguments import (
     check_json, check_metrics, check_on_missing, check_tags, flavor_for, tag_filter, tags_match, version_number,
 )
@@ -32,12 +34,15 @@ from featurestore.models.artifacts import ArtifactStore
 from featurestore.models.flavors import get_flavor
 from featurestore.models.lineage import code_version, resolve_dataset, resolve_inputs, signature_for
 from featurestore.models.loaded import LoadedModel, repo_on_path
+from featurestore.models.profile import PROFILE_FILE, dumps_profile, reference_profile
 from featurestore.models.records import (
     ARCHIVED, DEFAULT_ON_MISSING, READY, AliasMove, Model, ModelVersion, alias_move, model_record, version_record,
 )
 from featurestore.models.uri import ModelURI, check_alias, check_model_name, parse_uri
 
 __all__ = ["ARCHIVE_BLOCKERS", "LoadedModel", "ModelRegistry"]
+
+log = logging.getLogger("featurestore.models")
 
 #: Kinds whose objects pin the model version they depend on against archiving. A rollout
 #: (a later kind that depends on the versions it routes traffic to) joins this tuple.
@@ -73,6 +78,8 @@ class ModelRegistry:
         with tempfile.TemporaryDirectory(prefix="featurestore-model-") as tmp, repo_on_path(self._store.repo_path):
             meta = chosen.save(source, Path(tmp), **options)
             digest = self.artifacts.put(Path(tmp))
+            profile = None if dataset is None else self._put_profile(dataset["table"], signature, chosen,
+                                                                    Path(tmp), meta, trusted)
         now = _now()
         spec = {
             "model": name, "status": READY, "flavor": chosen.name, "flavor_meta": meta, "artifact": digest,
@@ -83,6 +90,8 @@ class ModelRegistry:
             "metrics": metrics, "params": params, "tags": tags, "description": description or "",
             "created_at": now,
         }
+        if profile is not None:
+            spec["profile"] = profile
         code = code_version(self._store.repo_path)
         if code is not None:
             spec["code"] = code
@@ -95,6 +104,33 @@ class ModelRegistry:
                                                   "created_at": now}))
             stored = tx.put_numbered("model_version", f"{name}/", spec, depends)
         return version_record(stored)
+
+    def _put_profile(self, table, signature, flavor, folder: Path, meta, trusted: bool) -> str:
+        """Profile the training set (and the model's output on it) for the drift monitor;
+        stored beside the artifact, content-addressed: ``"sha256:..."`` of its folder."""
+        inputs = signature.input_names
+        predict = None
+        if all(name in table.column_names for name in inputs):  # request fields may be absent
+            try:
+                predictor = flavor.load(folder, meta, trusted=trusted)
+                predict = lambda rows: predictor.predict(signature.conform(rows, label="profile"))  # noqa: E731
+            except FeatureStoreError as exc:  # e.g. an untrusted type: the inputs are still profiled
+                log.warning("model %s: its output is left out of the drift profile: %s", flavor.name, exc)
+        profile = reference_profile(table, inputs, predict)
+        with tempfile.TemporaryDirectory(prefix="featurestore-profile-") as tmp:
+            (Path(tmp) / PROFILE_FILE).write_bytes(dumps_profile(profile))
+            return self.artifacts.put(Path(tmp))
+
+    def profile(self, uri: str | ModelURI) -> dict[str, Any] | None:
+        """The reference profile of the version's training set (featurestore/models/profile.py),
+        or None when it was registered without a training_dataset."""
+        version = self.get(uri)
+        obj = self._version_object(parse_uri(version.uri))
+        digest = obj.spec.get("profile")
+        if digest is None:
+            return None
+        folder = self.artifacts.fetch(digest, label=f"profile of model {version.name} version {version.version}")
+        return json.loads((folder / PROFILE_FILE).read_bytes())
 
     # -- read --------------------------------------------------------------------------
 

@@ -156,9 +156,10 @@ class DuckDBEngine:
         """Per entity key, the latest row with ``start <= event_timestamp <= end`` (ties by
         created timestamp): join keys, features (source names), ``event_timestamp`` (UTC).
         Streams in batches of about ``batch_rows``."""
-        # aggregations read back a window before start (aggregate_sql: aggregate_latest_sql)
-        first = to_utc(start).date() if start and not view.aggregations else None
-        scan = self._scan(view, days=(first, to_utc(end).date()))
+        first = to_utc(start) if start else None
+        if first and view.aggregations:  # windows reach back before start (aggregate_latest_sql)
+            first = min(first, to_utc(end) - max(a.time_window for a in view.aggregations))
+        scan = self._scan(view, days=(first.date() if first else None, to_utc(end).date()))
         names = [*view.join_keys, *view.features, "event_timestamp"]
         if len(set(names)) != len(names):
             raise InputError(f"view {view.name!r}: a join key or feature is named like another column: {names}")

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from monitoring.jobs import render_job_metrics
 from monitoring.metrics import render
+from monitoring.monitor_metrics import render_monitor_metrics
 from monitoring.streaming import render_stream_lag
 from serving.auth import require_metrics_reader
 from serving.disclosure import trusted
@@ -50,12 +51,13 @@ async def ready(request: Request, state: ServingState = Depends(get_state)) -> d
 @router.get("/metrics", response_class=Response, dependencies=[Depends(require_metrics_reader)])
 def metrics(state: ServingState = Depends(get_state)) -> Response:
     """Prometheus exposition: this server's metrics (all worker processes when run with
-    --workers N), then the materialization job metrics read from the registry and the
-    backlog of the configured streams."""
+    --workers N), then the materialization job metrics and the model monitors' latest
+    results read from the registry, and the backlog of the configured streams."""
     body, content_type = render()
     # Read from the registry and Redis at scrape time, so every worker reports the same values.
     for what, extra in (("job", lambda: render_job_metrics(state.store.registry, state.store.project)),
-                        ("stream lag", lambda: render_stream_lag(state.store))):
+                        ("stream lag", lambda: render_stream_lag(state.store)),
+                        ("model monitor", lambda: render_monitor_metrics(state.store))):
         try:
             body += extra()
         except Exception as exc:  # an unreadable registry or stream must not cost the serving metrics

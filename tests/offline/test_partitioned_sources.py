@@ -97,3 +97,17 @@ def test_many_files_read_each_footer_once(tmp_path):
     pq.write_table(pa.table({"driver_id": [5], "ts": pa.array([DAY1], TS), "x": [555]}), folder / "f005.parquet")
     os.utime(folder / "f005.parquet", ns=(1, 1))
     assert engine.point_in_time_join(entities, "ts", [view]).read_all().column("x").to_pylist() == [555, 119, None]
+
+
+def test_an_aggregated_view_reads_the_days_its_window_reaches_back_to(tmp_path):
+    """Materializing [05-03, 05-03 23:00] of a 2-day sum still reads 05-02 (but not 05-01)."""
+    from featurestore import Aggregation
+
+    path = partitioned(tmp_path)
+    (tmp_path / "trips" / "date=2024-05-01" / "region=us" / "part-0.parquet").write_bytes(b"broken")
+    aggs = (Aggregation(column="x", function="sum", time_window=timedelta(hours=36)),)
+    view = ViewRequest("trips", SourceTable((path,), "ts", None, "date"), ("driver_id",), (aggs[0].name,),
+                       (aggs[0].name,), None, aggs)
+    start, end = DAY1 + timedelta(days=2), DAY1 + timedelta(days=2, hours=23)
+    rows = DuckDBEngine().latest_rows(view, start, end).read_all().sort_by("driver_id").to_pylist()
+    assert [(r["driver_id"], r[aggs[0].name]) for r in rows] == [(1, 11 + 21), (2, 12 + 22), (3, 13 + 23)]
