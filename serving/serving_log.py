@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import random
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,13 +23,14 @@ from featurestore.serving_log import ServingLogWriter, log_columns, online_log_c
 from featurestore.serving_log.settings import ServingLogSettings
 from featurestore.store import FeatureStore
 from monitoring.metrics import SERVING_LOG_ROWS_DROPPED, SERVING_LOG_ROWS_WRITTEN
+from serving.request_ids import new_request_id
 
 __all__ = ["ServingLog", "request_id"]
 
 
 def request_id(request: Request) -> str:
     """The client's ``X-Request-ID`` when it sent one, else a new random id."""
-    return request.headers.get("x-request-id") or uuid.uuid4().hex
+    return request.headers.get("x-request-id") or new_request_id()
 
 
 class ServingLog:

@@ -49,6 +49,7 @@ class InputSpec:
     request_fields: tuple[str, ...]      # inputs the caller sends with the entities
     columns: tuple[str, ...]             # every input, in signature order
     schema: pa.Schema                    # the input table's schema
+    types: tuple[pa.DataType, ...]       # its column types (schema.field(i) costs ~0.5 us a call)
     defaults: tuple[Any, ...]            # per input (None: none)
     on_missing: str
 
@@ -83,11 +84,12 @@ def _build(version: ModelVersion) -> InputSpec:
     columns = signature.input_names
     names = [ref.split(":", 1)[1] for ref in version.features]
     service = version.feature_service["name"] if version.feature_service else None
+    schema = pa.schema([pa.field(s.name, s.dtype.to_arrow(), s.nullable) for s in signature.inputs])
     return InputSpec(
         uri=version.uri, features=tuple(version.features), feature_service=service,
         full_feature_names=any(c != f for c, f in zip(columns, names)),
         request_fields=columns[n:], columns=columns,
-        schema=pa.schema([pa.field(s.name, s.dtype.to_arrow(), s.nullable) for s in signature.inputs]),
+        schema=schema, types=tuple(field.type for field in schema),
         defaults=tuple(s.default for s in signature.inputs), on_missing=version.on_missing,
     )
 
@@ -137,11 +139,11 @@ def _resolve(spec: InputSpec, i: int, values: list, statuses: list[str] | None, 
 
 
 def _array(spec: InputSpec, i: int, values: list) -> pa.Array:
-    field = spec.schema.field(i)
     try:
-        return pa.array(values, type=field.type)
+        return pa.array(values, type=spec.types[i])
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as exc:
-        raise InputError(f"model {spec.uri}: input {field.name!r} must hold {field.type} values: {exc}") from None
+        raise InputError(f"model {spec.uri}: input {spec.columns[i]!r} must hold {spec.types[i]} values: "
+                         f"{exc}") from None
 
 
 def request_values(spec: InputSpec, request: Any, name: str, n: int) -> list:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
@@ -32,6 +31,7 @@ from serving.instrumentation import observe_online
 from serving.model_cache import VARIANT
 from serving.model_call import call_model
 from serving.online_json import json_bytes, online_body
+from serving.request_ids import new_request_id
 from serving.routes import ERROR_RESPONSES
 from serving.schemas import PredictRequest, PredictResponse, request_body
 from serving.state import ServingState
@@ -103,7 +103,7 @@ def _request_id(request: Request) -> str:
     given = request.headers.get("x-request-id")
     if given is not None and not _REQUEST_ID.fullmatch(given):
         raise InputError("the X-Request-ID header must be 1 to 128 letters, digits, '.', '_', ':' or '-'")
-    request_id = given or uuid.uuid4().hex
+    request_id = given or new_request_id()
     request.state.request_id = request_id
     return request_id
 
