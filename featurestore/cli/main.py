@@ -15,5 +15,6 @@ def main() -> None:
     from featurestore.cli import model_commands  # noqa: F401 - registers `featurestore models`
     from featurestore.cli import predict_command  # noqa: F401 - registers `featurestore predict`
     from featurestore.cli import monitor_commands  # noqa: F401 - registers `featurestore monitor`
+    from featurestore.cli import rollout_commands  # noqa: F401 - registers `featurestore rollout`
 
     cli(prog_name="featurestore")

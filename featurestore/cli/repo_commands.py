@@ -14,7 +14,7 @@ __all__ = ["KINDS", "print_changes"]
 
 #: What the registry keeps, as `featurestore registry` spells it.
 KINDS = ("entity", "data_source", "feature_view", "feature_service", "saved_dataset", "model", "model_version",
-         "model_alias")
+         "model_alias", "rollout")
 
 
 @cli.command(short_help="Create an example feature repo.")

@@ -38,15 +38,16 @@ from featurestore.models.profile import PROFILE_FILE, dumps_profile, reference_p
 from featurestore.models.records import (
     ARCHIVED, DEFAULT_ON_MISSING, READY, AliasMove, Model, ModelVersion, alias_move, model_record, version_record,
 )
+from featurestore.models.rollouts import Rollouts
 from featurestore.models.uri import ModelURI, check_alias, check_model_name, parse_uri
 
 __all__ = ["ARCHIVE_BLOCKERS", "LoadedModel", "ModelRegistry"]
 
 log = logging.getLogger("featurestore.models")
 
-#: Kinds whose objects pin the model version they depend on against archiving. A rollout
-#: (a later kind that depends on the versions it routes traffic to) joins this tuple.
-ARCHIVE_BLOCKERS: tuple[str, ...] = ("model_alias",)
+#: Kinds whose objects pin the model version they depend on against archiving: an alias,
+#: and a running or paused rollout (the versions it routes traffic to).
+ARCHIVE_BLOCKERS: tuple[str, ...] = ("model_alias", "rollout")
 
 
 class ModelRegistry:
@@ -55,6 +56,11 @@ class ModelRegistry:
     def __init__(self, store, artifacts: ArtifactStore):
         self._store = store
         self.artifacts = artifacts  # where version files live: ``artifacts:`` in featurestore.yaml
+
+    @property
+    def rollouts(self) -> Rollouts:
+        """Canary and shadow rollouts of new versions (docs/rollouts.md)."""
+        return Rollouts(self)
 
     # -- register ----------------------------------------------------------------------
 
@@ -268,7 +274,8 @@ class ModelRegistry:
             if readers:
                 names = ", ".join(n for _, n in readers)
                 raise InUseError(f"cannot archive {obj.name}: {names} point(s) at it; move or delete the "
-                                 "alias first (featurestore models alias / unalias)")
+                                 "alias, or end the rollout, first (featurestore models unalias, "
+                                 "featurestore rollout rollback)")
             if current.spec.get("status") != ARCHIVED:
                 tx.put(ObjectSpec("model_version", obj.name, {**current.spec, "status": ARCHIVED,
                                                               "archived_at": _now()}, current.depends_on))

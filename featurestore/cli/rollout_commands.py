@@ -1,0 +1,106 @@
+"""``featurestore rollout ...``: start, watch and steer a model's canary or shadow rollout.
+
+``status --json`` prints the shape docs/rollouts.md pins: ``{state, stable, candidate,
+weight, history: [...]}`` (plus the mode, settings and failure).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from featurestore.cli.group import cli, open_store, pass_repo
+from featurestore.cli.model_commands import table
+
+__all__ = ["rollout"]
+
+_REASON = click.option("--reason", help="Why (kept in the rollout's history).")
+
+
+@cli.group(short_help="Canary and shadow rollouts of new model versions.")
+def rollout() -> None:
+    """Send a share of a model's traffic to a candidate version, judged each interval,
+    promoted step by step or rolled back (docs/rollouts.md)."""
+
+
+@rollout.command("start")
+@click.argument("name")
+@click.option("--candidate", required=True, type=click.IntRange(min=1), help="The version to roll out.")
+@click.option("--mode", type=click.Choice(["canary", "shadow"]), default="canary", show_default=True,
+              help="canary: a share of entities is answered by the candidate; shadow: it scores a mirrored "
+                   "share and is only logged.")
+@click.option("--step", "step_weight", type=int, default=10, show_default=True, help="Percent added per passing interval.")
+@click.option("--max", "max_weight", type=int, default=50, show_default=True, help="Percent before promotion.")
+@click.option("--interval", default="60s", show_default=True, help="How often the candidate is judged (30s, 5m).")
+@click.option("--threshold", type=int, default=3, show_default=True, help="Failed intervals before rollback.")
+@click.option("--min-requests", type=int, default=100, show_default=True,
+              help="Requests per variant and interval below which an analysis is inconclusive.")
+@click.option("--check", "checks", multiple=True, metavar="NAME=LIMIT",
+              help="A check's limit (success_rate, p99_ms, p99_ratio, js_distance, null_rate; LIMIT 'off' skips it).")
+@_REASON
+@pass_repo
+def rollout_start(repo: Path, name: str, candidate: int, mode: str, step_weight: int, max_weight: int,
+                  interval: str, threshold: int, min_requests: int, checks: tuple[str, ...], reason) -> None:
+    """Start rolling out version CANDIDATE of model NAME against its champion."""
+    with open_store(repo) as store:
+        r = store.models.rollouts.start(name, candidate, mode=mode, step_weight=step_weight, max_weight=max_weight,
+                                        interval=interval, threshold=threshold, min_requests=min_requests,
+                                        checks=_limits(checks), reason=reason)
+        click.echo(f"Rolling out {name}/{r.candidate} against {name}/{r.stable} ({r.mode}, {r.weight}%).")
+
+
+@rollout.command("status")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@pass_repo
+def rollout_status(repo: Path, name: str, as_json: bool) -> None:
+    """Where NAME's rollout stands: state, weight, checks and history."""
+    with open_store(repo) as store:
+        r = store.models.rollouts.get(name)
+        if as_json:
+            click.echo(json.dumps(r.to_dict(), indent=2, default=str))
+            return
+        click.echo(f"{name}: {r.state}, {r.mode} of {name}/{r.candidate} against {name}/{r.stable}, weight "
+                   f"{r.weight}% (step {r.step_weight}, max {r.max_weight}), failed intervals "
+                   f"{r.failed_checks}/{r.threshold}")
+        if r.failure:
+            click.echo(f"failed: {json.dumps(r.failure, default=str)}")
+        table([[e.at.isoformat(timespec="seconds"), e.decision, f"{e.weight}%", e.reason or "",
+                json.dumps(e.measured, default=str) if e.measured else ""] for e in r.history],
+              ["AT", "DECISION", "WEIGHT", "REASON", "MEASURED"])
+
+
+def _steer(command: str, doc: str):
+    @rollout.command(command, help=doc)
+    @click.argument("name")
+    @_REASON
+    @pass_repo
+    def run(repo: Path, name: str, reason) -> None:
+        with open_store(repo) as store:
+            r = getattr(store.models.rollouts, command)(name, reason=reason)
+            click.echo(f"{name}: {r.state}, weight {r.weight}% ({name}/{r.candidate} against {name}/{r.stable}).")
+
+    return run
+
+
+_steer("pause", "Hold NAME's rollout at its weight; no analysis steps it until resume.")
+_steer("resume", "Let NAME's paused rollout be judged and stepped again.")
+_steer("promote", "Move NAME's champion to the candidate now and end the rollout.")
+_steer("rollback", "Send NAME's candidate no more traffic and mark it failed.")
+
+
+def _limits(items: tuple[str, ...]) -> dict[str, float | None]:
+    from featurestore.errors import InputError
+
+    out: dict[str, float | None] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--check {item!r} must look like name=limit (success_rate=0.99)")
+        try:
+            out[key] = None if value.lower() == "off" else float(value)
+        except ValueError:
+            raise InputError(f"--check {item!r}: {value!r} is not a number (or 'off')") from None
+    return out
