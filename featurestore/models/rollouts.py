@@ -172,18 +172,18 @@ class Rollouts:
     def resume(self, name: str, reason: str | None = None) -> Rollout:
         return self._move(name, "resumed", {PAUSED}, reason, state=RUNNING)
 
-    def set_weight(self, name: str, weight: int, reason: str | None = None,
-                   measured: dict[str, Any] | None = None) -> Rollout:
+    def set_weight(self, name: str, weight: int, reason: str | None = None, measured: dict[str, Any] | None = None,
+                   expected_revision: int | None = None) -> Rollout:
         """Route ``weight`` percent to the candidate (the controller's step; also by hand)."""
-        return self._move(name, "step", set(ACTIVE), reason, measured, weight=_percent(weight, "weight"))
+        return self._move(name, "step", set(ACTIVE), reason, measured, expected_revision=expected_revision,
+                          weight=_percent(weight, "weight"))
 
-    def record(self, name: str, decision: str, measured: dict[str, Any], failed: bool,
+    def record(self, name: str, decision: str, measured: dict[str, Any], failed: bool, reason: str | None = None,
                expected_revision: int | None = None) -> Rollout:
-        """Keep an analysis that neither steps nor ends the rollout (hold, inconclusive, a failed
+        """Keep an analysis that neither steps nor ends the rollout (inconclusive, or a failed
         interval below the threshold); a failed one counts towards ``threshold``."""
-        current = self.get(name)
-        return self._move(name, decision, {RUNNING}, None, measured, expected_revision=expected_revision,
-                          failed_checks=current.failed_checks + (1 if failed else 0))
+        return self._move(name, decision, {RUNNING}, reason, measured, expected_revision=expected_revision,
+                          count_failure=failed)
 
     def promote(self, name: str, reason: str | None = None, measured: dict[str, Any] | None = None,
                 expected_revision: int | None = None) -> Rollout:
@@ -211,7 +211,7 @@ class Rollouts:
     # -- plumbing ----------------------------------------------------------------------
 
     def _move(self, name, decision, allowed, reason, measured=None, also=None, expected_revision=None,
-              **changes) -> Rollout:
+              count_failure=False, **changes) -> Rollout:
         with self._models._transaction() as tx:
             self._models._model(name, tx)
             current = tx.get("rollout", name)
@@ -224,6 +224,7 @@ class Rollouts:
             if expected_revision is not None and current.version != expected_revision:
                 raise InputError(f"the rollout of {name!r} changed while it was analysed; the decision is dropped")
             spec.update(changes)
+            spec["failed_checks"] += 1 if count_failure else 0
             spec["event"] = _event(decision, spec["weight"], reason, measured or {})
             if also is not None:
                 also(tx, spec)

@@ -59,3 +59,12 @@ def registered(store, trained):
                                     metrics={"auc": 0.71}, params={"steps": 50}, tags={"team": "rides"})
     store.models.set_alias("driver_model", "champion", version.version, reason="first")
     return version
+
+
+@pytest.fixture
+def two_versions(store, trained, registered):
+    """driver_model/1 (champion) and driver_model/2 (a candidate for a rollout)."""
+    _, saved, model = trained
+    store.models.register("driver_model", model, flavor="python", features=SERVICE, training_dataset=saved,
+                          output="trip_completed")
+    return store

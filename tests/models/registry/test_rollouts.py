@@ -12,18 +12,8 @@ import pytest
 
 from featurestore.errors import ConfigError, InputError, InUseError, NotFoundError
 
-from .conftest import SERVICE
 
 BIN = Path(sys.executable).parent / "featurestore"
-
-
-@pytest.fixture
-def two_versions(store, trained, registered):
-    """driver_model/1 (champion) and driver_model/2 (the candidate)."""
-    _, saved, model = trained
-    store.models.register("driver_model", model, flavor="python", features=SERVICE, training_dataset=saved,
-                          output="trip_completed")
-    return store
 
 
 def test_start_steps_and_promotes_with_the_reason_in_the_alias_history(two_versions):

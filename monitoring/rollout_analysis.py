@@ -1,0 +1,141 @@
+"""One interval of a rollout judged from the serving log: per variant numbers, then a verdict.
+
+The rows of the interval are split by the log's ``variant`` and ``version`` columns:
+``stable`` rows of the stable version, ``canary`` (or ``shadow``) rows of the candidate.
+Per variant it measures:
+
+- ``requests``: rows logged;
+- ``success_rate``: the share of rows whose ``error`` column is null (a log without the
+  column holds answered requests only: 1.0);
+- ``p99_ms``: the 99th percentile of ``latency_ms`` (None when the log has no latencies);
+- ``null_rate``: the share of feature values whose ``<f>__status`` is not PRESENT;
+- for the candidate, ``js_distance``: the Jensen-Shannon distance (base 2, so 0..1) of its
+  predictions to stable's over the same interval, on shared bins (deciles of the pooled
+  numbers, or the categories).
+
+The verdict is ``inconclusive`` when either variant has fewer than ``min_requests`` rows
+or a configured check cannot be measured, else ``failed`` (with each failed check, its
+measured value and limit) or ``passed``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = ["Analysis", "analyze", "js_distance"]
+
+PASSED, FAILED, INCONCLUSIVE = "passed", "failed", "inconclusive"
+_BINS = 10
+
+
+@dataclass(frozen=True)
+class Analysis:
+    verdict: str
+    measured: dict[str, dict[str, Any]]
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "reason": self.reason, "failures": self.failures, **self.measured}
+
+
+def analyze(log: pa.Table, rollout) -> Analysis:
+    """The verdict on ``rollout`` (a ``featurestore.models.rollouts.Rollout``) from the
+    serving log rows of one interval."""
+    stable = _rows(log, "stable", rollout.stable)
+    candidate = _rows(log, rollout.mode, rollout.candidate)
+    measured = {"stable": _measure(stable), "candidate": _measure(candidate)}
+    few = [name for name, rows in (("stable", stable), ("candidate", candidate))
+           if rows.num_rows < rollout.min_requests]
+    if few:
+        return Analysis(INCONCLUSIVE, measured, reason=f"fewer than {rollout.min_requests} requests for "
+                                                       f"{' and '.join(few)}")
+    measured["candidate"]["js_distance"] = js_distance(_predictions(stable), _predictions(candidate))
+    ours, theirs = measured["candidate"], measured["stable"]
+    values = {
+        "success_rate": ours["success_rate"], "p99_ms": ours["p99_ms"], "null_rate": ours["null_rate"],
+        "js_distance": ours["js_distance"],
+        "p99_ratio": None if ours["p99_ms"] is None or not theirs["p99_ms"] else ours["p99_ms"] / theirs["p99_ms"],
+    }
+    failures, unmeasured = [], []
+    for check, limit in rollout.checks.items():
+        if limit is None:
+            continue
+        value = values[check]
+        if value is None:
+            unmeasured.append(check)
+        elif value < limit if check == "success_rate" else value > limit:
+            failures.append({"check": check, "measured": value, "limit": limit})
+    if failures:
+        return Analysis(FAILED, measured, failures, ", ".join(f"{f['check']} {f['measured']:.4g} (limit "
+                                                               f"{f['limit']:g})" for f in failures))
+    if unmeasured:
+        return Analysis(INCONCLUSIVE, measured, reason=f"not measured in the log: {', '.join(unmeasured)}")
+    return Analysis(PASSED, measured, reason="every check passed")
+
+
+def js_distance(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Jensen-Shannon distance (base 2) between two samples, on shared bins; None if either
+    is empty."""
+    if len(a) == 0 or len(b) == 0:
+        return None
+    if a.dtype.kind in "biuf" and b.dtype.kind in "biuf":
+        pooled = np.concatenate([a, b]).astype(float)
+        edges = np.unique(np.quantile(pooled, np.linspace(0, 1, _BINS + 1)))
+        if len(edges) < 2:
+            return 0.0
+        p = np.histogram(np.clip(a, edges[0], edges[-1]), edges)[0].astype(float)
+        q = np.histogram(np.clip(b, edges[0], edges[-1]), edges)[0].astype(float)
+    else:
+        cats = sorted(set(a.tolist()) | set(b.tolist()), key=str)
+        p = np.array([np.sum(a == c) for c in cats], dtype=float)
+        q = np.array([np.sum(b == c) for c in cats], dtype=float)
+    p, q = p / p.sum(), q / q.sum()
+    m = (p + q) / 2
+    divergence = (_kl(p, m) + _kl(q, m)) / 2
+    return float(np.sqrt(max(divergence, 0.0)))
+
+
+def _kl(p: np.ndarray, m: np.ndarray) -> float:
+    nz = p > 0
+    return float(np.sum(p[nz] * np.log2(p[nz] / m[nz])))
+
+
+def _rows(log: pa.Table, variant: str, version: int) -> pa.Table:
+    if log.num_rows == 0 or "variant" not in log.column_names:
+        return log.slice(0, 0)
+    keep = pc.and_(pc.equal(log["variant"], variant), pc.equal(log["version"], version))
+    return log.filter(keep)
+
+
+def _measure(rows: pa.Table) -> dict[str, Any]:
+    n = rows.num_rows
+    names = rows.column_names
+    errors = rows["error"].null_count if "error" in names else n
+    statuses = [c for c in names if c.endswith("__status")]
+    cells = n * len(statuses)
+    absent = sum(n - pc.sum(pc.equal(rows[c], "PRESENT")).as_py() if n else 0 for c in statuses)
+    latency = rows["latency_ms"].drop_null().to_numpy() if "latency_ms" in names else np.array([])
+    return {
+        "requests": n,
+        "success_rate": (errors / n) if n else None,
+        "p99_ms": float(np.percentile(latency, 99)) if len(latency) else None,
+        "null_rate": (absent / cells) if cells else None,
+    }
+
+
+def _predictions(rows: pa.Table) -> np.ndarray:
+    """The answered rows' predictions (the first value of list-typed ones), flattened."""
+    if "prediction" not in rows.column_names:
+        return np.array([])
+    if "error" in rows.column_names:
+        rows = rows.filter(pc.is_null(rows["error"]))
+    column = rows["prediction"]
+    if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+        column = pc.list_element(column, 0)
+    return column.drop_null().to_numpy(zero_copy_only=False)
