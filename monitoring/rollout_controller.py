@@ -15,6 +15,7 @@ rollout did not change meanwhile (a pause or a promotion by hand wins).
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -22,7 +23,7 @@ from featurestore.errors import InputError
 from featurestore.jobs.locks import owner_id
 from monitoring.rollout_analysis import FAILED, PASSED, analyze
 
-__all__ = ["LOCK", "decide", "run_rollouts"]
+__all__ = ["LOCK", "decide", "run_rollouts", "start_controller"]
 
 log = logging.getLogger("featurestore.rollouts")
 
@@ -50,6 +51,23 @@ def run_rollouts(store, now: datetime | None = None, owner: str | None = None, t
         return decisions
     finally:
         store.locks.release(LOCK, owner)
+
+
+def start_controller(store, stop: threading.Event, every: float = 1.0) -> threading.Thread:
+    """Run ``run_rollouts`` every ``every`` seconds in a daemon thread until ``stop`` is set
+    (``featurestore scheduler`` starts one); a failed pass is logged and retried."""
+
+    def loop() -> None:
+        owner = owner_id("rollouts")
+        while not stop.wait(every):
+            try:
+                run_rollouts(store, owner=owner)
+            except Exception as exc:  # a busy registry or an unreadable log: the next pass retries
+                log.error("rollout controller pass failed: %s", exc)
+
+    thread = threading.Thread(target=loop, name="rollout-controller", daemon=True)
+    thread.start()
+    return thread
 
 
 def decide(store, rollout, start: datetime, end: datetime) -> dict[str, Any] | None:

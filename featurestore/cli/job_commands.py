@@ -34,9 +34,12 @@ def scheduler(repo: Path, once: bool, poll: str | None, workers: int) -> None:
     A view is scheduled by its definition's `schedule` (cron string or timedelta) or by
     `scheduler.views` in featurestore.yaml. Applies are picked up without a restart.
     Model monitors with a `schedule` under `monitoring.models` in featurestore.yaml run
-    here too.
+    here too, and running model rollouts are judged and stepped (docs/rollouts.md).
     """
+    import threading
+
     from featurestore.jobs import JobSettings, Scheduler, parse_duration
+    from monitoring.rollout_controller import run_rollouts, start_controller
     from monitoring.scheduled import monitor_tasks
 
     _log_to_stderr()
@@ -50,12 +53,19 @@ def scheduler(repo: Path, once: bool, poll: str | None, workers: int) -> None:
                        "`schedule=\"0 * * * *\"` (or a timedelta) and apply, or list it under scheduler.views "
                        "in featurestore.yaml." + ("" if once else " Waiting for an apply that adds one."), err=True)
         if once:
+            run_rollouts(store)
             records = runner.run_due()
             runner.stop(grace=0)
             if records or runner.schedules:
                 print_jobs(records, empty="No runs: every scheduled view was up to date or busy.")
             return
-        runner.run_forever()
+        stop = threading.Event()
+        controller = start_controller(store, stop)
+        try:
+            runner.run_forever()
+        finally:
+            stop.set()
+            controller.join(timeout=10)
 
 
 @cli.command(short_help="Materialize a view's past range in chunks.")

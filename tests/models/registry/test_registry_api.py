@@ -154,7 +154,7 @@ def test_bad_alias_moves_are_refused_and_change_nothing(store, registered, regis
 
 
 def test_archive_is_refused_while_an_alias_points_at_the_version(store, trained, registered, registry_snapshot):
-    assert ARCHIVE_BLOCKERS == ("model_alias",)
+    assert ARCHIVE_BLOCKERS == ("model_alias", "rollout")
     store.models.set_alias("driver_model", "challenger", 1)
     before = registry_snapshot(store.registry.path)
     with pytest.raises(InUseError, match="driver_model@challenger, driver_model@champion point"):

@@ -4,7 +4,12 @@ controller at a time, and a second controller continuing from the registry."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -15,6 +20,7 @@ from monitoring.rollout_analysis import js_distance
 from monitoring.rollout_controller import LOCK, run_rollouts
 
 MODEL = "driver_model"
+BIN = Path(sys.executable).parent / "featurestore"
 
 
 def log_interval(store, rollout, n=1000, error_share=0.0, slower_ms=0.0, shift=0.0, seed=0):
@@ -106,3 +112,41 @@ def test_js_distance_bounds():
     assert same < 0.1 and apart > 0.9 and apart <= 1.0
     assert js_distance(np.array(["a", "b"] * 50), np.array(["a"] * 100)) > 0.4
     assert js_distance(np.array([]), np.array([1.0])) is None
+
+
+def _wait_for(check, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+def _scheduler(repo):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEATURESTORE_")}
+    return subprocess.Popen([str(BIN), "-r", str(repo), "scheduler", "--poll", "1s"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_schedulers_run_one_controller_and_a_killed_one_is_continued(two_versions, repo):
+    rollouts = two_versions.models.rollouts
+    rollouts.start(MODEL, 2, step_weight=50, max_weight=100, interval=1, min_requests=50)
+    log_interval(two_versions, rollouts.get(MODEL))
+    first = _scheduler(repo)
+    try:
+        _wait_for(lambda: rollouts.get(MODEL).weight == 100)
+    finally:
+        first.kill()  # mid-rollout, without a chance to clean up
+        first.wait()
+    log_interval(two_versions, rollouts.get(MODEL), seed=5)
+    others = [_scheduler(repo), _scheduler(repo)]
+    try:
+        _wait_for(lambda: rollouts.get(MODEL).state == "promoted")
+        time.sleep(1.5)  # a second controller deciding too would add an entry by now
+    finally:
+        for proc in others:
+            proc.terminate()
+            proc.wait(timeout=30)
+    assert [e.decision for e in rollouts.get(MODEL).history] == ["started", "step", "promoted"]
+    assert two_versions.models.get(MODEL).version == 2
