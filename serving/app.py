@@ -23,7 +23,7 @@ from serving.errors import install_error_handlers
 from serving.instrumentation import MetricsMiddleware
 from serving.model_cache import ModelCache
 from serving.routes import (features, health, inference, jobs, materialize, models, monitoring, predict, push,
-                            registry)
+                            registry, rollouts)
 from serving.state import ServingState
 
 __all__ = ["app_from_env", "create_app"]
@@ -88,7 +88,7 @@ def create_app(
     app.state.serving = state
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware)
-    for module in (features, predict, push, materialize, jobs, registry, models, monitoring, inference, health):
+    for module in (features, predict, push, materialize, jobs, registry, models, monitoring, inference, rollouts, health):
         app.include_router(module.router)
     # The router tries routes in order and FastAPI put its docs routes first: the hot path
     # goes to the front (a stable sort keeps the rest as they were).

@@ -1,0 +1,47 @@
+"""``/models/{name}/rollout`` on a real server: status for readers, changes need an API key."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.serving.served import Server
+
+KEY = "s3cret"
+
+
+@pytest.fixture
+def server(two_versions, repo):
+    two_versions.close()
+    srv = Server(repo, "--no-access-log", "--watch-interval", "0", env={"FEATURESTORE_API_KEYS": KEY})
+    yield srv.client
+    srv.stop()
+
+
+def test_start_status_and_steer_over_http(server):
+    body = {"candidate": 2, "mode": "shadow", "step_weight": 20, "interval": "30s", "checks": {"p99_ms": 80}}
+    assert server.post("/models/driver_model/rollout", json=body).status_code == 401
+    started = server.post("/models/driver_model/rollout", json=body, headers={"X-API-Key": KEY})
+    assert started.status_code == 200, started.text
+    assert {k: started.json()[k] for k in ("state", "stable", "candidate", "weight", "mode")} == {
+        "state": "running", "stable": 1, "candidate": 2, "weight": 20, "mode": "shadow"}
+    paused = server.post("/models/driver_model/rollout/pause?reason=lunch", headers={"X-API-Key": KEY})
+    assert paused.json()["state"] == "paused"
+    status = server.get("/models/driver_model/rollout").json()
+    assert [(h["decision"], h["reason"]) for h in status["history"]] == [("started", None), ("paused", "lunch")]
+    promoted = server.post("/models/driver_model/rollout/promote", headers={"X-API-Key": KEY}).json()
+    assert promoted["state"] == "promoted"
+    assert server.get("/models/driver_model").json()["aliases"] == {"champion": 2}
+
+
+@pytest.mark.parametrize("path, body, status, words", [
+    ("/models/driver_model/rollout", {"candidate": 1}, 422, "already the champion"),
+    ("/models/driver_model/rollout", {"candidate": 2, "weight": 5}, 422, "unknown field(s) weight"),
+    ("/models/driver_model/rollout", {"mode": "canary"}, 422, "needs 'candidate'"),
+    ("/models/driver_model/rollout/pause", None, 404, "unknown rollout"),
+    ("/models/driver_model/rollout/explode", None, 422, "unknown rollout action"),
+    ("/models/nope/rollout", {"candidate": 2}, 404, "unknown model 'nope'"),
+])
+def test_bad_requests_say_what_is_wrong(server, path, body, status, words):
+    answer = server.post(path, json=body, headers={"X-API-Key": KEY})
+    assert answer.status_code == status and words in answer.json()["error"]["message"], answer.text
+    assert server.get("/models/driver_model/rollout").status_code == 404  # nothing stored
