@@ -88,7 +88,8 @@ def create_app(
     app.state.serving = state
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware)
-    for module in (features, predict, push, materialize, jobs, registry, models, monitoring, inference, rollouts, health):
+    for module in (features, predict, push, materialize, jobs, registry, models, monitoring, inference, rollouts,
+                   health):
         app.include_router(module.router)
     # The router tries routes in order and FastAPI put its docs routes first: the hot path
     # goes to the front (a stable sort keeps the rest as they were).
