@@ -14,6 +14,10 @@
 - **Failures.** A version that fails to load answers 503 naming it and is not
   remembered: the next request tries again. Nothing a model does at load time takes the
   worker down. An unknown version is a 404 as anywhere else.
+- **Rollouts.** The running or paused rollouts (docs/rollouts.md) are re-read whenever
+  the ``rollout`` kind's revision moves, on the same watch tick, so a weight change
+  reaches every worker within a tick; a candidate is loaded as soon as its rollout is
+  seen. ``route`` says which rollout, if any, splits a request.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any
 from featurestore.errors import FeatureStoreError, InputError, NotFoundError, RegistryError
 from featurestore.models.loaded import LoadedModel
 from featurestore.models.records import ModelVersion
+from featurestore.models.routing import Route, routes
 from featurestore.models.uri import ModelURI, parse_uri
 from monitoring.metrics import MODEL_INFO, PREDICTION_DURATION, PREDICTIONS
 from serving.disclosure import scrub
@@ -54,11 +59,11 @@ class ServedModel:
     def version(self) -> ModelVersion:
         return self.loaded.version
 
-    def count(self, status: str) -> None:
-        counter = self.counters.get(status)
+    def count(self, status: str, variant: str = VARIANT) -> None:
+        counter = self.counters.get((status, variant))
         if counter is None:
             v = self.version
-            counter = self.counters[status] = PREDICTIONS.labels(v.name, str(v.version), VARIANT, status)
+            counter = self.counters[status, variant] = PREDICTIONS.labels(v.name, str(v.version), variant, status)
         counter.inc()
 
 
@@ -72,6 +77,8 @@ class ModelCache:
         self._loading: dict[tuple[str, int], asyncio.Future] = {}
         self._aliases: dict[tuple[str, str], int] = {}
         self._revision = -1
+        self._routes: dict[str, Route] = {}
+        self._routes_revision = -1
         self._warming: set[asyncio.Task] = set()
 
     # -- aliases ---------------------------------------------------------------------
@@ -80,9 +87,10 @@ class ModelCache:
         """Re-read the aliases if an alias moved since the last call; True when they were.
         Moved aliases' targets are loaded in the background. Raises RegistryError."""
         registry, project = self._store.registry, self._store.project
+        rolled = self._refresh_routes(registry, project)
         revision = registry.revision(project, "model_alias")
         if revision == self._revision:
-            return False
+            return rolled
         aliases = {(o.spec["model"], o.spec["alias"]): o.spec["version"]
                    for o in registry.list(project, "model_alias")}
         first = self._revision < 0
@@ -99,6 +107,24 @@ class ModelCache:
             if alias == self.default_alias or not first:  # at start only the default aliases
                 self.warm(model, aliases[model, alias])
         return True
+
+    def _refresh_routes(self, registry, project: str) -> bool:
+        revision = registry.revision(project, "rollout")
+        if revision == self._routes_revision:
+            return False
+        self._routes, self._routes_revision = routes(registry, project), revision
+        for name, route in self._routes.items():
+            self.warm(name, route.candidate)
+        return True
+
+    def route(self, uri: ModelURI) -> Route | None:
+        """The rollout splitting requests for ``uri``: only a request that names the model by
+        an alias pointing at the rollout's stable version (its champion) is split; one naming
+        a version is served that version."""
+        found = self._routes.get(uri.name)
+        if found is None or found.weight == 0 or uri.alias is None:
+            return None
+        return found if self._aliases.get((uri.name, uri.alias)) == found.stable else None
 
     def parse(self, text: str) -> ModelURI:
         """``name``, ``name@alias`` or ``name/3``; a bare name follows the default alias."""

@@ -15,6 +15,8 @@ serving log hooks there). Stage times and outcomes are metrics (docs/metrics.md)
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import time
 
@@ -23,6 +25,8 @@ from starlette.responses import Response
 
 from featurestore.errors import FeatureStoreError, InputError, StoreUnavailableError
 from featurestore.models.inputs import input_spec, model_inputs
+from featurestore.models.routing import to_candidate
+from featurestore.models.uri import ModelURI
 from featurestore.online.read import FieldStatus, OnlineResponse
 from serving.auth import require_reader
 from serving.body import parse_entities, read_json
@@ -39,6 +43,8 @@ from serving.state import ServingState
 __all__ = ["router"]
 
 router = APIRouter(tags=["predictions"])
+log = logging.getLogger("featurestore.serving")
+_SHADOWS: set[asyncio.Task] = set()  # shadow scorings in flight (a reference keeps each alive)
 
 # What an incoming X-Request-ID may hold: it is echoed in a header and written to logs.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
@@ -63,10 +69,38 @@ async def predict(request: Request, model: str) -> Response:
     include = body.get("include_features", False)
     if type(include) is not bool:
         raise InputError("'include_features' must be true or false")
-    served = await state.models.get(model)
+    uri = state.models.parse(model)
+    served = await state.models.get(uri)
+    variant, shadow = VARIANT, None
+    route = state.models.route(uri)
+    if route is not None and to_candidate(_entity_key(entities, served.version), route.weight):
+        candidate = await state.models.get(ModelURI(uri.name, version=route.candidate))
+        if route.mode == "canary":
+            served, variant = candidate, "canary"
+        else:
+            shadow = candidate
+    spec, plan, response, inputs, predictions, now = await _score(state, served, entities, variant)
     version = served.version
-    observe = served.observe
+    answer = {"model": version.name, "version": version.version, "variant": variant, "predictions": predictions,
+              "request_id": request_id}
+    if include:
+        answer["features"] = online_body(_input_columns(spec, response, inputs))
+    prediction_finished(state.prediction_sinks, FinishedPrediction(
+        request_id=request_id, model=version.name, version=version.version, variant=variant, served_at=now,
+        entities=entities, request=body.get("request"), features=response, plan=plan, inputs=inputs,
+        predictions=predictions,
+    ))
+    if shadow is not None:  # scored after the answer is built, never awaited by the caller
+        task = asyncio.get_running_loop().create_task(_shadow(state, shadow, entities, body, request_id))
+        _SHADOWS.add(task)
+        task.add_done_callback(_SHADOWS.discard)
+    return Response(json_bytes(answer), media_type="application/json", headers={"X-Request-ID": request_id})
 
+
+async def _score(state: ServingState, served, entities, variant: str):
+    """One online read of the version's features, its inputs and the model call, with the
+    stage times and outcomes counted."""
+    version, observe = served.version, served.observe
     began = time.perf_counter()
     try:
         spec = input_spec(version)
@@ -76,26 +110,42 @@ async def predict(request: Request, model: str) -> Response:
         inputs = model_inputs(spec, response, entities, join_keys=plan.join_keys)
         observe["transform"](time.perf_counter() - read)
     except StoreUnavailableError:
-        served.count("unavailable")
+        served.count("unavailable", variant)
         raise
     except FeatureStoreError:
-        served.count("invalid_input")
+        served.count("invalid_input", variant)
         raise
     now = state.store.clock()
     observe_online(plan, response, now)
     predictions = await call_model(state.runner, served, inputs, conformed=True)
-    served.count("ok")
+    served.count("ok", variant)
+    return spec, plan, response, inputs, predictions, now
 
-    answer = {"model": version.name, "version": version.version, "variant": VARIANT, "predictions": predictions,
-              "request_id": request_id}
-    if include:
-        answer["features"] = online_body(_input_columns(spec, response, inputs))
+
+async def _shadow(state: ServingState, served, entities, body: dict, request_id: str) -> None:
+    """The candidate's answer to a request stable answered: logged (variant ``shadow``), never
+    returned; a failure is counted and logged, never seen by the caller."""
+    try:
+        _, plan, response, inputs, predictions, now = await _score(state, served, entities, "shadow")
+    except Exception as exc:  # the caller has its answer already
+        log.info("shadow %s/%d failed: %s", served.version.name, served.version.version, exc)
+        return
+    version = served.version
     prediction_finished(state.prediction_sinks, FinishedPrediction(
-        request_id=request_id, model=version.name, version=version.version, variant=VARIANT, served_at=now,
+        request_id=request_id, model=version.name, version=version.version, variant="shadow", served_at=now,
         entities=entities, request=body.get("request"), features=response, plan=plan, inputs=inputs,
         predictions=predictions,
     ))
-    return Response(json_bytes(answer), media_type="application/json", headers={"X-Request-ID": request_id})
+
+
+def _entity_key(entities, version) -> list:
+    """The first entity row's key (its columns that are not request fields, by name): what
+    decides which variant serves the request."""
+    if isinstance(entities, list):
+        row = entities[0] if entities else {}
+    else:
+        row = {k: (v[0] if v else None) if type(v) is list else v for k, v in entities.items()}
+    return [row[k] for k in sorted(row) if k not in version.request_fields]
 
 
 def _request_id(request: Request) -> str:
