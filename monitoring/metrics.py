@@ -155,6 +155,20 @@ MODEL_INFO = Gauge(
     multiprocess_mode="livemax",
 )
 
+ROLLOUT_WEIGHT = Gauge(
+    "featurestore_rollout_weight",
+    "The percent of a model's traffic its running or paused rollout sends to the candidate, as this "
+    "server sees it (0 when none).",
+    ["model"],
+    multiprocess_mode="livemax",
+)
+ROLLOUT_FAILED_CHECKS = Gauge(
+    "featurestore_rollout_failed_checks",
+    "Failed analysis intervals of a model's running or paused rollout (0 when none).",
+    ["model"],
+    multiprocess_mode="livemax",
+)
+
 
 def render() -> tuple[bytes, str]:
     """The exposition text for a scrape and its content type; with several processes,

@@ -34,7 +34,9 @@ from featurestore.models.loaded import LoadedModel
 from featurestore.models.records import ModelVersion
 from featurestore.models.routing import Route, routes
 from featurestore.models.uri import ModelURI, parse_uri
-from monitoring.metrics import MODEL_INFO, PREDICTION_DURATION, PREDICTIONS
+from monitoring.metrics import (
+    MODEL_INFO, PREDICTION_DURATION, PREDICTIONS, ROLLOUT_FAILED_CHECKS, ROLLOUT_WEIGHT,
+)
 from serving.disclosure import scrub
 from serving.errors import HTTPError
 
@@ -112,8 +114,14 @@ class ModelCache:
         revision = registry.revision(project, "rollout")
         if revision == self._routes_revision:
             return False
-        self._routes, self._routes_revision = routes(registry, project), revision
+        previous, self._routes = self._routes, routes(registry, project)
+        self._routes_revision = revision
+        for name in set(previous) - set(self._routes):
+            ROLLOUT_WEIGHT.labels(name).set(0)
+            ROLLOUT_FAILED_CHECKS.labels(name).set(0)
         for name, route in self._routes.items():
+            ROLLOUT_WEIGHT.labels(name).set(route.weight)
+            ROLLOUT_FAILED_CHECKS.labels(name).set(route.failed_checks)
             self.warm(name, route.candidate)
         return True
 

@@ -27,6 +27,7 @@ class Route:
     candidate: int
     mode: str
     weight: int
+    failed_checks: int = 0
 
 
 def bucket(key: Sequence[Any]) -> float:
@@ -47,5 +48,5 @@ def routes(registry, project: str) -> dict[str, Route]:
     for obj in registry.list(project, "rollout"):
         s = obj.spec
         if s["state"] in ("running", "paused"):
-            found[s["model"]] = Route(s["stable"], s["candidate"], s["mode"], s["weight"])
+            found[s["model"]] = Route(s["stable"], s["candidate"], s["mode"], s["weight"], s["failed_checks"])
     return found

@@ -29,6 +29,7 @@ def test_canary_splits_by_entity_key_and_follows_the_weight(prediction_server):
             expected = {i: ("canary", 2) if to_candidate([i], 40) else ("stable", 1) for i in IDS}
             wait_for(lambda: variants(prediction_server) == expected, "the canary split", 20)
             assert variants(prediction_server) == expected  # sticky
+            assert 'featurestore_rollout_weight{model="scaled"} 40.0' in prediction_server.client.get("/metrics").text
             assert 0 < sum(v == "canary" for v, _ in expected.values()) < len(IDS)
             pinned = prediction_server.client.post("/predict/scaled/1", json={"entities": {"driver_id": IDS}})
             assert pinned.json()["variant"] == "stable"  # a version named is that version
