@@ -9,6 +9,7 @@ registry commits the whole set in one transaction.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,8 +19,9 @@ from registry import ApplyResult, Change
 
 from featurestore.catalog import Catalog
 from featurestore.definitions import FeatureView, Field
-from featurestore.errors import DefinitionError, NotFoundError, Problems, SchemaError
+from featurestore.errors import ConflictError, DefinitionError, NotFoundError, Problems, SchemaError, StoreUnavailableError
 from featurestore.offline.base import OfflineEngine
+from featurestore.online_writes import clear_online
 from featurestore.repo import RepoContents, discover
 from featurestore.serialization import DEFINITION_KINDS, contents_to_specs
 from featurestore.source_tables import source_table
@@ -27,7 +29,9 @@ from featurestore.streaming.events import ViewLayout
 from featurestore.transforms import check_transform
 from featurestore.types import compatible, from_arrow
 
-__all__ = ["PINNING_KINDS", "check_plan", "commit", "load_repo", "stale_online_views", "validate"]
+__all__ = ["PINNING_KINDS", "apply_repo", "check_plan", "commit", "load_repo", "stale_online_views", "validate"]
+
+log = logging.getLogger("featurestore")
 
 
 def load_repo(repo: Path, engine: OfflineEngine, offline_root: Path, project: str | None = None) -> RepoContents:
@@ -62,6 +66,59 @@ def commit(registry: Catalog, project: str, contents: RepoContents,
     project's revision moved past it."""
     return registry.apply(project, contents_to_specs(contents), DEFINITION_KINDS, expected_revision,
                           pinned_by=PINNING_KINDS)
+
+
+def apply_repo(store, base: RepoContents, base_revision: int, contents: RepoContents, force: bool) -> ApplyResult:
+    """``store.apply``: commit ``contents`` against ``base`` (the definitions the store last
+    read, at ``base_revision``), clearing the online values of retyped views first and of
+    removed views after; ``force`` commits against whatever the registry holds."""
+    if force:
+        store.refresh()
+        base = store.contents
+    else:
+        _unchanged_since(store, base_revision)
+    retyped, removed = stale_online_views(base, contents)
+    check_plan(store.registry, store.project, contents)  # a refused removal clears nothing
+    for view in retyped:
+        clear_online(store, view)
+    for attempt in range(3):
+        expected = None if force else _unchanged_since(store, base_revision)
+        try:
+            result = commit(store.registry, store.project, contents, expected_revision=expected)
+            break
+        except ConflictError:
+            # Another kind (a saved dataset, a model) was written in between: the
+            # definitions are checked again and the commit retried; a definition
+            # written meanwhile makes _unchanged_since raise the conflict.
+            if attempt == 2:
+                raise _conflict(store, base_revision) from None
+    store.refresh()
+    for view in removed:
+        try:
+            clear_online(store, view)
+        except StoreUnavailableError as exc:
+            log.warning("could not clear the online values of removed view %r: %s", view.name, exc)
+    return result
+
+
+def _unchanged_since(store, base_revision: int) -> int:
+    """The project revision to commit against, after checking that no definition
+    changed since ``base_revision``. The project revision is read first: a definition
+    written after it moves it too, so the registry's own check at commit catches it."""
+    project_revision = store.registry.revision(store.project)
+    if store.definitions_revision() != base_revision:
+        raise _conflict(store, base_revision)
+    return project_revision
+
+
+def _conflict(store, base_revision: int) -> ConflictError:
+    return ConflictError(
+        f"the registry's definitions of project {store.project!r} changed while this apply was "
+        f"prepared (it planned against revision {base_revision}, the registry is now at "
+        f"{store.definitions_revision()}): another apply ran in between. Run `featurestore plan` "
+        "(store.plan()) again to see the registry as it is now, then apply; or apply with --force "
+        "(store.apply(force=True)) to overwrite it"
+    )
 
 
 def stale_online_views(before: RepoContents, after: RepoContents) -> tuple[list[FeatureView], list[FeatureView]]:

@@ -5,12 +5,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from featurestore.errors import InputError
 
-__all__ = ["either", "no_entityless_retrieval"]
+__all__ = ["either", "incremental_args", "materialize_args", "no_entityless_retrieval", "retrieval_args"]
 
 
 def either(ours: str, value: Any, feasts: str, feast_value: Any) -> Any:
@@ -20,6 +21,36 @@ def either(ours: str, value: Any, feasts: str, feast_value: Any) -> Any:
     if value is not None and value != feast_value:
         raise InputError(f"give {ours} or Feast's {feasts}, not both")
     return feast_value
+
+
+def materialize_args(start: Any, end: Any, views: Sequence[str] | None, *, start_date: Any, end_date: Any,
+                     feature_views: Sequence[str] | None, disable_event_timestamp: bool,
+                     now: datetime) -> tuple[Any, Any, Sequence[str] | None]:
+    """``materialize``'s ``(start, end, views)`` from either spelling; Feast's
+    ``disable_event_timestamp`` means every row up to ``now``."""
+    start, views = either("start", start, "start_date", start_date), either("views", views, "feature_views", feature_views)
+    end = now if disable_event_timestamp else either("end", end, "end_date", end_date)
+    start = None if disable_event_timestamp else start
+    if end is None:
+        raise InputError("materialize needs an end time: end= (or Feast's end_date=), or 'now'")
+    return start, end, views
+
+
+def incremental_args(end: Any, views: Sequence[str] | None, *, end_date: Any,
+                     feature_views: Sequence[str] | None) -> tuple[Any, Sequence[str] | None]:
+    """``materialize_incremental``'s ``(end, views)`` from either spelling."""
+    end, views = either("end", end, "end_date", end_date), either("views", views, "feature_views", feature_views)
+    if end is None:
+        raise InputError("materialize_incremental needs an end time: end= (or Feast's end_date=)")
+    return end, views
+
+
+def retrieval_args(entity_df: Any, known_at_timestamp: bool, *, filter_by_created_timestamp: bool,
+                   start_date: datetime | None, end_date: datetime | None) -> bool:
+    """``get_historical_features``'s ``known_at_timestamp`` from either spelling, after
+    refusing Feast's entity-less retrieval."""
+    no_entityless_retrieval(entity_df, start_date, end_date)
+    return known_at_timestamp or filter_by_created_timestamp
 
 
 def no_entityless_retrieval(entity_df: Any, start_date: datetime | None, end_date: datetime | None) -> None:

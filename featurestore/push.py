@@ -21,15 +21,15 @@ import pyarrow.compute as pc
 from featurestore.clock import TimeRange, check_spellable, clock_us, to_utc
 from featurestore.definitions import FeatureView, FileSource, PushSource
 from featurestore.documents import document_array, is_document
-from featurestore.errors import InputError, SchemaError
+from featurestore.errors import InputError, NotFoundError, SchemaError
 from featurestore.online.base import EVENT_TIMESTAMP, OnlineStore
 from featurestore.online.base import online_view
-from featurestore.source_tables import write_pushed
+from featurestore.source_tables import same_batch_views, write_pushed
 from featurestore.streaming.events import EVENT_ID_COLUMN, column_ids, fill_ids
 from featurestore.streaming.ingest import add_events
 from featurestore.types import from_arrow
 
-__all__ = ["PUSH_TARGETS", "PushMode", "PushResult", "push_rows", "rows_to_arrow", "write_view_rows"]
+__all__ = ["PUSH_TARGETS", "PushMode", "PushResult", "push_rows", "push_to_source", "rows_to_arrow", "write_view_rows"]
 
 PUSH_TARGETS = ("online", "offline", "online_and_offline")
 
@@ -215,6 +215,24 @@ class PushResult:
 
     rows: int
     late: dict[str, int] = field(default_factory=dict)
+
+
+def push_to_source(store, push_source_name: str, data: Any, to: str) -> PushResult:
+    """``store.push``: the push source by name, the views it feeds, then ``push_rows``
+    with the store's online store (unless ``to="offline"``) and aggregation state."""
+    contents = store.contents
+    source = contents.sources.get(push_source_name)
+    if not isinstance(source, PushSource):
+        pushes = [n for n, s in contents.sources.items() if isinstance(s, PushSource)]
+        raise NotFoundError("push source", push_source_name, pushes)
+    views = [v for v in contents.feature_views.values()
+             if isinstance(v.source, PushSource) and v.source.name == source.name]
+    to = to.value if isinstance(to, PushMode) else to
+    online = store.online if to != "offline" else None
+    state = store.aggregation_state if online is not None and any(v.aggregations for v in views) else None
+    also = same_batch_views(source, contents.feature_views.values(), store.repo_path)
+    return push_rows(source, views, data, to, online, store.config.offline_store, state=state, times=store.times,
+                     also=also)
 
 
 def push_rows(

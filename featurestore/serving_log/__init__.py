@@ -1,8 +1,9 @@
 """The serving log: what the server answered, row by row, for the monitors (docs/monitoring.md).
 
 ``layout.py`` (where files live, column names), ``writer.py`` (the background writer the
-server logs through), ``reader.py`` (``store.get_logs``), ``records.py`` (the columns of
-one online answer).
+server logs through), ``reader.py`` (reading a log folder back), ``lookup.py``
+(``store.get_logs``: a log by the model or feature service name), ``records.py`` (the
+columns of one online answer).
 """
 
 from featurestore.serving_log.layout import (
