@@ -5,10 +5,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from featurestore.clock import clock_us, from_micros
 from featurestore.errors import InputError
 
 __all__ = ["either", "incremental_args", "materialize_args", "no_entityless_retrieval", "retrieval_args"]
@@ -25,11 +26,11 @@ def either(ours: str, value: Any, feasts: str, feast_value: Any) -> Any:
 
 def materialize_args(start: Any, end: Any, views: Sequence[str] | None, *, start_date: Any, end_date: Any,
                      feature_views: Sequence[str] | None, disable_event_timestamp: bool,
-                     now: datetime) -> tuple[Any, Any, Sequence[str] | None]:
+                     clock: Callable[[], float]) -> tuple[Any, Any, Sequence[str] | None]:
     """``materialize``'s ``(start, end, views)`` from either spelling; Feast's
-    ``disable_event_timestamp`` means every row up to ``now``."""
+    ``disable_event_timestamp`` means every row up to now (``clock``)."""
     start, views = either("start", start, "start_date", start_date), either("views", views, "feature_views", feature_views)
-    end = now if disable_event_timestamp else either("end", end, "end_date", end_date)
+    end = from_micros(clock_us(clock)) if disable_event_timestamp else either("end", end, "end_date", end_date)
     start = None if disable_event_timestamp else start
     if end is None:
         raise InputError("materialize needs an end time: end= (or Feast's end_date=), or 'now'")

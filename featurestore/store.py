@@ -24,7 +24,7 @@ from featurestore import datasets, feast_args, online_writes
 from featurestore.apply import PINNING_KINDS, apply_repo, check_plan, load_repo
 from featurestore.backends import Backends
 from featurestore.catalog import Catalog
-from featurestore.clock import TimeRange, clock_us, from_micros
+from featurestore.clock import TimeRange
 from featurestore.config import RepoConfig, load_config
 from featurestore.definitions import Entity, FeatureService, FeatureView
 from featurestore.errors import ConfigError, NotFoundError
@@ -290,7 +290,7 @@ class FeatureStore:
         Each view's run is a job record, under the view's lock (featurestore/jobs)."""
         start, end, views = feast_args.materialize_args(
             start, end, views, start_date=start_date, end_date=end_date, feature_views=feature_views,
-            disable_event_timestamp=disable_event_timestamp, now=from_micros(clock_us(self.clock)))
+            disable_event_timestamp=disable_event_timestamp, clock=self.clock)
         return online_writes.materialize(self, start, end, views, progress)
 
     def materialize_incremental(
