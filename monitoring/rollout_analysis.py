@@ -5,9 +5,11 @@ The rows of the interval are split by the log's ``variant`` and ``version`` colu
 Per variant it measures:
 
 - ``requests``: rows logged;
-- ``success_rate``: the share of rows whose ``error`` column is null (a log without the
+- ``success_rate``: the share of rows whose ``status`` is ``ok`` (the server logs a
+  request its model failed with ``model_error`` or ``timeout``; a log without the
   column holds answered requests only: 1.0);
-- ``p99_ms``: the 99th percentile of ``latency_ms`` (None when the log has no latencies);
+- ``p99_ms``: the 99th percentile of ``latency_ms``, the request's time in the server
+  (None when the log has no latencies);
 - ``null_rate``: the share of feature values whose ``<f>__status`` is not PRESENT;
 - for the candidate, ``js_distance``: the Jensen-Shannon distance (base 2, so 0..1) of its
   predictions to stable's over the same interval, on shared bins (deciles of the pooled
@@ -27,10 +29,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from featurestore.serving_log.layout import LATENCY_MS, OUTCOME
+
 __all__ = ["Analysis", "analyze", "js_distance"]
 
 PASSED, FAILED, INCONCLUSIVE = "passed", "failed", "inconclusive"
 _BINS = 10
+OK = "ok"
 
 
 @dataclass(frozen=True)
@@ -116,14 +121,16 @@ def _rows(log: pa.Table, variant: str, version: int) -> pa.Table:
 def _measure(rows: pa.Table) -> dict[str, Any]:
     n = rows.num_rows
     names = rows.column_names
-    errors = rows["error"].null_count if "error" in names else n
+    answered = n
+    if OUTCOME in names and n:
+        answered = pc.sum(pc.equal(rows[OUTCOME], OK)).as_py() or 0
     statuses = [c for c in names if c.endswith("__status")]
     cells = n * len(statuses)
     absent = sum(n - pc.sum(pc.equal(rows[c], "PRESENT")).as_py() if n else 0 for c in statuses)
-    latency = rows["latency_ms"].drop_null().to_numpy() if "latency_ms" in names else np.array([])
+    latency = rows[LATENCY_MS].drop_null().to_numpy() if LATENCY_MS in names else np.array([])
     return {
         "requests": n,
-        "success_rate": (errors / n) if n else None,
+        "success_rate": (answered / n) if n else None,
         "p99_ms": float(np.percentile(latency, 99)) if len(latency) else None,
         "null_rate": (absent / cells) if cells else None,
     }
@@ -133,8 +140,8 @@ def _predictions(rows: pa.Table) -> np.ndarray:
     """The answered rows' predictions (the first value of list-typed ones), flattened."""
     if "prediction" not in rows.column_names:
         return np.array([])
-    if "error" in rows.column_names:
-        rows = rows.filter(pc.is_null(rows["error"]))
+    if OUTCOME in rows.column_names:
+        rows = rows.filter(pc.equal(rows[OUTCOME], OK))
     column = rows["prediction"]
     if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
         column = pc.list_element(column, 0)

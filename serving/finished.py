@@ -42,7 +42,11 @@ class FinishedPrediction:
     features: OnlineResponse
     plan: ReadPlan                         # the read's plan (join keys, views)
     inputs: pa.Table                       # what the model received, in signature order
-    predictions: list                      # one value (or list of values) per entity row
+    predictions: list                      # one value (or list of values) per entity row; None: failed
+    # The outcome, as featurestore_predictions_total spells it: ok, model_error or timeout
+    # (a request that failed before its model was called is not handed on).
+    status: str = "ok"
+    latency_ms: float | None = None        # from the request's arrival to its answer or failure
 
 
 def prediction_finished(sinks: Sequence, finished: FinishedPrediction) -> None:

@@ -20,7 +20,7 @@ import pyarrow as pa
 from featurestore.errors import FeatureStoreError, ModelError
 from serving.disclosure import scrub
 from serving.errors import HTTPError
-from serving.model_cache import ServedModel
+from serving.model_cache import VARIANT, ServedModel
 from serving.model_runner import ModelRunner
 
 __all__ = ["call_model"]
@@ -28,39 +28,41 @@ __all__ = ["call_model"]
 log = logging.getLogger("featurestore.serving")
 
 
-async def call_model(runner: ModelRunner, served: ServedModel, table: pa.Table, conformed: bool) -> list:
+async def call_model(runner: ModelRunner, served: ServedModel, table: pa.Table, conformed: bool,
+                     variant: str = VARIANT) -> list:
     """The model's answer for ``table``, one value per row. ``conformed``: the table is in
     signature order and types already (``model_inputs`` built it), so the model is called
-    directly; otherwise ``LoadedModel.predict`` checks it against the signature first."""
+    directly; otherwise ``LoadedModel.predict`` checks it against the signature first.
+    Outcomes are counted under ``variant`` (the rollout's variant that served)."""
     loaded = served.loaded
     function = loaded.predictor.predict if conformed else loaded.predict
     began = time.perf_counter()
     try:
         predictions = await runner.run(function, table, served.timeout)
     except TimeoutError:
-        served.count("timeout")
+        served.count("timeout", variant)
         uri = loaded.version.uri
         raise HTTPError(504, "ModelTimeout",
                         f"model {uri} did not answer within {served.timeout:g} s (serving.model_timeout, or "
                         f"serving.model_timeouts.{loaded.version.name}); it may still be running") from None
     except ModelError as exc:  # a flavor wraps what the model raised (or a wrong output shape)
-        raise _failed(served, exc.__cause__ or exc) from None
+        raise _failed(served, variant, exc.__cause__ or exc) from None
     except FeatureStoreError:  # the input does not fit the signature: the caller's
-        served.count("invalid_input")
+        served.count("invalid_input", variant)
         raise
     except Exception as exc:
-        raise _failed(served, exc) from None
+        raise _failed(served, variant, exc) from None
     finally:
         served.observe["model"](time.perf_counter() - began)
     if not isinstance(predictions, list) or len(predictions) != table.num_rows:
         got = f"{len(predictions)} values" if isinstance(predictions, list) else f"a {type(predictions).__name__}"
-        raise _failed(served, TypeError(f"it returned {got} for {table.num_rows} rows; a model returns a list "
+        raise _failed(served, variant, TypeError(f"it returned {got} for {table.num_rows} rows; a model returns a list "
                                         "of one value per row"))
     return predictions
 
 
-def _failed(served: ServedModel, exc: Exception) -> HTTPError:
-    served.count("model_error")
+def _failed(served: ServedModel, variant: str, exc: Exception) -> HTTPError:
+    served.count("model_error", variant)
     uri = served.version.uri
     log.warning("model %s failed: %s: %s", uri, type(exc).__name__, exc, exc_info=exc)
     return HTTPError(500, "PredictionError", f"model {uri} raised {type(exc).__name__}: {scrub(str(exc))}")

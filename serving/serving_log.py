@@ -59,11 +59,13 @@ class ServingLog:
 
     def log_prediction(self, model: str, version: int, plan: ReadPlan, response: OnlineResponse,
                        entity_rows: Mapping[str, Any] | Sequence[Mapping[str, Any]], predictions: Sequence[Any],
-                       request_id: str, *, variant: str = "stable", served_at: float | None = None) -> None:
+                       request_id: str, *, variant: str = "stable", served_at: float | None = None,
+                       status: str = "ok", latency_ms: float | None = None) -> None:
         """Log a finished ``/predict`` (a ``serving_log.sample_rate`` share of them): the
         join keys, the request fields sent (every entity column that is not a join key), the
         model's inputs as ``response`` names them (its signature's names, each with status
-        and event time) and the predictions, at ``served_at`` (default: now)."""
+        and event time), the predictions, the request's ``status`` and ``latency_ms``, at
+        ``served_at`` (default: now)."""
         if self.writer is None or not _sampled(self.settings.sample_rate):
             return
         keys = set(plan.join_keys)
@@ -74,7 +76,8 @@ class ServingLog:
             fields = {k: [row.get(k) for row in entity_rows] for k in names}
         now = clock_us(self.store.clock) if served_at is None else seconds_to_us(served_at)
         columns, types = log_columns(response, len(plan.join_keys), fields, log_time_us=now, request_id=request_id,
-                                     model=model, version=version, variant=variant, prediction=predictions)
+                                     model=model, version=version, variant=variant, prediction=predictions,
+                                     status=status, latency_ms=latency_ms)
         self.writer.write(model, columns, types)
 
     def close(self) -> None:

@@ -9,7 +9,11 @@ files, so several server workers never write the same file and a reader never se
 
 Columns: the metadata below, then each entity join key, each request field, and per
 feature ``<f>`` its value, ``<f>__status`` (PRESENT, NULL_VALUE, NOT_FOUND,
-OUTSIDE_MAX_AGE) and ``<f>__event_timestamp``, then ``prediction`` for model rows.
+OUTSIDE_MAX_AGE) and ``<f>__event_timestamp``, then for model rows ``prediction`` (null
+for a request the model failed), ``status`` (the request's outcome as the
+``featurestore_predictions_total`` metric spells it: ``ok``, ``model_error`` or
+``timeout``) and ``latency_ms`` (the request's time in the server, from its arrival to its
+answer or failure).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import pyarrow as pa
 
 from featurestore.names import check_name
 
-__all__ = ["FOLDER", "META_SCHEMA", "PREDICTION", "STATUS_SUFFIX", "TIMESTAMP_SUFFIX", "TIME_TYPE", "feature_columns",
+__all__ = ["FOLDER", "LATENCY_MS", "META_SCHEMA", "OUTCOME", "PREDICTION", "STATUS_SUFFIX", "TIMESTAMP_SUFFIX", "TIME_TYPE", "feature_columns",
            "log_folder", "logged_features"]
 
 #: The folder under the offline store's root.
@@ -28,6 +32,8 @@ FOLDER = "_serving_logs"
 STATUS_SUFFIX = "__status"
 TIMESTAMP_SUFFIX = "__event_timestamp"
 PREDICTION = "prediction"
+OUTCOME = "status"  # a model row's outcome: ok, model_error, timeout
+LATENCY_MS = "latency_ms"
 TIME_TYPE = pa.timestamp("us", tz="UTC")
 
 #: The columns every row has, first in every file.

@@ -10,7 +10,9 @@ from typing import Any
 import pyarrow as pa
 
 from featurestore.online.read import OnlineResponse, ReadPlan
-from featurestore.serving_log.layout import PREDICTION, STATUS_SUFFIX, TIME_TYPE, TIMESTAMP_SUFFIX
+from featurestore.serving_log.layout import (
+    LATENCY_MS, OUTCOME, PREDICTION, STATUS_SUFFIX, TIME_TYPE, TIMESTAMP_SUFFIX,
+)
 from featurestore.transforms import request_columns
 
 __all__ = ["log_columns", "online_log_columns"]
@@ -28,10 +30,13 @@ def log_columns(
     version: int | None = None,
     variant: str = "stable",
     prediction: Sequence[Any] | None = None,
+    status: str = "ok",
+    latency_ms: float | None = None,
 ) -> tuple[dict[str, list], dict[str, pa.DataType]]:
     """The columns and Arrow types of the rows of ``response`` (its first ``keys`` columns
     are the join keys, the others features) in the layout of ``layout.py``, with the
-    request fields given and, for a model, ``prediction`` (one value or list per row)."""
+    request fields given and, for a model, ``prediction`` (one value or list per row), its
+    ``status`` and ``latency_ms``."""
     n = len(response.values[0]) if response.values else 0
     columns: dict[str, list] = {
         "log_time": [log_time_us] * n, "request_id": [request_id] * n, "model": [model] * n,
@@ -55,6 +60,9 @@ def log_columns(
             types[name] = response.dtypes[i].to_arrow()
     if prediction is not None:
         columns[PREDICTION] = list(prediction)
+        columns[OUTCOME] = [status] * n
+        columns[LATENCY_MS] = [latency_ms] * n
+        types[OUTCOME], types[LATENCY_MS] = pa.string(), pa.float64()
     return columns, types
 
 

@@ -9,8 +9,9 @@ version's own features through the serving state (the breaker and the read deadl
 input table (``featurestore.models.inputs.model_inputs``: signature order and types,
 the version's ``on_missing`` policy), one model call in a runner thread within the
 model's timeout (``serving.model_call``), and the answer, encoded with the C JSON
-encoder. Then ``serving.finished.prediction_finished`` hands the prediction on (the
-serving log hooks there). Stage times and outcomes are metrics (docs/metrics.md).
+encoder. ``serving.finished.prediction_finished`` hands the prediction on (the
+serving log hooks there), with its status and latency; a model that raised or timed out
+is handed on too, with null predictions. Stage times and outcomes are metrics (docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from featurestore.models.uri import ModelURI
 from featurestore.online.read import FieldStatus, OnlineResponse
 from serving.auth import require_reader
 from serving.body import parse_entities, read_json
+from serving.errors import HTTPError
 from serving.finished import FinishedPrediction, prediction_finished
 from serving.instrumentation import observe_online
 from serving.model_cache import VARIANT
@@ -49,6 +51,9 @@ _SHADOWS: set[asyncio.Task] = set()  # shadow scorings in flight (a reference ke
 # What an incoming X-Request-ID may hold: it is echoed in a header and written to logs.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 _PRESENT, _NULL = FieldStatus.PRESENT, FieldStatus.NULL_VALUE
+# call_model's errors that are the model's failure (after its version was chosen): the
+# status they are handed on (and logged) with, as featurestore_predictions_total spells it.
+_FAILED = {"PredictionError": "model_error", "ModelTimeout": "timeout"}
 
 
 @router.post(
@@ -62,6 +67,7 @@ _PRESENT, _NULL = FieldStatus.PRESENT, FieldStatus.NULL_VALUE
 )
 async def predict(request: Request, model: str) -> Response:
     """The model's predictions for the entity rows, from their features read online."""
+    began = time.perf_counter()
     state: ServingState = request.app.state.serving
     request_id = _request_id(request)
     body = await read_json(request, state.max_body_bytes, state.body_timeout)
@@ -79,17 +85,12 @@ async def predict(request: Request, model: str) -> Response:
             served, variant = candidate, "canary"
         else:
             shadow = candidate
-    spec, plan, response, inputs, predictions, now = await _score(state, served, entities, variant)
+    spec, response, inputs, predictions = await _score(state, served, entities, body, request_id, variant, began)
     version = served.version
     answer = {"model": version.name, "version": version.version, "variant": variant, "predictions": predictions,
               "request_id": request_id}
     if include:
         answer["features"] = online_body(_input_columns(spec, response, inputs))
-    prediction_finished(state.prediction_sinks, FinishedPrediction(
-        request_id=request_id, model=version.name, version=version.version, variant=variant, served_at=now,
-        entities=entities, request=body.get("request"), features=response, plan=plan, inputs=inputs,
-        predictions=predictions,
-    ))
     if shadow is not None:  # scored after the answer is built, never awaited by the caller
         task = asyncio.get_running_loop().create_task(_shadow(state, shadow, entities, body, request_id))
         _SHADOWS.add(task)
@@ -97,11 +98,11 @@ async def predict(request: Request, model: str) -> Response:
     return Response(json_bytes(answer), media_type="application/json", headers={"X-Request-ID": request_id})
 
 
-async def _score(state: ServingState, served, entities, variant: str):
+async def _score(state: ServingState, served, entities, body: dict, request_id: str, variant: str, began: float):
     """One online read of the version's features, its inputs and the model call, with the
-    stage times and outcomes counted."""
+    stage times and outcomes counted; the prediction is handed on (``prediction_finished``),
+    a failed model call too (null predictions, its status) before its error is raised."""
     version, observe = served.version, served.observe
-    began = time.perf_counter()
     try:
         spec = input_spec(version)
         plan, response = await state.read(spec.features, entities, spec.full_feature_names)
@@ -117,25 +118,32 @@ async def _score(state: ServingState, served, entities, variant: str):
         raise
     now = state.store.clock()
     observe_online(plan, response, now)
-    predictions = await call_model(state.runner, served, inputs, conformed=True)
+
+    def finished(predictions: list, status: str) -> None:
+        prediction_finished(state.prediction_sinks, FinishedPrediction(
+            request_id=request_id, model=version.name, version=version.version, variant=variant, served_at=now,
+            entities=entities, request=body.get("request"), features=response, plan=plan, inputs=inputs,
+            predictions=predictions, status=status, latency_ms=(time.perf_counter() - began) * 1000.0,
+        ))
+
+    try:
+        predictions = await call_model(state.runner, served, inputs, conformed=True, variant=variant)
+    except HTTPError as exc:
+        if exc.type in _FAILED:
+            finished([None] * inputs.num_rows, _FAILED[exc.type])
+        raise
     served.count("ok", variant)
-    return spec, plan, response, inputs, predictions, now
+    finished(predictions, "ok")
+    return spec, response, inputs, predictions
 
 
 async def _shadow(state: ServingState, served, entities, body: dict, request_id: str) -> None:
     """The candidate's answer to a request stable answered: logged (variant ``shadow``), never
-    returned; a failure is counted and logged, never seen by the caller."""
+    returned; a failure is counted and logged (and handed on), never seen by the caller."""
     try:
-        _, plan, response, inputs, predictions, now = await _score(state, served, entities, "shadow")
+        await _score(state, served, entities, body, request_id, "shadow", time.perf_counter())
     except Exception as exc:  # the caller has its answer already
         log.info("shadow %s/%d failed: %s", served.version.name, served.version.version, exc)
-        return
-    version = served.version
-    prediction_finished(state.prediction_sinks, FinishedPrediction(
-        request_id=request_id, model=version.name, version=version.version, variant="shadow", served_at=now,
-        entities=entities, request=body.get("request"), features=response, plan=plan, inputs=inputs,
-        predictions=predictions,
-    ))
 
 
 def _entity_key(entities, version) -> list:

@@ -39,7 +39,7 @@ def log_interval(store, rollout, n=1000, error_share=0.0, slower_ms=0.0, shift=0
             "conv_rate": rng.random(n), "conv_rate__status": ["PRESENT"] * n,
             "prediction": rng.normal(loc=moved, size=n),
             "latency_ms": rng.uniform(5, 10, n) + extra,
-            "error": pa.array(["ModelError" if f else None for f in failed], pa.string()),
+            "status": pa.array(["model_error" if f else "ok" for f in failed], pa.string()),
         }))
     writer = ServingLogWriter(store.serving_log_folder(MODEL).parent.parent, flush_seconds=60)
     writer.write(MODEL, pa.concat_tables(tables))
