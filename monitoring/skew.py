@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from featurestore.definitions import FeatureService
-from featurestore.serving_log import META_SCHEMA, PREDICTION, feature_columns, logged_features
+from featurestore.serving_log import LATENCY_MS, META_SCHEMA, OUTCOME, PREDICTION, feature_columns, logged_features
 from featurestore.store import FeatureStore
 
 __all__ = ["FeatureSkew", "compare_log", "feature_skew"]
@@ -97,7 +97,7 @@ def compare_log(store: FeatureStore, log: pa.Table, features: FeatureService | s
                 rel_tol: float = REL_TOL, abs_tol: float = ABS_TOL, examples: int = 5) -> dict[str, FeatureSkew]:
     """Per logged feature that ``features`` computes, the skew of ``log``'s rows."""
     logged = logged_features(log.schema)
-    dropped = {c for f in logged for c in feature_columns(f)} | set(META_SCHEMA.names) | {PREDICTION}
+    dropped = {c for f in logged for c in feature_columns(f)} | set(META_SCHEMA.names) | {PREDICTION, OUTCOME, LATENCY_MS}
     entities = log.select([c for c in log.column_names if c not in dropped or c == "log_time"])
     keys = [c for c in entities.column_names if c != "log_time"]
     if isinstance(features, (str, FeatureService)):  # logged under the service's output names

@@ -7,7 +7,9 @@ columns of one online answer).
 """
 
 from featurestore.serving_log.layout import (
+    LATENCY_MS,
     META_SCHEMA,
+    OUTCOME,
     PREDICTION,
     STATUS_SUFFIX,
     TIMESTAMP_SUFFIX,
@@ -20,7 +22,9 @@ from featurestore.serving_log.records import log_columns, online_log_columns
 from featurestore.serving_log.writer import QUEUE_FULL, UNWRITABLE, ServingLogWriter
 
 __all__ = [
+    "LATENCY_MS",
     "META_SCHEMA",
+    "OUTCOME",
     "PREDICTION",
     "QUEUE_FULL",
     "STATUS_SUFFIX",

@@ -90,3 +90,29 @@ def test_a_slow_canary_fails_its_p99_check_from_real_traffic(prediction_server):
     measured = rollout.history[-1].measured
     assert measured["candidate"]["p99_ms"] >= 150 > measured["stable"]["p99_ms"]
     assert measured["candidate"]["success_rate"] == 1.0 and set(log["status"]) == {"ok"}
+
+
+def test_a_failing_shadow_is_counted_and_logged_under_shadow(prediction_server):
+    name = "shadow_raises"
+    with prediction_server.store() as store:
+        for params in ({}, {"fail": True}):
+            store.models.register(name, "served_models:Scaled", flavor="python", features=REF,
+                                  output=("prediction", "Float64"), flavor_options={"params": params})
+        store.models.set_alias(name, "champion", 1)
+        store.models.rollouts.start(name, 2, mode="shadow", step_weight=100, max_weight=100)
+        series = f'{{model="{name}",status="model_error",variant="shadow",version="2"}}'
+
+        def shadowed() -> bool:
+            answer = prediction_server.client.post(f"/predict/{name}", json={"entities": {"driver_id": [1001]}})
+            assert answer.status_code == 200 and answer.json()["variant"] == "stable"
+            return series in prediction_server.client.get("/metrics").text
+
+        wait_for(shadowed, "a shadow failure counted under variant shadow", 20)
+        wait_for(lambda: "shadow" in (store.get_logs(name).to_pydict().get("variant") or []), "a shadow row", 20)
+        log = store.get_logs(name).to_pydict()
+        shadow = [j for j, v in enumerate(log["variant"]) if v == "shadow"]
+        assert {log["status"][j] for j in shadow} == {"model_error"}
+        assert {log["prediction"][j] for j in shadow} == {None}
+        assert {log["status"][j] for j, v in enumerate(log["variant"]) if v == "stable"} == {"ok"}
+        assert f'{{model="{name}",status="model_error",variant="stable",version="2"}}' not in \
+            prediction_server.client.get("/metrics").text
