@@ -24,7 +24,8 @@ import pyarrow as pa
 
 from featurestore.names import check_name
 
-__all__ = ["FOLDER", "LATENCY_MS", "META_SCHEMA", "OUTCOME", "PREDICTION", "STATUS_SUFFIX", "TIMESTAMP_SUFFIX", "TIME_TYPE", "feature_columns",
+__all__ = ["FOLDER", "LATENCY_MS", "META_SCHEMA", "OUTCOME",
+           "PREDICTION", "STATUS_SUFFIX", "TIMESTAMP_SUFFIX", "TIME_TYPE", "feature_columns",
            "log_folder", "logged_features"]
 
 #: The folder under the offline store's root.
