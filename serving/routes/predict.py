@@ -11,7 +11,8 @@ the version's ``on_missing`` policy), one model call in a runner thread within t
 model's timeout (``serving.model_call``), and the answer, encoded with the C JSON
 encoder. ``serving.finished.prediction_finished`` hands the prediction on (the
 serving log hooks there), with its status and latency; a model that raised or timed out
-is handed on too, with null predictions. Stage times and outcomes are metrics (docs/metrics.md).
+is handed on too, with null predictions. Stage times and outcomes are metrics
+(docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -103,11 +104,12 @@ async def _score(state: ServingState, served, entities, body: dict, request_id: 
     stage times and outcomes counted; the prediction is handed on (``prediction_finished``),
     a failed model call too (null predictions, its status) before its error is raised."""
     version, observe = served.version, served.observe
+    reading = time.perf_counter()  # ``began``: the request's arrival, for its latency
     try:
         spec = input_spec(version)
         plan, response = await state.read(spec.features, entities, spec.full_feature_names)
         read = time.perf_counter()
-        observe["features"](read - began)
+        observe["features"](read - reading)
         inputs = model_inputs(spec, response, entities, join_keys=plan.join_keys)
         observe["transform"](time.perf_counter() - read)
     except StoreUnavailableError:
