@@ -24,7 +24,7 @@ from featurestore.clock import parse_utc
 from featurestore.errors import InputError, NotFoundError
 from featurestore.models.records import ModelVersion
 from featurestore.models.uri import DEFAULT_ALIAS, parse_uri
-from featurestore.serving_log import logged_features
+from featurestore.serving_log import OUTCOME, logged_features
 
 from monitoring.drift import compare
 from monitoring.settings import MonitorSettings, settings_for
@@ -97,7 +97,7 @@ def run_monitor(store, uri: str, start: datetime | str | None = None, end: datet
     window up to now) against the version's profile; stored as a ``monitor_run``.
 
     ``rows`` replaces the serving log's rows (same columns). Drift and skew judge the
-    same rows: those the judged version served."""
+    same rows: those the judged version answered (failed requests carry no prediction)."""
     version = resolve_version(store, uri)
     settings = settings or settings_for(store.config, version.name)
     end = parse_utc(end, "monitor end") or datetime.fromtimestamp(store.clock(), timezone.utc)
@@ -114,6 +114,8 @@ def run_monitor(store, uri: str, start: datetime | str | None = None, end: datet
     if "version" in rows.column_names:
         seen = {str(v): n for v, n in sorted(Counter(rows.column("version").to_pylist()).items(), key=str)}
         rows = rows.filter(pc.equal(rows.column("version"), version.version))
+    if OUTCOME in rows.column_names:  # a failed request has no prediction to judge
+        rows = rows.filter(pc.equal(rows.column(OUTCOME), "ok"))
     result = compare(profile, rows, settings.drift)
     skewed = _skew(store, version, rows)
     outcome = MonitorResult(

@@ -65,6 +65,24 @@ def test_rows_of_other_versions_are_left_out_and_too_few_rows_are_not_judged(mon
     assert {d["status"] for d in result.drift} == {"not_enough_data"}
 
 
+def test_failed_requests_are_not_judged(monitored):
+    """A request the model failed is logged with status model_error and a null prediction:
+    it must neither count as a served row nor make the prediction's null rate jump."""
+    import pyarrow as pa
+
+    store, table, model = monitored
+    answered = served_rows(table, model, 300, 6)
+    answered = answered.append_column("status", pa.array(["ok"] * answered.num_rows))
+    failed = served_rows(table, model, 200, 7)
+    failed = failed.set_column(failed.schema.get_field_index("prediction"), "prediction",
+                               pa.nulls(failed.num_rows, failed.schema.field("prediction").type))
+    failed = failed.append_column("status", pa.array(["model_error"] * failed.num_rows))
+    result = run_monitor(store, "driver_model", NOW, NOW + timedelta(hours=1),
+                         rows=pa.concat_tables([answered, failed]), save=False)
+    assert result.rows == 300 and not result.dataset_drift
+    assert not {d["feature"]: d["drifted"] for d in result.drift}["prediction"]
+
+
 def test_bad_requests_name_what_is_wrong(monitored):
     store, table, model = monitored
     with pytest.raises(InputError, match="must be before"):
