@@ -167,10 +167,6 @@ class ModelCache:
             PREDICTIONS.labels(key[0], str(key[1]), VARIANT, "load_failed").inc()
             raise
 
-    def cached(self) -> list[str]:
-        """The URIs of the loaded versions, least recently used first."""
-        return [f"{name}/{number}" for name, number in self._loaded]
-
     def warm(self, name: str, number: int) -> None:
         """Load a version in the background (a failure is logged; requests retry it)."""
         if (name, number) in self._loaded or len(self._warming) >= self.size:
