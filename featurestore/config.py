@@ -30,6 +30,7 @@ Example::
       model_timeout: 1                    # seconds a model call may take before /predict answers 504
       model_timeouts: {fraud: 0.2}        # per model name, overriding model_timeout
       default_alias: champion             # the alias /predict/{name} follows
+      grafana_url: http://grafana:3000    # where the web UI (/ui) links time series
     limits:
       max_future: 1d                      # how far past now an event time or window end may be
 
@@ -37,7 +38,8 @@ Environment variables win over the file (a deployment points the same repo elsew
 ``FEATURESTORE_REGISTRY``, ``FEATURESTORE_OFFLINE_STORE``, ``FEATURESTORE_ONLINE_STORE``
 (``sqlite`` or ``redis``), ``FEATURESTORE_REDIS_URL``, ``FEATURESTORE_SQLITE_PATH``,
 ``FEATURESTORE_API_KEYS`` (comma-separated), ``FEATURESTORE_ARTIFACTS``,
-``FEATURESTORE_READ_TIMEOUT`` (seconds; ``online_store.read_timeout``).
+``FEATURESTORE_READ_TIMEOUT`` (seconds; ``online_store.read_timeout``),
+``FEATURESTORE_GRAFANA_URL`` (``serving.grafana_url``).
 """
 
 from __future__ import annotations
@@ -97,6 +99,8 @@ class ServingConfig:
     model_timeout: float = 1.0
     model_timeouts: Mapping[str, float] = field(default_factory=dict)
     default_alias: str = "champion"
+    # The web UI (/ui) links its time series here rather than drawing them (docs/ui.md).
+    grafana_url: str | None = None
 
     def __repr__(self) -> str:
         return (f"ServingConfig(api_keys=<{len(self.api_keys)} hidden>, auth_reads={self.auth_reads}, "
@@ -282,9 +286,19 @@ def _serving(raw: Any, file: Path, env: Mapping[str, str]) -> ServingConfig:
             model_timeout=_seconds(raw, "model_timeout", 1.0, file),
             model_timeouts=_timeouts(raw.get("model_timeouts") or {}, file),
             default_alias=_alias(raw.get("default_alias", "champion"), file),
+            grafana_url=_url(env.get("FEATURESTORE_GRAFANA_URL") or raw.get("grafana_url"), file),
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{file}: serving limits must be integers ({exc})") from None
+
+
+def _url(value: Any, file: Path) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise ConfigError(f"{file}: serving.grafana_url must be an http(s) URL such as http://grafana:3000, "
+                          f"not {value!r}")
+    return value.rstrip("/")
 
 
 def _seconds(raw: dict, name: str, default: float, file: Path) -> float:

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.responses import RedirectResponse
 
 from featurestore.config import ServingConfig
 from featurestore.store import FeatureStore
@@ -25,6 +26,7 @@ from serving.model_cache import ModelCache
 from serving.routes import (features, health, inference, jobs, materialize, models, monitoring, predict, push,
                             registry, rollouts)
 from serving.state import ServingState
+from serving.ui import create_ui
 
 __all__ = ["app_from_env", "create_app"]
 
@@ -94,7 +96,14 @@ def create_app(
     # The router tries routes in order and FastAPI put its docs routes first: the hot path
     # goes to the front (a stable sort keeps the rest as they were).
     app.router.routes.sort(key=lambda route: getattr(route, "path", None) != "/get-online-features")
+    # The web UI (docs/ui.md): its own small app, with HTML error pages and a browser login.
+    app.mount("/ui", create_ui(state, config.grafana_url))
+    app.add_api_route("/ui", _to_ui, include_in_schema=False)
     return app
+
+
+async def _to_ui() -> RedirectResponse:
+    return RedirectResponse("/ui/", status_code=308)  # relative: the Host header is never echoed
 
 
 def app_from_env() -> FastAPI:

@@ -22,6 +22,8 @@ from serving.errors import HTTPError
 
 __all__ = ["APIKeyAuth", "require_metrics_reader", "require_reader", "require_writer"]
 
+_SESSION_LABEL = b"featurestore-ui-session"
+
 
 class APIKeyAuth:
     def __init__(self, keys: Sequence[str] = (), auth_reads: bool = False, auth_metrics: bool = False):
@@ -46,6 +48,25 @@ class APIKeyAuth:
         """Whether the request carries a valid key (never, when no key is configured)."""
         given = _given_key(request)
         return bool(given) and self._matches(given)
+
+    def accepts(self, given: str | None) -> bool:
+        """Whether ``given`` (a key typed into the UI's login form) is a configured key."""
+        return bool(given) and self._matches(given)
+
+    def session_token(self, given: str) -> str:
+        """The UI's cookie value for a valid key: an HMAC of the key, so the cookie never
+        holds the key itself, and every worker (same keys) recognizes it."""
+        return hmac.new(given.encode("utf-8", "surrogateescape"), _SESSION_LABEL, "sha256").hexdigest()
+
+    def accepts_session(self, token: str | None) -> bool:
+        """Whether ``token`` is the session token of one of the configured keys."""
+        if not token:
+            return False
+        candidate = token.encode("ascii", "replace")
+        matched = False
+        for key in self._keys:  # no early exit, as for keys
+            matched |= hmac.compare_digest(hmac.new(key, _SESSION_LABEL, "sha256").hexdigest().encode(), candidate)
+        return matched
 
     def _matches(self, given: str) -> bool:
         candidate = given.encode("utf-8", "surrogateescape")
