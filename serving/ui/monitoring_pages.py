@@ -36,7 +36,7 @@ def model_monitoring_page(store, name: str, limit: int = 100) -> dict[str, Any]:
     chart = time_chart([(r.end, r.drifted_share) for r in oldest_first], top=1.0)
     return {"model": name, "latest": shown[0] if shown else None, "runs": shown, "chart": chart,
             "skew_chart": time_chart([(r.end, max((s["mismatch_ratio"] for s in r.skew), default=0.0))
-                                      for r in oldest_first if r.skew], top=0.05)}
+                                      for r in oldest_first if r.skew], top=1.0)}
 
 
 class ReportCache:

@@ -3,19 +3,16 @@ report page opened in a real headless browser (Chromium through Playwright)."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from datetime import timedelta
 
 import pytest
 
 from monitoring import run_monitor
 
+from ..browser import launch_chromium, needs_chromium, watch_errors
 from ..serving.served import Server
 from .conftest import FEATURES, NOW, served_rows
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +52,7 @@ def test_metrics_carry_the_latest_run(served):
 
 
 @pytest.mark.integration
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Chromium (.ci/run installs Debian's chromium)")
+@needs_chromium
 def test_report_renders_its_plots_in_a_headless_browser(served, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     server, _, last = served
@@ -66,12 +63,10 @@ def test_report_renders_its_plots_in_a_headless_browser(served, tmp_path):
     report.write_text(page_html.text)
     errors: list[str] = []
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        browser = launch_chromium(p)
         try:
             page = browser.new_page()
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("request", lambda r: errors.append(f"fetched {r.url}") if not r.url.startswith("file:") else None)
+            watch_errors(page, errors, "file:")
             page.goto(report.as_uri())
             rows = page.locator("#summary tr").count()
             verdicts = page.locator("#summary tr td:nth-child(5)").all_inner_texts()

@@ -5,7 +5,7 @@
 (function () {
   "use strict";
   var NS = "http://www.w3.org/2000/svg";
-  var W = 200, H = 36, GAP_X = 70, GAP_Y = 14, PAD = 16;
+  var W = 168, H = 34, GAP_X = 52, GAP_Y = 14, PAD = 16;
   var host = document.getElementById("graph");
   var data = JSON.parse(document.getElementById("graph-data").textContent);
   var base = host.getAttribute("data-base") || "";
@@ -50,17 +50,41 @@
     return node;
   }
 
-  var svg = el("svg", {viewBox: "0 0 " + width + " " + height, width: width, height: height, "class": "lineage",
+  // Scaled down to the page's width when wider, never up.
+  var svg = el("svg", {viewBox: "0 0 " + width + " " + height, "class": "lineage", style: "max-width:" + width + "px",
                        role: "img", "aria-label": "lineage graph"}, host);
   layers.forEach(function (column) {
     var label = el("text", {x: column[0].x, y: PAD + 6, "class": "layer"}, svg);
     label.textContent = column[0].label;
   });
+  // An edge that skips layers goes through the gaps between the objects of each layer it
+  // crosses, so it never seems to pass through (or come out of) an object it does not touch.
+  function gapAt(column, wanted) {
+    var y = wanted;
+    column.forEach(function (n) {
+      if (y > n.y - GAP_Y / 2 && y < n.y + H + GAP_Y / 2) {
+        y = (y - n.y < H / 2) ? n.y - GAP_Y / 2 : n.y + H + GAP_Y / 2;
+      }
+    });
+    return y;
+  }
+  function curve(x1, y1, x2, y2) {
+    var mid = (x1 + x2) / 2;
+    return " C" + mid + "," + y1 + " " + mid + "," + y2 + " " + x2 + "," + y2;
+  }
   var edges = data.edges.map(function (e) {
     var a = byId[e.from], b = byId[e.to];
-    var x1 = a.x + W, y1 = a.y + H / 2, x2 = b.x, y2 = b.y + H / 2, mid = (x1 + x2) / 2;
-    var path = el("path", {d: "M" + x1 + "," + y1 + " C" + mid + "," + y1 + " " + mid + "," + y2 + " " + x2 + "," + y2,
-                           "class": "edge", "data-from": e.from, "data-to": e.to}, svg);
+    var x = a.x + W, y = a.y + H / 2, endY = b.y + H / 2, d = "M" + x + "," + y;
+    for (var col = a.col + 1; col < b.col; col++) {
+      var left = PAD + col * (W + GAP_X);
+      var wanted = y + (endY - y) * (left - x) / (b.x - x);
+      var through = gapAt(layers[col], wanted);
+      d += curve(x, y, left, through) + " H" + (left + W);
+      x = left + W;
+      y = through;
+    }
+    d += curve(x, y, b.x, endY);
+    var path = el("path", {d: d, "class": "edge", "data-from": e.from, "data-to": e.to}, svg);
     return {from: e.from, to: e.to, path: path};
   });
   var groups = {};
@@ -72,7 +96,7 @@
     title.textContent = n.label + " " + n.name + (focused ? " (open its page)" : " (show its lineage)");
     el("rect", {x: n.x, y: n.y, width: W, height: H, rx: 6}, link);
     var text = el("text", {x: n.x + 10, y: n.y + 23}, link);
-    text.textContent = n.name.length > 26 ? n.name.slice(0, 25) + "…" : n.name;
+    text.textContent = n.name.length > 22 ? n.name.slice(0, 21) + "…" : n.name;
     groups[n.id] = link;
   });
 
