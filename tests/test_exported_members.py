@@ -53,3 +53,16 @@ def test_model_registry_exports():
             assert hasattr(module, name), (module.__name__, name)
     assert issubclass(errors.InUseError, errors.FeatureStoreError)
     assert set(registry.__all__) >= {"InUseError", "Transaction"}
+
+
+def test_ui_exports():
+    import importlib
+
+    import serving.ui
+
+    assert serving.ui.__all__ == ["create_ui"]
+    for name in ("alerts", "app", "charts", "definitions", "jobs_page", "lineage_graph", "links", "models_pages",
+                 "monitoring_pages", "overview", "render", "routes", "session"):
+        module = importlib.import_module(f"serving.ui.{name}")
+        for exported in module.__all__:
+            assert hasattr(module, exported), (module.__name__, exported)

@@ -38,7 +38,9 @@ def ui_server(world):
     server.stop()
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API runs an event loop while it is open, and another
+# module's own sync_playwright() (tests/monitoring) cannot start beside it.
+@pytest.fixture(scope="module")
 def browser():
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
@@ -47,7 +49,7 @@ def browser():
         launched.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def signed_in(browser, ui_server):
     """A browser context that traded the key for the UI's cookie once (``?key=``)."""
     context = browser.new_context(viewport={"width": 1360, "height": 900}, base_url=str(ui_server.client.base_url))

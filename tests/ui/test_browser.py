@@ -46,6 +46,7 @@ def test_every_page_loads_without_errors(page):
     for name, path in PAGES.items():
         answer = page.goto(path)
         assert answer.status == 200, path
+        assert page.errors == [], path
         page.wait_for_load_state("load")
         assert page.locator("main h1").count() == 1, path
         page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
@@ -71,6 +72,8 @@ def test_lineage_leads_from_a_view_to_the_model_that_reads_it(page):
     page.wait_for_url(re.compile(r"/ui/models/driver_model#v1$"))
     assert page.locator("main h1").inner_text() == "driver_model"
     assert page.locator("#v1 a.dataset").inner_text() == "driver_training v1"
+    types = page.locator("#v1 table.signature td:nth-child(3)").all_inner_texts()
+    assert len(types) == 4 and all(t in ("Float32", "Float64", "Int64") for t in types)
     assert page.errors == []
 
 
