@@ -96,7 +96,11 @@
     title.textContent = n.label + " " + n.name + (focused ? " (open its page)" : " (show its lineage)");
     el("rect", {x: n.x, y: n.y, width: W, height: H, rx: 6}, link);
     var text = el("text", {x: n.x + 10, y: n.y + 23}, link);
-    text.textContent = n.name.length > 22 ? n.name.slice(0, 21) + "…" : n.name;
+    // Long names are cut to the box as rendered (fonts differ); the title keeps the whole name.
+    text.textContent = n.name;
+    for (var keep = n.name.length - 1; keep > 0 && text.getComputedTextLength() > W - 18; keep--) {
+      text.textContent = n.name.slice(0, keep) + "…";
+    }
     groups[n.id] = link;
   });
 
