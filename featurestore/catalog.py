@@ -50,7 +50,8 @@ class Catalog:
 
     @classmethod
     def open(cls, location: str | os.PathLike[str]) -> Catalog:
-        """Open (creating if needed) the registry at a path or ``sqlite:///`` URL."""
+        """Open (creating if needed) the registry at a path, a ``sqlite:///`` or a
+        ``postgresql://`` URL."""
         with registry_errors():
             return cls(Registry.open(location))
 
@@ -60,16 +61,22 @@ class Catalog:
         return registry if isinstance(registry, Catalog) else cls(registry)
 
     @property
-    def path(self) -> Path:
+    def path(self) -> Path | None:
+        """The SQLite file; None for a PostgreSQL registry."""
         return self._registry.path
 
     @property
+    def location(self) -> str:
+        """The file, or the database URL without its password."""
+        return self._registry.location
+
+    @property
     def jobs(self) -> JobCatalog:
-        """Job records and locks kept in the same file."""
+        """Job records and locks kept in the same database."""
         return self._jobs
 
     def __repr__(self) -> str:
-        return f"Catalog({str(self._registry.path)!r})"
+        return f"Catalog({self._registry.location!r})"
 
     def __enter__(self) -> Catalog:
         return self

@@ -3,7 +3,8 @@
 Example::
 
     project: driver_ranking
-    registry: data/registry.db            # a path (relative to the repo) or sqlite:///abs.db
+    registry: data/registry.db            # a path (relative to the repo), sqlite:///abs.db,
+                                          # or postgresql://user@host:5432/db (docs/scaling.md)
     offline_store: data/offline           # folder for pushed rows and saved datasets
     # offline_store:                      # or, to bound the training-set engine's memory:
     #   path: data/offline
@@ -195,7 +196,7 @@ def _build(raw: dict, repo: Path, file: Path, env: Mapping[str, str]) -> RepoCon
             raise ConfigError(f"{file}: 'registry' must be a path or URL (or a mapping with a 'path'), got {registry!r}")
         registry = registry["path"]
     if not isinstance(registry, str):
-        raise ConfigError(f"{file}: 'registry' must be a path or a sqlite:/// URL, not {registry!r}")
+        raise ConfigError(f"{file}: 'registry' must be a path, a sqlite:/// or a postgresql:// URL, not {registry!r}")
     if "://" not in registry:
         registry = str(_absolute(repo, registry))
 

@@ -1,4 +1,4 @@
-"""Job records and locks, kept in the registry file beside the catalog.
+"""Job records and locks, kept in the registry's database beside the catalog.
 
 The registry knows nothing of what a job does: a record names a ``target`` (the feature
 store uses a view's name), a ``trigger`` (why it ran), a time window and an outcome. A
@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from sqlite3 import Connection
 
+from registry.database import Connection
 from registry.errors import RegistryError
 from registry.tables import JOB_SCHEMA
 
@@ -84,13 +84,15 @@ class JobSummary:
 
 
 class JobLog:
-    """Job records and locks of one registry file (see the module docstring)."""
+    """Job records and locks of one registry (see the module docstring)."""
 
     def __init__(self, read: Callable[[], AbstractContextManager[Connection]],
-                 write: Callable[[], AbstractContextManager[Connection]]) -> None:
+                 write: Callable[[], AbstractContextManager[Connection]],
+                 table_names: Callable[[Connection], set[str]]) -> None:
         # The registry's own connections (a read snapshot, a write transaction), passed in
         # rather than the Registry itself: registry.store builds a JobLog, not the reverse.
         self._connect_read, self._connect_write = read, write
+        self._table_names = table_names
         self._ready = False
         self._ready_lock = threading.Lock()
 
@@ -112,12 +114,13 @@ class JobLog:
         _check(project, target, trigger)
         now = _now()
         with self._write() as conn:
-            cursor = conn.execute(
+            # RETURNING (not lastrowid, which PostgreSQL's driver lacks); fetchall ends the
+            # statement before COMMIT.
+            [(job_id,)] = conn.execute(
                 "INSERT INTO jobs (project, target, trigger, window_start, window_end, status, started_at,"
-                " attempt, batch, owner) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
+                " attempt, batch, owner) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?) RETURNING id",
                 (project, target, trigger, _iso(window_start), _iso(window_end), _iso(now), attempt, batch, owner),
-            )
-            job_id = cursor.lastrowid
+            ).fetchall()
         return JobRecord(job_id, target, trigger, _utc(window_start), _utc(window_end), "running", now,
                          None, None, None, None, attempt, batch, owner)
 
@@ -293,7 +296,7 @@ class JobLog:
             if not self._ready:
                 # Read first: a registry opened read-only that has the tables needs no write.
                 with self._connect_read() as conn:
-                    have = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                    have = self._table_names(conn)
                 if not {"jobs", "locks"} <= have:
                     with self._connect_write() as conn:
                         for statement in JOB_SCHEMA:

@@ -19,6 +19,7 @@ import contextlib
 import os
 import sqlite3
 import tempfile
+import threading
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,7 @@ from registry.tables import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 __all__ = [
     "BUSY_TIMEOUT_S",
     "ReadOnlyConnection",
+    "SqliteDatabase",
     "connect",
     "resolve_path",
     "sqlite_errors",
@@ -52,8 +54,8 @@ def resolve_path(location: str | os.PathLike[str]) -> Path:
     scheme, _, rest = text.partition("://")
     if scheme.lower() != "sqlite":
         raise RegistryError(
-            f"registry URL {text!r} is not supported: only sqlite is supported; use a "
-            "file path or sqlite:///path/to/registry.db"
+            f"registry URL {text!r} is not supported: use a file path, "
+            "sqlite:///path/to/registry.db or postgresql://user@host:5432/database"
         )
     rest = rest.split("?", 1)[0]
     if not rest.startswith("/") or rest in ("/", "//"):
@@ -95,6 +97,74 @@ def sqlite_errors(path: Path) -> Iterator[None]:
             f"registry {path} cannot be read: {exc}; restore it from a backup or point "
             "`registry` at a new file"
         ) from exc
+
+
+class SqliteDatabase:
+    """The registry's SQLite file: one connection, shared by threads under a lock.
+
+    Reads run in a deferred transaction (one snapshot; WAL readers never wait for the
+    writer), writes in ``BEGIN IMMEDIATE`` (the file's write lock is taken before the
+    first read, so a read-then-write never deadlocks or upgrades).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._conn: sqlite3.Connection | None = connect(path)
+        # Opened read-only (connect() could not write the file): reads work, writes say why.
+        self._read_only = self._conn.reason if isinstance(self._conn, ReadOnlyConnection) else None
+        self._lock = threading.RLock()
+
+    @property
+    def location(self) -> str:
+        return str(self._path)
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def read_only(self) -> str | None:
+        return self._read_only
+
+    def read(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return self._transaction("BEGIN")
+
+    def write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        if self._read_only is not None:
+            raise RegistryError(
+                f"registry {self._path} is open read-only ({self._read_only}): reading works, "
+                "but this changes the registry; run it where the registry file and its folder are writable"
+            )
+        return self._transaction("BEGIN IMMEDIATE")
+
+    def table_names(self, conn: sqlite3.Connection) -> set[str]:
+        return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    @contextlib.contextmanager
+    def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
+        with self._lock, sqlite_errors(self._path):
+            conn = self._conn
+            if conn is None:
+                raise RegistryError(f"registry {self._path} is closed; open it again")
+            conn.execute(begin)
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
 
 
 class ReadOnlyConnection(sqlite3.Connection):

@@ -1,8 +1,12 @@
-"""``Registry``: versioned JSON specs, lineage and small state in one SQLite file.
+"""``Registry``: versioned JSON specs, lineage and small state in one database.
+
+The database is an SQLite file by default, or PostgreSQL (``postgresql://...``) when
+several machines share the registry; ``registry.database`` says what both guarantee.
 
 Contracts kept here:
-- every write runs in one ``BEGIN IMMEDIATE`` transaction, so a failure anywhere leaves
-  the file as it was and two writers from two processes run one after the other;
+- every write runs in one transaction holding the registry's write lock, so a failure
+  anywhere leaves the registry as it was and two writers from two processes run one
+  after the other;
 - a project's revision goes up by one per write that changed something; each kind
   also keeps the revision of the last write that changed one of its objects, so a
   reader polls ``revision(project, kinds)`` for the kinds it uses and reloads only when
@@ -15,18 +19,19 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from registry.database import Connection, Database
 from registry.diff import canonical_json, check_objects, diff_objects
 from registry.errors import ConflictError, RegistryError
 from registry.jobs import JobLog
+from registry.postgres import is_postgres_url
 from registry.records import ApplyResult, Change, Edge, ObjectSpec, StoredObject
-from registry.sqlite import ReadOnlyConnection, connect, resolve_path, sqlite_errors
+from registry.sqlite import SqliteDatabase, resolve_path
 from registry.transaction import Transaction, check_not_pinned
 from registry.tables import (
     COLUMNS,
@@ -47,43 +52,48 @@ _DIRECTIONS = ("upstream", "downstream", "both")
 
 
 class Registry:
-    """A catalog of versioned objects per project, backed by one SQLite file.
+    """A catalog of versioned objects per project, kept in one ``Database``.
 
-    One connection per instance, guarded by a lock so threads may share the instance;
-    several processes may open the same file at once.
+    Threads may share an instance; several processes (and, on PostgreSQL, machines) may
+    open the same registry at once.
     """
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
-        self._conn: sqlite3.Connection | None = conn
-        self._path = path
-        # Opened read-only (connect() could not write the file): reads work, writes say why.
-        self._read_only = conn.reason if isinstance(conn, ReadOnlyConnection) else None
-        self._lock = threading.RLock()
-        self._jobs = JobLog(self._read, self._write)
+    def __init__(self, database: Database) -> None:
+        self._db = database
+        self._jobs = JobLog(self._read, self._write, database.table_names)
 
     @classmethod
     def open(cls, location: str | os.PathLike[str]) -> Registry:
-        """Open (creating if needed) the registry at a path or ``sqlite:///`` URL."""
-        path = resolve_path(location)
-        return cls(connect(path), path)
+        """Open (creating if needed) the registry at a path, a ``sqlite:///`` URL or a
+        ``postgresql://`` URL."""
+        if is_postgres_url(location):
+            from registry.postgres import PostgresDatabase
+
+            return cls(PostgresDatabase.open(os.fspath(location)))
+        return cls(SqliteDatabase(resolve_path(location)))
 
     @property
-    def path(self) -> Path:
-        """The SQLite file."""
-        return self._path
+    def path(self) -> Path | None:
+        """The SQLite file; None for a PostgreSQL registry."""
+        return self._db.path
+
+    @property
+    def location(self) -> str:
+        """The file, or the database URL without its password."""
+        return self._db.location
 
     @property
     def read_only(self) -> bool:
         """Whether the file was opened read-only (this process cannot write it)."""
-        return self._read_only is not None
+        return self._db.read_only is not None
 
     @property
     def jobs(self) -> JobLog:
-        """Job records and locks kept in the same file (see ``registry.jobs``)."""
+        """Job records and locks kept in the same database (see ``registry.jobs``)."""
         return self._jobs
 
     def __repr__(self) -> str:
-        return f"Registry({str(self._path)!r})"
+        return f"Registry({self.location!r})"
 
     def __enter__(self) -> Registry:
         return self
@@ -93,10 +103,7 @@ class Registry:
 
     def close(self) -> None:
         """Close the connection; later calls raise RegistryError."""
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        self._db.close()
 
     # -- reads ----------------------------------------------------------------------
 
@@ -227,7 +234,7 @@ class Registry:
             current_revision = read_revision(conn, project)
             if expected_revision is not None and expected_revision != current_revision:
                 raise ConflictError(
-                    f"registry {self._path}: project {project!r} is at revision "
+                    f"registry {self.location}: project {project!r} is at revision "
                     f"{current_revision}, not the expected {expected_revision}; another "
                     "apply ran in between, plan again and re-apply"
                 )
@@ -349,43 +356,11 @@ class Registry:
 
     # -- transactions ---------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        # A deferred transaction gives the statements of one call a single snapshot.
-        with self._transaction("BEGIN") as conn:
-            yield conn
+    def _read(self) -> contextlib.AbstractContextManager[Connection]:
+        return self._db.read()
 
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        # IMMEDIATE takes the write lock before the first read, so the state a write
-        # is computed from cannot change before it commits.
-        if self._read_only is not None:
-            raise RegistryError(
-                f"registry {self._path} is open read-only ({self._read_only}): reading works, "
-                "but this changes the registry; run it where the registry file and its folder are writable"
-            )
-        with self._transaction("BEGIN IMMEDIATE") as conn:
-            yield conn
-
-    @contextlib.contextmanager
-    def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
-        with self._lock, sqlite_errors(self._path):
-            conn = self._conn
-            if conn is None:
-                raise RegistryError(f"registry {self._path} is closed; open it again")
-            conn.execute(begin)
-            try:
-                yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            try:
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+    def _write(self) -> contextlib.AbstractContextManager[Connection]:
+        return self._db.write()
 
 
 def _check_project(project: object) -> None:

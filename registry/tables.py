@@ -7,11 +7,11 @@ timestamps as ISO-8601 UTC text. ``registry.store`` builds transactions from the
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from registry.database import Connection
 from registry.diff import Current, spec_hash
 from registry.records import StoredObject
 
@@ -33,8 +33,10 @@ __all__ = [
 ]
 
 # Stored in meta.schema_version. A migration to version N adds the statements that
-# turn N-1 into N (MIGRATIONS[N]); registry.sqlite runs them inside the BEGIN IMMEDIATE
-# that checks the version, so concurrent openers migrate once.
+# turn N-1 into N (MIGRATIONS[N]); registry.sqlite and registry.postgres run them inside
+# the write lock that checks the version, so concurrent openers migrate once. The
+# statements are SQLite's; PostgreSQL registries start at version 2, so migrations
+# after it must be written in SQL both accept (registry.postgres maps the column types).
 SCHEMA_VERSION = 2
 
 # Job records and locks (registry.jobs). Kept apart so a registry written before they
@@ -178,9 +180,11 @@ SELECT e.from_kind, e.from_name, e.to_kind, e.to_name FROM edges e JOIN node
 
 
 def read_revision(
-    conn: sqlite3.Connection, project: str, kinds: Sequence[str] | None = None
+    conn: Connection, project: str, kinds: Sequence[str] | None = None
 ) -> int:
     """The project's revision, or the latest that changed one of ``kinds``; 0 if none."""
+    if kinds is not None and not kinds:
+        return 0  # (PostgreSQL refuses an empty IN ())
     if kinds is None:
         row = conn.execute(
             "SELECT revision FROM projects WHERE project = ?", (project,)
@@ -196,7 +200,7 @@ def read_revision(
 
 
 def set_revision(
-    conn: sqlite3.Connection,
+    conn: Connection,
     project: str,
     revision: int,
     now: str,
@@ -217,7 +221,7 @@ def set_revision(
 
 
 def current_objects(
-    conn: sqlite3.Connection, project: str, kinds: Sequence[str]
+    conn: Connection, project: str, kinds: Sequence[str]
 ) -> dict[tuple[str, str], Current]:
     """Current (not removed) objects of ``kinds``."""
     if not kinds:
@@ -230,7 +234,7 @@ def current_objects(
 
 
 def insert_version(
-    conn: sqlite3.Connection,
+    conn: Connection,
     project: str,
     key: tuple[str, str],
     spec_json: str,
@@ -258,7 +262,7 @@ def insert_version(
 
 
 def set_edges(
-    conn: sqlite3.Connection,
+    conn: Connection,
     project: str,
     key: tuple[str, str],
     depends_on: tuple[tuple[str, str], ...],

@@ -12,10 +12,10 @@ other registry write, and so does the revision of each kind written.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
+from registry.database import Connection
 from registry.diff import canonical_json
 from registry.errors import InUseError, RegistryError
 from registry.records import ObjectSpec, StoredObject
@@ -33,7 +33,7 @@ __all__ = ["Transaction", "check_not_pinned"]
 class Transaction:
     """Reads and writes of one project inside one open write transaction."""
 
-    def __init__(self, conn: sqlite3.Connection, project: str, now: str) -> None:
+    def __init__(self, conn: Connection, project: str, now: str) -> None:
         self._conn = conn
         self.project = project
         self.now = now
@@ -164,7 +164,7 @@ class Transaction:
 
 
 def check_not_pinned(
-    conn: sqlite3.Connection,
+    conn: Connection,
     project: str,
     removed: Sequence[tuple[str, str]],
     pinned_by: Sequence[str],

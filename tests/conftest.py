@@ -165,3 +165,95 @@ def registry_snapshot():
             conn.close()
 
     return snapshot
+
+
+# -- PostgreSQL ------------------------------------------------------------------------
+# Registry tests run against a real PostgreSQL too: ``FEATURESTORE_TEST_POSTGRES_URL`` when
+# set, else the machine's server at 127.0.0.1:5432 (user postgres, trust auth) when it
+# answers, else a private server this session starts (initdb + postgres on a free port in
+# a temp folder, from /usr/lib/postgresql/*/bin; .ci/run installs Debian's postgresql when
+# neither is there). Each test gets its own schema, dropped afterwards.
+
+_MACHINE_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _postgres_answers(url: str) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=2, autocommit=True) as conn:
+            conn.execute("SELECT 1")
+        return True
+    except psycopg.Error:
+        return False
+
+
+def _postgres_bin() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name)
+                   if p.parent.parent.name.isdigit() else 0)
+    return found[-1].parent if found else None
+
+
+def _start_postgres(bindir: Path, folder: Path) -> tuple[subprocess.Popen, str]:
+    """initdb and start a throwaway server (no fsync) on a free port; as user postgres
+    when this runs as root, since PostgreSQL refuses to run as root."""
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        import pwd
+
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no 'postgres' user to run a private PostgreSQL as")
+        os.chown(folder, owner.pw_uid, owner.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data = folder / "data"
+    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+                    "-E", "UTF8", "--no-sync"], check=True, capture_output=True)
+    port = _free_port()
+    log = open(folder / "postgres.log", "wb")
+    proc = subprocess.Popen(
+        [*as_user, str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(folder),
+         "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
+         "-c", "full_page_writes=off"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    log.close()
+    url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        if _postgres_answers(url):
+            return proc, url
+        time.sleep(0.1)
+    _stop(proc)
+    pytest.fail(f"the private PostgreSQL did not start; see {folder / 'postgres.log'}")
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a real, reachable PostgreSQL for this test session."""
+    pytest.importorskip("psycopg", reason="psycopg is not installed: pip install -e '.[dev]'")
+    for url in (os.environ.get("FEATURESTORE_TEST_POSTGRES_URL"), _MACHINE_POSTGRES):
+        if url and _postgres_answers(url):
+            yield url
+            return
+    bindir = _postgres_bin()
+    if bindir is None:
+        pytest.skip("no PostgreSQL: nothing answers at 127.0.0.1:5432 and /usr/lib/postgresql/*/bin/initdb "
+                    "is missing (apt-get install postgresql, as .ci/run does, or set FEATURESTORE_TEST_POSTGRES_URL)")
+    proc, url = _start_postgres(bindir, tmp_path_factory.mktemp("postgres"))
+    try:
+        yield url
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture
+def postgres_registry_url(postgres_url: str) -> Iterator[str]:
+    """A registry URL of a schema no other test uses, dropped afterwards."""
+    import psycopg
+
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    yield f"{postgres_url}{'&' if '?' in postgres_url else '?'}schema={schema}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

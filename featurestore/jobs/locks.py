@@ -148,7 +148,7 @@ class RegistryLocks:
         pass
 
     def __repr__(self) -> str:
-        return f"RegistryLocks({str(self.registry.path)!r})"
+        return f"RegistryLocks({self.registry.location!r})"
 
 
 class Lease:

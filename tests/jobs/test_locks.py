@@ -1,4 +1,5 @@
-"""The lock protocol on both backends: the registry file and a real Redis."""
+"""The lock protocol on both backends: the registry (an SQLite file, a PostgreSQL schema)
+and a real Redis."""
 
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ from registry import Registry
 from .conftest import Clock
 
 
-@pytest.fixture(params=["registry", "redis"])
+@pytest.fixture(params=["registry", "postgresql-registry", "redis"])
 def backend(request, tmp_path):
-    if request.param == "registry":
-        reg = Registry.open(tmp_path / "registry.db")
+    if request.param.endswith("registry"):
+        location = tmp_path / "registry.db" if request.param == "registry" else request.getfixturevalue(
+            "postgres_registry_url")
+        reg = Registry.open(location)
         yield RegistryLocks(reg, "p")
         reg.close()
     else:

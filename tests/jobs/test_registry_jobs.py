@@ -1,4 +1,5 @@
-"""registry.jobs: job records and locks in the registry file (no feature store involved)."""
+"""registry.jobs: job records and locks in the registry (no feature store involved), on
+both backends: a new SQLite file and a new PostgreSQL schema."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ T0 = datetime(2024, 5, 1, tzinfo=timezone.utc)
 H = timedelta(hours=1)
 
 
-@pytest.fixture
-def reg(tmp_path):
-    with Registry.open(tmp_path / "registry.db") as r:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def reg(request, tmp_path):
+    location = tmp_path / "registry.db" if request.param == "sqlite" else request.getfixturevalue("postgres_registry_url")
+    with Registry.open(location) as r:
         yield r
 
 

@@ -4,34 +4,33 @@ from __future__ import annotations
 
 import pytest
 
-from registry import Edge, ObjectSpec, Registry, RegistryError
+from registry import Edge, ObjectSpec, RegistryError
 
 KINDS = ("entity", "data_source", "feature_view", "feature_service")
 
 
 @pytest.fixture
-def reg(tmp_path):
-    with Registry.open(tmp_path / "registry.db") as registry:
-        registry.apply(
-            "p",
-            [
-                ObjectSpec("entity", "driver", {}),
-                ObjectSpec("data_source", "trips", {}),
-                ObjectSpec("data_source", "ratings", {}),
-                ObjectSpec(
-                    "feature_view", "trip_stats", {},
-                    (("data_source", "trips"), ("entity", "driver")),
-                ),
-                ObjectSpec("feature_view", "rating_stats", {}, (("data_source", "ratings"),)),
-                ObjectSpec(
-                    "feature_service", "svc", {},
-                    (("feature_view", "trip_stats"), ("feature_view", "rating_stats")),
-                ),
-            ],
-            KINDS,
-        )
-        registry.put("p", ObjectSpec("model", "churn", {}, (("feature_service", "svc"),)))
-        yield registry
+def seeded(registry):
+    registry.apply(
+        "p",
+        [
+            ObjectSpec("entity", "driver", {}),
+            ObjectSpec("data_source", "trips", {}),
+            ObjectSpec("data_source", "ratings", {}),
+            ObjectSpec(
+                "feature_view", "trip_stats", {},
+                (("data_source", "trips"), ("entity", "driver")),
+            ),
+            ObjectSpec("feature_view", "rating_stats", {}, (("data_source", "ratings"),)),
+            ObjectSpec(
+                "feature_service", "svc", {},
+                (("feature_view", "trip_stats"), ("feature_view", "rating_stats")),
+            ),
+        ],
+        KINDS,
+    )
+    registry.put("p", ObjectSpec("model", "churn", {}, (("feature_service", "svc"),)))
+    return registry
 
 
 E_TRIPS = Edge("data_source", "trips", "feature_view", "trip_stats")
@@ -42,31 +41,31 @@ E_SVC_RATING = Edge("feature_view", "rating_stats", "feature_service", "svc")
 E_MODEL = Edge("feature_service", "svc", "model", "churn")
 
 
-def test_upstream_is_transitive(reg):
-    assert set(reg.lineage("p", "model", "churn", "upstream")) == {
+def test_upstream_is_transitive(seeded):
+    assert set(seeded.lineage("p", "model", "churn", "upstream")) == {
         E_MODEL, E_SVC_TRIP, E_SVC_RATING, E_TRIPS, E_DRIVER, E_RATINGS,
     }
-    assert reg.lineage("p", "feature_view", "trip_stats", "upstream") == [
+    assert seeded.lineage("p", "feature_view", "trip_stats", "upstream") == [
         E_TRIPS, E_DRIVER,
     ]
 
 
-def test_downstream_is_transitive(reg):
+def test_downstream_is_transitive(seeded):
     # Sorted by (from_kind, from_name, to_kind, to_name).
-    assert reg.lineage("p", "data_source", "trips", "downstream") == [
+    assert seeded.lineage("p", "data_source", "trips", "downstream") == [
         E_TRIPS, E_MODEL, E_SVC_TRIP,
     ]
-    assert reg.lineage("p", "model", "churn", "downstream") == []
+    assert seeded.lineage("p", "model", "churn", "downstream") == []
 
 
-def test_both_is_the_union_not_the_whole_graph(reg):
-    both = reg.lineage("p", "feature_view", "trip_stats")
+def test_both_is_the_union_not_the_whole_graph(seeded):
+    both = seeded.lineage("p", "feature_view", "trip_stats")
     assert set(both) == {E_TRIPS, E_DRIVER, E_SVC_TRIP, E_MODEL}
     assert both == sorted(both, key=lambda e: (e.from_kind, e.from_name, e.to_kind, e.to_name))
 
 
-def test_removed_objects_lose_their_edges_and_changes_replace_them(reg):
-    reg.apply(
+def test_removed_objects_lose_their_edges_and_changes_replace_them(seeded):
+    seeded.apply(
         "p",
         [
             ObjectSpec("entity", "driver", {}),
@@ -78,22 +77,21 @@ def test_removed_objects_lose_their_edges_and_changes_replace_them(reg):
     )
     # svc and rating_stats are gone; trip_stats now reads ratings only. The model
     # (outside the applied kinds) still names svc, so that edge stays.
-    assert reg.lineage("p", "data_source", "trips", "downstream") == []
-    assert reg.lineage("p", "data_source", "ratings", "downstream") == [
+    assert seeded.lineage("p", "data_source", "trips", "downstream") == []
+    assert seeded.lineage("p", "data_source", "ratings", "downstream") == [
         Edge("data_source", "ratings", "feature_view", "trip_stats")
     ]
-    assert reg.lineage("p", "model", "churn", "upstream") == [E_MODEL]
+    assert seeded.lineage("p", "model", "churn", "upstream") == [E_MODEL]
 
 
-def test_cycles_terminate(tmp_path):
-    with Registry.open(tmp_path / "r.db") as reg:
-        reg.put("p", ObjectSpec("x", "a", {}, (("x", "b"),)))
-        reg.put("p", ObjectSpec("x", "b", {}, (("x", "a"),)))
-        assert reg.lineage("p", "x", "a", "upstream") == [
-            Edge("x", "a", "x", "b"), Edge("x", "b", "x", "a"),
-        ]
+def test_cycles_terminate(registry):
+    registry.put("p", ObjectSpec("x", "a", {}, (("x", "b"),)))
+    registry.put("p", ObjectSpec("x", "b", {}, (("x", "a"),)))
+    assert registry.lineage("p", "x", "a", "upstream") == [
+        Edge("x", "a", "x", "b"), Edge("x", "b", "x", "a"),
+    ]
 
 
-def test_bad_direction(reg):
+def test_bad_direction(seeded):
     with pytest.raises(RegistryError, match="'sideways' is not one of upstream"):
-        reg.lineage("p", "model", "churn", "sideways")
+        seeded.lineage("p", "model", "churn", "sideways")

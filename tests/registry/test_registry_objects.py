@@ -6,15 +6,9 @@ from datetime import timezone
 
 import pytest
 
-from registry import ObjectSpec, Registry, RegistryError
+from registry import ObjectSpec, RegistryError
 
 KINDS = ("entity", "data_source", "feature_view")
-
-
-@pytest.fixture
-def reg(tmp_path):
-    with Registry.open(tmp_path / "registry.db") as registry:
-        yield registry
 
 
 def entity(name="driver", **spec):
@@ -25,131 +19,131 @@ def view(name="stats", ttl=3600, deps=(("entity", "driver"),)):
     return ObjectSpec("feature_view", name, {"ttl": ttl}, deps)
 
 
-def test_new_project_is_empty_at_revision_0(reg):
-    assert reg.revision("p") == 0
-    assert reg.list("p") == []
-    assert reg.get("p", "entity", "driver") is None
-    assert reg.history("p", "entity", "driver") == []
+def test_new_project_is_empty_at_revision_0(registry):
+    assert registry.revision("p") == 0
+    assert registry.list("p") == []
+    assert registry.get("p", "entity", "driver") is None
+    assert registry.history("p", "entity", "driver") == []
 
 
-def test_apply_writes_version_1_then_a_new_version_only_on_change(reg):
-    first = reg.apply("p", [entity(), view()], KINDS)
+def test_apply_writes_version_1_then_a_new_version_only_on_change(registry):
+    first = registry.apply("p", [entity(), view()], KINDS)
     assert first.revision == 1
-    stored = reg.get("p", "feature_view", "stats")
+    stored = registry.get("p", "feature_view", "stats")
     assert (stored.version, stored.spec, stored.revision, stored.removed) == (
         1, {"ttl": 3600}, 1, False,
     )
     assert stored.depends_on == (("entity", "driver"),)
     assert stored.created_at.tzinfo == timezone.utc
 
-    again = reg.apply("p", [entity(), view()], KINDS)
+    again = registry.apply("p", [entity(), view()], KINDS)
     assert again.changes == [] and again.revision == 1
-    assert len(reg.history("p", "feature_view", "stats")) == 1
+    assert len(registry.history("p", "feature_view", "stats")) == 1
 
-    changed = reg.apply("p", [entity(), view(ttl=60)], KINDS)
+    changed = registry.apply("p", [entity(), view(ttl=60)], KINDS)
     assert changed.revision == 2
     assert [c.name for c in changed.changes] == ["stats"]
-    assert reg.get("p", "feature_view", "stats").version == 2
-    assert reg.get("p", "entity", "driver").version == 1  # unchanged: not rewritten
-    assert reg.get("p", "feature_view", "stats", version=1).spec == {"ttl": 3600}
-    assert reg.get("p", "feature_view", "stats", version=3) is None
+    assert registry.get("p", "feature_view", "stats").version == 2
+    assert registry.get("p", "entity", "driver").version == 1  # unchanged: not rewritten
+    assert registry.get("p", "feature_view", "stats", version=1).spec == {"ttl": 3600}
+    assert registry.get("p", "feature_view", "stats", version=3) is None
 
 
-def test_key_order_and_tuples_are_not_changes(reg):
-    reg.apply("p", [ObjectSpec("entity", "e", {"a": 1, "b": [1, 2]})], KINDS)
-    result = reg.apply("p", [ObjectSpec("entity", "e", {"b": (1, 2), "a": 1})], KINDS)
-    assert result.changes == [] and reg.revision("p") == 1
+def test_key_order_and_tuples_are_not_changes(registry):
+    registry.apply("p", [ObjectSpec("entity", "e", {"a": 1, "b": [1, 2]})], KINDS)
+    result = registry.apply("p", [ObjectSpec("entity", "e", {"b": (1, 2), "a": 1})], KINDS)
+    assert result.changes == [] and registry.revision("p") == 1
 
 
-def test_remove_writes_a_tombstone_and_re_add_continues_versions(reg):
-    reg.apply("p", [entity(), view()], KINDS)
-    removed = reg.apply("p", [entity()], KINDS)
+def test_remove_writes_a_tombstone_and_re_add_continues_versions(registry):
+    registry.apply("p", [entity(), view()], KINDS)
+    removed = registry.apply("p", [entity()], KINDS)
     assert [(c.name, c.action) for c in removed.changes] == [("stats", "remove")]
-    assert reg.get("p", "feature_view", "stats") is None
-    assert [o.name for o in reg.list("p")] == ["driver"]
-    tombstone = reg.get("p", "feature_view", "stats", version=2)
+    assert registry.get("p", "feature_view", "stats") is None
+    assert [o.name for o in registry.list("p")] == ["driver"]
+    tombstone = registry.get("p", "feature_view", "stats", version=2)
     assert tombstone.removed and tombstone.spec == {"ttl": 3600}
 
-    readded = reg.apply("p", [entity(), view(ttl=5)], KINDS)
+    readded = registry.apply("p", [entity(), view(ttl=5)], KINDS)
     assert [(c.name, c.action) for c in readded.changes] == [("stats", "add")]
-    history = reg.history("p", "feature_view", "stats")
+    history = registry.history("p", "feature_view", "stats")
     assert [(o.version, o.removed, o.revision) for o in history] == [
         (1, False, 1), (2, True, 2), (3, False, 3),
     ]
-    assert reg.get("p", "feature_view", "stats").spec == {"ttl": 5}
+    assert registry.get("p", "feature_view", "stats").spec == {"ttl": 5}
 
 
-def test_apply_leaves_kinds_outside_its_kinds_alone(reg):
-    reg.put("p", ObjectSpec("model", "churn", {"uri": "s3://m"}))
-    reg.apply("p", [entity()], KINDS)
-    assert reg.get("p", "model", "churn") is not None
-    reg.apply("p", [], ("entity",))
-    assert reg.get("p", "entity", "driver") is None
-    assert reg.get("p", "model", "churn") is not None
+def test_apply_leaves_kinds_outside_its_kinds_alone(registry):
+    registry.put("p", ObjectSpec("model", "churn", {"uri": "s3://m"}))
+    registry.apply("p", [entity()], KINDS)
+    assert registry.get("p", "model", "churn") is not None
+    registry.apply("p", [], ("entity",))
+    assert registry.get("p", "entity", "driver") is None
+    assert registry.get("p", "model", "churn") is not None
 
 
-def test_projects_are_separate(reg):
-    reg.apply("a", [entity()], KINDS)
-    assert reg.revision("a") == 1 and reg.revision("b") == 0
-    assert reg.list("b") == []
-    reg.apply("b", [], KINDS)
-    assert reg.get("a", "entity", "driver") is not None
+def test_projects_are_separate(registry):
+    registry.apply("a", [entity()], KINDS)
+    assert registry.revision("a") == 1 and registry.revision("b") == 0
+    assert registry.list("b") == []
+    registry.apply("b", [], KINDS)
+    assert registry.get("a", "entity", "driver") is not None
 
 
-def test_list_is_sorted_by_kind_then_name_and_filters_by_kind(reg):
-    reg.apply(
+def test_list_is_sorted_by_kind_then_name_and_filters_by_kind(registry):
+    registry.apply(
         "p",
         [view("z"), view("a"), entity("rider"), entity("driver")],
         KINDS,
     )
-    assert [(o.kind, o.name) for o in reg.list("p")] == [
+    assert [(o.kind, o.name) for o in registry.list("p")] == [
         ("entity", "driver"), ("entity", "rider"),
         ("feature_view", "a"), ("feature_view", "z"),
     ]
-    assert [o.name for o in reg.list("p", "feature_view")] == ["a", "z"]
+    assert [o.name for o in registry.list("p", "feature_view")] == ["a", "z"]
 
 
-def test_put_versions_only_on_change_and_bumps_revision(reg):
-    first = reg.put("p", ObjectSpec("saved_dataset", "train", {"rows": 10}))
+def test_put_versions_only_on_change_and_bumps_revision(registry):
+    first = registry.put("p", ObjectSpec("saved_dataset", "train", {"rows": 10}))
     assert (first.version, first.revision) == (1, 1)
-    assert reg.get("p", "saved_dataset", "train") == first
-    same = reg.put("p", ObjectSpec("saved_dataset", "train", {"rows": 10}))
-    assert same == first and reg.revision("p") == 1
-    second = reg.put(
+    assert registry.get("p", "saved_dataset", "train") == first
+    same = registry.put("p", ObjectSpec("saved_dataset", "train", {"rows": 10}))
+    assert same == first and registry.revision("p") == 1
+    second = registry.put(
         "p", ObjectSpec("saved_dataset", "train", {"rows": 11}, (("feature_view", "v"),))
     )
     assert (second.version, second.revision) == (2, 2)
-    assert reg.get("p", "saved_dataset", "train") == second
+    assert registry.get("p", "saved_dataset", "train") == second
 
 
-def test_put_re_adds_a_removed_object(reg):
-    reg.apply("p", [entity()], KINDS)
-    reg.apply("p", [], KINDS)
-    again = reg.put("p", entity())
+def test_put_re_adds_a_removed_object(registry):
+    registry.apply("p", [entity()], KINDS)
+    registry.apply("p", [], KINDS)
+    again = registry.put("p", entity())
     assert again.version == 3 and not again.removed
 
 
-def test_only_dependencies_changing_is_a_change(reg):
-    reg.apply("p", [view(deps=(("entity", "driver"),))], KINDS)
-    plan = reg.plan("p", [view(deps=(("entity", "rider"),))], KINDS)
+def test_only_dependencies_changing_is_a_change(registry):
+    registry.apply("p", [view(deps=(("entity", "driver"),))], KINDS)
+    plan = registry.plan("p", [view(deps=(("entity", "rider"),))], KINDS)
     assert [(c.action, c.fields) for c in plan] == [("change", ("depends_on",))]
     # Order of depends_on does not matter.
     deps = (("entity", "a"), ("data_source", "s"))
-    reg.apply("p", [view(deps=deps)], KINDS)
-    assert reg.plan("p", [view(deps=tuple(reversed(deps)))], KINDS) == []
+    registry.apply("p", [view(deps=deps)], KINDS)
+    assert registry.plan("p", [view(deps=tuple(reversed(deps)))], KINDS) == []
 
 
-def test_state_round_trips_without_bumping_revision(reg):
-    assert reg.get_state("p", "watermark:stats") is None
-    reg.set_state("p", "watermark:stats", {"end": "2024-01-01T00:00:00+00:00"})
-    reg.set_state("p", "watermark:stats", {"end": "2024-01-02T00:00:00+00:00"})
-    assert reg.get_state("p", "watermark:stats") == {"end": "2024-01-02T00:00:00+00:00"}
-    assert reg.get_state("other", "watermark:stats") is None
-    assert reg.revision("p") == 0
-    reg.set_state("p", "watermark:stats", None)
-    assert reg.get_state("p", "watermark:stats") is None
+def test_state_round_trips_without_bumping_revision(registry):
+    assert registry.get_state("p", "watermark:stats") is None
+    registry.set_state("p", "watermark:stats", {"end": "2024-01-01T00:00:00+00:00"})
+    registry.set_state("p", "watermark:stats", {"end": "2024-01-02T00:00:00+00:00"})
+    assert registry.get_state("p", "watermark:stats") == {"end": "2024-01-02T00:00:00+00:00"}
+    assert registry.get_state("other", "watermark:stats") is None
+    assert registry.revision("p") == 0
+    registry.set_state("p", "watermark:stats", None)
+    assert registry.get_state("p", "watermark:stats") is None
     with pytest.raises(RegistryError, match="not JSON-serializable"):
-        reg.set_state("p", "k", {1, 2})
+        registry.set_state("p", "k", {1, 2})
 
 
 @pytest.mark.parametrize(
@@ -167,7 +161,7 @@ def test_invalid_object_specs_are_rejected(build):
         build()
 
 
-def test_put_rejects_non_json_spec_and_writes_nothing(reg):
+def test_put_rejects_non_json_spec_and_writes_nothing(registry):
     with pytest.raises(RegistryError, match="spec of entity 'x' is not JSON"):
-        reg.put("p", ObjectSpec("entity", "x", {"nan": float("nan")}))
-    assert reg.revision("p") == 0 and reg.history("p", "entity", "x") == []
+        registry.put("p", ObjectSpec("entity", "x", {"nan": float("nan")}))
+    assert registry.revision("p") == 0 and registry.history("p", "entity", "x") == []

@@ -4,25 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from registry import Change, ObjectSpec, Registry, RegistryError
+from registry import Change, ObjectSpec, RegistryError
 from registry.diff import changed_fields
 
 KINDS = ("entity", "data_source", "feature_view", "feature_service")
-
-
-@pytest.fixture
-def reg(tmp_path):
-    with Registry.open(tmp_path / "registry.db") as registry:
-        yield registry
 
 
 def fv(name, **spec):
     return ObjectSpec("feature_view", name, spec, (("entity", "driver"),))
 
 
-def test_plan_lists_add_change_remove_and_skips_unchanged(reg):
+def test_plan_lists_add_change_remove_and_skips_unchanged(registry):
     schema = [{"name": "trips", "dtype": "Int64"}, {"name": "rating", "dtype": "Float32"}]
-    reg.apply(
+    registry.apply(
         "p",
         [
             ObjectSpec("entity", "driver", {"join_keys": ["driver_id"]}),
@@ -33,7 +27,7 @@ def test_plan_lists_add_change_remove_and_skips_unchanged(reg):
         KINDS,
     )
     new_schema = [schema[0], {"name": "rating", "dtype": "Float64"}]
-    plan = reg.plan(
+    plan = registry.plan(
         "p",
         [
             fv("same", ttl=1),
@@ -50,23 +44,23 @@ def test_plan_lists_add_change_remove_and_skips_unchanged(reg):
         Change("feature_view", "stats", "change", ("online", "schema.1.dtype", "tags", "ttl")),
         Change("feature_service", "svc", "add"),
     ]
-    assert reg.revision("p") == 1  # plan writes nothing
-    assert reg.apply("p", [], ()).changes == []
+    assert registry.revision("p") == 1  # plan writes nothing
+    assert registry.apply("p", [], ()).changes == []
 
 
-def test_plan_matches_what_apply_then_does(reg):
+def test_plan_matches_what_apply_then_does(registry):
     objects = [ObjectSpec("entity", "e", {"a": 1}), fv("v", ttl=2)]
-    planned = reg.plan("p", objects, KINDS)
-    assert reg.apply("p", objects, KINDS).changes == planned
+    planned = registry.plan("p", objects, KINDS)
+    assert registry.apply("p", objects, KINDS).changes == planned
 
 
-def test_plan_order_follows_kinds_not_input(reg):
+def test_plan_order_follows_kinds_not_input(registry):
     objects = [fv("b"), fv("a"), ObjectSpec("entity", "z", {})]
-    assert [(c.kind, c.name) for c in reg.plan("p", objects, KINDS)] == [
+    assert [(c.kind, c.name) for c in registry.plan("p", objects, KINDS)] == [
         ("entity", "z"), ("feature_view", "a"), ("feature_view", "b"),
     ]
     reversed_kinds = ("feature_view", "entity")
-    assert [c.kind for c in reg.plan("p", objects, reversed_kinds)] == [
+    assert [c.kind for c in registry.plan("p", objects, reversed_kinds)] == [
         "feature_view", "feature_view", "entity",
     ]
 
@@ -85,17 +79,17 @@ def test_changed_fields_paths():
     assert changed_fields({"x": {"y": 1}}, {"x": [1]}) == ["x"]
 
 
-def test_object_of_a_kind_not_applied_is_rejected(reg):
+def test_object_of_a_kind_not_applied_is_rejected(registry):
     with pytest.raises(RegistryError, match="model 'm' is not of the applied kinds"):
-        reg.plan("p", [ObjectSpec("model", "m", {})], KINDS)
+        registry.plan("p", [ObjectSpec("model", "m", {})], KINDS)
 
 
-def test_duplicate_objects_are_rejected(reg):
+def test_duplicate_objects_are_rejected(registry):
     with pytest.raises(RegistryError, match="defined twice"):
-        reg.apply("p", [fv("v"), fv("v", ttl=1)], KINDS)
-    assert reg.revision("p") == 0
+        registry.apply("p", [fv("v"), fv("v", ttl=1)], KINDS)
+    assert registry.revision("p") == 0
 
 
-def test_kinds_must_not_be_a_string(reg):
+def test_kinds_must_not_be_a_string(registry):
     with pytest.raises(RegistryError, match="kinds must be a tuple"):
-        reg.plan("p", [], "entity")
+        registry.plan("p", [], "entity")

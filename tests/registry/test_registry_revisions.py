@@ -13,12 +13,6 @@ from registry.tables import SCHEMA_VERSION
 DEFINITIONS = ("entity", "data_source", "feature_view", "feature_service")
 
 
-@pytest.fixture
-def reg(tmp_path):
-    with Registry.open(tmp_path / "registry.db") as registry:
-        yield registry
-
-
 def entity(name="driver"):
     return ObjectSpec("entity", name, {"join_keys": ["driver_id"]})
 
@@ -31,38 +25,38 @@ def dataset(name="train", rows=10):
     return ObjectSpec("saved_dataset", name, {"rows": rows}, (("feature_view", "stats"),))
 
 
-def test_a_write_moves_the_revision_of_its_kinds_only(reg):
-    reg.apply("p", [entity(), view()], DEFINITIONS)
-    assert reg.revision("p") == 1 and reg.revision("p", DEFINITIONS) == 1
-    reg.put("p", dataset())
-    assert reg.revision("p") == 2
-    assert reg.revision("p", DEFINITIONS) == 1
-    assert reg.revision("p", ["saved_dataset"]) == 2 and reg.revision("p", "saved_dataset") == 2
-    reg.apply("p", [entity(), view(ttl=60)], DEFINITIONS)
-    assert (reg.revision("p"), reg.revision("p", DEFINITIONS)) == (3, 3)
-    assert reg.revision("p", ["entity"]) == 1 and reg.revision("p", ["feature_view"]) == 3
-    assert reg.revision("p", ["saved_dataset"]) == 2
+def test_a_write_moves_the_revision_of_its_kinds_only(registry):
+    registry.apply("p", [entity(), view()], DEFINITIONS)
+    assert registry.revision("p") == 1 and registry.revision("p", DEFINITIONS) == 1
+    registry.put("p", dataset())
+    assert registry.revision("p") == 2
+    assert registry.revision("p", DEFINITIONS) == 1
+    assert registry.revision("p", ["saved_dataset"]) == 2 and registry.revision("p", "saved_dataset") == 2
+    registry.apply("p", [entity(), view(ttl=60)], DEFINITIONS)
+    assert (registry.revision("p"), registry.revision("p", DEFINITIONS)) == (3, 3)
+    assert registry.revision("p", ["entity"]) == 1 and registry.revision("p", ["feature_view"]) == 3
+    assert registry.revision("p", ["saved_dataset"]) == 2
 
 
-def test_a_removal_moves_its_kind(reg):
-    reg.apply("p", [entity(), view()], DEFINITIONS)
-    reg.apply("p", [entity()], DEFINITIONS)
-    assert reg.revision("p", ["feature_view"]) == 2 and reg.revision("p", ["entity"]) == 1
+def test_a_removal_moves_its_kind(registry):
+    registry.apply("p", [entity(), view()], DEFINITIONS)
+    registry.apply("p", [entity()], DEFINITIONS)
+    assert registry.revision("p", ["feature_view"]) == 2 and registry.revision("p", ["entity"]) == 1
 
 
-def test_kinds_never_written_are_at_revision_0(reg):
-    assert reg.revision("p", DEFINITIONS) == 0
-    reg.put("p", dataset())
-    assert reg.revision("p", DEFINITIONS) == 0 and reg.revision("p", []) == 0
-    assert reg.revision("other", ["saved_dataset"]) == 0
+def test_kinds_never_written_are_at_revision_0(registry):
+    assert registry.revision("p", DEFINITIONS) == 0
+    registry.put("p", dataset())
+    assert registry.revision("p", DEFINITIONS) == 0 and registry.revision("p", []) == 0
+    assert registry.revision("other", ["saved_dataset"]) == 0
 
 
-def test_unchanged_writes_move_nothing(reg):
-    reg.apply("p", [entity()], DEFINITIONS)
-    reg.put("p", dataset())
-    reg.put("p", dataset())
-    reg.apply("p", [entity()], DEFINITIONS)
-    assert reg.revision("p") == 2 and reg.revision("p", DEFINITIONS) == 1
+def test_unchanged_writes_move_nothing(registry):
+    registry.apply("p", [entity()], DEFINITIONS)
+    registry.put("p", dataset())
+    registry.put("p", dataset())
+    registry.apply("p", [entity()], DEFINITIONS)
+    assert registry.revision("p") == 2 and registry.revision("p", DEFINITIONS) == 1
 
 
 def _as_version_1(path):

@@ -48,8 +48,8 @@ def _open_and_write(path, name, barrier) -> None:
         reg.put("p", ObjectSpec("entity", name, {}))
 
 
-def test_processes_creating_one_registry_at_once_all_use_the_same_file(tmp_path):
-    path = tmp_path / "registry.db"
+def test_processes_creating_one_registry_at_once_all_use_the_same_one(registry_url):
+    path = registry_url
     ctx = multiprocessing.get_context("fork")
     barrier = ctx.Barrier(4)
     procs = [ctx.Process(target=_open_and_write, args=(path, f"e{i}", barrier)) for i in range(4)]

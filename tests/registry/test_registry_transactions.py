@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import sqlite3
 import threading
 
 import pytest
@@ -13,25 +12,9 @@ from registry import ConflictError, ObjectSpec, Registry, RegistryError
 KINDS = ("entity", "feature_view")
 
 
-def snapshot(path):
-    """Every row of every table, to compare the file before and after."""
-    conn = sqlite3.connect(path)
-    try:
-        tables = [
-            row[0]
-            for row in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
-            )
-        ]
-        return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall()) for t in tables}
-    finally:
-        conn.close()
-
-
 @pytest.fixture
-def seeded(tmp_path):
-    path = tmp_path / "registry.db"
-    with Registry.open(path) as reg:
+def seeded(registry_url):
+    with Registry.open(registry_url) as reg:
         reg.apply(
             "p",
             [
@@ -42,11 +25,11 @@ def seeded(tmp_path):
             KINDS,
         )
         reg.set_state("p", "wm", 1)
-    return path
+    return registry_url
 
 
-def test_non_json_spec_on_a_later_object_leaves_everything_as_before(seeded):
-    before = snapshot(seeded)
+def test_non_json_spec_on_a_later_object_leaves_everything_as_before(seeded, registry_rows):
+    before = registry_rows()
     with Registry.open(seeded) as reg:
         with pytest.raises(RegistryError, match="spec of feature_view 'b' is not JSON"):
             reg.apply(
@@ -59,19 +42,24 @@ def test_non_json_spec_on_a_later_object_leaves_everything_as_before(seeded):
                 KINDS,
             )
         assert reg.revision("p") == 1
-    assert snapshot(seeded) == before
+    assert registry_rows() == before
 
 
-def test_database_failure_after_some_writes_rolls_back(seeded):
+TRIGGERS = {
+    "sqlite": "CREATE TRIGGER fail_on_c BEFORE INSERT ON objects WHEN NEW.name = 'c' "
+              "BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+    "postgresql": "CREATE FUNCTION fail_on_c() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                  "RAISE check_violation USING MESSAGE = 'injected failure'; END $$; "
+                  "CREATE TRIGGER fail_on_c BEFORE INSERT ON objects FOR EACH ROW "
+                  "WHEN (NEW.name = 'c') EXECUTE FUNCTION fail_on_c()",
+}
+
+
+def test_database_failure_after_some_writes_rolls_back(seeded, registry_sql, registry_rows):
     # A trigger makes the 3rd insert fail after the first two rows were written,
     # inside the same transaction.
-    with sqlite3.connect(seeded) as conn:
-        conn.execute(
-            "CREATE TRIGGER fail_on_c BEFORE INSERT ON objects WHEN NEW.name = 'c' "
-            "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
-        )
-    conn.close()
-    before = snapshot(seeded)
+    registry_sql(TRIGGERS["postgresql" if "://" in seeded else "sqlite"])
+    before = registry_rows()
     with Registry.open(seeded) as reg:
         with pytest.raises(RegistryError, match="injected failure"):
             reg.apply(
@@ -87,7 +75,7 @@ def test_database_failure_after_some_writes_rolls_back(seeded):
         assert reg.revision("p") == 1
         assert reg.get("p", "feature_view", "b") is not None
         assert reg.lineage("p", "entity", "driver") != []
-    assert snapshot(seeded) == before
+    assert registry_rows() == before
 
 
 def test_stale_expected_revision_is_a_conflict(seeded):
@@ -131,8 +119,8 @@ def _race(path, expected_revision):
     return outcomes
 
 
-def test_two_processes_with_expected_revision_one_wins_one_conflicts(tmp_path):
-    path = tmp_path / "registry.db"
+def test_two_processes_with_expected_revision_one_wins_one_conflicts(registry_url):
+    path = registry_url
     Registry.open(path).close()
     outcomes = _race(path, expected_revision=0)
     assert sorted(o[1] for o in outcomes) == ["conflict", "ok"]
@@ -143,8 +131,8 @@ def test_two_processes_with_expected_revision_one_wins_one_conflicts(tmp_path):
         assert len(names) == 150 and all(n.startswith(winner) for n in names)
 
 
-def test_two_processes_without_expected_revision_apply_one_after_the_other(tmp_path):
-    path = tmp_path / "registry.db"
+def test_two_processes_without_expected_revision_apply_one_after_the_other(registry_url):
+    path = registry_url
     Registry.open(path).close()
     outcomes = _race(path, expected_revision=None)
     assert [o[1] for o in outcomes] == ["ok", "ok"]
@@ -162,9 +150,9 @@ def test_two_processes_without_expected_revision_apply_one_after_the_other(tmp_p
         ]
 
 
-def test_one_registry_shared_by_threads(tmp_path):
+def test_one_registry_shared_by_threads(registry):
     errors = []
-    with Registry.open(tmp_path / "registry.db") as reg:
+    with registry as reg:
 
         def work(n):
             try:
