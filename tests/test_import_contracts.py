@@ -53,3 +53,6 @@ def test_the_data_plane_loads_no_backend_it_does_not_use():
     # nor the web framework: those load when a backend or command needs them.
     assert _loaded_by("import featurestore, featurestore.jobs", "redis", "apscheduler", "fastapi") == set()
     assert _loaded_by("import registry", "featurestore", "duckdb", "redis") == set()
+    # The PostgreSQL driver loads only when a postgresql:// registry is opened.
+    assert _loaded_by("import featurestore, registry, tempfile; "
+                      "registry.Registry.open(tempfile.mkdtemp() + '/r.db').close()", "psycopg") == set()

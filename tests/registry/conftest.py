@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from registry import Registry
+from registry.postgres import parse_url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -25,58 +26,49 @@ def registry(registry_url: str) -> Iterator[Registry]:
         yield opened
 
 
-@pytest.fixture
-def registry_rows(registry_url: str) -> Callable[[], dict]:
-    """A function giving every row of every registry table, read behind the registry's
-    back, to show that a refused call changed nothing."""
-    if "://" not in registry_url:
-        def snapshot() -> dict:
-            conn = sqlite3.connect(registry_url)
-            try:
-                tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-                return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
-            finally:
-                conn.close()
-        return snapshot
-
+def all_rows(location: str) -> dict:
+    """Every row of every registry table at ``location``, read behind the registry's back."""
+    if "://" not in location:
+        conn = sqlite3.connect(location)
+        try:
+            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
+        finally:
+            conn.close()
     import psycopg
 
-    from registry.postgres import parse_url
+    url = parse_url(location)
+    with psycopg.connect(url.conninfo, autocommit=True) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (url.schema,))]
+        return {t: sorted(conn.execute(f'SELECT * FROM "{url.schema}"."{t}"').fetchall(), key=repr) for t in tables}
 
-    url = parse_url(registry_url)
 
-    def snapshot() -> dict:
-        with psycopg.connect(url.conninfo, autocommit=True) as conn:
-            tables = [r[0] for r in conn.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (url.schema,))]
-            return {t: sorted(conn.execute(f'SELECT * FROM "{url.schema}"."{t}"').fetchall(), key=repr)
-                    for t in tables}
+def run_sql(location: str, statement: str) -> None:
+    """Run SQL on the registry's database behind its back (on PostgreSQL, in its schema)."""
+    if "://" not in location:
+        conn = sqlite3.connect(location)
+        try:
+            conn.executescript(statement)
+        finally:
+            conn.close()
+        return
+    import psycopg
 
-    return snapshot
+    url = parse_url(location)
+    with psycopg.connect(url.conninfo, autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{url.schema}"')
+        conn.execute(statement)
+
+
+@pytest.fixture
+def registry_rows(registry_url: str) -> Callable[[], dict]:
+    """A function giving every row of every table of the test's registry, to show that a
+    refused call changed nothing."""
+    return lambda: all_rows(registry_url)
 
 
 @pytest.fixture
 def registry_sql(registry_url: str) -> Callable[[str], None]:
-    """A function running SQL on the registry's database behind its back (on PostgreSQL
-    in the registry's schema)."""
-    if "://" not in registry_url:
-        def run(statement: str) -> None:
-            conn = sqlite3.connect(registry_url)
-            try:
-                conn.executescript(statement)
-            finally:
-                conn.close()
-        return run
-
-    import psycopg
-
-    from registry.postgres import parse_url
-
-    url = parse_url(registry_url)
-
-    def run(statement: str) -> None:
-        with psycopg.connect(url.conninfo, autocommit=True) as conn:
-            conn.execute(f'SET search_path TO "{url.schema}"')
-            conn.execute(statement)
-
-    return run
+    """A function running SQL on the test's registry behind its back."""
+    return lambda statement: run_sql(registry_url, statement)
