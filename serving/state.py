@@ -213,8 +213,13 @@ class ServingState:
     async def _watch(self) -> None:
         while True:
             await asyncio.sleep(self.watch_interval)
-            self.check_registry()
-            self.check_models()
+            # In a thread: a registry on a database server that stopped answering takes up
+            # to its connect timeout to say so, and the event loop must keep serving meanwhile.
+            await asyncio.to_thread(self._check_registry_and_models)
+
+    def _check_registry_and_models(self) -> None:
+        self.check_registry()
+        self.check_models()
 
     # -- online store breaker -------------------------------------------------------------
 
