@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -47,28 +49,33 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start_redis(server: str, folder: Path) -> tuple[subprocess.Popen, str] | None:
-    """Start redis-server on a free port; None when it exits (the port was taken meanwhile)."""
-    port = _free_port()
-    log = open(folder / f"redis-{port}.log", "wb")
-    proc = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(folder)],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
+def _start_server(command: list[str], log_path: Path, answers: Callable[[], bool], seconds: float,
+                  as_user: list[str] = ()) -> subprocess.Popen | None:
+    """Start a server writing to ``log_path``; it once ``answers()``, None (stopped) when
+    it exits first or does not answer within ``seconds``."""
+    log = open(log_path, "wb")
+    proc = subprocess.Popen([*as_user, *command], stdout=log, stderr=subprocess.STDOUT)
     log.close()
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + seconds
     while proc.poll() is None and time.monotonic() < deadline:
-        if _redis_answers(url):
-            return proc, url
+        if answers():
+            return proc
         time.sleep(0.02)
     _stop(proc)
     return None
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
+def _start_redis(server: str, folder: Path) -> tuple[subprocess.Popen, str] | None:
+    """Start redis-server on a free port; None when it exits (the port was taken meanwhile)."""
+    port = _free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    proc = _start_server([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                          "--dir", str(folder)], folder / f"redis-{port}.log", lambda: _redis_answers(url), 30)
+    return None if proc is None else (proc, url)
+
+
+def _stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    proc.send_signal(sig)
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
@@ -169,7 +176,7 @@ def registry_snapshot():
 
 # -- PostgreSQL ------------------------------------------------------------------------
 # Registry tests run against a real PostgreSQL too: ``FEATURESTORE_TEST_POSTGRES_URL`` when
-# set, else the machine's server at 127.0.0.1:5432 (user postgres, trust auth) when it
+# set (``private``: always start one), else the machine's server at 127.0.0.1:5432 (user postgres, trust auth) when it
 # answers, else a private server this session starts (initdb + postgres on a free port in
 # a temp folder, from /usr/lib/postgresql/*/bin; .ci/run installs Debian's postgresql when
 # neither is there). Each test gets its own schema, dropped afterwards.
@@ -195,8 +202,9 @@ def _postgres_bin() -> Path | None:
 
 
 def _start_postgres(bindir: Path, folder: Path) -> tuple[subprocess.Popen, str]:
-    """initdb and start a throwaway server (no fsync) on a free port; as user postgres
-    when this runs as root, since PostgreSQL refuses to run as root."""
+    """initdb and start a throwaway server (no fsync) on a free port in ``folder`` (which
+    must be reachable by user postgres: PostgreSQL refuses to run as root, so as root it
+    runs as that user)."""
     as_user: list[str] = []
     if os.geteuid() == 0:
         import pwd
@@ -206,34 +214,28 @@ def _start_postgres(bindir: Path, folder: Path) -> tuple[subprocess.Popen, str]:
         except KeyError:
             pytest.skip("running as root and there is no 'postgres' user to run a private PostgreSQL as")
         os.chown(folder, owner.pw_uid, owner.pw_gid)
-        as_user = ["runuser", "-u", "postgres", "--"]
+        # setpriv execs in place: signals reach the server itself, not a wrapper.
+        as_user = ["setpriv", f"--reuid={owner.pw_uid}", f"--regid={owner.pw_gid}", "--init-groups"]
     data = folder / "data"
     subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
                     "-E", "UTF8", "--no-sync"], check=True, capture_output=True)
     port = _free_port()
-    log = open(folder / "postgres.log", "wb")
-    proc = subprocess.Popen(
-        [*as_user, str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(folder),
-         "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
-         "-c", "full_page_writes=off"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    log.close()
     url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    deadline = time.monotonic() + 60
-    while proc.poll() is None and time.monotonic() < deadline:
-        if _postgres_answers(url):
-            return proc, url
-        time.sleep(0.1)
-    _stop(proc)
-    pytest.fail(f"the private PostgreSQL did not start; see {folder / 'postgres.log'}")
+    proc = _start_server([str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(folder),
+                          "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
+                          "-c", "full_page_writes=off"], folder / "postgres.log", lambda: _postgres_answers(url), 60,
+                         as_user)
+    if proc is None:
+        pytest.fail(f"the private PostgreSQL did not start; see {folder / 'postgres.log'}")
+    return proc, url
 
 
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_url() -> Iterator[str]:
     """The URL of a real, reachable PostgreSQL for this test session."""
     pytest.importorskip("psycopg", reason="psycopg is not installed: pip install -e '.[dev]'")
-    for url in (os.environ.get("FEATURESTORE_TEST_POSTGRES_URL"), _MACHINE_POSTGRES):
+    wanted = os.environ.get("FEATURESTORE_TEST_POSTGRES_URL")
+    for url in () if wanted == "private" else (wanted, _MACHINE_POSTGRES):
         if url and _postgres_answers(url):
             yield url
             return
@@ -241,11 +243,16 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if bindir is None:
         pytest.skip("no PostgreSQL: nothing answers at 127.0.0.1:5432 and /usr/lib/postgresql/*/bin/initdb "
                     "is missing (apt-get install postgresql, as .ci/run does, or set FEATURESTORE_TEST_POSTGRES_URL)")
-    proc, url = _start_postgres(bindir, tmp_path_factory.mktemp("postgres"))
+    # Not under pytest's temp folder: that is private to this user, and the server may run as another.
+    folder = Path(tempfile.mkdtemp(prefix="featurestore-postgres-"))
     try:
-        yield url
+        proc, url = _start_postgres(bindir, folder)
+        try:
+            yield url
+        finally:
+            _stop(proc, signal.SIGINT)  # a fast shutdown: SIGTERM would wait for every client to leave
     finally:
-        _stop(proc)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
