@@ -30,6 +30,8 @@ Example::
       model_cache_size: 8                 # loaded model versions kept per worker (LRU)
       model_timeout: 1                    # seconds a model call may take before /predict answers 504
       model_timeouts: {fraud: 0.2}        # per model name, overriding model_timeout
+      inline_call_budget_ms: 2            # a model this fast is called on the event loop (0: never)
+      inline_call_budgets_ms: {fraud: 0}  # per model name, overriding inline_call_budget_ms
       default_alias: champion             # the alias /predict/{name} follows
       grafana_url: http://grafana:3000    # where the web UI (/ui) links time series
     limits:
@@ -95,10 +97,14 @@ class ServingConfig:
     keep_alive_timeout: float = 5.0
     # Models served by /predict and /v2 (docs/predict.md): loaded versions kept per
     # worker, seconds a model call may take (per model name in model_timeouts), and the
-    # alias a bare model name follows.
+    # alias a bare model name follows. A model whose calls take at most
+    # inline_call_budget_ms of CPU is called on the event loop, without a thread hop
+    # (serving/inline_calls.py); 0 (per model name in inline_call_budgets_ms) never.
     model_cache_size: int = 8
     model_timeout: float = 1.0
     model_timeouts: Mapping[str, float] = field(default_factory=dict)
+    inline_call_budget_ms: float = 2.0
+    inline_call_budgets_ms: Mapping[str, float] = field(default_factory=dict)
     default_alias: str = "champion"
     # The web UI (/ui) links its time series here rather than drawing them (docs/ui.md).
     grafana_url: str | None = None
@@ -286,6 +292,8 @@ def _serving(raw: Any, file: Path, env: Mapping[str, str]) -> ServingConfig:
             model_cache_size=_count(raw, "model_cache_size", 8, file),
             model_timeout=_seconds(raw, "model_timeout", 1.0, file),
             model_timeouts=_timeouts(raw.get("model_timeouts") or {}, file),
+            inline_call_budget_ms=_budget(raw.get("inline_call_budget_ms", 2.0), "inline_call_budget_ms", file),
+            inline_call_budgets_ms=_budgets(raw.get("inline_call_budgets_ms") or {}, file),
             default_alias=_alias(raw.get("default_alias", "champion"), file),
             grafana_url=_url(env.get("FEATURESTORE_GRAFANA_URL") or raw.get("grafana_url"), file),
         )
@@ -322,6 +330,20 @@ def _timeouts(raw: Any, file: Path) -> dict[str, float]:
         raise ConfigError(f"{file}: serving.model_timeouts must map model names to seconds, e.g. {{fraud: 0.2}}")
     return {str(name): _seconds({f"model_timeouts.{name}": v}, f"model_timeouts.{name}", 1.0, file)
             for name, v in raw.items()}
+
+
+def _budget(value: Any, name: str, file: Path) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1000:
+        raise ConfigError(f"{file}: serving.{name} must be a number of milliseconds from 0 (never inline) to 1000 "
+                          f"(e.g. 2), not {value!r}")
+    return float(value)
+
+
+def _budgets(raw: Any, file: Path) -> dict[str, float]:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: serving.inline_call_budgets_ms must map model names to milliseconds, e.g. "
+                          "{fraud: 0}")
+    return {str(name): _budget(v, f"inline_call_budgets_ms.{name}", file) for name, v in raw.items()}
 
 
 def _alias(value: Any, file: Path) -> str:

@@ -31,6 +31,7 @@ __all__ = [
     "HTTP_REQUESTS",
     "HTTP_REQUEST_DURATION",
     "MODEL_INFO",
+    "MODEL_INLINE",
     "MULTIPROCESS",
     "ONLINE_NULL_VALUES",
     "ONLINE_READ_DURATION",
@@ -153,6 +154,13 @@ MODEL_INFO = Gauge(
     "pointed at earlier in the server's life).",
     ["model", "version", "alias"],
     multiprocess_mode="livemax",
+)
+MODEL_INLINE = Gauge(
+    "featurestore_model_inline",
+    "1 while this server calls the model version on its event loop (it proved fast: "
+    "serving.inline_call_budget_ms), 0 while on its model threads; with several workers, how many do.",
+    ["model", "version"],
+    multiprocess_mode="livesum",
 )
 
 ROLLOUT_WEIGHT = Gauge(

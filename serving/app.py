@@ -57,7 +57,9 @@ def create_app(
         max_body_bytes=config.max_body_bytes,
         watch_interval=watch_interval,
         models=ModelCache(store, size=config.model_cache_size, default_alias=config.default_alias,
-                          timeout=config.model_timeout, timeouts=config.model_timeouts),
+                          timeout=config.model_timeout, timeouts=config.model_timeouts,
+                          inline_budget=config.inline_call_budget_ms / 1000,
+                          inline_budgets={k: v / 1000 for k, v in config.inline_call_budgets_ms.items()}),
     )
 
     @asynccontextmanager

@@ -35,10 +35,11 @@ from featurestore.models.records import ModelVersion
 from featurestore.models.routing import Route, routes
 from featurestore.models.uri import ModelURI, parse_uri
 from monitoring.metrics import (
-    MODEL_INFO, PREDICTION_DURATION, PREDICTIONS, ROLLOUT_FAILED_CHECKS, ROLLOUT_WEIGHT,
+    MODEL_INFO, MODEL_INLINE, PREDICTION_DURATION, PREDICTIONS, ROLLOUT_FAILED_CHECKS, ROLLOUT_WEIGHT,
 )
 from serving.disclosure import scrub
 from serving.errors import HTTPError
+from serving.inline_calls import InlineGate
 
 __all__ = ["ModelCache", "ServedModel", "VARIANT"]
 
@@ -50,12 +51,15 @@ VARIANT = "stable"
 
 @dataclass(eq=False)
 class ServedModel:
-    """A loaded version with what serving it needs: its deadline and metric children."""
+    """A loaded version with what serving it needs: its deadline, whether it is called
+    inline (``serving.inline_calls``) and metric children."""
 
     loaded: LoadedModel
     timeout: float
+    gate: InlineGate
     counters: dict[str, Any] = field(default_factory=dict)  # status -> counter child
     observe: dict[str, Any] = field(default_factory=dict)   # stage -> histogram observe
+    inline_mode: Any = None                                  # featurestore_model_inline's set
 
     @property
     def version(self) -> ModelVersion:
@@ -71,10 +75,14 @@ class ServedModel:
 
 class ModelCache:
     def __init__(self, store, *, size: int = 8, default_alias: str = "champion", timeout: float = 1.0,
-                 timeouts: Mapping[str, float] | None = None):
+                 timeouts: Mapping[str, float] | None = None, inline_budget: float = 0.002,
+                 inline_budgets: Mapping[str, float] | None = None):
+        """``timeout(s)``: seconds a model call may take (per model name); ``inline_budget(s)``:
+        seconds of CPU under which a model's calls may run inline (0: never; per model name)."""
         self._store = store
         self.size, self.default_alias = size, default_alias
         self.timeout, self.timeouts = timeout, dict(timeouts or {})
+        self.inline_budget, self.inline_budgets = inline_budget, dict(inline_budgets or {})
         self._loaded: OrderedDict[tuple[str, int], ServedModel] = OrderedDict()
         self._loading: dict[tuple[str, int], asyncio.Future] = {}
         self._aliases: dict[tuple[str, str], int] = {}
@@ -196,7 +204,8 @@ class ModelCache:
             return
         self._loaded[key] = future.result()
         while len(self._loaded) > self.size:
-            evicted, _ = self._loaded.popitem(last=False)
+            evicted, gone = self._loaded.popitem(last=False)
+            gone.inline_mode(0)
             log.info("model %s/%d evicted from this worker's cache (serving.model_cache_size %d)",
                      *evicted, self.size)
 
@@ -211,9 +220,12 @@ class ModelCache:
             raise HTTPError(503, "ModelUnavailable",
                             f"model {name}/{number} cannot be loaded ({type(exc).__name__}: {scrub(str(exc))}); "
                             "this server tries again on the next request") from None
-        served = ServedModel(loaded, self.timeouts.get(name, self.timeout))
+        timeout = self.timeouts.get(name, self.timeout)
+        served = ServedModel(loaded, timeout, InlineGate(self.inline_budgets.get(name, self.inline_budget), timeout))
         for stage in ("features", "transform", "model"):
             served.observe[stage] = PREDICTION_DURATION.labels(name, stage).observe
+        served.inline_mode = MODEL_INLINE.labels(name, str(number)).set
+        served.inline_mode(0)
         log.info("model %s/%d loaded", name, number)
         return served
 

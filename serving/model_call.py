@@ -1,7 +1,11 @@
 """``call_model``: one model call for ``/predict`` and ``/v2/.../infer``, its errors and metrics.
 
+The call runs on the runner's threads within the version's timeout, or inline on the
+event loop once the version has proved fast (``serving.inline_calls``: ``InlineGate``).
+
 - past the version's timeout (``serving.model_timeout``, per model in
-  ``serving.model_timeouts``): 504 ``ModelTimeout``, counted as ``timeout``;
+  ``serving.model_timeouts``): 504 ``ModelTimeout``, counted as ``timeout`` (an inline
+  call cannot be cut off: it answers 504 when it returns past the timeout);
 - the model raised (a flavor's ModelError, or any exception), or answered a number of
   values other than one per row: 500
   ``PredictionError`` naming the exception's type (logged with its traceback), counted
@@ -21,11 +25,13 @@ from featurestore.errors import FeatureStoreError, ModelError
 from serving.disclosure import scrub
 from serving.errors import HTTPError
 from serving.model_cache import VARIANT, ServedModel
+from serving.inline_calls import Timed
 from serving.model_runner import ModelRunner
 
 __all__ = ["call_model"]
 
 log = logging.getLogger("featurestore.serving")
+_cpu = time.thread_time
 
 
 async def call_model(runner: ModelRunner, served: ServedModel, table: pa.Table, conformed: bool,
@@ -38,7 +44,10 @@ async def call_model(runner: ModelRunner, served: ServedModel, table: pa.Table, 
     function = loaded.predictor.predict if conformed else loaded.predict
     began = time.perf_counter()
     try:
-        predictions = await runner.run(function, table, served.timeout)
+        if served.gate.inline:
+            predictions = _inline(served, function, table)
+        else:
+            predictions = await _threaded(runner, served, function, table)
     except TimeoutError:
         served.count("timeout", variant)
         uri = loaded.version.uri
@@ -58,6 +67,32 @@ async def call_model(runner: ModelRunner, served: ServedModel, table: pa.Table, 
         got = f"{len(predictions)} values" if isinstance(predictions, list) else f"a {type(predictions).__name__}"
         raise _failed(served, variant, TypeError(f"it returned {got} for {table.num_rows} rows; a model returns a list "
                                         "of one value per row"))
+    return predictions
+
+
+async def _threaded(runner: ModelRunner, served: ServedModel, function, table: pa.Table):
+    timed = Timed(function)
+    try:
+        return await runner.run(timed, table, served.timeout)
+    finally:  # a call that timed out or was cancelled counts as slow (cpu None: not done)
+        if served.gate.threaded(timed.cpu, timed.wall):
+            served.inline_mode(1)
+
+
+def _inline(served: ServedModel, function, table: pa.Table):
+    """The call on the event loop; TimeoutError (after it returned) when it overran the timeout."""
+    gate, cpu, wall = served.gate, _cpu(), time.perf_counter()
+    try:
+        predictions = function(table)
+    finally:
+        wall, cpu = time.perf_counter() - wall, _cpu() - cpu
+        if gate.inlined(cpu, wall):
+            log.warning("model %s took %.1f ms (%.1f ms of CPU) inline, over its budget of %.1f ms: its calls go "
+                        "back to the runner threads, for at least %d calls", served.version.uri, wall * 1000,
+                        cpu * 1000, gate.budget * 1000, gate.needed)
+            served.inline_mode(0)
+    if wall > served.timeout:
+        raise TimeoutError
     return predictions
 
 

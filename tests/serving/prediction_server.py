@@ -22,6 +22,7 @@ SLOW_TIMEOUT = 0.5
 MODELS = '''
 """Models for the prediction server tests (the python flavor imports them from the repo)."""
 
+import threading
 import time
 from pathlib import Path
 
@@ -42,6 +43,23 @@ class Scaled:
             raise ValueError("no prediction for these rows")
         time.sleep(self.seconds)
         return [None if v is None else round(v * self.factor, 4) for v in features.column("conv_rate").to_pylist()]
+
+
+class Where:
+    """Per row 1.0 when called on a model runner thread, 0.0 on any other (the event loop's).
+    While the file ``sleep_flag`` exists, a call first notes its thread's name in ``threads``
+    and sleeps as many seconds as the flag says (fast calls touch no file: a write can wait)."""
+
+    def __init__(self, sleep_flag, threads):
+        self.sleep_flag, self.threads = Path(sleep_flag), threads
+
+    def predict(self, features):
+        name = threading.current_thread().name
+        if self.sleep_flag.exists():
+            with open(self.threads, "a") as out:
+                out.write(name + "\\n")
+            time.sleep(float(self.sleep_flag.read_text()))
+        return [1.0 if name.startswith("featurestore-model-") else 0.0] * features.num_rows
 '''
 
 
@@ -53,6 +71,8 @@ class PredictionServer:
     env: dict
     loads: Path   # one line per load of a model made with loads=...
     flag: Path    # while it exists, ``flaky`` fails to load (flaky/2 is loaded by nothing else)
+    sleep_flag: Path  # while it exists, ``moody`` and ``threaded`` sleep the seconds it holds per call
+    threads: Path     # and note in this file the thread each such call ran on
 
     @property
     def client(self):
@@ -70,10 +90,11 @@ def start(tmp: Path, redis_url: str) -> PredictionServer:
     config.write_text(config.read_text() + textwrap.dedent(f"""\
         serving:
           model_cache_size: 3
-          model_timeouts: {{slow: {SLOW_TIMEOUT}}}
+          model_timeouts: {{slow: {SLOW_TIMEOUT}, moody: {SLOW_TIMEOUT}}}
+          inline_call_budgets_ms: {{threaded: 0}}
         """))
     env = {"FEATURESTORE_REDIS_URL": redis_url}
-    loads, flag = tmp / "loads.txt", tmp / "flag"
+    loads, flag, sleep_flag, threads = tmp / "loads.txt", tmp / "flag", tmp / "sleep", tmp / "threads.txt"
     with open_store(repo, clock, env=env) as store:
         store.apply()
         store.materialize_incremental(clock.now)
@@ -87,11 +108,15 @@ def start(tmp: Path, redis_url: str) -> PredictionServer:
         for name, params in (("scaled", {"factor": 2.0, "loads": str(loads)}), ("flaky", {"flag": str(flag)})):
             store.models.register(name, "served_models:Scaled", flavor="python", features=ref,  # version 2
                                   output=("prediction", "Float64"), flavor_options={"params": params})
+        for name in ("moody", "threaded"):  # no alias: nothing loads them but their tests
+            store.models.register(name, "served_models:Where", flavor="python", features=ref,
+                                  output=("prediction", "Float64"),
+                                  flavor_options={"params": {"sleep_flag": str(sleep_flag), "threads": str(threads)}})
         store.models.register("strict", "served_models:Scaled", flavor="python", features=ref, on_missing="error",
                               output=("prediction", "Float64"), flavor_options={"params": {}})
     server = Server(repo, "--workers", "1", "--no-access-log", "--watch-interval", "0.5", env=env)
     wait_for(lambda: server.client.get("/ready").status_code == 200, "the server to be ready")
-    return PredictionServer(server, repo, clock, env, loads, flag)
+    return PredictionServer(server, repo, clock, env, loads, flag, sleep_flag, threads)
 
 
 def stop(served: PredictionServer, redis_url: str) -> str:
