@@ -144,7 +144,7 @@ PREDICTION_DURATION = Histogram(
     "featurestore_prediction_duration_seconds",
     "Time spent per prediction request and stage: features (the online read, on-demand transforms "
     "included), transform (building the model's input table: on_missing policy, signature order), "
-    "model (the model call, thread hop included).",
+    "model (the model call, the thread hop included when it runs on one).",
     ["model", "stage"],
     buckets=FAST_LATENCY_BUCKETS,
 )

@@ -94,28 +94,23 @@ def test_the_budget_is_at_most_a_share_of_the_timeout_and_0_turns_it_off():
     assert not off.inline
 
 
-def test_a_call_is_judged_by_its_cpu_time_and_by_its_wall_time_against_wider_bounds():
+def test_a_call_is_judged_by_its_cpu_and_wall_time_and_one_in_a_while_is_forgiven():
     gate = InlineGate(0.002, 1.0)
-    waited = 0.002 * WAIT_FACTOR + 0.001
-    assert gate.within(0.002, 0.002)
-    assert gate.within(0.001, 0.002 * WAIT_FACTOR)
-    assert not gate.within(0.0021, 0.0021)               # computed too long
-    assert not gate.within(0.0, MAX_BUDGET_SHARE + 0.001)  # slept or waited, past a share of the timeout
-    # Waiting past WAIT_FACTOR budgets (for the GIL, or a core on a loaded machine) is
-    # forgiven once in INLINE_AFTER calls; a model that waits every call is not.
-    assert gate.within(0.0, waited)
-    assert not gate.within(0.0, waited)
-    for _ in range(INLINE_AFTER):
-        assert gate.within(0.0001, 0.0001)
-    assert gate.within(0.0, waited)
-    assert not gate.within(0.0, waited)
+    assert gate.within(0.002, 0.002 * WAIT_FACTOR)
+    assert not gate.within(0.0, MAX_BUDGET_SHARE + 0.001)  # past a share of the timeout: never forgiven
+    # Over the budget (computed too long, or waited: slept, I/O, or a loaded machine took
+    # the core): forgiven once in INLINE_AFTER calls; a model slow every call is not.
+    for cpu, wall in ((0.0021, 0.0021), (0.0, 0.002 * WAIT_FACTOR + 0.001)):
+        for _ in range(INLINE_AFTER):
+            assert gate.within(0.0001, 0.0001)
+        assert gate.within(cpu, wall)
+        assert not gate.within(cpu, wall)
 
 
 def test_a_slow_call_on_the_threads_starts_the_count_again():
     gate = InlineGate(0.002, 1.0)
     for _ in range(INLINE_AFTER - 1):
         assert gate.threaded(0.0001, 0.0001) is False
-    assert gate.threaded(0.01, 0.01) is False
     assert gate.threaded(None, None) is False  # timed out
     for _ in range(INLINE_AFTER - 1):
         assert gate.threaded(0.0001, 0.0001) is False
@@ -130,7 +125,7 @@ def test_each_fallback_doubles_the_calls_needed_and_a_long_clean_run_halves_them
             gate.threaded(0.0001, 0.0001)
         assert gate.threaded(0.0001, 0.0001) is True
         assert gate.inlined(0.0001, 0.0001) is False
-        assert gate.inlined(0.01, 0.01) is True and not gate.inline
+        assert gate.inlined(0.0, 0.2) is True and not gate.inline
         needed *= 2
         assert gate.fallbacks == fallbacks and gate.needed == needed
     for _ in range(needed - 1):
