@@ -34,6 +34,7 @@ should be served with budget 0.
 
 from __future__ import annotations
 
+import resource
 import time
 
 __all__ = ["INLINE_AFTER", "InlineGate", "MAX_BUDGET_SHARE", "Timed", "WAIT_FACTOR"]
@@ -45,6 +46,12 @@ WAIT_FACTOR = 5              # a call's wall time may be this many budgets (GIL,
 _CLEAN_RUN = 20              # inline calls in a row, per call needed, that halve ``needed``
 
 _cpu, _wall = time.thread_time, time.perf_counter
+_THREAD = getattr(resource, "RUSAGE_THREAD", None)  # Linux
+
+
+def _preemptions() -> int:
+    """Times the OS took the core from this thread (involuntary context switches); 0 where unknown."""
+    return resource.getrusage(_THREAD).ru_nivcsw if _THREAD is not None else 0
 
 
 class InlineGate:
@@ -67,10 +74,11 @@ class InlineGate:
         self.calls = 0                # calls judged
         self.last_over = -INLINE_AFTER  # the number of the last call over the budget
 
-    def within(self, cpu: float, wall: float) -> bool:
-        """Whether a call that took ``cpu`` and ``wall`` seconds counts as within the budget."""
+    def within(self, cpu: float, wall: float, preempted: bool = False) -> bool:
+        """Whether a call that took ``cpu`` and ``wall`` seconds counts as within the budget;
+        ``preempted``: the OS took the core from its thread meanwhile (its wall time is the machine's)."""
         self.calls += 1
-        if cpu <= self.budget and wall <= self.wait_budget:
+        if cpu <= self.budget and (wall <= self.wait_budget or preempted and wall <= self.wall_limit):
             return True
         if wall > self.wall_limit:
             return False
@@ -78,13 +86,13 @@ class InlineGate:
         self.last_over = self.calls
         return forgiven
 
-    def threaded(self, cpu: float | None, wall: float | None) -> bool:
+    def threaded(self, cpu: float | None, wall: float | None, preempted: bool = False) -> bool:
         """Record a call made on the threads (None: it timed out); True when the version
         goes inline from its next call. A call that started before the version went
         inline is not counted: inline calls are judged by themselves."""
         if not self.budget or self.inline:
             return False
-        if cpu is None or wall is None or not self.within(cpu, wall):
+        if cpu is None or wall is None or not self.within(cpu, wall, preempted):
             self.streak = 0
             return False
         self.streak += 1
@@ -93,9 +101,9 @@ class InlineGate:
         self.inline, self.streak = True, 0
         return True
 
-    def inlined(self, cpu: float, wall: float) -> bool:
+    def inlined(self, cpu: float, wall: float, preempted: bool = False) -> bool:
         """Record a call made inline; True when it overran and the version goes back to the threads."""
-        if self.within(cpu, wall):
+        if self.within(cpu, wall, preempted):
             self.streak += 1
             if self.streak >= self.needed * _CLEAN_RUN and self.needed > INLINE_AFTER:
                 self.needed //= 2
@@ -108,16 +116,19 @@ class InlineGate:
 
 
 class Timed:
-    """A call wrapped to record its CPU and wall time in whichever thread runs it."""
+    """A call wrapped to measure, in whichever thread runs it, its CPU and wall time and
+    whether the OS took the core from the thread meanwhile (None until it returned)."""
 
-    __slots__ = ("function", "cpu", "wall")
+    __slots__ = ("function", "cpu", "wall", "preempted")
 
     def __init__(self, function):
-        self.function, self.cpu, self.wall = function, None, None
+        self.function, self.cpu, self.wall, self.preempted = function, None, None, False
 
     def __call__(self, argument):
-        cpu, wall = _cpu(), _wall()
+        switches, cpu, wall = _preemptions(), _cpu(), _wall()
         try:
             return self.function(argument)
         finally:
-            self.wall, self.cpu = _wall() - wall, _cpu() - cpu
+            wall, cpu = _wall() - wall, _cpu() - cpu
+            self.preempted = _preemptions() != switches
+            self.wall, self.cpu = wall, cpu  # cpu last: set, the others are

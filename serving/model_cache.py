@@ -90,6 +90,7 @@ class ModelCache:
         self._routes: dict[str, Route] = {}
         self._routes_revision = -1
         self._warming: set[asyncio.Task] = set()
+        self.on_load = None  # called (no arguments) on the event loop after a version is loaded
 
     # -- aliases ---------------------------------------------------------------------
 
@@ -203,6 +204,8 @@ class ModelCache:
         if future.cancelled() or future.exception() is not None:  # retrieved: logged where raised
             return
         self._loaded[key] = future.result()
+        if self.on_load is not None:
+            self.on_load()
         while len(self._loaded) > self.size:
             evicted, gone = self._loaded.popitem(last=False)
             gone.inline_mode(0)

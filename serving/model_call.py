@@ -31,7 +31,6 @@ from serving.model_runner import ModelRunner
 __all__ = ["call_model"]
 
 log = logging.getLogger("featurestore.serving")
-_cpu = time.thread_time
 
 
 async def call_model(runner: ModelRunner, served: ServedModel, table: pa.Table, conformed: bool,
@@ -75,25 +74,24 @@ async def _threaded(runner: ModelRunner, served: ServedModel, function, table: p
     try:
         return await runner.run(timed, table, served.timeout)
     finally:  # a call that timed out or was cancelled counts as slow (cpu None: not done)
-        if served.gate.threaded(timed.cpu, timed.wall):
+        if served.gate.threaded(timed.cpu, timed.wall, timed.preempted):
             served.inline_mode(1)
 
 
 def _inline(served: ServedModel, function, table: pa.Table):
     """The call on the event loop; TimeoutError (after it returned) when it overran the timeout."""
-    gate, cpu, wall = served.gate, _cpu(), time.perf_counter()
+    timed = Timed(function)
     try:
-        predictions = function(table)
+        return timed(table)
     finally:
-        wall, cpu = time.perf_counter() - wall, _cpu() - cpu
-        if gate.inlined(cpu, wall):
+        gate, cpu, wall = served.gate, timed.cpu, timed.wall
+        if gate.inlined(cpu, wall, timed.preempted):
             log.warning("model %s took %.1f ms (%.1f ms of CPU) inline, over its budget of %.1f ms: its calls go "
                         "back to the runner threads, for at least %d calls", served.version.uri, wall * 1000,
                         cpu * 1000, gate.budget * 1000, gate.needed)
             served.inline_mode(0)
-    if wall > served.timeout:
-        raise TimeoutError
-    return predictions
+        if wall > served.timeout:
+            raise TimeoutError
 
 
 def _failed(served: ServedModel, variant: str, exc: Exception) -> HTTPError:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from serving.inline_calls import INLINE_AFTER, MAX_BUDGET_SHARE, WAIT_FACTOR, InlineGate
+from serving.inline_calls import INLINE_AFTER, MAX_BUDGET_SHARE, WAIT_FACTOR, InlineGate, Timed
 
 from .prediction_server import SLOW_TIMEOUT
 
@@ -105,6 +105,23 @@ def test_a_call_is_judged_by_its_cpu_and_wall_time_and_one_in_a_while_is_forgive
             assert gate.within(0.0001, 0.0001)
         assert gate.within(cpu, wall)
         assert not gate.within(cpu, wall)
+
+
+def test_a_call_the_os_took_the_core_from_is_judged_by_its_cpu_time():
+    gate = InlineGate(0.002, 1.0)
+    for _ in range(3):
+        assert gate.within(0.0001, 0.05, preempted=True)
+    assert not gate.within(0.0001, MAX_BUDGET_SHARE + 0.001, preempted=True)  # never past a share of the timeout
+    gate = InlineGate(0.002, 1.0)
+    assert gate.within(0.003, 0.05, preempted=True)   # forgiven once, not twice
+    assert not gate.within(0.003, 0.05, preempted=True)
+
+
+def test_timed_measures_a_call_where_it_runs():
+    timed = Timed(lambda n: sum(range(n)))
+    assert timed.cpu is None
+    assert timed(100_000) == sum(range(100_000))
+    assert 0 < timed.cpu and 0 < timed.wall and timed.preempted in (True, False)
 
 
 def test_a_slow_call_on_the_threads_starts_the_count_again():
