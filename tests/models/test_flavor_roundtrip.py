@@ -113,18 +113,26 @@ def test_lightgbm_classifier_gives_positive_class_probability(training_data, rou
     assert predictor.predict(table) == model.predict_proba(X)[:, 1].tolist()
 
 
-def test_lightgbm_predicts_the_same_for_a_served_row_and_a_large_batch(training_data, round_trip):
-    import lightgbm as lgb
-
-    from featurestore.models.flavors.lightgbm import SMALL_BATCH
+@pytest.mark.parametrize("flavor", ["lightgbm", "xgboost"])
+def test_a_served_row_and_a_large_batch_get_the_same_predictions(flavor, training_data, round_trip):
+    """Small batches run on one thread, large ones on the library's threads: the same answers."""
+    from featurestore.models.flavors.tabular import SMALL_BATCH
 
     X, y, table = training_data
-    model = lgb.LGBMClassifier(n_estimators=10, num_leaves=4, min_child_samples=5, verbose=-1).fit(X, y)
-    predictor, _, _ = round_trip("lightgbm", model)
+    if flavor == "lightgbm":
+        import lightgbm as lgb
+
+        model = lgb.LGBMClassifier(n_estimators=10, num_leaves=4, min_child_samples=5, verbose=-1).fit(X, y)
+    else:
+        import xgboost as xgb
+
+        model = xgb.XGBClassifier(n_estimators=10, max_depth=3).fit(X, y)
+    predictor, _, _ = round_trip(flavor, model)
     repeats = SMALL_BATCH // table.num_rows + 1
-    large = pa.concat_tables([table] * repeats)  # past the size that keeps LightGBM's threads
+    large = pa.concat_tables([table] * repeats)  # past the size that keeps the library's threads
     assert large.num_rows >= SMALL_BATCH
-    expected = model.predict_proba(X)[:, 1].tolist()
+    expected = predictor.predict(table)
+    assert expected == pytest.approx(model.predict_proba(X)[:, 1].tolist(), rel=1e-6)
     assert predictor.predict(large) == expected * repeats
     assert [predictor.predict(table.slice(i, 1))[0] for i in range(3)] == expected[:3]
 

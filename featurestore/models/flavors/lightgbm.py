@@ -15,17 +15,12 @@ import pyarrow as pa
 
 from featurestore.errors import ModelError
 from featurestore.models.flavors.base import Predictor, copy_model_file, is_instance_of, require, type_path
-from featurestore.models.flavors.tabular import call_model, feature_matrix, select_features
+from featurestore.models.flavors.tabular import SMALL_BATCH, call_model, feature_matrix, select_features
 
 __all__ = ["LightGBMFlavor"]
 
 _SUFFIXES = (".txt", ".lgb", ".model")
 
-# Fewer rows than this (a served request) are predicted on the calling thread alone: an
-# OpenMP team costs more than a few rows of trees, and on busy cores its barrier can wait
-# out a whole time slice (one row, 100 trees, 2 shared cores: p99 83 ms with the default
-# team, 0.2 ms with one thread). Batch scoring keeps LightGBM's threads.
-SMALL_BATCH = 1000
 
 
 class LightGBMFlavor:
