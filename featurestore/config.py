@@ -176,7 +176,7 @@ def load_config(repo_path: str | os.PathLike, env: Mapping[str, str] | None = No
 
 
 #: Sections read by other subsystems from ``RepoConfig.extra``.
-_SECTIONS = {"monitoring", "scheduler", "serving_log", "streaming"}
+_SECTIONS = {"flight", "monitoring", "scheduler", "serving_log", "streaming"}
 #: Feast settings with no meaning here, accepted so a ported feature_store.yaml loads.
 _FEAST_ONLY = {"provider", "entity_key_serialization_version", "flags", "feature_server", "batch_engine",
                "auth", "coerce_tz_aware", "repo_path"}

@@ -16,6 +16,8 @@ tree::
     │   └── ConflictError        another writer changed the registry at the same moment
     ├── InUseError               an object cannot be removed or changed while another
     │                            depends on it (a model version on its training set)
+    ├── AuthError                a feature store server refused the call's API key
+    │                            (none sent, or not valid): FeatureStore.remote
     ├── StoreUnavailableError    the online or offline store cannot be reached
     ├── IntegrityError           a stored file no longer matches the hash recorded for it
     ├── JobError                 a materialization, backfill or stream job failed
@@ -38,6 +40,7 @@ from contextlib import contextmanager
 
 __all__ = [
     "ArtifactError",
+    "AuthError",
     "ConfigError",
     "ConflictError",
     "DefinitionError",
@@ -119,6 +122,10 @@ class ConflictError(RegistryError):
 
 class InUseError(FeatureStoreError):
     """An object cannot be removed or changed while another one depends on it."""
+
+
+class AuthError(FeatureStoreError):
+    """A feature store server refused the call: no API key, or one it does not know."""
 
 
 class StoreUnavailableError(FeatureStoreError):

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
     from featurestore.models.predict import Prediction, Predictions
     from featurestore.models.registry import ModelRegistry
+    from featurestore.remote import RemoteFeatureStore
 
 __all__ = ["FeatureStore"]
 
@@ -89,6 +90,16 @@ class FeatureStore:
         # The model monitor lives in ``monitoring``, a layer above this one, so it is
         # handed in (``monitor=monitoring.run_monitor``) rather than imported.
         self._monitor = monitor
+
+    @staticmethod
+    def remote(url: str, api_key: str | None = None, **options: Any) -> RemoteFeatureStore:
+        """The store a server runs (``featurestore serve --flight-port``), over Arrow Flight:
+        the same method names and return types for training sets, saved datasets, scoring,
+        online reads, push and the registry's listings (docs/remote.md). ``options``:
+        ``tls_root_certs``, ``timeout``."""
+        from featurestore.remote import RemoteFeatureStore  # pyarrow.flight loads on first use
+
+        return RemoteFeatureStore(url, api_key, **options)
 
     @property
     def registry(self) -> Catalog:

@@ -50,7 +50,8 @@ class APIKeyAuth:
         return bool(given) and self._matches(given)
 
     def accepts(self, given: str | None) -> bool:
-        """Whether ``given`` (a key typed into the UI's login form) is a configured key."""
+        """Whether ``given`` is a configured key (a key typed into the UI's login form, or
+        one sent in a Flight call's headers: serving/flight/auth.py)."""
         return bool(given) and self._matches(given)
 
     def session_token(self, given: str) -> str:

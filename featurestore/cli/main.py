@@ -16,5 +16,6 @@ def main() -> None:
     from featurestore.cli import predict_command  # noqa: F401 - registers `featurestore predict`
     from featurestore.cli import monitor_commands  # noqa: F401 - registers `featurestore monitor`
     from featurestore.cli import rollout_commands  # noqa: F401 - registers `featurestore rollout`
+    from featurestore.cli import flight_command  # noqa: F401 - registers `featurestore flight`
 
     cli(prog_name="featurestore")

@@ -8,14 +8,15 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
 from pathlib import Path
 
 import click
 
-from featurestore.cli.group import cli, pass_repo
+from featurestore.cli.group import cli, open_store, pass_repo
 from featurestore.errors import ConfigError
 
-__all__ = ["check_port", "nodelay_socket", "prepare_metrics_dir", "run_uvicorn"]
+__all__ = ["FlightThread", "check_port", "nodelay_socket", "prepare_metrics_dir", "run_uvicorn", "start_flight"]
 
 
 def prepare_metrics_dir(workers: int) -> str | None:
@@ -102,6 +103,42 @@ def check_port(host: str, port: int) -> None:
             raise ConfigError(message) from None
 
 
+class FlightThread:
+    """A Flight server on a thread of its own, with the store it opened; ``stop()`` ends both."""
+
+    def __init__(self, server, store):
+        self.server, self.store = server, store
+        self._thread = threading.Thread(target=server.serve, name="featurestore-flight", daemon=True)
+        self._thread.start()
+
+    def wait(self) -> None:
+        """Until the server stops; a signal (Ctrl-C, SIGTERM as KeyboardInterrupt) reaches this thread."""
+        while self._thread.is_alive():
+            self._thread.join(timeout=0.5)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self._thread.join(timeout=10)
+        self.store.close()
+
+
+def start_flight(repo: Path, host: str | None, port: int | None) -> FlightThread:
+    """Open the repo's store and serve it over Flight (``flight:`` settings, then these overrides)."""
+    from serving.flight import FeatureFlightServer, flight_settings
+
+    store = open_store(repo)
+    try:
+        settings = flight_settings(store.config, host=host, port=port)
+        check_port(settings.host, settings.port)
+        server = FeatureFlightServer(store, settings)
+    except BaseException:
+        store.close()
+        raise
+    click.echo(f"Serving project {store.project!r} over Arrow Flight on {server.url} "
+               f"({settings.slots} engine slot{'s' if settings.slots > 1 else ''})", err=True)
+    return FlightThread(server, store)
+
+
 @cli.command(short_help="Serve features, push and materialize over HTTP.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0: all).")
 @click.option("--port", "-p", default=6566, show_default=True, type=click.IntRange(0, 65535),
@@ -114,9 +151,12 @@ def check_port(host: str, port: int) -> None:
               help="Log every request (costs throughput at high request rates).")
 @click.option("--watch-interval", default=1.0, show_default=True, type=click.FloatRange(0),
               help="Seconds between checks for a new apply (0: never reload).")
+@click.option("--flight-port", default=None, type=click.IntRange(0, 65535),
+              help="Also serve Arrow Flight on this port (training sets for FeatureStore.remote and Feast; "
+                   "docs/remote.md).")
 @pass_repo
 def serve(repo: Path, host: str, port: int, workers: int, log_level: str, access_log: bool,
-          watch_interval: float) -> None:
+          watch_interval: float, flight_port: int | None) -> None:
     """Serve online features, push and materialization over HTTP (Feast-compatible).
 
     Run it from the repo folder (or pass --repo before `serve`). Endpoints and examples:
@@ -139,7 +179,14 @@ def serve(repo: Path, host: str, port: int, workers: int, log_level: str, access
 
     os.environ[HEADER_TIMEOUT_ENV] = str(config.serving.header_timeout)  # every worker's protocol reads it
 
-    run_uvicorn(f"{app_from_env.__module__}:{app_from_env.__qualname__}", factory=True, host=host, port=port,
-                workers=workers, log_level=log_level, access_log=access_log,
-                http=f"{GuardedHttpProtocol.__module__}:{GuardedHttpProtocol.__qualname__}",
-                timeout_keep_alive=config.serving.keep_alive_timeout)
+    flight = None
+    if flight_port is not None:  # beside uvicorn, in this process (a thread), sharing no state with the workers
+        flight = start_flight(repo, host, flight_port)
+    try:
+        run_uvicorn(f"{app_from_env.__module__}:{app_from_env.__qualname__}", factory=True, host=host, port=port,
+                    workers=workers, log_level=log_level, access_log=access_log,
+                    http=f"{GuardedHttpProtocol.__module__}:{GuardedHttpProtocol.__qualname__}",
+                    timeout_keep_alive=config.serving.keep_alive_timeout)
+    finally:
+        if flight is not None:
+            flight.stop()
