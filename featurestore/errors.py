@@ -19,6 +19,7 @@ tree::
     ├── AuthError                a feature store server refused the call's API key
     │                            (none sent, or not valid): FeatureStore.remote
     ├── StoreUnavailableError    the online or offline store cannot be reached
+    │   └── BusyError            a server's engine slots stayed busy past their timeout
     ├── IntegrityError           a stored file no longer matches the hash recorded for it
     ├── JobError                 a materialization, backfill or stream job failed
     └── ModelError               a model cannot be saved, loaded or run (unpicklable
@@ -41,6 +42,7 @@ from contextlib import contextmanager
 __all__ = [
     "ArtifactError",
     "AuthError",
+    "BusyError",
     "ConfigError",
     "ConflictError",
     "DefinitionError",
@@ -137,6 +139,11 @@ class StoreUnavailableError(FeatureStoreError):
     def __init__(self, message: str = "", *, store: str = "the online store"):
         super().__init__(message)
         self.store = store
+
+
+class BusyError(StoreUnavailableError):
+    """Every engine slot of a server stayed busy past its timeout; the message names only
+    the settings (nothing to hide from a caller without a key)."""
 
 
 class IntegrityError(FeatureStoreError):

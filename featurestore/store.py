@@ -96,7 +96,7 @@ class FeatureStore:
         """The store a server runs (``featurestore serve --flight-port``), over Arrow Flight:
         the same method names and return types for training sets, saved datasets, scoring,
         online reads, push and the registry's listings (docs/remote.md). ``options``:
-        ``tls_root_certs``, ``timeout``."""
+        ``tls_root_certs``, ``timeout``, ``grpc_options``."""
         from featurestore.remote import RemoteFeatureStore  # pyarrow.flight loads on first use
 
         return RemoteFeatureStore(url, api_key, **options)

@@ -50,10 +50,13 @@ class RemoteFeatureStore:
     """A feature store served by ``featurestore serve --flight-port`` (or ``featurestore flight``)."""
 
     def __init__(self, url: str, api_key: str | None = None, *, tls_root_certs: str | Path | bytes | None = None,
-                 timeout: float | None = None):
+                 timeout: float | None = None, grpc_options: Sequence[tuple[str, Any]] = ()):
         """``url``: ``grpc://host:port`` (``grpc+tls://`` when the server has a certificate;
-        ``tls_root_certs`` names the CA file when it is self-signed). ``timeout``: seconds per call."""
-        self._connection = Connection(url, api_key, tls_root_certs=tls_root_certs, timeout=timeout)
+        ``tls_root_certs`` names the CA file when it is self-signed). ``timeout``: seconds per
+        call. ``grpc_options``: gRPC channel arguments, e.g. ``[("grpc.http2.bdp_probe", 0)]``
+        to keep the receive window small (the server then sends only as fast as you read)."""
+        self._connection = Connection(url, api_key, tls_root_certs=tls_root_certs, timeout=timeout,
+                                      grpc_options=grpc_options)
         self.url = self._connection.url
 
     @cached_property

@@ -8,7 +8,7 @@ an ``AuthError``, a server that cannot be reached a ``StoreUnavailableError`` na
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,10 +35,11 @@ def flight_url(url: str) -> str:
 
 class Connection:
     def __init__(self, url: str, api_key: str | None = None, *, tls_root_certs: str | Path | bytes | None = None,
-                 timeout: float | None = None):
+                 timeout: float | None = None, grpc_options: Sequence[tuple[str, Any]] = ()):
         self.url = flight_url(url)
         certs = Path(tls_root_certs).read_bytes() if isinstance(tls_root_certs, (str, Path)) else tls_root_certs
-        self._client = flight.FlightClient(self.url, **({"tls_root_certs": certs} if certs else {}))
+        self._client = flight.FlightClient(self.url, generic_options=list(grpc_options),
+                                           **({"tls_root_certs": certs} if certs else {}))
         headers = [(API_KEY_HEADER.encode(), api_key.encode())] if api_key else []
         self._options = flight.FlightCallOptions(headers=headers, timeout=timeout)
 
@@ -73,10 +74,13 @@ class Connection:
                 try:
                     first = reader.read_chunk()  # the server's error, if any, arrives here
                 except StopIteration:  # no rows at all
+                    writer.close()
                     return pa.RecordBatchReader.from_batches(reader.schema, iter(()))
-        return pa.RecordBatchReader.from_batches(reader.schema, self._rest(first.data, reader))
+        return pa.RecordBatchReader.from_batches(reader.schema, self._rest(first.data, writer, reader))
 
-    def _rest(self, first: pa.RecordBatch | None, reader) -> Iterator[pa.RecordBatch]:
+    def _rest(self, first: pa.RecordBatch | None, writer, reader) -> Iterator[pa.RecordBatch]:
+        # The writer lives as long as the reader: closing an exchange's writer waits for the
+        # call to end, reading (and dropping) whatever the server still sends.
         done = False
         try:
             if first is not None:
@@ -93,6 +97,10 @@ class Connection:
         finally:
             if not done:  # the caller stopped reading early: tell the server to stop sending
                 reader.cancel()
+            try:
+                writer.close()
+            except flight.FlightError:  # the cancellation, or the error already raised
+                pass
 
     def put(self, op: str, upload: pa.Table, **fields: Any) -> Any:
         """Send ``upload``; the server's JSON answer."""

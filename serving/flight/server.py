@@ -27,7 +27,7 @@ from contextlib import contextmanager
 import pyarrow as pa
 import pyarrow.flight as flight
 
-from featurestore.errors import FeatureStoreError, InputError, StoreUnavailableError
+from featurestore.errors import BusyError, FeatureStoreError, InputError, StoreUnavailableError
 from featurestore.remote.wire import (ACTION_OPS, EXCHANGE_OPS, GET_OPS, PUT_OPS, WRITE_OPS, decode_command, error_info,
                                       rebatch)
 from featurestore.store import FeatureStore
@@ -38,7 +38,7 @@ from serving.flight import feast, operations
 from serving.flight.auth import MIDDLEWARE, KeyMiddlewareFactory, require_key
 from serving.flight.settings import FlightSettings
 from serving.flight.slots import EngineSlots
-from serving.flight.uploads import read_upload
+from serving.flight.uploads import read_upload, timestamp_column
 
 __all__ = ["FeatureFlightServer"]
 
@@ -73,6 +73,8 @@ class FeatureFlightServer(flight.FlightServerBase):
             op = _op(command, EXCHANGE_OPS, "do_exchange")
             require_key(context, self.auth, write=False)
             entities = read_upload(reader, self.settings.max_upload_bytes)
+            if op in ("get_historical_features", "predict") and not command.get("entity_sql"):
+                timestamp_column(entities, str(command.get("timestamp_field") or "event_timestamp"))
             self.refresh_definitions()
             if op == "get_historical_features":
                 with self.slots.hold("get_historical_features"):
@@ -142,6 +144,7 @@ class FeatureFlightServer(flight.FlightServerBase):
             reader.close()
         if context.is_cancelled():
             log.info("the client left after %d rows; its work stopped", sent)
+        log.debug("sent %d rows", sent)
         return sent
 
     def refresh_definitions(self) -> None:
@@ -176,7 +179,7 @@ def _flight_error(exc: FeatureStoreError, trusted: bool) -> flight.FlightError:
     message = str(exc)
     if status >= 500:
         log.warning("%s: %s", type(exc).__name__, exc)
-        if not trusted:
+        if not trusted and not isinstance(exc, BusyError):
             message = public_message(exc)
     info = error_info(type(exc).__name__, message)
     kind: Callable[..., flight.FlightError] = (flight.FlightUnavailableError if isinstance(exc, StoreUnavailableError)

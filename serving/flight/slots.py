@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from featurestore.errors import StoreUnavailableError
+from featurestore.errors import BusyError
 
 __all__ = ["EngineSlots"]
 
@@ -32,9 +32,9 @@ class EngineSlots:
 
     @contextmanager
     def hold(self, what: str) -> Iterator[None]:
-        """One slot for the body; StoreUnavailableError when none frees up in time."""
+        """One slot for the body; BusyError when none frees up in time."""
         if not self._free.acquire(timeout=self.timeout):
-            raise StoreUnavailableError(
+            raise BusyError(
                 f"{what}: all {self.slots} engine slot(s) of the server stayed busy for {self.timeout:g} s "
                 "(flight.slots, flight.slot_timeout); retry later, or raise flight.slots on the server",
                 store="the Flight server")
