@@ -51,7 +51,7 @@ def require_key(context: flight.ServerCallContext, auth: APIKeyAuth, write: bool
         what = "writes" if write else "reads (serving.auth_reads is on)"
         raise flight.FlightUnauthenticatedError(
             f"this server needs an API key for {what}: pass api_key= to FeatureStore.remote, or send it as the "
-            f"{API_KEY_HEADER} header or authorization: Bearer <key>")
+            f"{API_KEY_HEADER} header or authorization: Bearer <key> (a Feast client: auth: {{type: oidc, token: <key>}})")
     if not seen.valid:
         raise flight.FlightUnauthorizedError("the API key is not valid for this server")
 

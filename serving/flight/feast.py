@@ -16,9 +16,10 @@ port}`` sends a JSON command with ``"api"`` in the Flight descriptor (Feast 0.67
 - ``persist`` over ``do_put`` (``RetrievalJob.persist``, used by
   ``create_saved_dataset``): the training set is saved as our saved dataset named after
   the storage's data source name. A write: it needs a key when keys are configured.
-- ``validate_data_source`` (``do_put``) is accepted; the other APIs (pulls for
-  materialization, ``offline_write_batch``, ``write_logged_features``, column inference)
-  are refused with an error saying so.
+- ``get_table_column_names_and_types_from_data_source`` (``feast apply`` infers entity
+  column types with it) answers for our source of the same name; ``validate_data_source``
+  (``do_put``) is accepted. The other APIs (pulls for materialization,
+  ``offline_write_batch``, ``write_logged_features``) are refused with an error saying so.
 
 A Feast client sends a key with ``auth: {type: oidc, token: <key>}`` (as
 ``authorization: Bearer <key>``). Errors reach it as ``FlightServerError`` whose message
@@ -27,12 +28,14 @@ starts with our error's type and message.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from featurestore.errors import InputError
+from featurestore.errors import InputError, NotFoundError
+from featurestore.source_tables import source_table
 from serving.flight.auth import require_key
 from serving.flight.uploads import read_upload, timestamp_column
 
@@ -42,11 +45,17 @@ if TYPE_CHECKING:
 __all__ = ["exchange", "put"]
 
 _UNSUPPORTED = ("pull_all_from_table_or_query", "pull_latest_from_table_or_query", "offline_write_batch",
-                "write_logged_features", "get_table_column_names_and_types_from_data_source")
+                "write_logged_features")
 
 
 def exchange(server: FeatureFlightServer, context, command: dict, reader, writer) -> None:
     api = command.get("api")
+    if api == "get_table_column_names_and_types_from_data_source":
+        require_key(context, server.auth, write=False)
+        read_upload(reader, server.settings.max_upload_bytes)
+        server.refresh_definitions()
+        server.send(context, writer, _source_columns(server, command).to_reader())
+        return
     if api != "get_historical_features":
         raise _unsupported(api)
     require_key(context, server.auth, write=False)
@@ -92,6 +101,23 @@ def _job(server: FeatureFlightServer, command: dict, entities: pa.Table):
         entity_df, refs, bool(command.get("full_feature_names", False)), timestamp_field=timestamp,
         start_date=_time(command.get("start_date")), end_date=_time(command.get("end_date")))
     return job, renames
+
+
+def _source_columns(server: FeatureFlightServer, command: dict) -> pa.Table:
+    """The columns and Arrow types of a source (Feast's ``apply`` infers entity column types
+    from them). Feast sends the source as JSON; we answer for our source of the same name."""
+    try:
+        name = json.loads(command.get("data_source_proto") or "{}").get("name")
+    except (ValueError, AttributeError):
+        name = None
+    store = server.store
+    for view in store.contents.feature_views.values():
+        if name in (view.source.name, getattr(view.source, "batch_source", None) and view.source.batch_source.name):
+            schema = store.offline.read_schema(source_table(view, store.repo_path, store.config.offline_store,
+                                                            store.contents.sources.values()))
+            return pa.table({"name": schema.names, "type": [str(t) for t in schema.types]})
+    raise NotFoundError("data source", str(name), store.contents.sources,
+                        hint="define the schema of the Feast view explicitly, or apply the source here")
 
 
 def _refs(command: dict) -> tuple[list[str], dict[str, str]]:
