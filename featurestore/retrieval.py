@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import pandas
     import polars
 
-__all__ = ["RetrievalJob", "to_arrow_table"]
+__all__ = ["RetrievalJob", "TableReads", "to_arrow_table"]
 
 
 def to_arrow_table(data: Any, engine: OfflineEngine) -> pa.Table:
@@ -56,7 +56,34 @@ def to_arrow_table(data: Any, engine: OfflineEngine) -> pa.Table:
     )
 
 
-class RetrievalJob:
+class TableReads:
+    """The reading methods every training-set job has, given its ``to_arrow`` (a local job,
+    and ``featurestore.remote``'s job on a server)."""
+
+    def to_arrow(self) -> pa.Table:
+        raise NotImplementedError
+
+    def to_polars(self) -> "polars.DataFrame":
+        import polars
+
+        return polars.from_arrow(self.to_arrow())
+
+    def to_pandas(self) -> "pandas.DataFrame":
+        return self.to_arrow().to_pandas()
+
+    def to_df(self, validation_reference: Any = None, timeout: int | None = None) -> "pandas.DataFrame":
+        """Feast's name for ``to_pandas()``. Feast's data-quality validation is not here."""
+        if validation_reference is not None:
+            raise InputError("validation_reference is not supported (no data-quality validation here); "
+                             "call to_df() without it and check the frame yourself")
+        return self.to_pandas()
+
+    def to_parquet(self, path: str | Path) -> Path:
+        """Write the training set to ``path`` atomically; returns the path."""
+        return write_parquet_atomic(self.to_arrow(), Path(path))
+
+
+class RetrievalJob(TableReads):
     """A pending training-set query; run it with ``to_arrow``/``to_polars``/``to_pandas``."""
 
     def __init__(
@@ -111,25 +138,6 @@ class RetrievalJob:
 
     def to_arrow(self) -> pa.Table:
         return self.to_reader().read_all()
-
-    def to_polars(self) -> "polars.DataFrame":
-        import polars
-
-        return polars.from_arrow(self.to_arrow())
-
-    def to_pandas(self) -> "pandas.DataFrame":
-        return self.to_arrow().to_pandas()
-
-    def to_df(self, validation_reference: Any = None, timeout: int | None = None) -> "pandas.DataFrame":
-        """Feast's name for ``to_pandas()``. Feast's data-quality validation is not here."""
-        if validation_reference is not None:
-            raise InputError("validation_reference is not supported (no data-quality validation here); "
-                             "call to_df() without it and check the frame yourself")
-        return self.to_pandas()
-
-    def to_parquet(self, path: str | Path) -> Path:
-        """Write the training set to ``path`` atomically; returns the path."""
-        return write_parquet_atomic(self.to_arrow(), Path(path))
 
     def save(self, name: str) -> dict:
         """Store the training set in the offline store and record it in the registry."""

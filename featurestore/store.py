@@ -26,10 +26,11 @@ from featurestore.backends import Backends
 from featurestore.catalog import Catalog
 from featurestore.clock import TimeRange
 from featurestore.config import RepoConfig, load_config
-from featurestore.definitions import Entity, FeatureService, FeatureView
-from featurestore.errors import ConfigError, NotFoundError
+from featurestore.definitions import FeatureService, FeatureView
+from featurestore.errors import ConfigError
 from featurestore.historical import full_request, historical_features
 from featurestore.jobs.locks import LockBackend
+from featurestore.lookups import DefinitionLookups
 from featurestore.jobs.settings import JobSettings
 from featurestore.materialize import MaterializeResult, Materializer, Progress
 from featurestore.offline.base import OfflineEngine
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
 __all__ = ["FeatureStore"]
 
 
-class FeatureStore:
+class FeatureStore(DefinitionLookups):
     """A feature repo's stores. ``FeatureStore(repo_path=".")`` reads featurestore.yaml there."""
 
     def __init__(
@@ -148,24 +149,6 @@ class FeatureStore:
     @property
     def contents(self) -> RepoContents:
         return self._definitions.contents
-
-    def list_entities(self) -> list[Entity]:
-        return list(self.contents.entities.values())
-
-    def list_feature_views(self) -> list[FeatureView]:
-        return list(self.contents.feature_views.values())
-
-    def list_feature_services(self) -> list[FeatureService]:
-        return list(self.contents.feature_services.values())
-
-    def get_feature_view(self, name: str) -> FeatureView:
-        return self._get(self.contents.feature_views, "feature view", name)
-
-    def get_feature_service(self, name: str) -> FeatureService:
-        return self._get(self.contents.feature_services, "feature service", name)
-
-    def get_entity(self, name: str) -> Entity:
-        return self._get(self.contents.entities, "entity", name)
 
     @cached_property
     def models(self) -> ModelRegistry:
@@ -344,12 +327,6 @@ class FeatureStore:
         return serving_logs.serving_log_folder(self, name)
 
     # -- plumbing ----------------------------------------------------------------------
-
-    def _get(self, table: dict, kind: str, name: str):
-        try:
-            return table[name]
-        except KeyError:
-            raise NotFoundError(kind, name, table) from None
 
     def close(self) -> None:
         """Close the backends this store built (injected ones stay open)."""

@@ -29,9 +29,10 @@ from typing import Any
 import pyarrow as pa
 
 from featurestore.datasets import SavedDataset
-from featurestore.definitions import Entity, FeatureService, FeatureView
-from featurestore.errors import InputError, NotFoundError
+from featurestore.definitions import FeatureService
+from featurestore.errors import InputError
 from featurestore.feast_args import retrieval_args
+from featurestore.lookups import DefinitionLookups
 from featurestore.models.predict import Prediction
 from featurestore.online.read import OnlineResponse
 from featurestore.push import PushResult, rows_to_arrow
@@ -46,7 +47,7 @@ from featurestore.serialization import contents_from_registry
 __all__ = ["RemoteFeatureStore"]
 
 
-class RemoteFeatureStore:
+class RemoteFeatureStore(DefinitionLookups):
     """A feature store served by ``featurestore serve --flight-port`` (or ``featurestore flight``)."""
 
     def __init__(self, url: str, api_key: str | None = None, *, tls_root_certs: str | Path | bytes | None = None,
@@ -137,26 +138,8 @@ class RemoteFeatureStore:
 
     @property
     def contents(self) -> RepoContents:
-        """The server's registered definitions, read now."""
+        """The server's registered definitions, read now (``list_*``/``get_*`` read them)."""
         return contents_from_registry([_Spec(**d) for d in self._listing["definitions"]])
-
-    def list_entities(self) -> list[Entity]:
-        return list(self.contents.entities.values())
-
-    def list_feature_views(self) -> list[FeatureView]:
-        return list(self.contents.feature_views.values())
-
-    def list_feature_services(self) -> list[FeatureService]:
-        return list(self.contents.feature_services.values())
-
-    def get_entity(self, name: str) -> Entity:
-        return _get(self.contents.entities, "entity", name)
-
-    def get_feature_view(self, name: str) -> FeatureView:
-        return _get(self.contents.feature_views, "feature view", name)
-
-    def get_feature_service(self, name: str) -> FeatureService:
-        return _get(self.contents.feature_services, "feature service", name)
 
     @cached_property
     def models(self) -> RemoteModels:
@@ -202,8 +185,3 @@ def _rows(entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]
     return pa.Table.from_pylist([dict(r) for r in entity_rows])
 
 
-def _get(table: dict, kind: str, name: str):
-    try:
-        return table[name]
-    except KeyError:
-        raise NotFoundError(kind, name, table) from None
