@@ -15,7 +15,8 @@ port}`` sends a JSON command with ``"api"`` in the Flight descriptor (Feast 0.67
   timestamp column is Feast's: ``event_timestamp``, else the only timestamp column.
 - ``persist`` over ``do_put`` (``RetrievalJob.persist``, used by
   ``create_saved_dataset``): the training set is saved as our saved dataset named after
-  the storage's data source name. A write: it needs a key when keys are configured.
+  the storage's data source name (for ``SavedDatasetFileStorage(path=".../name.parquet")``,
+  whose source is named by its path: ``name``). A write: it needs a key when keys are configured.
 - ``get_table_column_names_and_types_from_data_source`` (``feast apply`` infers entity
   column types with it) answers for our source of the same name; ``validate_data_source``
   (``do_put``) is accepted. The other APIs (pulls for materialization,
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import PurePosixPath
 from typing import Any
 
 import pyarrow as pa
@@ -84,6 +86,8 @@ def put(server: FeatureFlightServer, context, command: dict, reader) -> None:
     if not isinstance(name, str) or not name:
         raise InputError("persist needs a named storage: give the saved dataset storage's data source a name "
                          "(it names our saved dataset)")
+    if "/" in name or name.endswith(".parquet"):  # SavedDatasetFileStorage(path=...): its source is named by the path
+        name = PurePosixPath(name).stem
     entities = read_upload(reader, server.settings.max_upload_bytes)
     server.refresh_definitions()
     with server.slots.hold("persist"):

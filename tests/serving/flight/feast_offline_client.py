@@ -78,6 +78,12 @@ frame = store.get_historical_features(entity_df=entity_df, features=service, ful
 pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), out / "service.parquet")
 step("service", rows=len(frame), columns=list(frame.columns))
 
+from feast.infra.offline_stores.file_source import SavedDatasetFileStorage  # noqa: E402
+
+job = store.get_historical_features(entity_df=entity_df, features=REFS)
+store.create_saved_dataset(from_=job, name="feast_training", storage=SavedDatasetFileStorage(path=str(out / "feast_training.parquet")))
+step("persist")
+
 anonymous = feast_repo(repo.with_name(repo.name + "_anonymous"), None, repo / "registry.db")  # same definitions
 try:
     anonymous.get_historical_features(entity_df=entity_df, features=REFS).to_arrow()

@@ -81,6 +81,15 @@ def test_feasts_training_set_by_feature_service_is_ours(feast_run):
     assert got.drop_columns(["event_timestamp"]).to_pydict() == expected.drop_columns(["event_timestamp"]).to_pydict()
 
 
+def test_feasts_create_saved_dataset_saves_ours_on_the_server(feast_run):
+    steps, repo, out, entities = feast_run
+    assert "persist" in steps
+    with FeatureStore(repo_path=repo) as store:
+        saved = store.get_saved_dataset("feast_training")  # named after the storage's file
+        assert saved.to_arrow().replace_schema_metadata(None).to_pydict() == \
+            local(repo, entities, REFS).replace_schema_metadata(None).to_pydict()
+
+
 def test_feasts_client_without_a_key_is_refused_saying_so(feast_run):
     steps, *_ = feast_run
     assert "needs an API key for reads" in steps["no_key"]["error"]
