@@ -91,12 +91,19 @@ class ModelCache:
         self._routes_revision = -1
         self._warming: set[asyncio.Task] = set()
         self.on_load = None  # called (no arguments) on the event loop after a version is loaded
+        self._loop: asyncio.AbstractEventLoop | None = None  # the server's, once a warm ran on it
 
     # -- aliases ---------------------------------------------------------------------
 
     def refresh(self) -> bool:
         """Re-read the aliases if an alias moved since the last call; True when they were.
-        Moved aliases' targets are loaded in the background. Raises RegistryError."""
+        Moved aliases' targets are loaded in the background (on the event loop, also when
+        this runs in the registry watch's thread). Raises RegistryError."""
+        if self._loop is None:  # the server's first refresh runs on its event loop, later ones may not
+            try:
+                self._loop = asyncio.get_running_loop()
+            except RuntimeError:
+                pass
         registry, project = self._store.registry, self._store.project
         rolled = self._refresh_routes(registry, project)
         revision = registry.revision(project, "model_alias")
@@ -177,10 +184,18 @@ class ModelCache:
             raise
 
     def warm(self, name: str, number: int) -> None:
-        """Load a version in the background (a failure is logged; requests retry it)."""
+        """Load a version in the background (a failure is logged; requests retry it). Called
+        from another thread (the registry watch's), it is handed to the event loop."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(self.warm, name, number)
+            return
+        self._loop = loop
         if (name, number) in self._loaded or len(self._warming) >= self.size:
             return
-        task = asyncio.get_running_loop().create_task(self._warm((name, number)), name=f"warm {name}/{number}")
+        task = loop.create_task(self._warm((name, number)), name=f"warm {name}/{number}")
         self._warming.add(task)
         task.add_done_callback(self._warming.discard)
 

@@ -48,6 +48,24 @@ def test_an_alias_move_is_served_within_a_tick_without_a_restart(prediction_serv
     wait_for(lambda: infer(client, "scaled").json()["model_version"] == "1", "the alias move back", 5)
 
 
+def test_a_moved_alias_target_is_loaded_before_a_request_asks_for_it(prediction_server):
+    loads = prediction_server.loads
+
+    def loaded(factor: str) -> int:
+        return loads.read_text().splitlines().count(factor) if loads.exists() else 0
+
+    with prediction_server.store() as store:
+        version = store.models.register("scaled", "served_models:Scaled", flavor="python",
+                                        features=["driver_hourly_stats:conv_rate"], output=("prediction", "Float64"),
+                                        flavor_options={"params": {"factor": 3.0, "loads": str(loads)}})
+        store.models.set_alias("scaled", "champion", version.version, reason="test")
+        try:  # the registry watch (in its thread) hands the load to the event loop
+            wait_for(lambda: loaded("3.0") == 1, "the new champion to load without a request", 10)
+        finally:
+            store.models.set_alias("scaled", "champion", 1, reason="back")
+    wait_for(lambda: infer(prediction_server.client, "scaled").json()["model_version"] == "1", "the move back", 5)
+
+
 def test_the_cache_keeps_the_most_recently_used_versions(prediction_server):
     client, loads = prediction_server.client, prediction_server.loads
 
