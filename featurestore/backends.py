@@ -14,7 +14,8 @@ names into objects (httpx builds its default transport in one place the same way
   ``LocalArtifactStore`` today; an object store later implements the same protocol);
 - one redis-py client per store (so per process: the server, the scheduler and the CLI
   each build one store): the online store, the aggregation state and the Redis locks share
-  its connection pool.
+  its connection pool; on a Redis Cluster (``redis+cluster://``) the online store and the
+  aggregation state also share one ``ClusterRouter`` (the slot map and a pool per node).
 
 Anything passed in is used as it is and left to its owner to close; what is built here
 is built on first use (nothing connects before it is needed) and closed by ``close``.
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     import redis
 
     from featurestore.models.artifacts import ArtifactStore
+    from featurestore.online.redis_cluster import ClusterRouter
 
 __all__ = ["Backends"]
 
@@ -69,6 +71,7 @@ class Backends:
         self._locks = locks
         self._artifacts = artifacts
         self._redis: redis.Redis | None = None
+        self._router: ClusterRouter | None = None
         self._lock = threading.RLock()
 
     # -- built on first use ----------------------------------------------------------
@@ -108,6 +111,18 @@ class Backends:
                 self._redis = self._own(connect(self.config.online_store.connection_string, self.project))
         return self._redis
 
+    def cluster_router(self) -> ClusterRouter | None:
+        """The process's router to the Redis Cluster of the online store's URL (None: not a cluster)."""
+        from featurestore.online.redis_protocol import is_cluster_url
+
+        url = self.config.online_store.connection_string
+        with self._lock:
+            if self._router is None and is_cluster_url(url):
+                from featurestore.online.redis_cluster import ClusterRouter
+
+                self._router = self._own(ClusterRouter(url, self.project))
+        return self._router
+
     def close(self) -> None:
         """Close what was built here (newest first: the shared Redis client last)."""
         with self._lock:
@@ -132,7 +147,7 @@ class Backends:
             from featurestore.online.redis import RedisOnlineStore
 
             return RedisOnlineStore(online.connection_string, self.project, read_timeout=online.read_timeout,
-                                    client=self.redis_client())
+                                    client=self.redis_client(), router=self.cluster_router())
         from featurestore.online.sqlite import SqliteOnlineStore
 
         return SqliteOnlineStore(online.path, self.project)
@@ -142,7 +157,7 @@ class Backends:
         if online.type == "redis":
             from featurestore.online.redis_events import RedisAggregationState
 
-            return RedisAggregationState(self.redis_client(), self.project)
+            return RedisAggregationState(self.redis_client(), self.project, router=self.cluster_router())
         from featurestore.online.sqlite_events import SqliteAggregationState
 
         return SqliteAggregationState(online.path, self.project)

@@ -17,6 +17,7 @@ Example::
       # type: redis
       # connection_string: redis://localhost:6379/0
       # read_timeout: 0.25                # seconds a server's online read may wait on Redis
+      # cluster: false                    # true: a Redis Cluster (any node; or a redis+cluster:// URL)
     serving:
       api_keys: []                        # when set, writes need one (X-API-Key or Bearer)
       auth_reads: false                   # require a key for reads too
@@ -72,7 +73,7 @@ __all__ = ["CONFIG_FILE", "LimitsConfig", "OfflineEngineConfig", "OnlineStoreCon
 class OnlineStoreConfig:
     type: str = "sqlite"
     path: str = ""  # sqlite: absolute path of the database file
-    connection_string: str = ""  # redis: redis://host:port/db
+    connection_string: str = ""  # redis: redis://host:port/db, or redis+cluster://host:port (cluster: true)
     # redis: how long, in seconds, the server waits for one online read (and /ready for a
     # ping) before answering 503; reads never block the event loop meanwhile.
     read_timeout: float = 0.25
@@ -266,6 +267,13 @@ def _online(raw: Any, repo: Path, file: Path, env: Mapping[str, str]) -> OnlineS
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 60:
             raise ConfigError(f"{file}: online_store.read_timeout must be a number of seconds above 0 and at most "
                               f"60 (e.g. 0.25), not {timeout!r}")
+        cluster = raw.get("cluster", False)
+        if not isinstance(cluster, bool):
+            raise ConfigError(f"{file}: online_store.cluster must be true or false, not {cluster!r}")
+        if cluster:  # one spelling downstream: the redis+cluster:// URL
+            from featurestore.online.redis_protocol import cluster_url
+
+            url = cluster_url(url)
         return OnlineStoreConfig(type="redis", connection_string=url, read_timeout=float(timeout))
     raise ConfigError(f"{file}: online_store type {kind!r} is not supported; use 'sqlite' or 'redis'")
 

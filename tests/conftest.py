@@ -264,3 +264,132 @@ def postgres_registry_url(postgres_url: str) -> Iterator[str]:
     yield f"{postgres_url}{'&' if '?' in postgres_url else '?'}schema={schema}"
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+# -- Redis Cluster -----------------------------------------------------------------------
+
+
+class LocalCluster:
+    """A real Redis Cluster on this machine: 3 primaries and 1 replica each, on free ports
+    (each node's cluster bus on its port + 10000), in a temporary folder; failover after
+    1 s without an answer (``cluster-node-timeout``)."""
+
+    def __init__(self, server: str, cli: str, folder: Path):
+        self.server, self.cli, self.folder = server, cli, folder
+        self.ports = _cluster_ports(6)
+        self.procs: dict[int, subprocess.Popen] = {}
+        for port in self.ports:
+            self.start(port)
+        subprocess.run([cli, "--cluster", "create", *[f"127.0.0.1:{p}" for p in self.ports], "--cluster-replicas",
+                        "1", "--cluster-yes"], check=True, capture_output=True, timeout=60)
+        self.wait_healthy()
+        self.url = f"redis+cluster://127.0.0.1:{self.ports[0]}"
+
+    def start(self, port: int) -> None:
+        node = self.folder / str(port)
+        node.mkdir(exist_ok=True)
+        proc = _start_server(
+            [self.server, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+             "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000",
+             "--cluster-replica-validity-factor", "0", "--save", "", "--appendonly", "no", "--dir", str(node)],
+            node / f"redis-{len(list(node.glob('redis-*.log')))}.log",
+            lambda: _redis_answers(f"redis://127.0.0.1:{port}/0"), 30)
+        if proc is None:
+            raise RuntimeError(f"redis-server on port {port} did not start; see the logs in {node}")
+        self.procs[port] = proc
+
+    def client(self, port: int):
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=port, socket_timeout=2, socket_connect_timeout=2)
+
+    def nodes(self) -> list[dict]:
+        """Every live node's view of itself: port, role, primary's port for a replica."""
+        out = []
+        for port, proc in self.procs.items():
+            if proc.poll() is not None:
+                continue
+            with self.client(port) as c:
+                for line in c.execute_command("CLUSTER", "NODES").decode().splitlines():
+                    parts = line.split()
+                    if "myself" in parts[2]:
+                        out.append({"port": port, "id": parts[0], "primary": "master" in parts[2],
+                                    "of": parts[3]})
+        return out
+
+    def primaries(self) -> list[int]:
+        return sorted(n["port"] for n in self.nodes() if n["primary"])
+
+    def replica_of(self, port: int) -> int:
+        nodes = self.nodes()
+        node_id = next(n["id"] for n in nodes if n["port"] == port)
+        return next(n["port"] for n in nodes if n["of"] == node_id)
+
+    def wait_healthy(self, seconds: float = 30) -> None:
+        """Until every live node says the cluster is ok and every primary has a replica in sync."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                if self._healthy():
+                    return
+            except Exception:  # noqa: BLE001 - a node still starting
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"the Redis Cluster in {self.folder} did not become healthy")
+
+    def _healthy(self) -> bool:
+        live = [p for p, proc in self.procs.items() if proc.poll() is None]
+        for port in live:
+            with self.client(port) as c:
+                if b"cluster_state:ok" not in c.execute_command("CLUSTER", "INFO"):
+                    return False
+                info = c.info("replication")
+                if info["role"] == "slave" and info.get("master_link_status") != "up":
+                    return False
+        return True
+
+    def kill(self, port: int) -> None:
+        proc = self.procs[port]
+        proc.kill()
+        proc.wait()
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                _stop(proc)
+
+
+def _cluster_ports(count: int) -> list[int]:
+    """Ports free now whose cluster bus port (+10000) is free too."""
+    import random
+
+    ports: list[int] = []
+    rng = random.Random()
+    while len(ports) < count:
+        port = rng.randrange(20000, 30000)
+        if port in ports:
+            continue
+        try:
+            for p in (port, port + 10000):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        ports.append(port)
+    return ports
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A real local Redis Cluster (3 primaries, 1 replica each) for this test session."""
+    server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+    if server is None or cli is None:
+        pytest.skip("no Redis Cluster: redis-server and redis-cli are not on PATH (install redis-server, as .ci/run does)")
+    cluster = LocalCluster(server, cli, tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(redis_cluster: LocalCluster) -> str:
+    return redis_cluster.url

@@ -9,6 +9,11 @@ Key layout (also in docs/online-store.md)::
 Names are identifiers (no ':'), so a view's fields are exactly those starting with
 ``{view}:``, and the project prefix keeps two projects on one Redis apart. Views sharing
 an entity share its hash; a read of N entities x M views is one pipeline of HMGETs.
+
+On a Redis Cluster (``redis+cluster://``) the entity key is wrapped in braces, its hash
+tag: ``{project}:{{entity key}}``, so the entity's hash and its aggregation state share
+a slot. Reads and writes are grouped by node, one round trip per node
+(``redis_cluster.py``); each write script call names the entities of one slot.
 """
 
 from __future__ import annotations
@@ -25,10 +30,12 @@ import redis
 from featurestore.bounded import BoundedCache
 from featurestore.errors import ConfigError, DefinitionError
 from featurestore.online.base import OnlineRow, OnlineView
-from featurestore.online.batches import EncodedBatch, encode_batch
+from featurestore.online.batches import encode_batch
 from featurestore.online.entity_keys import entity_key_encoder
 from featurestore.online.redis_async import AsyncRoundTrips
-from featurestore.online.redis_protocol import REDIS_ERRORS, Scripts, connect, pack, unavailable
+from featurestore.online.redis_cluster import ClusterRouter, hash_tagged, key_slot
+from featurestore.online.redis_cluster_async import AsyncClusterRoundTrips
+from featurestore.online.redis_protocol import REDIS_ERRORS, Scripts, connect, is_cluster_url, pack, unavailable
 from featurestore.online.values import feature_decoders, undecodable
 from featurestore.redaction import mask_url
 
@@ -98,7 +105,7 @@ class _ReadSpec:
 
 
 class RedisOnlineStore:
-    """The online store in Redis (standalone; not Redis Cluster: a write batch spans slots).
+    """The online store in Redis: one server, or a Redis Cluster (``redis+cluster://``).
 
     ``batch_size`` entities go into one atomic Lua call and ``batches_per_pipeline`` calls
     into one round trip. ``socket_timeout`` bounds each network wait; a lost connection is
@@ -108,6 +115,10 @@ class RedisOnlineStore:
 
     ``read_async`` and ``health_async`` are the server's: on its event loop, within
     ``read_timeout`` seconds (``AsyncRoundTrips``).
+
+    On a cluster: ``router``, the process's ``ClusterRouter`` to share (else one of its
+    own); a node that fails is retried for up to ``retry_seconds`` by the blocking calls
+    and until ``read_timeout`` by the server's reads (see docs/scaling.md).
     """
 
     def __init__(
@@ -121,6 +132,8 @@ class RedisOnlineStore:
         retries: int = 3,
         read_timeout: float = 0.25,
         client: redis.Redis | None = None,
+        router: ClusterRouter | None = None,
+        retry_seconds: float = 20.0,
     ):
         if not _PROJECT.fullmatch(project):
             raise ConfigError(f"project name {project!r} may only hold letters, digits, '_', '-' and '.'")
@@ -135,8 +148,17 @@ class RedisOnlineStore:
         self._owns_client = client is None
         self.client = client or connect(connection_string, project, socket_timeout=socket_timeout,
                                         retries=self._retries)
-        self._pool = self.client.connection_pool
-        self._async = AsyncRoundTrips(connection_string, project, self._what, read_timeout)
+        self._router: ClusterRouter | None = None
+        if is_cluster_url(connection_string):
+            self._owns_router = router is None
+            self._router = router or ClusterRouter(connection_string, project, socket_timeout=socket_timeout,
+                                                   retry_seconds=retry_seconds)
+            self._router.add_scripts([_SCRIPTS])
+            self._cluster_async = AsyncClusterRoundTrips(self._router, connection_string, project, self._what,
+                                                         read_timeout)
+        else:
+            self._pool = self.client.connection_pool
+            self._async = AsyncRoundTrips(connection_string, project, self._what, read_timeout)
         # Keyed by the features a request names (any subset, in any order): bounded.
         self._specs: BoundedCache[tuple[OnlineView, tuple[str, ...]], _ReadSpec] = BoundedCache(1024)
 
@@ -146,17 +168,42 @@ class RedisOnlineStore:
         fields = _fields(view, view.features)
         head = [fields[0], b"%d" % len(view.features), *fields[1:]]
         size = self._batch_size
-        # Checks the whole batch before a byte is sent; then one round trip per slice.
+        if self._router is not None:
+            _check_taggable(view)
+        # Checks the whole batch before a byte is sent; then one round trip per slice (per
+        # node of a cluster).
+        prefix = self._prefix
         for batch in encode_batch(view, table, rows=size * self._per_pipeline):
-            self._run([
-                self._write_command(head, batch, start, start + size)
-                for start in range(0, len(batch.entity_keys), size)
-            ])
+            columns = batch.values
+            if self._router is None:
+                self._run([
+                    self._write_command(head, [prefix + k for k in batch.entity_keys[start : start + size]],
+                                        batch.event_ts[start : start + size],
+                                        [column[start : start + size] for column in columns])
+                    for start in range(0, len(batch.entity_keys), size)
+                ])
+                continue
+            by_slot: dict[int, list[int]] = {}
+            keys = [prefix + hash_tagged(k) for k in batch.entity_keys]
+            for i, key in enumerate(keys):
+                by_slot.setdefault(key_slot(key), []).append(i)
+            slots, commands = [], []
+            for slot, rows in by_slot.items():
+                for start in range(0, len(rows), size):
+                    part = rows[start : start + size]
+                    commands.append(self._write_command(head, [keys[i] for i in part],
+                                                        [batch.event_ts[i] for i in part],
+                                                        [[column[i] for i in part] for column in columns]))
+                    slots.append(slot)
+            self._router.call(slots, commands, self._what)
         return table.num_rows
 
     def read(
         self, requests: Sequence[tuple[OnlineView, Sequence[str], Sequence[tuple]]]
     ) -> list[list[OnlineRow]]:
+        if self._router is not None:
+            slots, commands, plans = self._cluster_read_commands(requests)
+            return self._read_rows(plans, self._router.call(slots, commands, self._what) if commands else ())
         commands, plans = self._read_commands(requests)
         return self._read_rows(plans, self._run(commands) if commands else ())
 
@@ -164,6 +211,10 @@ class RedisOnlineStore:
         self, requests: Sequence[tuple[OnlineView, Sequence[str], Sequence[tuple]]]
     ) -> list[list[OnlineRow]]:
         """``read`` on the running event loop, within ``read_timeout``."""
+        if self._router is not None:
+            slots, commands, plans = self._cluster_read_commands(requests)
+            replies = await self._cluster_async.run(slots, commands) if commands else ()
+            return self._read_rows(plans, replies)
         commands, plans = self._read_commands(requests)
         return self._read_rows(plans, await self._async.run(commands) if commands else ())
 
@@ -186,6 +237,26 @@ class RedisOnlineStore:
                 present.append(entity_key is not None)
             plans.append((view, spec.decoders, present))
         return commands, plans
+
+    def _cluster_read_commands(self, requests) -> tuple:
+        """``_read_commands`` for a cluster: hash-tagged keys, and each command's slot."""
+        slots, commands, plans = [], [], []
+        prefix = self._prefix + b"{"
+        for view, features, keys in requests:
+            if type(features) is not tuple:
+                features = tuple(features)
+            spec = self._specs.get((view, features)) or self._spec(view, features)
+            head, tail, encode = spec.head, spec.tail, spec.encode_key
+            present = []
+            for key in keys:
+                entity_key = encode(key)
+                if entity_key is not None:
+                    hashed = b"%b%b}" % (prefix, entity_key)
+                    slots.append(key_slot(hashed))
+                    commands.append(b"%b$%d\r\n%b\r\n%b" % (head, len(hashed), hashed, tail))
+                present.append(entity_key is not None)
+            plans.append((view, spec.decoders, present))
+        return slots, commands, plans
 
     @staticmethod
     def _read_rows(plans: list, replies) -> list[list[OnlineRow]]:
@@ -210,6 +281,8 @@ class RedisOnlineStore:
         _fields(view, ())  # checks the name
         prefix = view.name.encode() + b":"
         pattern = re.sub(rb"([*?\[\]\\])", rb"\\\1", self._prefix) + b"*"
+        if self._router is not None:
+            return self._cluster_delete(pattern, prefix)
         cursor = b"0"
         while True:
             cursor, keys = self._run([pack([b"SCAN", cursor, b"MATCH", pattern, b"COUNT", b"1000"])])[0]
@@ -219,18 +292,28 @@ class RedisOnlineStore:
                 return
 
     def health(self) -> None:
+        if self._router is not None:
+            try:
+                self._router.each_primary(_PING)
+            except REDIS_ERRORS as exc:
+                raise unavailable(exc, self._what) from None
+            return
         self._run([_PING])
 
     async def health_async(self) -> None:
+        if self._router is not None:
+            return await self._cluster_async.each_primary(_PING)
         await self._async.run([_PING])
 
     async def aclose(self) -> None:
         """Close the event loop's connections (the server's shutdown)."""
-        await self._async.aclose()
+        await (self._cluster_async if self._router is not None else self._async).aclose()
 
     def close(self) -> None:
         if self._owns_client:
             self.client.close()
+        if self._router is not None and self._owns_router:
+            self._router.close()
 
     def __repr__(self) -> str:
         return f"RedisOnlineStore({self.url!r}, project={self.project!r})"
@@ -249,20 +332,42 @@ class RedisOnlineStore:
         )
         return self._specs.put((view, features), spec)
 
-    def _write_command(self, head: list[bytes], batch: EncodedBatch, start: int, stop: int) -> bytes:
-        """One call of the write script for rows ``start:stop`` of ``batch``, packed."""
-        prefix = self._prefix
-        keys = [prefix + k for k in batch.entity_keys[start:stop]]
+    @staticmethod
+    def _write_command(head: list[bytes], keys: list[bytes], event_ts: list[int],
+                       columns: list[list[bytes | None]]) -> bytes:
+        """One call of the write script for the rows of ``keys`` (their event times and
+        per feature their encoded values), packed."""
         args = [b"EVALSHA", _WRITE_SHA, b"%d" % len(keys), *keys, *head]
-        columns = [column[start:stop] for column in batch.values]
         rows = zip(*columns) if columns else [()] * len(keys)
         all_present = b"1" * len(columns)
-        for ts, row in zip(batch.event_ts[start:stop], rows):
+        for ts, row in zip(event_ts, rows):
             if None in row:
                 args += (b"%d" % ts, bytes(48 if v is None else 49 for v in row), *(v or b"" for v in row))
             else:
                 args += (b"%d" % ts, all_present, *row)
         return pack(args)
+
+    def _cluster_delete(self, pattern: bytes, prefix: bytes) -> None:
+        """``delete_view`` on a cluster: SCAN each primary, one script call per slot."""
+        router = self._router
+        try:
+            router.refresh()
+            for address in router.slots.primaries():
+                cursor = b"0"
+                while True:
+                    cursor, keys = router.send(address, [pack([b"SCAN", cursor, b"MATCH", pattern,
+                                                               b"COUNT", b"1000"])])[0]
+                    by_slot: dict[int, list[bytes]] = {}
+                    for key in keys:
+                        by_slot.setdefault(key_slot(key), []).append(key)
+                    if by_slot:
+                        self._router.call(list(by_slot), [
+                            pack([b"EVALSHA", _DELETE_SHA, b"%d" % len(ks), *ks, prefix]) for ks in by_slot.values()],
+                            self._what)
+                    if cursor == b"0":
+                        break
+        except REDIS_ERRORS as exc:
+            raise unavailable(exc, self._what) from None
 
     def _run(self, commands: Sequence[bytes]) -> list:
         """Send commands (each packed in RESP) in one round trip and return their replies. Retries a lost
@@ -292,6 +397,13 @@ class RedisOnlineStore:
                 raise
             finally:
                 self._pool.release(conn)
+
+
+def _check_taggable(view: OnlineView) -> None:
+    """A hash tag is the entity key up to its first '}' byte, which 125 join keys would start with."""
+    if len(view.join_keys) == ord("}"):
+        raise DefinitionError(f"view {view.name!r} has 125 join keys, which Redis Cluster keys cannot hold; "
+                              "use fewer join keys")
 
 
 def _fields(view: OnlineView, features: Sequence[str]) -> tuple[bytes, ...]:

@@ -31,7 +31,7 @@ from redis.exceptions import AuthenticationError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from featurestore.errors import ConfigError, StoreUnavailableError
-from featurestore.online.redis_protocol import REDIS_ERRORS, setup_commands, unavailable
+from featurestore.online.redis_protocol import REDIS_ERRORS, plain_url, setup_commands, unavailable
 from featurestore.redaction import mask_url
 
 __all__ = ["AsyncRoundTrips"]
@@ -94,11 +94,13 @@ class _Connection(asyncio.Protocol):
 class AsyncRoundTrips:
     """Round trips on the running event loop that give up after ``timeout`` seconds."""
 
-    def __init__(self, url: str, project: str, what: str, timeout: float):
+    def __init__(self, url: str, project: str, what: str, timeout: float, *, address: tuple[str, int] | None = None):
         try:
-            options = parse_url(url)
+            options = parse_url(plain_url(url))
         except ValueError as exc:
             raise ConfigError(f"online store connection string {mask_url(url)!r} is not a Redis URL ({exc})") from None
+        if address is not None:  # one node of a cluster (redis_cluster_async.py)
+            options = {**options, "host": address[0], "port": address[1]}
         self._options = options
         self._setup = setup_commands(options, f"featurestore:{project}")
         self.timeout = timeout
@@ -111,11 +113,8 @@ class AsyncRoundTrips:
     async def run(self, commands: Sequence[bytes]) -> list:
         """Send commands (each packed in RESP) in one round trip; their replies. Raises
         StoreUnavailableError when Redis fails, answers an error or misses the deadline."""
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:  # a new loop (a test's, a restarted server's): its own connections
-            self._idle, self._busy, self._timer, self._loop = [], set(), None, loop
         try:
-            replies = await self._round_trip(b"".join(commands), len(commands), loop.time() + self.timeout)
+            replies = await self.send(commands, asyncio.get_running_loop().time() + self.timeout)
         except TimeoutError:
             raise StoreUnavailableError(
                 f"the {self._what} did not answer within {self.timeout:g} s (online_store.read_timeout); "
@@ -126,6 +125,14 @@ class AsyncRoundTrips:
             if isinstance(reply, ResponseError):
                 raise unavailable(_error(reply), self._what)
         return replies
+
+    async def send(self, commands: Sequence[bytes], deadline: float) -> list:
+        """``run`` without the error mapping: error replies in place; TimeoutError past
+        ``deadline`` (the loop's clock), redis-py's or socket errors when Redis fails."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new loop (a test's, a restarted server's): its own connections
+            self._idle, self._busy, self._timer, self._loop = [], set(), None, loop
+        return await self._round_trip(b"".join(commands), len(commands), deadline)
 
     async def _round_trip(self, payload: bytes, count: int, deadline: float) -> list:
         idle = self._idle

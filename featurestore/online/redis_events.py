@@ -24,6 +24,11 @@ these keys cannot collide with the online store's ``{project}:{entity key}`` has
 
 Lookups are exact for times at or after the writers' clock (older events are trimmed):
 the online store answers "now"; training sets come from the offline store.
+
+On a Redis Cluster the entity key is wrapped in braces, the keys' hash tag
+(``{project}@agg:{view}:z:{{entity key}}``): an entity's zset and hash share a slot with
+its online hash, and each script call names the entities of one slot, sent through the
+process's ``ClusterRouter`` (one round trip per node).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import redis
 
 from featurestore.errors import ConfigError
 from featurestore.online.base import StoredEvents
+from featurestore.online.redis_cluster import ClusterRouter, hash_tagged, key_slot
 from featurestore.online.redis_protocol import REDIS_ERRORS, Scripts, connect, pack, redis_errors, unavailable
 
 __all__ = ["SCRIPTS", "RedisAggregationState"]
@@ -112,10 +118,12 @@ class RedisAggregationState:
     raising ``NoScriptError`` (redis-py's) when Redis has forgotten a script; by default
     it is a pooled redis-py connection of ``client``. ``batch_size`` entities go into one
     script call. The client is shared (featurestore/backends.py): its owner closes it.
+    ``router``: on a Redis Cluster, the process's ``ClusterRouter`` (keys hash-tagged, calls
+    routed by slot).
     """
 
     def __init__(self, client: redis.Redis, project: str, *, batch_size: int = 500,
-                 run: Callable[[list[bytes]], list] | None = None):
+                 run: Callable[[list[bytes]], list] | None = None, router: ClusterRouter | None = None):
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", project):
             raise ConfigError(f"project name {project!r} may only hold letters, digits, '_', '-' and '.'")
         self.client = client
@@ -125,6 +133,9 @@ class RedisAggregationState:
         self._run_packed = run or self._pooled
         self._what = f"Redis aggregation state of project {project!r}"
         self._owns_client = False
+        self.router = router
+        if router is not None:
+            router.add_scripts([SCRIPTS])
 
     @classmethod
     def from_url(cls, url: str, project: str, **options) -> RedisAggregationState:
@@ -135,17 +146,26 @@ class RedisAggregationState:
 
     def keys(self, view: str, entity_key: bytes) -> tuple[bytes, bytes]:
         base = self._prefix + view.encode()
+        if self.router is not None:
+            entity_key = hash_tagged(entity_key)
         return base + b":z:" + entity_key, base + b":e:" + entity_key
 
     # -- the protocol -------------------------------------------------------------------
 
     def add(self, layout, keys, times, ids, payloads, horizon_us) -> int:
+        if self.router is not None:
+            slots, commands = self._add_calls(layout, keys, times, ids, payloads, horizon_us)
+            return sum(self.router.call(slots, commands, self._what)) if commands else 0
         commands = self.add_commands(layout, keys, times, ids, payloads, horizon_us)
         return sum(self._run(commands)) if commands else 0
 
     def add_commands(self, layout, keys, times, ids, payloads, horizon_us) -> list[bytes]:
         """The packed script calls of ``add`` (each replies with the events it added), for a
-        caller that pipelines them itself (the stream worker)."""
+        caller that pipelines them itself (the stream worker; a single Redis only)."""
+        return self._add_calls(layout, keys, times, ids, payloads, horizon_us)[1]
+
+    def _add_calls(self, layout, keys, times, ids, payloads, horizon_us) -> tuple[list[int], list[bytes]]:
+        """The script calls of ``add`` and, on a cluster, each one's slot (its entities' slot)."""
         groups: dict[bytes, list[int]] = {}
         for i, key in enumerate(keys):
             group = groups.get(key)
@@ -156,48 +176,50 @@ class RedisAggregationState:
         view = self._prefix + layout.name.encode()
         zhead, ehead = view + b":z:", view + b":e:"
         tail = pack([b"%d" % horizon_us, b"%d" % (layout.longest_us // 1000)])[4:]  # without "*2\r\n"
-        commands = []
-        entities = list(groups.items())
-        for start in range(0, len(entities), self._batch):
-            chunk = entities[start : start + self._batch]
-            parts = []
-            n_args = 0
-            for key, _ in chunk:  # KEYS: zset and hash of each entity
-                z, e = zhead + key, ehead + key
-                parts.append(b"$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(z), z, len(e), e))
-            parts.append(tail)
-            for _, rows in chunk:
-                count = b"%d" % len(rows)
-                parts.append(b"$%d\r\n%b\r\n" % (len(count), count))
-                for i in rows:
-                    ts, event_id, payload = b"%d" % times[i], ids[i], payloads[i]
-                    parts.append(b"$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (
-                        len(ts), ts, len(event_id), event_id, len(payload), payload))
-                n_args += 1 + 3 * len(rows)
-            n_keys = b"%d" % (2 * len(chunk))
-            head = b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%b\r\n$%d\r\n%b\r\n" % (
-                3 + 2 * len(chunk) + 2 + n_args, _ADD_SHA, len(n_keys), n_keys)
-            commands.append(head + b"".join(parts))
-        return commands
+        if self.router is None:
+            per_slot = [(-1, list(groups.items()))]
+        else:
+            by_slot: dict[int, list] = {}
+            for key, rows in groups.items():
+                tagged = hash_tagged(key)
+                by_slot.setdefault(key_slot(tagged), []).append((tagged, rows))
+            per_slot = list(by_slot.items())
+        slots, commands = [], []
+        for slot, entities in per_slot:
+            for start in range(0, len(entities), self._batch):
+                slots.append(slot)
+                commands.append(_add_call(zhead, ehead, tail, entities[start : start + self._batch], times, ids,
+                                          payloads))
+        return slots, commands
 
     def read(self, layout, keys, lo_us, hi_us) -> list[StoredEvents]:
         present = [k for k in keys if k is not None]
-        key_args = []
-        for key in present:
-            key_args += self.keys(layout.name, key)
-        replies = iter(())
-        if present:
-            command = pack([b"EVALSHA", _READ_SHA, b"%d" % len(key_args), *key_args,
-                            b"(%d" % lo_us, b"%d" % hi_us])
-            replies = iter(self._run([command])[0])
+        window = [b"(%d" % lo_us, b"%d" % hi_us]
+        found: dict[bytes, list] = {}
+        if present and self.router is None:
+            found = dict(zip(present, self._run([self._read_call(layout, present, window)])[0]))
+        elif present:  # one script call per slot, one round trip per node
+            by_slot: dict[int, list[bytes]] = {}
+            for key in dict.fromkeys(present):
+                by_slot.setdefault(key_slot(hash_tagged(key)), []).append(key)
+            calls = [self._read_call(layout, ks, window) for ks in by_slot.values()]
+            replies = self.router.call(list(by_slot), calls, self._what)
+            for ks, reply in zip(by_slot.values(), replies):
+                found.update(zip(ks, reply))
         out: list[StoredEvents] = []
         for key in keys:
-            item = next(replies) if key is not None else []
+            item = found.get(key) if key is not None else None
             if not item:
                 out.append(None)
                 continue
             out.append([(int(item[j]), item[j + 1]) for j in range(1, len(item), 2)])
         return out
+
+    def _read_call(self, layout, keys: list[bytes], window: list[bytes]) -> bytes:
+        key_args = []
+        for key in keys:
+            key_args += self.keys(layout.name, key)
+        return pack([b"EVALSHA", _READ_SHA, b"%d" % len(key_args), *key_args, *window])
 
     def delete_view(self, name: str) -> None:
         pattern = re.sub(rb"([*?\[\]\\])", rb"\\\1", self._prefix + name.encode() + b":") + b"*"
@@ -232,6 +254,28 @@ class RedisAggregationState:
             if isinstance(reply, Exception):
                 raise reply
         return replies
+
+
+def _add_call(zhead: bytes, ehead: bytes, tail: bytes, chunk: list, times, ids, payloads) -> bytes:
+    """One packed call of the add script for ``chunk``: (entity key, its row indices) pairs."""
+    parts = []
+    n_args = 0
+    for key, _ in chunk:  # KEYS: zset and hash of each entity
+        z, e = zhead + key, ehead + key
+        parts.append(b"$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(z), z, len(e), e))
+    parts.append(tail)
+    for _, rows in chunk:
+        count = b"%d" % len(rows)
+        parts.append(b"$%d\r\n%b\r\n" % (len(count), count))
+        for i in rows:
+            ts, event_id, payload = b"%d" % times[i], ids[i], payloads[i]
+            parts.append(b"$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (
+                len(ts), ts, len(event_id), event_id, len(payload), payload))
+        n_args += 1 + 3 * len(rows)
+    n_keys = b"%d" % (2 * len(chunk))
+    head = b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%b\r\n$%d\r\n%b\r\n" % (
+        3 + 2 * len(chunk) + 2 + n_args, _ADD_SHA, len(n_keys), n_keys)
+    return head + b"".join(parts)
 
 
 def _chunks(iterable, size):

@@ -7,7 +7,9 @@ Redis; this module is the one place that
 - turns redis-py and socket errors into ``StoreUnavailableError`` (``unavailable``),
 - hides passwords in URLs (``mask_url``, from ``featurestore/redaction.py``),
 - builds the redis-py client a process shares between those backends (``connect``),
-- says what a new connection sends first (``setup_commands``: AUTH, SELECT, CLIENT SETNAME).
+- says what a new connection sends first (``setup_commands``: AUTH, SELECT, CLIENT SETNAME),
+- tells a Redis Cluster URL (``redis+cluster://``, ``rediss+cluster://``) from a single
+  server's (``is_cluster_url``, ``plain_url``).
 
 The server's round trips on its event loop are ``redis_async.AsyncRoundTrips``.
 """
@@ -26,8 +28,8 @@ from redis.retry import Retry
 from featurestore.errors import ConfigError, StoreUnavailableError
 from featurestore.redaction import mask_url
 
-__all__ = ["REDIS_ERRORS", "Scripts", "connect", "pack", "pack_args", "redis_errors", "setup_commands",
-           "unavailable"]
+__all__ = ["REDIS_ERRORS", "Scripts", "cluster_url", "connect", "is_cluster_url", "pack", "pack_args", "plain_url",
+           "redis_errors", "setup_commands", "unavailable"]
 
 _HINT = "online_store.connection_string in featurestore.yaml (or FEATURESTORE_REDIS_URL)"
 
@@ -55,12 +57,52 @@ def setup_commands(options: dict, name: str) -> list[bytes]:
     return setup
 
 
+_CLUSTER = "+cluster://"
+
+
+def is_cluster_url(url: str) -> bool:
+    """Whether ``url`` names a Redis Cluster (``redis+cluster://host:port``: any node of it)."""
+    scheme, sep, _ = url.partition("://")
+    return bool(sep) and scheme.lower() in ("redis+cluster", "rediss+cluster")
+
+
+def plain_url(url: str) -> str:
+    """``url`` with ``+cluster`` dropped from its scheme (what redis-py parses)."""
+    if not is_cluster_url(url):
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme[: -len('+cluster')]}://{rest}"
+
+
+def cluster_url(url: str) -> str:
+    """The ``redis+cluster://`` form of a ``redis://`` or ``rediss://`` URL (``cluster: true``)."""
+    if is_cluster_url(url):
+        return url
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in ("redis", "rediss"):
+        raise ConfigError(f"a Redis Cluster is reached over TCP: {mask_url(url)!r} is not a redis:// or rediss:// "
+                          "URL; use redis+cluster://host:port (any node of the cluster)")
+    return f"{scheme}+cluster://{rest}"
+
+
 def connect(url: str, project: str, *, socket_timeout: float = 5.0, retries: int = 3) -> redis.Redis:
     """The redis-py client (and pool) of one process for ``url``; nothing connects yet.
+    For a cluster URL, a ``redis.RedisCluster`` (locks, scans and other paths off the hot
+    loop; the online store routes its own round trips, ``redis_cluster.py``).
 
     A lost connection is retried ``retries`` times with backoff (every command the
     backends send is idempotent)."""
     try:
+        if is_cluster_url(url):
+            from redis.cluster import RedisCluster
+
+            return RedisCluster.from_url(
+                plain_url(url),
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=socket_timeout,
+                retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), max(3, retries)),
+                client_name=f"featurestore:{project}",
+            )
         return redis.Redis.from_url(
             url,
             socket_timeout=socket_timeout,
@@ -71,7 +113,8 @@ def connect(url: str, project: str, *, socket_timeout: float = 5.0, retries: int
     except ValueError as exc:
         raise ConfigError(
             f"online store connection string {mask_url(url)!r} is not a Redis URL ({exc}); "
-            "use redis://[:password@]host:port/db, rediss://... or unix:///path.sock"
+            "use redis://[:password@]host:port/db, rediss://..., unix:///path.sock or "
+            "redis+cluster://host:port"
         ) from None
 
 

@@ -1,4 +1,5 @@
-"""The OnlineStore contract, run against every backend: real SQLite and a real Redis."""
+"""The OnlineStore contract, run against every backend: real SQLite, a real Redis and a
+real Redis Cluster."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ T0 = 1_700_000_000_000_000  # microseconds
 DRIVER = OnlineView("driver_stats", ("driver_id",), ("conv_rate", "trips", "city"), (Float64, Int64, String))
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "redis", "redis-cluster"])
 def make_store(request, tmp_path):
     """``make_store(project="a", **options)``: a store of this test's backend; equal projects
     share data, and no test sees another's."""
@@ -32,7 +33,8 @@ def make_store(request, tmp_path):
             store = SqliteOnlineStore(tmp_path / "online.db", project, **options)
         else:
             base = request.getfixturevalue("redis_project")
-            store = RedisOnlineStore(request.getfixturevalue("redis_url"), f"{base}-{project}", **options)
+            url = request.getfixturevalue("redis_cluster_url" if request.param == "redis-cluster" else "redis_url")
+            store = RedisOnlineStore(url, f"{base}-{project}", **options)
         stores.append(store)
         return store
 
