@@ -141,9 +141,10 @@ class StreamLagCollector(Collector):
     """``featurestore_stream_lag``/``_pending``/``_length``, read with ``XINFO`` per scrape."""
 
     def __init__(self, redis_url: str, streams: list[str], group: str):
-        import redis
+        from featurestore.online.redis_protocol import connect
 
-        self.client = redis.Redis.from_url(redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        # A redis-py client, or a RedisCluster for a redis+cluster:// URL.
+        self.client = connect(redis_url, "stream-metrics", socket_timeout=2.0, retries=0)
         self.streams, self.group = streams, group
 
     def describe(self) -> list[Metric]:

@@ -41,7 +41,8 @@ import redis
 from featurestore.errors import ConfigError
 from featurestore.online.base import StoredEvents
 from featurestore.online.redis_cluster import ClusterRouter, hash_tagged, key_slot
-from featurestore.online.redis_protocol import REDIS_ERRORS, Scripts, connect, pack, redis_errors, unavailable
+from featurestore.online.redis_protocol import (REDIS_ERRORS, Scripts, connect, is_cluster_url, pack, redis_errors,
+                                                 unavailable)
 
 __all__ = ["SCRIPTS", "RedisAggregationState"]
 
@@ -139,8 +140,9 @@ class RedisAggregationState:
 
     @classmethod
     def from_url(cls, url: str, project: str, **options) -> RedisAggregationState:
-        """A state with a client of its own (closed with it)."""
-        state = cls(connect(url, project), project, **options)
+        """A state with a client (and on a cluster, a router) of its own, closed with it."""
+        router = ClusterRouter(url, project) if is_cluster_url(url) else None
+        state = cls(connect(url, project), project, router=router, **options)
         state._owns_client = True
         return state
 
@@ -230,6 +232,8 @@ class RedisAggregationState:
     def close(self) -> None:
         if self._owns_client:
             self.client.close()
+            if self.router is not None:
+                self.router.close()
 
     # -- transport ----------------------------------------------------------------------
 

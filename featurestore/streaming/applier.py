@@ -203,10 +203,11 @@ class BatchApplier:
             self._state_conn.close()
 
     def _state_update(self, prepared) -> tuple[list[bytes], int]:
-        """Commands for a Redis state (sent pipelined); a SQLite state is updated here
-        (then the second item is the number of events it added)."""
+        """Commands for a Redis state (sent pipelined); a SQLite state, or one on a Redis
+        Cluster (its calls routed per node), is updated here (then the second item is the
+        number of events it added)."""
         state = self.store.aggregation_state
-        if not isinstance(state, RedisAggregationState):
+        if not isinstance(state, RedisAggregationState) or state.router is not None:  # SQLite, or a cluster's routing
             return [], state.add(prepared.layout, prepared.keys, prepared.times, prepared.ids, prepared.payloads,
                                  prepared.horizon_us)
         if self._state_conn is None:

@@ -9,6 +9,11 @@ calls once the entries' rows are stored offline.
 
 The next read can be sent before the current batch is applied (``send_read`` /
 ``receive_read``), so Redis reads while Python decodes.
+
+On a Redis Cluster one ``XREADGROUP`` reads streams of one slot, so the streams (and
+their ``{stream}:dead`` dead letters) must share a hash tag (``{trips}:rides``,
+``{trips}:fares``); the connection goes to the node serving that slot, looked up again
+after a failure (a ``MOVED`` reply after a failover is one: the worker starts over).
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-from featurestore.online.redis_protocol import pack_args
+from featurestore.errors import ConfigError
+from featurestore.online.redis_protocol import is_cluster_url, pack_args
 from featurestore.streaming.config import StreamSettings
 from featurestore.streaming.resp import RespConnection, RespError
 
@@ -40,7 +46,15 @@ class GroupConsumer:
     def __init__(self, settings: StreamSettings, consumer: str):
         self.settings = settings
         self.consumer = consumer
-        self.conn = RespConnection(settings.redis_url, name=f"featurestore-stream:{consumer}")
+        self.router = None
+        locate = None
+        if is_cluster_url(settings.redis_url):
+            from featurestore.online.redis_cluster import ClusterRouter
+
+            slot = _streams_slot([s.stream for s in settings.streams])
+            self.router = ClusterRouter(settings.redis_url, f"stream:{consumer}")
+            locate = lambda: self.router.locate(slot)  # noqa: E731 - a connection asks at each connect
+        self.conn = RespConnection(settings.redis_url, name=f"featurestore-stream:{consumer}", locate=locate)
         self.acks: dict[str, dict[bytes, None]] = {}  # by stream, in order: acknowledged by acknowledge()
         self.dead: list[bytes] = []  # dead-letter XADDs, sent before the acknowledgements
         self._reading: bytes | None = None  # an XREADGROUP sent and not yet answered
@@ -152,3 +166,17 @@ class GroupConsumer:
 
     def close(self) -> None:
         self.conn.close()
+        if self.router is not None:
+            self.router.close()
+
+
+def _streams_slot(streams: Sequence[str]) -> int:
+    """The one slot of the streams and their dead letters, or a ConfigError saying how to get one."""
+    from featurestore.online.redis_cluster import key_slot
+
+    slots = {key_slot(name.encode()) for s in streams for name in (s, f"{s}:dead")}
+    if len(slots) != 1:
+        raise ConfigError(
+            f"on a Redis Cluster the streams {list(streams)} and their dead-letter streams must share one slot: "
+            "give every stream name the same hash tag, e.g. '{trips}:rides' and '{trips}:fares' (quoted in YAML)")
+    return slots.pop()

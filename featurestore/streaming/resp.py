@@ -8,7 +8,9 @@ that does not fit that shape (a value holding CRLF, an error) goes through an or
 length-checked parser, so the fast path never guesses.
 
 Connection settings come from the URL (``redis://[user:password@]host:port/db``,
-``rediss://`` for TLS, ``unix:///path.sock?db=N``), parsed by redis-py.
+``rediss://`` for TLS, ``unix:///path.sock?db=N``), parsed by redis-py. On a Redis
+Cluster (``redis+cluster://``) ``locate`` names the node to connect to, asked again at
+each (re)connection: the node serving the streams' slot.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from __future__ import annotations
 import select
 import socket
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from featurestore.errors import ConfigError
-from featurestore.online.redis_protocol import pack_args, setup_commands
+from featurestore.online.redis_protocol import pack_args, plain_url, setup_commands
 from featurestore.redaction import mask_url
 
 __all__ = ["RespConnection", "RespError"]
@@ -96,11 +98,13 @@ def _entries_fast(buf: bytes) -> list | None:
 class RespConnection:
     """One connection to Redis, opened lazily and reopened after a failure."""
 
-    def __init__(self, url: str, *, timeout: float = 10.0, name: str = "featurestore:stream"):
+    def __init__(self, url: str, *, timeout: float = 10.0, name: str = "featurestore:stream",
+                 locate: Callable[[], tuple[str, int]] | None = None):
         from redis.connection import SSLConnection, UnixDomainSocketConnection, parse_url
 
+        self._locate = locate
         try:
-            self._options = parse_url(url)
+            self._options = parse_url(plain_url(url))
         except ValueError as exc:
             raise ConfigError(f"{mask_url(url)!r} is not a Redis URL ({exc}); use redis://host:port/db") from None
         klass = self._options.get("connection_class")
@@ -123,7 +127,7 @@ class RespConnection:
             pool.connection_class, UnixDomainSocketConnection)
         self._tls = issubclass(pool.connection_class, SSLConnection)
         self._timeout = self._options.get("socket_timeout") or 10.0
-        self._name, self._sock, self._buf = name, None, b""
+        self._name, self._sock, self._buf, self._locate = name, None, b"", None
         return self
 
     # -- connecting ------------------------------------------------------------------
@@ -135,10 +139,12 @@ class RespConnection:
             sock.settimeout(self._timeout)
             sock.connect(o["path"])
         else:
-            sock = socket.create_connection((o.get("host", "localhost"), o.get("port", 6379)), self._timeout)
+            host, port = self._locate() if self._locate is not None else (o.get("host", "localhost"),
+                                                                          o.get("port", 6379))
+            sock = socket.create_connection((host, port), self._timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self._tls:
-                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=o.get("host"))
+                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
         self._sock, self._buf = sock, b""
         for reply in self._round_trip(setup_commands(o, self._name)):
             if isinstance(reply, RespError):

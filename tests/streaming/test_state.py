@@ -1,4 +1,4 @@
-"""The aggregation state contract, on the real Redis and on SQLite: idempotent by event id,
+"""The aggregation state contract, on the real Redis, a real Redis Cluster and on SQLite: idempotent by event id,
 bounded by the longest window, reads exactly the asked window."""
 
 from __future__ import annotations
@@ -27,11 +27,12 @@ LAYOUT = ViewLayout.of(VIEW)
 KEY = entity_key_encoder(("driver_id",))
 
 
-@pytest.fixture(params=["redis", "sqlite"])
+@pytest.fixture(params=["redis", "redis-cluster", "sqlite"])
 def state(request, tmp_path):
-    if request.param == "redis":
+    if request.param.startswith("redis"):
         project = request.getfixturevalue("redis_project")
-        s = RedisAggregationState.from_url(request.getfixturevalue("redis_url"), project)
+        url = request.getfixturevalue("redis_cluster_url" if request.param == "redis-cluster" else "redis_url")
+        s = RedisAggregationState.from_url(url, project)
     else:
         s = SqliteAggregationState(tmp_path / "online.db", "proj")
     yield s
