@@ -336,7 +336,9 @@ class LocalCluster:
         raise RuntimeError(f"the Redis Cluster in {self.folder} did not become healthy")
 
     def _healthy(self) -> bool:
+        """Every live node: cluster ok, the same slot map naming live primaries only, replicas in sync."""
         live = [p for p, proc in self.procs.items() if proc.poll() is None]
+        maps = set()
         for port in live:
             with self.client(port) as c:
                 if b"cluster_state:ok" not in c.execute_command("CLUSTER", "INFO"):
@@ -344,7 +346,9 @@ class LocalCluster:
                 info = c.info("replication")
                 if info["role"] == "slave" and info.get("master_link_status") != "up":
                     return False
-        return True
+                maps.add(tuple(sorted((int(e[0]), int(e[1]), int(e[2][1])) for e in c.execute_command("CLUSTER",
+                                                                                                  "SLOTS"))))
+        return len(maps) == 1 and {entry[2] for entry in maps.pop()} <= set(live)
 
     def kill(self, port: int) -> None:
         proc = self.procs[port]

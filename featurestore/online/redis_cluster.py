@@ -99,28 +99,38 @@ class SlotMap:
     def __init__(self, seeds: Sequence[Address]):
         self.seeds = list(seeds)
         self.nodes: list[Address | None] = [None] * SLOTS
+        self.known: list[Address] = []
         self.stale = True  # reload before the next routing
 
     def load(self, reply: list, asked: Address) -> None:
         """Take a ``CLUSTER SLOTS`` reply (``asked``: the node that gave it, for empty hosts)."""
         nodes: list[Address | None] = [None] * SLOTS
+        known = []
         for entry in reply:
-            start, end, primary = int(entry[0]), int(entry[1]), entry[2]
-            host = primary[0].decode() if isinstance(primary[0], bytes) else str(primary[0])
-            address = (host if host and host != "?" else asked[0], int(primary[1]))
-            nodes[start : end + 1] = [address] * (end - start + 1)
+            start, end = int(entry[0]), int(entry[1])
+            addresses = [_address(node, asked) for node in entry[2:]]  # the primary, then its replicas
+            nodes[start : end + 1] = [addresses[0]] * (end - start + 1)
+            known += addresses
         self.nodes, self.stale = nodes, False
+        self.known = list(dict.fromkeys(known))
 
     def primaries(self) -> list[Address]:
         return list(dict.fromkeys(n for n in self.nodes if n is not None))
 
     def candidates(self) -> list[Address]:
-        """Nodes to ask for the map: the known primaries, then the seeds."""
-        return list(dict.fromkeys([*self.primaries(), *self.seeds]))
+        """Nodes to ask for the map: the primaries, then every other node seen (a replica
+        may be the next primary), then the seeds."""
+        return list(dict.fromkeys([*self.primaries(), *self.known, *self.seeds]))
 
     def moved(self, slot: int, address: Address) -> None:
         self.nodes[slot] = address
         self.stale = True  # one slot moved: others likely did too (a failover moves a range)
+
+
+def _address(node: list, asked: Address) -> Address:
+    """A node of a ``CLUSTER SLOTS`` entry ([host, port, id, ...]); an empty host is the asked node's."""
+    host = node[0].decode() if isinstance(node[0], bytes) else str(node[0])
+    return (host if host and host != "?" else asked[0], int(node[1]))
 
 
 class ClusterRouter:
