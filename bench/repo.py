@@ -16,7 +16,7 @@ def bench_repo(size: str, online: str, redis_url: str = "") -> Path:
     paths, _ = generate(size)
     repo = DATA / f"repo_{size}_{online}"
     repo.mkdir(parents=True, exist_ok=True)
-    store = (f"online_store:\n  type: redis\n  connection_string: {redis_url}\n" if online == "redis"
+    store = (f"online_store:\n  type: redis\n  connection_string: {redis_url}\n" if online.startswith("redis")
              else f"online_store:\n  type: sqlite\n  path: online.db\n")
     (repo / "featurestore.yaml").write_text(f"project: bench_{size}\nregistry: registry.db\n{store}")
     (repo / "features.py").write_text(DEFINITIONS.format(path=paths["driver_hourly_stats"], partition=None))

@@ -95,8 +95,7 @@ class AsyncClusterRoundTrips:
         payloads = [[ASKING + commands[i] if i in asking else commands[i] for i in indices] for _, indices in order]
         redirected = dict(asking)
         asking.clear()
-        answers = await asyncio.gather(*(self._node(address).send(p, deadline)
-                                         for (address, _), p in zip(order, payloads)), return_exceptions=True)
+        answers = await self._send_all([address for address, _ in order], payloads, deadline)
         retry: list[int] = []
         failure: BaseException | None = None
         for (address, indices), answer in zip(order, answers):
@@ -132,6 +131,16 @@ class AsyncClusterRoundTrips:
         if failure is not None:
             self.router.slots.stale = True
         return sorted(set(retry)), failure
+
+    async def _send_all(self, addresses: list[Address], payloads: list[list[bytes]], deadline: float) -> list:
+        """Each node's commands at once; per node its replies or the exception it raised."""
+        if len(addresses) == 1:  # one node (a read of one entity): no task to schedule
+            try:
+                return [await self._node(addresses[0]).send(payloads[0], deadline)]
+            except Exception as exc:  # noqa: BLE001 - handed back like gather's return_exceptions
+                return [exc]
+        return await asyncio.gather(*(self._node(a).send(p, deadline) for a, p in zip(addresses, payloads)),
+                                    return_exceptions=True)
 
     async def _refresh(self, deadline: float) -> None:
         failure: BaseException | None = None
