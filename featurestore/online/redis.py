@@ -201,27 +201,29 @@ class RedisOnlineStore:
     def read(
         self, requests: Sequence[tuple[OnlineView, Sequence[str], Sequence[tuple]]]
     ) -> list[list[OnlineRow]]:
+        commands, plans, slots = self._read_commands(requests)
+        if not commands:
+            return self._read_rows(plans, ())
         if self._router is not None:
-            slots, commands, plans = self._cluster_read_commands(requests)
-            return self._read_rows(plans, self._router.call(slots, commands, self._what) if commands else ())
-        commands, plans = self._read_commands(requests)
-        return self._read_rows(plans, self._run(commands) if commands else ())
+            return self._read_rows(plans, self._router.call(slots, commands, self._what))
+        return self._read_rows(plans, self._run(commands))
 
     async def read_async(
         self, requests: Sequence[tuple[OnlineView, Sequence[str], Sequence[tuple]]]
     ) -> list[list[OnlineRow]]:
         """``read`` on the running event loop, within ``read_timeout``."""
+        commands, plans, slots = self._read_commands(requests)
+        if not commands:
+            return self._read_rows(plans, ())
         if self._router is not None:
-            slots, commands, plans = self._cluster_read_commands(requests)
-            replies = await self._cluster_async.run(slots, commands) if commands else ()
-            return self._read_rows(plans, replies)
-        commands, plans = self._read_commands(requests)
-        return self._read_rows(plans, await self._async.run(commands) if commands else ())
+            return self._read_rows(plans, await self._cluster_async.run(slots, commands))
+        return self._read_rows(plans, await self._async.run(commands))
 
     def _read_commands(self, requests: Sequence[tuple[OnlineView, Sequence[str], Sequence[tuple]]]) -> tuple:
-        commands = []
-        plans = []
-        prefix = self._prefix
+        """The HMGETs of a read, packed; on a cluster each one's slot too (else no slots)."""
+        commands, plans, slots = [], [], []
+        tagged = self._router is not None
+        prefix = self._prefix + b"{" if tagged else self._prefix
         for view, features, keys in requests:
             if type(features) is not tuple:
                 features = tuple(features)
@@ -230,33 +232,19 @@ class RedisOnlineStore:
             present = []
             for key in keys:
                 entity_key = encode(key)
-                if entity_key is not None:
-                    # HMGET {prefix}{entity key} {view}:@ts {view}:{feature}...
-                    size = len(prefix) + len(entity_key)
-                    commands.append(b"%b$%d\r\n%b%b\r\n%b" % (head, size, prefix, entity_key, tail))
-                present.append(entity_key is not None)
-            plans.append((view, spec.decoders, present))
-        return commands, plans
-
-    def _cluster_read_commands(self, requests) -> tuple:
-        """``_read_commands`` for a cluster: hash-tagged keys, and each command's slot."""
-        slots, commands, plans = [], [], []
-        prefix = self._prefix + b"{"
-        for view, features, keys in requests:
-            if type(features) is not tuple:
-                features = tuple(features)
-            spec = self._specs.get((view, features)) or self._spec(view, features)
-            head, tail, encode = spec.head, spec.tail, spec.encode_key
-            present = []
-            for key in keys:
-                entity_key = encode(key)
-                if entity_key is not None:
+                if entity_key is None:
+                    present.append(False)
+                    continue
+                present.append(True)
+                if tagged:  # {project}:{{entity key}}: the hash tag decides the slot
                     hashed = b"%b%b}" % (prefix, entity_key)
                     slots.append(key_slot(hashed))
                     commands.append(b"%b$%d\r\n%b\r\n%b" % (head, len(hashed), hashed, tail))
-                present.append(entity_key is not None)
+                else:  # HMGET {prefix}{entity key} {view}:@ts {view}:{feature}...
+                    size = len(prefix) + len(entity_key)
+                    commands.append(b"%b$%d\r\n%b%b\r\n%b" % (head, size, prefix, entity_key, tail))
             plans.append((view, spec.decoders, present))
-        return slots, commands, plans
+        return commands, plans, slots
 
     @staticmethod
     def _read_rows(plans: list, replies) -> list[list[OnlineRow]]:

@@ -114,6 +114,13 @@ class SlotMap:
         self.nodes, self.stale = nodes, False
         self.known = list(dict.fromkeys(known))
 
+    def accept(self, reply, asked: Address) -> BaseException | None:
+        """``load`` a ``CLUSTER SLOTS`` reply; an error reply is returned instead."""
+        if isinstance(reply, BaseException):
+            return reply
+        self.load(reply, asked)
+        return None
+
     def primaries(self) -> list[Address]:
         return list(dict.fromkeys(n for n in self.nodes if n is not None))
 
@@ -235,11 +242,9 @@ class ClusterRouter:
             except REDIS_ERRORS as exc:
                 failure = exc
                 continue
-            if isinstance(reply, Exception):
-                failure = reply
-                continue
-            self.slots.load(reply, address)
-            return
+            failure = self.slots.accept(reply, address)
+            if failure is None:
+                return
         raise failure or redis.ConnectionError(f"no node of the cluster at {self.url} answered")
 
     def send(self, address: Address, commands: Sequence[bytes]) -> list:

@@ -150,11 +150,9 @@ class AsyncClusterRoundTrips:
             except REDIS_ERRORS as exc:
                 failure = exc
                 continue
-            if isinstance(reply, Exception):
-                failure = reply
-                continue
-            self.router.slots.load(reply, address)
-            return
+            failure = self.router.slots.accept(reply, address)
+            if failure is None:
+                return
         raise failure or ConnectionError(f"no node of the {self._what} answered")
 
     def _node(self, address: Address) -> AsyncRoundTrips:
