@@ -185,8 +185,9 @@ class ClusterRouter:
         todo = list(range(len(commands)))
         asking: dict[int, Address] = {}
         give_up = time.monotonic() + self.retry_seconds
-        pause = 0.02
+        pause, rounds = 0.02, 0
         while True:
+            rounds += 1
             try:
                 if self.slots.stale:
                     self.refresh()
@@ -203,7 +204,7 @@ class ClusterRouter:
                 if failure is not None:
                     raise failure
                 raise ClusterDownError(f"the cluster at {self.url} kept redirecting for {self.retry_seconds:g} s")
-            if backoff:
+            if backoff or rounds > 2:  # a node down, or redirected again and again: the cluster is changing
                 time.sleep(pause)
                 pause = min(pause * 2, 0.5)
             todo = retry

@@ -18,7 +18,7 @@ from registry import Registry
 from .conftest import Clock
 
 
-@pytest.fixture(params=["registry", "postgresql-registry", "redis"])
+@pytest.fixture(params=["registry", "postgresql-registry", "redis", "redis-cluster"])
 def backend(request, tmp_path):
     if request.param.endswith("registry"):
         location = tmp_path / "registry.db" if request.param == "registry" else request.getfixturevalue(
@@ -27,7 +27,8 @@ def backend(request, tmp_path):
         yield RegistryLocks(reg, "p")
         reg.close()
     else:
-        locks = RedisLocks(request.getfixturevalue("redis_url"), request.getfixturevalue("redis_project"))
+        url = request.getfixturevalue("redis_cluster_url" if request.param == "redis-cluster" else "redis_url")
+        locks = RedisLocks(url, request.getfixturevalue("redis_project"))
         yield locks
         locks.close()
 
