@@ -1,9 +1,12 @@
 """The rollout controller: each running rollout whose interval is over is judged and moved.
 
-``run_rollouts(store)`` is one pass, run by ``featurestore scheduler`` every few seconds
-under the lock ``rollouts`` (one controller at a time however many schedulers run). All
-its state is in the registry: the interval starts at the rollout's last history entry, so
-a controller that dies mid-rollout leaves nothing behind and the next one continues.
+``run_rollouts(store)`` is one pass under the lock ``rollouts`` (one controller at a time
+however many schedulers run). ``featurestore scheduler`` runs it as one of its tasks
+(``rollout_task``: every second, one pass at a time, on the scheduler's task thread beside
+the model monitors), so it starts, stops and shuts down with the scheduler. All its state
+is in the registry: the interval starts at the rollout's last history entry, so a
+controller that dies mid-rollout leaves nothing behind and the next one continues; a
+killed holder's lock is taken over at once (``featurestore.jobs.locks``).
 
 Decisions (docs/rollouts.md): a passing interval steps the weight by ``step_weight`` up to
 ``max_weight``, and a pass at ``max_weight`` promotes; a failed one counts, and the
@@ -15,19 +18,23 @@ rollout did not change meanwhile (a pause or a promotion by hand wins).
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from featurestore.errors import InputError
 from featurestore.jobs.locks import owner_id
+from featurestore.jobs.schedule import Schedule
+from featurestore.jobs.scheduler import ScheduledTask
 from monitoring.rollout_analysis import FAILED, PASSED, analyze
 
-__all__ = ["LOCK", "decide", "run_rollouts", "start_controller"]
+__all__ = ["EVERY", "LOCK", "decide", "rollout_task", "run_rollouts"]
 
 log = logging.getLogger("featurestore.rollouts")
 
 LOCK = "rollouts"
+#: How often the scheduler looks for a rollout whose interval is over: a pass that finds
+#: none reads the registry once and decides nothing.
+EVERY = Schedule.parse("1s", "rollout controller")
 
 
 def run_rollouts(store, now: datetime | None = None, owner: str | None = None, ttl: float = 60.0) -> list[dict]:
@@ -53,21 +60,11 @@ def run_rollouts(store, now: datetime | None = None, owner: str | None = None, t
         store.locks.release(LOCK, owner)
 
 
-def start_controller(store, stop: threading.Event, every: float = 1.0) -> threading.Thread:
-    """Run ``run_rollouts`` every ``every`` seconds in a daemon thread until ``stop`` is set
-    (``featurestore scheduler`` starts one); a failed pass is logged and retried."""
-
-    def loop() -> None:
-        owner = owner_id("rollouts")
-        while not stop.wait(every):
-            try:
-                run_rollouts(store, owner=owner)
-            except Exception as exc:  # a busy registry or an unreadable log: the next pass retries
-                log.error("rollout controller pass failed: %s", exc)
-
-    thread = threading.Thread(target=loop, name="rollout-controller", daemon=True)
-    thread.start()
-    return thread
+def rollout_task(store) -> ScheduledTask:
+    """The controller as a ``featurestore scheduler`` task: ``run_rollouts`` every second,
+    as this scheduler's one lock owner."""
+    owner = owner_id("rollouts")
+    return ScheduledTask(EVERY, lambda _fire: run_rollouts(store, owner=owner))
 
 
 def decide(store, rollout, start: datetime, end: datetime) -> dict[str, Any] | None:

@@ -36,10 +36,8 @@ def scheduler(repo: Path, once: bool, poll: str | None, workers: int) -> None:
     Model monitors with a `schedule` under `monitoring.models` in featurestore.yaml run
     here too, and running model rollouts are judged and stepped (docs/rollouts.md).
     """
-    import threading
-
     from featurestore.jobs import JobSettings, Scheduler, parse_duration
-    from monitoring.rollout_controller import run_rollouts, start_controller
+    from monitoring.rollout_controller import rollout_task
     from monitoring.scheduled import monitor_tasks
 
     _log_to_stderr()
@@ -47,25 +45,20 @@ def scheduler(repo: Path, once: bool, poll: str | None, workers: int) -> None:
         settings = JobSettings.from_config(store.config)
         if poll:
             settings = settings.with_(poll=parse_duration(poll, "--poll").total_seconds())
-        runner = Scheduler(store, settings=settings, workers=workers, tasks=monitor_tasks(store))
-        if not runner.wanted() and not runner.tasks:
+        tasks = {**monitor_tasks(store), "rollouts": rollout_task(store)}
+        runner = Scheduler(store, settings=settings, workers=workers, tasks=tasks)
+        if not runner.wanted():
             click.echo(f"No view of project {store.project!r} has a schedule: give a FeatureView "
                        "`schedule=\"0 * * * *\"` (or a timedelta) and apply, or list it under scheduler.views "
-                       "in featurestore.yaml." + ("" if once else " Waiting for an apply that adds one."), err=True)
+                       "in featurestore.yaml." + ("" if once else " Waiting for an apply that adds one (model "
+                                                 "monitors and rollouts run meanwhile)."), err=True)
         if once:
-            run_rollouts(store)
             records = runner.run_due()
             runner.stop(grace=0)
             if records or runner.schedules:
                 print_jobs(records, empty="No runs: every scheduled view was up to date or busy.")
             return
-        stop = threading.Event()
-        controller = start_controller(store, stop)
-        try:
-            runner.run_forever()
-        finally:
-            stop.set()
-            controller.join(timeout=10)
+        runner.run_forever()
 
 
 @cli.command(short_help="Materialize a view's past range in chunks.")

@@ -10,9 +10,11 @@ schedulers are up.
   the registry for the revision of the definitions and, when it moved, adds,
   reschedules or drops jobs.
   (The ``scheduler:`` section of featurestore.yaml is read at start.)
-- Other scheduled work (the model monitors of ``monitoring``, a layer above) is handed
-  in as ``tasks``: name -> ``ScheduledTask`` (a schedule and a function of the fire
-  time), run on the same executor and stopped the same way.
+- Other scheduled work (the model monitors and the rollout controller of
+  ``monitoring``, a layer above) is handed in as ``tasks``: name -> ``ScheduledTask`` (a
+  schedule and a function of the fire time), each run one at a time on a thread of the
+  tasks' own, so a long materialization never delays a rollout decision, and stopped
+  the same way.
 - SIGTERM or SIGINT stops it: no new runs start, a running one gets ``shutdown_grace``
   seconds to finish its window; after that it is interrupted at its next written batch
   and recorded as ``interrupted``.
@@ -76,7 +78,8 @@ class Scheduler:
         self.clock = clock
         self._aps = BackgroundScheduler(
             timezone=timezone.utc,
-            executors={"default": ThreadPoolExecutor(max(1, workers))},
+            executors={"default": ThreadPoolExecutor(max(1, workers)),
+                       "tasks": ThreadPoolExecutor(max(1, len(self.tasks)))},
             # One run per view at a time, missed fires folded into one, never dropped
             # for being late: the window always ends at the latest fire time anyway.
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -181,7 +184,7 @@ class Scheduler:
         self.sync()
         for name, task in sorted(self.tasks.items()):
             self._aps.add_job(self.fire_task, task.schedule.trigger(), args=[name], id=f"task:{name}", name=name,
-                              replace_existing=True)
+                              executor="tasks", replace_existing=True)
             log.info("scheduled %s: %s", name, task.schedule)
         self._aps.start()
         log.info("scheduler started for project %s with %d scheduled view(s)", self.store.project,
