@@ -7,6 +7,7 @@ installs promtool); the structural checks here run everywhere.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -166,3 +167,38 @@ def test_prometheus_scrapes_compose_services_and_its_files_pass_promtool(compose
     for args in (["check", "config", str(local)], ["check", "rules", str(alerts)]):
         done = subprocess.run([promtool, *args], capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _exported_series() -> set[str]:
+    """Every series name a /metrics scrape can carry: the server's own metrics and the
+    families read from the registry or Redis at scrape time, with their sample suffixes."""
+    from prometheus_client import REGISTRY
+
+    import monitoring.metrics  # noqa: F401 - defines the server's metrics on REGISTRY
+    from monitoring.jobs import JobMetricsCollector
+    from monitoring.monitor_metrics import MonitorMetricsCollector
+    from monitoring.rollout_metrics import RolloutDecisionsCollector
+    from monitoring.streaming import StreamLagCollector
+
+    families = [*REGISTRY.collect()]
+    for collector in (JobMetricsCollector, MonitorMetricsCollector, RolloutDecisionsCollector, StreamLagCollector):
+        families += collector._families() if hasattr(collector, "_families") else [collector._family()]
+    suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"], "gauge": [""]}
+    return {family.name + suffix for family in families for suffix in suffixes.get(family.type, [""])}
+
+
+def test_the_dashboard_queries_name_only_metrics_we_export():
+    import re
+
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "dashboards" / "featurestore.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    named = {name for expr in exprs for name in re.findall(r"\bfeaturestore_[a-z_]+", expr)}
+    exported = _exported_series()
+    assert named and named <= exported, f"not exported: {sorted(named - exported)}"
+    rollouts = [p for p in dashboard["panels"] if "Rollout" in p["title"]]
+    drawn = " ".join(t["expr"] for p in rollouts for t in p.get("targets", []))
+    for metric in ("featurestore_rollout_weight", "featurestore_rollout_failed_checks",
+                   "featurestore_rollout_decisions_total"):
+        assert metric in drawn, metric
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import weakref
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
@@ -10,6 +11,7 @@ from starlette.responses import Response
 from monitoring.jobs import render_job_metrics
 from monitoring.metrics import render
 from monitoring.monitor_metrics import render_monitor_metrics
+from monitoring.rollout_metrics import RolloutDecisionsCollector, render_rollout_metrics
 from monitoring.streaming import render_stream_lag
 from serving.auth import require_metrics_reader
 from serving.disclosure import trusted
@@ -22,6 +24,8 @@ __all__ = ["router"]
 router = APIRouter(tags=["operations"])
 
 log = logging.getLogger("featurestore.serving")
+# One per server state: it keeps the decision counts until the rollouts' revision moves.
+_DECISIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @router.get("/health")
@@ -52,14 +56,23 @@ async def ready(request: Request, state: ServingState = Depends(get_state)) -> d
 def metrics(state: ServingState = Depends(get_state)) -> Response:
     """Prometheus exposition: this server's metrics (all worker processes when run with
     --workers N), then the materialization job metrics and the model monitors' latest
-    results read from the registry, and the backlog of the configured streams."""
+    results and the rollout decisions read from the registry, and the backlog of the
+    configured streams."""
     body, content_type = render()
     # Read from the registry and Redis at scrape time, so every worker reports the same values.
     for what, extra in (("job", lambda: render_job_metrics(state.store.registry, state.store.project)),
                         ("stream lag", lambda: render_stream_lag(state.store)),
-                        ("model monitor", lambda: render_monitor_metrics(state.store))):
+                        ("model monitor", lambda: render_monitor_metrics(state.store)),
+                        ("rollout", lambda: render_rollout_metrics(_decisions(state)))):
         try:
             body += extra()
         except Exception as exc:  # an unreadable registry or stream must not cost the serving metrics
             log.warning("%s metrics left out of /metrics: %s", what, exc)
     return Response(body, media_type=content_type)
+
+
+def _decisions(state: ServingState) -> RolloutDecisionsCollector:
+    collector = _DECISIONS.get(state)
+    if collector is None:
+        collector = _DECISIONS[state] = RolloutDecisionsCollector(state.store.registry, state.store.project)
+    return collector
