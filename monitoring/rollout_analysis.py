@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from featurestore.models.rollouts import PROMQL
 from featurestore.serving_log.layout import LATENCY_MS, OUTCOME
 
 __all__ = ["Analysis", "analyze", "js_distance"]
@@ -69,7 +70,7 @@ def analyze(log: pa.Table, rollout) -> Analysis:
     }
     failures, unmeasured = [], []
     for check, limit in rollout.checks.items():
-        if limit is None:
+        if limit is None or check == PROMQL:  # asked of Prometheus: monitoring.rollout_promql
             continue
         value = values[check]
         if value is None:

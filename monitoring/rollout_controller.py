@@ -25,7 +25,9 @@ from featurestore.errors import InputError
 from featurestore.jobs.locks import owner_id
 from featurestore.jobs.schedule import Schedule
 from featurestore.jobs.scheduler import ScheduledTask
+from featurestore.models.rollouts import PROMQL, prometheus_url
 from monitoring.rollout_analysis import FAILED, PASSED, analyze
+from monitoring.rollout_promql import check_promql, with_promql
 
 __all__ = ["EVERY", "LOCK", "decide", "rollout_task", "run_rollouts"]
 
@@ -68,8 +70,11 @@ def rollout_task(store) -> ScheduledTask:
 
 
 def decide(store, rollout, start: datetime, end: datetime) -> dict[str, Any] | None:
-    """Judge ``rollout`` on the serving log of ``[start, end)`` and record the decision."""
+    """Judge ``rollout`` on the serving log of ``[start, end)`` (and its PromQL checks at
+    ``end``) and record the decision."""
     analysis = analyze(store.get_logs(rollout.model, start, end), rollout)
+    if rollout.checks.get(PROMQL):
+        analysis = with_promql(analysis, check_promql(prometheus_url(store.config), rollout, end))
     rollouts, name, revision = store.models.rollouts, rollout.model, rollout.revision
     measured = analysis.to_dict()
     try:

@@ -11,6 +11,7 @@ monitoring:
       null_rate_jump: 0.1    # a null rate this much above training is flagged
       methods: {conv_rate: psi}   # override Evidently's choice ("*": every feature)
       thresholds: {ks: 0.01}      # per method
+  prometheus_url: http://prometheus:9090   # asked by rollouts' PromQL checks (docs/rollouts.md)
 ```
 """
 
@@ -46,9 +47,10 @@ def monitor_settings(config: RepoConfig) -> dict[str, MonitorSettings]:
     """Every model's monitor settings from featurestore.yaml (ConfigError naming the key)."""
     section = config.extra.get("monitoring") or {}
     models = section.get("models") if isinstance(section, Mapping) else None
-    if not isinstance(section, Mapping) or not isinstance(models or {}, Mapping) or set(section) - {"models"}:
+    if not isinstance(section, Mapping) or not isinstance(models or {}, Mapping) or set(section) - {"models", "prometheus_url"}:
         raise ConfigError("featurestore.yaml: 'monitoring' must hold 'models': a mapping of model name to its "
-                          "monitor settings (schedule, window, min_rows, share, null_rate_jump, methods, thresholds)")
+                          "monitor settings (schedule, window, min_rows, share, null_rate_jump, methods, thresholds), "
+                          "and may name a 'prometheus_url'")
     return {str(name): _settings(str(name), raw or {}) for name, raw in (models or {}).items()}
 
 

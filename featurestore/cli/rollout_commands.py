@@ -39,15 +39,22 @@ def rollout() -> None:
               help="Requests per variant and interval below which an analysis is inconclusive.")
 @click.option("--check", "checks", multiple=True, metavar="NAME=LIMIT",
               help="A check's limit (success_rate, p99_ms, p99_ratio, js_distance, null_rate; LIMIT 'off' skips it).")
+@click.option("--promql", "promql", multiple=True, metavar="'QUERY <= LIMIT'",
+              help="A check asked of monitoring.prometheus_url: a PromQL query giving one number, then <= or >= "
+                   "and the limit; {model}, {stable}, {candidate}, {variant}, {interval} are filled in.")
 @_REASON
 @pass_repo
 def rollout_start(repo: Path, name: str, candidate: int, mode: str, step_weight: int, max_weight: int,
-                  interval: str, threshold: int, min_requests: int, checks: tuple[str, ...], reason) -> None:
+                  interval: str, threshold: int, min_requests: int, checks: tuple[str, ...],
+                  promql: tuple[str, ...], reason) -> None:
     """Start rolling out version CANDIDATE of model NAME against its champion."""
+    limits = _limits(checks)
+    if promql:
+        limits["promql"] = [_promql(item) for item in promql]
     with open_store(repo) as store:
         r = store.models.rollouts.start(name, candidate, mode=mode, step_weight=step_weight, max_weight=max_weight,
                                         interval=interval, threshold=threshold, min_requests=min_requests,
-                                        checks=_limits(checks), reason=reason)
+                                        checks=limits, reason=reason)
         click.echo(f"Rolling out {name}/{r.candidate} against {name}/{r.stable} ({r.mode}, {r.weight}%).")
 
 
@@ -89,6 +96,21 @@ _steer("pause", "Hold NAME's rollout at its weight; no analysis steps it until r
 _steer("resume", "Let NAME's paused rollout be judged and stepped again.")
 _steer("promote", "Move NAME's champion to the candidate now and end the rollout.")
 _steer("rollback", "Send NAME's candidate no more traffic and mark it failed.")
+
+
+def _promql(item: str) -> dict:
+    """``QUERY <= LIMIT`` or ``QUERY >= LIMIT`` (the last comparison in the text) as a check."""
+    from featurestore.errors import InputError
+
+    at = max(item.rfind("<="), item.rfind(">="))
+    query, limit = item[:at].strip(), item[at + 2:].strip()
+    try:
+        bound = float(limit)
+    except ValueError:
+        bound = None
+    if at < 0 or not query or bound is None:
+        raise InputError(f"--promql {item!r} must end with <= or >= and a number: 'QUERY <= 0.01'")
+    return {"query": query, ("max" if item[at] == "<" else "min"): bound}
 
 
 def _limits(items: tuple[str, ...]) -> dict[str, float | None]:

@@ -31,7 +31,7 @@ from featurestore.errors import InputError, NotFoundError
 from featurestore.models.arguments import version_number
 from featurestore.models.records import READY
 
-__all__ = ["DEFAULT_CHECKS", "MODES", "Rollout", "RolloutEvent", "Rollouts"]
+__all__ = ["DEFAULT_CHECKS", "MODES", "PROMQL", "Rollout", "RolloutEvent", "Rollouts", "prometheus_url"]
 
 MODES = ("canary", "shadow")
 RUNNING, PAUSED, PROMOTED, ROLLED_BACK = "running", "paused", "promoted", "rolled_back"
@@ -46,6 +46,9 @@ DEFAULT_CHECKS: dict[str, float | None] = {
     "js_distance": 0.1,       # Jensen-Shannon distance of predictions to stable's, at most
     "null_rate": None,        # the candidate's share of null feature values, at most
 }
+#: The optional checks asked of a Prometheus server: a list of {name, query, min and/or max}.
+PROMQL = "promql"
+_PROMQL_KEYS = {"name", "query", "min", "max"}
 
 
 @dataclass(frozen=True)
@@ -118,11 +121,15 @@ class Rollouts:
         if step > top:
             raise InputError(f"step_weight {step} is above max_weight {top}; lower the step or raise the maximum")
         seconds = parse_duration(interval, "interval").total_seconds()
+        limits = _checks(checks)
+        if limits.get(PROMQL) and not prometheus_url(self._store.config):
+            raise InputError("the rollout has PromQL checks but featurestore.yaml names no Prometheus to ask them; "
+                             "set monitoring.prometheus_url (http://prometheus:9090)")
         spec = {
             "model": name, "rollout_id": uuid.uuid4().hex, "state": RUNNING, "mode": mode, "weight": step,
             "step_weight": step, "max_weight": top, "interval": seconds,
             "threshold": _positive(threshold, "threshold"), "min_requests": _positive(min_requests, "min_requests"),
-            "checks": _checks(checks), "failed_checks": 0, "failure": None,
+            "checks": limits, "failed_checks": 0, "failure": None,
         }
         number = version_number(candidate)
         with self._models._transaction() as tx:
@@ -273,12 +280,49 @@ def _positive(value: Any, what: str) -> int:
     return value
 
 
-def _checks(checks: dict[str, float | None] | None) -> dict[str, float | None]:
-    unknown = sorted(set(checks or {}) - set(DEFAULT_CHECKS))
+def prometheus_url(config) -> str | None:
+    """``monitoring.prometheus_url`` of featurestore.yaml: the Prometheus the PromQL checks ask."""
+    section = config.extra.get("monitoring")
+    url = section.get("prometheus_url") if isinstance(section, dict) else None
+    return str(url).rstrip("/") if url else None
+
+
+def _checks(checks: dict[str, Any] | None) -> dict[str, Any]:
+    checks = dict(checks or {})
+    promql = checks.pop(PROMQL, None)
+    unknown = sorted(set(checks) - set(DEFAULT_CHECKS))
     if unknown:
-        raise InputError(f"unknown rollout check(s) {', '.join(unknown)}; known: {', '.join(DEFAULT_CHECKS)}")
-    merged = {**DEFAULT_CHECKS, **(checks or {})}
+        raise InputError(f"unknown rollout check(s) {', '.join(unknown)}; known: {', '.join(DEFAULT_CHECKS)}, "
+                         f"{PROMQL}")
+    merged: dict[str, Any] = {**DEFAULT_CHECKS, **checks}
     for key, limit in merged.items():
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit < 0):
             raise InputError(f"check {key} needs a number of at least 0 (or null to skip it), got {limit!r}")
+    if promql:
+        merged[PROMQL] = _promql(promql)
     return merged
+
+
+def _promql(value: Any) -> list[dict[str, Any]]:
+    """The PromQL checks as stored: each with a name, its query and its min and/or max."""
+    items = [value] if isinstance(value, dict) else value
+    if not isinstance(items, list):
+        raise InputError(f"check {PROMQL} takes a list of {{query, max or min, name}}, got {value!r}")
+    out = []
+    for i, item in enumerate(items):
+        where = f"{PROMQL} check {i + 1}"
+        if not isinstance(item, dict) or set(item) - _PROMQL_KEYS:
+            raise InputError(f"{where} must be a mapping of {', '.join(sorted(_PROMQL_KEYS))}, got {item!r}")
+        query = item.get("query")
+        if not isinstance(query, str) or not query.strip():
+            raise InputError(f"{where} needs a 'query': a PromQL expression giving one number, e.g. "
+                             "histogram_quantile(0.99, ...{model=\"{model}\",version=\"{candidate}\"}...)")
+        bounds = {k: item[k] for k in ("min", "max") if item.get(k) is not None}
+        if not bounds or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in bounds.values()):
+            raise InputError(f"{where} needs a numeric 'max' (the value must be at most it) and/or 'min'")
+        name = str(item.get("name") or (PROMQL if len(items) == 1 else f"{PROMQL}_{i + 1}"))
+        out.append({"name": name, "query": query, **bounds})
+    names = [c["name"] for c in out]
+    if len(set(names)) != len(names):
+        raise InputError(f"{PROMQL} checks need different names, got {names}")
+    return out

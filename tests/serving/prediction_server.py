@@ -60,6 +60,30 @@ class Where:
                 out.write(name + "\\n")
             time.sleep(float(self.sleep_flag.read_text()))
         return [1.0 if name.startswith("featurestore-model-") else 0.0] * features.num_rows
+
+
+class Noisy:
+    """A prediction per row drawn from normal(``shift``, 1), the same sequence after each
+    load (``seed``), whatever the features; each call sleeps ``seconds``, and every
+    ``fail_every``-th call raises: a stand-in for a candidate that is good, shifted, slow
+    or failing on a share of requests."""
+
+    def __init__(self, shift=0.0, seed=0, seconds=0.0, fail_every=0):
+        import random
+        import threading
+
+        self.random, self.lock, self.calls = random.Random(seed), threading.Lock(), 0
+        self.shift, self.seconds, self.fail_every = shift, seconds, fail_every
+
+    def predict(self, features):
+        with self.lock:
+            self.calls += 1
+            failing = self.fail_every and self.calls % self.fail_every == 0
+            answer = [self.random.gauss(self.shift, 1.0) for _ in range(features.num_rows)]
+        time.sleep(self.seconds)
+        if failing:
+            raise ValueError("every so often this model fails")
+        return answer
 '''
 
 

@@ -123,3 +123,19 @@ def test_cli_start_status_pause_resume_rollback(two_versions, repo):
     status = json.loads(_cli(repo, "status", "driver_model", "--json").stdout)
     assert (status["state"], status["weight"]) == ("rolled_back", 0)
     assert status["failure"] == {"check": "manual", "reason": "not today"}
+
+
+def test_cli_promql_checks_need_a_prometheus_and_keep_their_query(two_versions, repo):
+    two_versions.close()
+    query = 'sum(rate(featurestore_predictions_total{model="{model}",status!="ok"}[{interval}]))'
+    bad = _cli(repo, "start", "driver_model", "--candidate", "2", "--promql", f"{query} <= 0.01", check=False)
+    assert bad.returncode != 0 and "monitoring.prometheus_url" in bad.stderr and "Traceback" not in bad.stderr
+    with open(repo / "featurestore.yaml", "a") as config:
+        config.write("monitoring:\n  prometheus_url: http://prometheus:9090/\n")
+    bad = _cli(repo, "start", "driver_model", "--candidate", "2", "--promql", query, check=False)
+    assert bad.returncode != 0 and "must end with <= or >= and a number" in bad.stderr
+    _cli(repo, "start", "driver_model", "--candidate", "2", "--promql", f"{query} <= 0.01",
+         "--promql", "sum(up) >= 1")
+    status = json.loads(_cli(repo, "status", "driver_model", "--json").stdout)
+    assert status["settings"]["checks"]["promql"] == [
+        {"name": "promql_1", "query": query, "max": 0.01}, {"name": "promql_2", "query": "sum(up)", "min": 1.0}]

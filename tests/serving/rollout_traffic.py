@@ -1,0 +1,65 @@
+"""Real traffic for rollout tests on the prediction server: a model with two versions of
+``served_models:Noisy``, requests per entity id, and waits for the server to route by the
+rollout and for the serving log to hold what was sent."""
+
+from __future__ import annotations
+
+import pyarrow.compute as pc
+
+from featurestore.models.routing import bucket, to_candidate
+
+from .prediction_server import PredictionServer
+from .served import wait_for
+
+__all__ = ["balanced_ids", "register_pair", "send", "wait_logged", "wait_routed"]
+
+REF = ["driver_hourly_stats:conv_rate"]
+
+
+def register_pair(store, name: str, candidate: dict, stable: dict | None = None) -> None:
+    """``name``/1 (``stable`` params, the champion) and ``name``/2 (``candidate`` params)."""
+    for params in (stable or {}, candidate):
+        store.models.register(name, "served_models:Noisy", flavor="python", features=REF,
+                              output=("prediction", "Float64"), flavor_options={"params": params})
+    store.models.set_alias(name, "champion", 1)
+
+
+def balanced_ids(weight: int, per_side: int, start: int = 100_000) -> list[int]:
+    """Entity ids from ``start`` on until at least ``per_side`` fall on each side of ``weight``."""
+    ids, under = [], 0
+    i = start
+    while under < per_side or len(ids) - under < per_side:
+        ids.append(i)
+        under += to_candidate([i], weight)
+        i += 1
+    return ids
+
+
+def send(served: PredictionServer, name: str, ids: list[int], tag: str) -> dict:
+    """One request per id (request id ``name-tag-i``): the answers by id."""
+    return {i: served.client.post(f"/predict/{name}", json={"entities": {"driver_id": [i]}},
+                                  headers={"X-Request-ID": f"{name}-{tag}-{i}"}) for i in ids}
+
+
+def wait_routed(served: PredictionServer, name: str, weight: int, low: int = 0) -> None:
+    """Until an id whose bucket is in [low, weight) is answered by the candidate (the server
+    follows the rollout's current weight)."""
+    probe = next(i for i in range(900_000, 990_000) if low <= bucket([i]) < weight)
+
+    def routed() -> bool:
+        answer = served.client.post(f"/predict/{name}", json={"entities": {"driver_id": [probe]}})
+        return answer.status_code != 200 or answer.json()["variant"] != "stable"
+
+    wait_for(routed, f"the server to route {name} at {weight}%", 20)
+
+
+def wait_logged(served: PredictionServer, name: str, tag: str, count: int) -> None:
+    """Until the serving log holds ``count`` rows of requests sent with ``tag``."""
+    prefix = f"{name}-{tag}-"
+
+    def logged() -> bool:
+        with served.store() as store:
+            logs = store.get_logs(name)
+        return logs.num_rows > 0 and pc.sum(pc.starts_with(logs["request_id"], prefix)).as_py() >= count
+
+    wait_for(logged, f"{count} rows of {prefix}* in the serving log", 30)
