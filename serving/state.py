@@ -21,8 +21,9 @@
 - **Models** (``/predict``, ``/v2``): ``models`` loads and keeps versions and follows
   their aliases (``serving.model_cache``; the registry watch refreshes the aliases each
   tick), ``runner`` calls them off the event loop within their timeout
-  (``serving.model_runner``), and every finished prediction is handed to the callables in
-  ``prediction_sinks`` (``serving.finished``).
+  (``serving.model_runner``), ``shadows`` scores a shadow rollout's candidate on a thread
+  of its own (``serving.shadow``), and every finished prediction is handed to the
+  callables in ``prediction_sinks`` (``serving.finished``).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from serving.auth import APIKeyAuth
 from serving.serving_log import ServingLog
 from serving.model_cache import ModelCache
 from serving.model_runner import ModelRunner
+from serving.shadow import ShadowScorer
 
 __all__ = ["ServingState", "TimedOnlineStore", "get_state"]
 
@@ -112,6 +114,7 @@ class ServingState:
         self.runner = ModelRunner()
         # Callables taking each serving.finished.FinishedPrediction: the serving log's first.
         self.prediction_sinks: list = [self._log_prediction]
+        self.shadows = ShadowScorer(self.prediction_sinks)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -130,6 +133,7 @@ class ServingState:
             task.cancel()
         self.models.stop()
         self.runner.stop()
+        self.shadows.stop()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks, self._probe = [], None
         self.serving_log.close()

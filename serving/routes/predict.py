@@ -41,13 +41,14 @@ from serving.online_json import json_bytes, online_body
 from serving.request_ids import new_request_id
 from serving.routes import ERROR_RESPONSES
 from serving.schemas import PredictRequest, PredictResponse, request_body
+from serving.shadow import SHADOW, ShadowJob, same_inputs
 from serving.state import ServingState
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["predictions"])
 log = logging.getLogger("featurestore.serving")
-_SHADOWS: set[asyncio.Task] = set()  # shadow scorings in flight (a reference keeps each alive)
+_SHADOWS: set[asyncio.Task] = set()  # shadow reads in flight (a reference keeps each alive)
 
 # What an incoming X-Request-ID may hold: it is echoed in a header and written to logs.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
@@ -86,16 +87,21 @@ async def predict(request: Request, model: str) -> Response:
             served, variant = candidate, "canary"
         else:
             shadow = candidate
-    spec, response, inputs, predictions = await _score(state, served, entities, body, request_id, variant, began)
+    spec, plan, response, inputs, predictions, now, model_began = await _score(
+        state, served, entities, body, request_id, variant, began)
     version = served.version
     answer = {"model": version.name, "version": version.version, "variant": variant, "predictions": predictions,
               "request_id": request_id}
     if include:
         answer["features"] = online_body(_input_columns(spec, response, inputs))
-    if shadow is not None:  # scored after the answer is built, never awaited by the caller
-        task = asyncio.get_running_loop().create_task(_shadow(state, shadow, entities, body, request_id))
-        _SHADOWS.add(task)
-        task.add_done_callback(_SHADOWS.discard)
+    if shadow is not None:  # scored off the request path (serving/shadow.py), never awaited
+        if same_inputs(spec, input_spec(shadow.version)):  # stable's inputs are the candidate's
+            state.shadows.submit(ShadowJob(shadow, request_id, now, entities, body.get("request"), plan, response,
+                                           inputs, (model_began - began) * 1000.0))
+        else:
+            task = asyncio.get_running_loop().create_task(_shadow(state, shadow, entities, body, request_id, now))
+            _SHADOWS.add(task)
+            task.add_done_callback(_SHADOWS.discard)
     return Response(json_bytes(answer), media_type="application/json", headers={"X-Request-ID": request_id})
 
 
@@ -128,6 +134,7 @@ async def _score(state: ServingState, served, entities, body: dict, request_id: 
             predictions=predictions, status=status, latency_ms=(time.perf_counter() - began) * 1000.0,
         ))
 
+    model_began = time.perf_counter()
     try:
         predictions = await call_model(state.runner, served, inputs, conformed=True, variant=variant)
     except HTTPError as exc:
@@ -136,16 +143,23 @@ async def _score(state: ServingState, served, entities, body: dict, request_id: 
         raise
     served.count("ok", variant)
     finished(predictions, "ok")
-    return spec, response, inputs, predictions
+    return spec, plan, response, inputs, predictions, now, model_began
 
 
-async def _shadow(state: ServingState, served, entities, body: dict, request_id: str) -> None:
-    """The candidate's answer to a request stable answered: logged (variant ``shadow``), never
-    returned; a failure is counted and logged (and handed on), never seen by the caller."""
+async def _shadow(state: ServingState, served, entities, body: dict, request_id: str, now: float) -> None:
+    """A shadow candidate that reads other features than stable: its read and input table,
+    then its job for the shadow thread; a failed read is counted, never seen by the caller."""
+    began = time.perf_counter()
     try:
-        await _score(state, served, entities, body, request_id, "shadow", time.perf_counter())
+        spec = input_spec(served.version)
+        plan, response = await state.read(spec.features, entities, spec.full_feature_names)
+        inputs = model_inputs(spec, response, entities, join_keys=plan.join_keys)
     except Exception as exc:  # the caller has its answer already
-        log.info("shadow %s/%d failed: %s", served.version.name, served.version.version, exc)
+        served.count("unavailable" if isinstance(exc, StoreUnavailableError) else "invalid_input", SHADOW)
+        log.info("shadow %s could not read its features: %s", served.version.uri, exc)
+        return
+    state.shadows.submit(ShadowJob(served, request_id, now, entities, body.get("request"), plan, response, inputs,
+                                   (time.perf_counter() - began) * 1000.0))
 
 
 def _entity_key(entities, version) -> list:

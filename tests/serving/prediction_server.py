@@ -66,16 +66,18 @@ class Noisy:
     """A prediction per row drawn from normal(``shift``, 1), the same sequence after each
     load (``seed``), whatever the features; each call sleeps ``seconds``, and every
     ``fail_every``-th call raises: a stand-in for a candidate that is good, shifted, slow
-    or failing on a share of requests."""
+    or failing on a share of requests. While the file ``hold`` exists, a call waits."""
 
-    def __init__(self, shift=0.0, seed=0, seconds=0.0, fail_every=0):
+    def __init__(self, shift=0.0, seed=0, seconds=0.0, fail_every=0, hold=""):
         import random
         import threading
 
         self.random, self.lock, self.calls = random.Random(seed), threading.Lock(), 0
-        self.shift, self.seconds, self.fail_every = shift, seconds, fail_every
+        self.shift, self.seconds, self.fail_every, self.hold = shift, seconds, fail_every, hold
 
     def predict(self, features):
+        while self.hold and Path(self.hold).exists():
+            time.sleep(0.01)
         with self.lock:
             self.calls += 1
             failing = self.fail_every and self.calls % self.fail_every == 0

@@ -69,3 +69,36 @@ def _logged(store, request_id: str, variant: str):
     if logs.num_rows == 0:
         return logs
     return logs.filter(pc.and_(pc.equal(logs["request_id"], request_id), pc.equal(logs["variant"], variant)))
+
+
+def test_no_request_waits_for_a_shadow_candidate(prediction_server, tmp_path):
+    """While the shadow candidate cannot answer at all, every request is answered by stable;
+    the shadow answers reach the log once it can."""
+    from .rollout_traffic import register_pair, send
+
+    hold = tmp_path / "hold"
+    hold.touch()
+    name = "held_shadow"
+    with prediction_server.store() as store:
+        register_pair(store, name, candidate={"seed": 2, "hold": str(hold)}, stable={"seed": 1})
+        store.models.rollouts.start(name, 2, mode="shadow", step_weight=100, max_weight=100)
+        try:
+            followed = f'featurestore_rollout_weight{{model="{name}"}} 100.0'
+            wait_for(lambda: followed in prediction_server.client.get("/metrics").text,
+                     "the server to follow the shadow rollout", 20)
+            answers = send(prediction_server, name, list(range(20)), "held")  # 20 > the runner's threads
+            assert {(a.status_code, a.json()["variant"], a.json()["version"]) for a in answers.values()} == {
+                (200, "stable", 1)}
+            assert _shadow_rows(store, name) == 0  # the candidate has answered none of them
+            hold.unlink()
+            wait_for(lambda: _shadow_rows(store, name) >= 20, "the shadow answers in the log", 30)
+        finally:
+            hold.unlink(missing_ok=True)
+            store.models.rollouts.rollback(name, reason="test over")
+
+
+def _shadow_rows(store, name: str) -> int:
+    logs = store.get_logs(name)
+    if logs.num_rows == 0:
+        return 0
+    return pc.sum(pc.equal(logs["variant"], "shadow")).as_py()
