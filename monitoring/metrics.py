@@ -137,7 +137,8 @@ PREDICTIONS = Counter(
     "featurestore_predictions_total",
     "Prediction requests for a resolved model version, by model, version, variant and status: ok, "
     "invalid_input (4xx: bad body, missing feature under on_missing=error), unavailable (online store "
-    "down), load_failed (503), model_error (the model raised), timeout (504).",
+    "down), load_failed (503), model_error (the model raised), timeout (504), dropped (a shadow scoring "
+    "not made: its queue was full).",
     ["model", "version", "variant", "status"],
 )
 PREDICTION_DURATION = Histogram(

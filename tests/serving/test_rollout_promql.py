@@ -20,6 +20,7 @@ from featurestore.config import load_config
 from monitoring.rollout_controller import run_rollouts
 from monitoring.rollout_promql import check_promql, query_value
 
+from ..conftest import _stop as stop_process
 from .rollout_traffic import balanced_ids, register_pair, send, wait_logged, wait_routed
 from .served import free_port, wait_for
 
@@ -52,12 +53,7 @@ def prometheus(prediction_server, tmp_path_factory):
         assert proc.poll() is None, "prometheus exited at start"
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def _store(served, url: str | None) -> FeatureStore:

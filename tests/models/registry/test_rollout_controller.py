@@ -16,7 +16,8 @@ import pyarrow as pa
 import pytest
 
 from featurestore.serving_log import ServingLogWriter
-from monitoring.rollout_analysis import js_distance
+from featurestore.models.rollouts import DEFAULT_CHECKS, Rollout
+from monitoring.rollout_analysis import analyze, js_distance, js_noise
 from monitoring.rollout_controller import LOCK, run_rollouts
 
 MODEL = "driver_model"
@@ -105,13 +106,49 @@ def test_one_controller_at_a_time_and_the_next_continues(two_versions):
     assert step(two_versions) == [] and two_versions.models.rollouts.get(MODEL).revision == paused.revision
 
 
+def _rollout(**changes) -> Rollout:
+    fields = dict(model=MODEL, rollout_id="r", state="running", mode="canary", stable=1, candidate=2, weight=10,
+                  step_weight=10, max_weight=50, interval=60.0, threshold=3, min_requests=50,
+                  checks=dict(DEFAULT_CHECKS), failed_checks=0, failure=None, revision=1)
+    return Rollout(**{**fields, **changes})
+
+
+def _predictions_log(stable: np.ndarray, candidate: np.ndarray) -> pa.Table:
+    n, m = len(stable), len(candidate)
+    return pa.table({"variant": ["stable"] * n + ["canary"] * m,
+                     "version": pa.array([1] * n + [2] * m, pa.int64()),
+                     "prediction": np.concatenate([stable, candidate]),
+                     "status": ["ok"] * (n + m)})
+
+
+@pytest.mark.parametrize("n", [100, 600])
+def test_the_default_js_check_rarely_fails_a_candidate_like_stable(n):
+    """Two samples of one distribution: the default js_distance check (0.1, and beyond the
+    noise of samples that size) fails about 1% of intervals whatever their size, while the
+    bare distance is above 0.1 in most small ones; a real shift fails nearly always."""
+    rollout = _rollout()
+    verdicts, above, shifted = [], 0, []
+    for seed in range(100):
+        rng = np.random.default_rng(seed)
+        stable, same = rng.normal(size=n), rng.normal(size=n * 2)
+        analysis = analyze(_predictions_log(stable, same), rollout)
+        verdicts.append(analysis.verdict)
+        above += analysis.measured["candidate"]["js_distance"] > 0.1
+        shifted.append(analyze(_predictions_log(stable, rng.normal(loc=1.0, size=n * 2)), rollout).verdict)
+    assert verdicts.count("failed") <= 3, verdicts.count("failed")  # about 1 in 100 expected
+    assert shifted.count("failed") >= 98
+    if n == 100:
+        assert above >= 50  # the distance alone would fail most good candidates at this size
+
+
 def test_js_distance_bounds():
     rng = np.random.default_rng(1)
     same = js_distance(rng.normal(size=2000), rng.normal(size=2000))
     apart = js_distance(rng.normal(size=2000), rng.normal(loc=10, size=2000))
     assert same < 0.1 and apart > 0.9 and apart <= 1.0
     assert js_distance(np.array(["a", "b"] * 50), np.array(["a"] * 100)) > 0.4
-    assert js_distance(np.array([]), np.array([1.0])) is None
+    assert js_distance(np.array([]), np.array([1.0])) is None and js_noise(np.array([]), np.array([1.0])) is None
+    assert js_noise(np.array([1.0] * 10), np.array([1.0] * 10)) == 0.0  # one bin: no distance possible
 
 
 def _wait_for(check, timeout=60.0):
