@@ -3,8 +3,8 @@ the request path, and its answer is logged, never returned (docs/rollouts.md).
 
 Nothing on the request path waits for the candidate. The request puts one job on a
 bounded queue after its answer is built (a few microseconds); a thread of the shadow's
-own takes the jobs one by one, calls the candidate's model and hands its answer on
-(``serving.finished``: the serving log, variant ``shadow``, the same request id). So:
+own calls the candidate's model and hands its answer on (``serving.finished``: the
+serving log, variant ``shadow``, the same request id). So:
 
 - the candidate never runs on the event loop nor on the runner threads that answer
   requests: a slow or hung candidate delays only later shadow scorings;
@@ -14,10 +14,17 @@ own takes the jobs one by one, calls the candidate's model and hands its answer 
   the request does not wait for;
 - when the queue is full (the candidate is slower than the traffic) the job is dropped
   and counted as ``featurestore_predictions_total{variant="shadow",status="dropped"}``;
+- the thread scores the jobs that arrived within ``BATCH_WINDOW`` in one model call per
+  candidate (their input tables stacked), since a model's fixed cost per call dominates
+  a row or two: scikit-learn spends most of a millisecond validating its input, and
+  holds the GIL meanwhile, which is what a busy server's requests would otherwise wait
+  for once per request. A batch the model fails is scored again job by job, so a
+  failure stays with the request that caused it;
 - the logged ``latency_ms`` is what the request would have taken with the candidate:
-  stable's time up to its model call, plus the candidate's call (and its own read). A
-  call that took longer than the model's timeout is logged as ``timeout``, as the
-  request would have been answered.
+  stable's time up to its model call, plus the candidate's call (its batch's: never
+  less than the request's own would have been), and its own read. A call that took
+  longer than the model's timeout is logged as ``timeout``, as the request would have
+  been answered.
 """
 
 from __future__ import annotations
@@ -44,6 +51,9 @@ log = logging.getLogger("featurestore.serving")
 SHADOW = "shadow"
 #: Jobs waiting for the shadow thread before new ones are dropped (per worker process).
 MAX_PENDING = 1024
+#: Seconds the thread lets jobs gather after the first before it scores them together,
+#: and the most rows one model call is given.
+BATCH_WINDOW, MAX_BATCH_ROWS = 0.02, 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,29 +111,57 @@ class ShadowScorer:
                 self._thread.start()
 
     def _run(self) -> None:
-        while (job := self._queue.get()) is not None:
-            try:
-                self.score(job)
-            except Exception:  # never lose the thread to one job
-                log.exception("shadow scoring of request %s failed", job.request_id)
+        while (first := self._queue.get()) is not None:
+            time.sleep(BATCH_WINDOW)  # the GIL is the requests' meanwhile
+            jobs, stopping = [first], False
+            while not stopping and len(jobs) < MAX_PENDING:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                stopping = job is None
+                if not stopping:
+                    jobs.append(job)
+            for batch in _batches(jobs):
+                try:
+                    self.score(batch)
+                except Exception:  # never lose the thread to one batch
+                    log.exception("shadow scoring of %d request(s) failed", len(batch))
+            if stopping:
+                return
 
-    def score(self, job: ShadowJob) -> None:
-        """Call the candidate on ``job`` and hand its answer on (in the calling thread)."""
-        served, n = job.served, job.inputs.num_rows
+    def score(self, jobs: list[ShadowJob]) -> None:
+        """Call the candidate on ``jobs`` (one candidate's) in one call and hand each answer
+        on; a call that fails is made again per job, in the calling thread."""
+        served = jobs[0].served
         began = time.perf_counter()
         try:
-            predictions = served.loaded.predictor.predict(job.inputs)
-            if not isinstance(predictions, list) or len(predictions) != n:
+            table = jobs[0].inputs if len(jobs) == 1 else pa.concat_tables([job.inputs for job in jobs])
+            predictions = served.loaded.predictor.predict(table)
+            if not isinstance(predictions, list) or len(predictions) != table.num_rows:
                 raise TypeError(f"it returned {len(predictions) if isinstance(predictions, list) else 'no list'} "
-                                f"for {n} rows")
-            status = "ok"
-        except Exception as exc:  # the caller has stable's answer; the log has the failure
-            log.info("shadow %s failed on request %s: %s: %s", served.version.uri, job.request_id,
+                                f"for {table.num_rows} rows")
+        except Exception as exc:  # the callers have stable's answers; the log has the failure
+            if len(jobs) > 1:
+                for job in jobs:
+                    self.score([job])
+                return
+            log.info("shadow %s failed on request %s: %s: %s", served.version.uri, jobs[0].request_id,
                      type(exc).__name__, exc)
-            predictions, status = [None] * n, "model_error"
-        took = time.perf_counter() - began
-        if status == "ok" and took > served.timeout:
-            predictions, status = [None] * n, "timeout"
+            self._finish(jobs[0], [None] * jobs[0].inputs.num_rows, "model_error", time.perf_counter() - began)
+            return
+        took, start = time.perf_counter() - began, 0
+        for job in jobs:
+            n = job.inputs.num_rows
+            answered = predictions[start:start + n]
+            start += n
+            if took > served.timeout:
+                self._finish(job, [None] * n, "timeout", took)
+            else:
+                self._finish(job, answered, "ok", took)
+
+    def _finish(self, job: ShadowJob, predictions: list, status: str, took: float) -> None:
+        served = job.served
         served.count(status, SHADOW)
         version = served.version
         prediction_finished(self.sinks, FinishedPrediction(
@@ -132,3 +170,14 @@ class ShadowScorer:
             plan=job.plan, inputs=job.inputs, predictions=predictions, status=status,
             latency_ms=job.before_model_ms + took * 1000.0,
         ))
+
+
+def _batches(jobs: list[ShadowJob]) -> list[list[ShadowJob]]:
+    """The jobs grouped per candidate (and input schema), in order, at most MAX_BATCH_ROWS rows each."""
+    groups: dict[tuple, list[list[ShadowJob]]] = {}
+    for job in jobs:
+        runs = groups.setdefault((id(job.served), job.inputs.schema), [[]])
+        if runs[-1] and sum(j.inputs.num_rows for j in runs[-1]) + job.inputs.num_rows > MAX_BATCH_ROWS:
+            runs.append([])
+        runs[-1].append(job)
+    return [batch for runs in groups.values() for batch in runs]
