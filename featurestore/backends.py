@@ -5,7 +5,9 @@ names into objects (httpx builds its default transport in one place the same way
 
 - registry: ``Catalog.open(config.registry)`` (SQLite file or SQL URL; the Catalog maps
   the registry's errors);
-- offline engine: ``DuckDBEngine`` over the Parquet root;
+- offline engine: ``DuckDBEngine`` over the Parquet root, or ``SparkEngine``
+  (``offline_store.engine: spark``), whose executors open the online store themselves
+  (``open_online_store``) to write a materialization;
 - online store: ``SqliteOnlineStore`` or ``RedisOnlineStore`` (``online_store.type``);
 - aggregation state: next to the online store, in the same SQLite file or the same Redis;
 - locks: ``RedisLocks`` when the online store is Redis (or ``scheduler.lock: redis``),
@@ -24,13 +26,14 @@ A new backend gets a module beside its seam (``online/``, ``offline/``) and a br
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import TYPE_CHECKING, Any
 
 from registry import Registry
 
 from featurestore.catalog import Catalog
-from featurestore.config import RepoConfig
+from featurestore.config import OnlineStoreConfig, RepoConfig
 from featurestore.jobs.locks import LockBackend, RegistryLocks
 from featurestore.jobs.settings import JobSettings
 from featurestore.offline.base import OfflineEngine
@@ -42,7 +45,7 @@ if TYPE_CHECKING:
     from featurestore.models.artifacts import ArtifactStore
     from featurestore.online.redis_cluster import ClusterRouter
 
-__all__ = ["Backends"]
+__all__ = ["Backends", "open_online_store"]
 
 _DEFAULT_REDIS = "redis://localhost:6379/0"
 
@@ -133,9 +136,15 @@ class Backends:
     # -- the choices -------------------------------------------------------------------
 
     def _build_offline(self) -> OfflineEngine:
+        engine = self.config.offline_engine
+        if engine.engine == "spark":
+            from featurestore.offline.spark import SparkEngine
+
+            return SparkEngine(str(self.config.offline_store), master=engine.master, conf=engine.conf,
+                               open_online=functools.partial(open_online_store, self.config.online_store,
+                                                             self.project))
         from featurestore.offline.duckdb import DuckDBEngine
 
-        engine = self.config.offline_engine
         temp = str(engine.temp_directory) if engine.temp_directory else None
         return DuckDBEngine(str(self.config.offline_store), threads=engine.threads,
                             memory_limit=engine.memory_limit, temp_directory=temp)
@@ -185,3 +194,15 @@ class Backends:
     def _own(self, backend):
         self._owned.append(backend)
         return backend
+
+
+def open_online_store(online: OnlineStoreConfig, project: str) -> OnlineStore:
+    """The online store ``online`` names, with its own connections: what a Spark executor
+    opens to write its share of a materialization (picklable as a ``functools.partial``)."""
+    if online.type == "redis":
+        from featurestore.online.redis import RedisOnlineStore
+
+        return RedisOnlineStore(online.connection_string, project, read_timeout=online.read_timeout)
+    from featurestore.online.sqlite import SqliteOnlineStore
+
+    return SqliteOnlineStore(online.path, project)

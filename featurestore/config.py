@@ -11,6 +11,9 @@ Example::
     #   memory_limit: 12GB                # DuckDB's limit; larger joins spill to disk
     #   temp_directory: /scratch/fs-tmp   # where they spill (default: <path>/.tmp)
     #   threads: 4                        # default: one per core
+    #   engine: spark                     # or Spark (docs/scaling.md): duckdb is the default
+    #   master: "local[*]"                # spark://host:7077, yarn, k8s://...
+    #   conf: {spark.executor.memory: 8g} # any Spark setting
     artifacts: data/artifacts             # model version files (content-addressed)
     online_store:
       type: sqlite                        # the embedded default; path defaults to data/online.db
@@ -127,11 +130,15 @@ class LimitsConfig:
 
 @dataclass(frozen=True)
 class OfflineEngineConfig:
-    """How the offline engine (DuckDB) may use the machine; None: DuckDB's default."""
+    """How the offline engine (DuckDB) may use the machine; None: DuckDB's default.
+    ``engine: spark`` runs it on Spark instead, on ``master`` with ``conf``."""
 
     memory_limit: str | None = None
     temp_directory: Path | None = None  # absolute; None: <offline_store>/.tmp
     threads: int | None = None
+    engine: str = "duckdb"
+    master: str = "local[*]"
+    conf: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -241,7 +248,16 @@ def _offline_engine(raw: dict, repo: Path, file: Path) -> OfflineEngineConfig:
         raise ConfigError(f"{file}: offline_store.temp_directory must be a folder path, not {temp!r}")
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise ConfigError(f"{file}: offline_store.threads must be a whole number of at least 1, not {threads!r}")
-    return OfflineEngineConfig(memory, _absolute(repo, temp) if temp else None, threads)
+    kind = str(raw.get("engine") or "duckdb").lower()
+    if kind not in ("duckdb", "spark"):
+        raise ConfigError(f"{file}: offline_store.engine must be duckdb or spark, not {raw.get('engine')!r}")
+    master, conf = raw.get("master") or "local[*]", raw.get("conf") or {}
+    if not isinstance(master, str):
+        raise ConfigError(f"{file}: offline_store.master must be a Spark master URL like 'local[*]', not {master!r}")
+    if not isinstance(conf, dict):
+        raise ConfigError(f"{file}: offline_store.conf must be a mapping of Spark settings, not {conf!r}")
+    return OfflineEngineConfig(memory, _absolute(repo, temp) if temp else None, threads, kind, master,
+                               {str(k): str(v) for k, v in conf.items()})
 
 
 def _online(raw: Any, repo: Path, file: Path, env: Mapping[str, str]) -> OnlineStoreConfig:

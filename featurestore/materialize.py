@@ -26,7 +26,7 @@ from featurestore.catalog import Catalog
 from featurestore.clock import parse_utc
 from featurestore.definitions import FeatureView
 from featurestore.errors import InputError
-from featurestore.offline.base import OfflineEngine, ViewRequest
+from featurestore.offline.base import ExecutorWrites, OfflineEngine, ViewRequest
 from featurestore.online.base import AggregationState, OnlineStore, online_view
 
 __all__ = ["MaterializeBackends", "MaterializeResult", "Materializer", "Progress", "check_online",
@@ -80,6 +80,11 @@ def materialize_view(
 ) -> MaterializeResult:
     began = time.perf_counter()
     target = online_view(view)
+    if isinstance(engine, ExecutorWrites):  # the engine's workers write; only a count comes back
+        rows = engine.write_latest_rows(request, start, end, target)
+        if progress is not None:
+            progress(view.name, rows)
+        return MaterializeResult(view.name, start, end, rows, time.perf_counter() - began)
     rows = 0
     reader = engine.latest_rows(request, start, end)
     for batch in reader:

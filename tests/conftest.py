@@ -397,3 +397,61 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClu
 @pytest.fixture(scope="session")
 def redis_cluster_url(redis_cluster: LocalCluster) -> str:
     return redis_cluster.url
+
+
+# -- offline engines: the engine-independent semantics tests run on both -----------------
+
+#: Spark in local mode for the tests: two cores, one session for the whole test session,
+#: few shuffle partitions, no UI, no progress bars (docs/scaling.md: a real cluster differs
+#: only in its master and conf).
+SPARK_TEST_CONF = {
+    "spark.sql.shuffle.partitions": "2",
+    "spark.default.parallelism": "2",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.driver.memory": "1g",
+    "spark.sql.adaptive.enabled": "false",
+}
+
+
+@pytest.fixture(scope="session")
+def spark_session():
+    """The test session's SparkSession (local[2]); skips when pyspark or Java is missing."""
+    pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -e '.[dev]')")
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.skip("no Java runtime for Spark (.ci/run installs default-jre-headless)")
+    from featurestore.offline.spark_session import spark_session as start
+
+    session = start("local[2]", SPARK_TEST_CONF)
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(params=["duckdb", "spark"])
+def engine_name(request) -> str:
+    """``duckdb`` or ``spark``: a test taking it runs once per offline engine."""
+    if request.param == "spark":
+        request.getfixturevalue("spark_session")
+    return request.param
+
+
+@pytest.fixture
+def offline_engine(engine_name):
+    """An offline engine without a root (sources by absolute path), each kind in turn."""
+    if engine_name == "spark":
+        from featurestore.offline.spark import SparkEngine
+
+        return SparkEngine(master="local[2]", conf=SPARK_TEST_CONF)
+    from featurestore.offline.duckdb import DuckDBEngine
+
+    return DuckDBEngine()
+
+
+@pytest.fixture
+def offline_store_section(engine_name) -> str:
+    """The ``offline_store`` section of a test repo's featurestore.yaml (``data/offline``)
+    for each offline engine in turn; a Spark repo uses the test session's SparkSession."""
+    if engine_name == "spark":
+        return "offline_store:\n  path: data/offline\n  engine: spark\n  master: local[2]\n"
+    return "offline_store: data/offline\n"

@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
 
 from featurestore.definitions import Aggregation
 from featurestore.types import FeatureType
 
-__all__ = ["OfflineEngine", "SourceTable", "ViewRequest"]
+__all__ = ["ExecutorWrites", "OfflineEngine", "SourceTable", "ViewRequest"]
 
 
 @dataclass(frozen=True)
@@ -88,3 +88,13 @@ class OfflineEngine(Protocol):
 
     def query(self, sql: str) -> pa.Table:
         """Run a SQL query (an entity set, say) over the offline store's files."""
+
+
+@runtime_checkable
+class ExecutorWrites(Protocol):
+    """An engine whose workers write a materialization into the online store themselves
+    (Spark's executors), so the rows never pass through the calling process."""
+
+    def write_latest_rows(self, view: ViewRequest, start: datetime | None, end: datetime, target) -> int:
+        """Write ``latest_rows(view, start, end)`` into the online store the engine was
+        built with, as the online view ``target``; the number of rows written."""

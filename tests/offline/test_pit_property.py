@@ -20,7 +20,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from featurestore.offline.base import SourceTable, ViewRequest
-from featurestore.offline.duckdb import DuckDBEngine
 
 BASE = datetime(2024, 3, 1, tzinfo=timezone.utc)
 WIDE = 2**40  # a key this far from the others stops the 32-bit key narrowing
@@ -126,9 +125,21 @@ def write_view(folder: Path, name: str, view: View) -> ViewRequest:
     )
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(scenarios())
-def test_point_in_time_join_matches_brute_force(scenario):
+#: Examples per engine: a Spark join costs a second in local mode, a DuckDB one milliseconds.
+EXAMPLES = {"duckdb": 80, "spark": 12}
+
+
+def test_point_in_time_join_matches_brute_force(offline_engine, engine_name):
+    @settings(max_examples=EXAMPLES[engine_name], deadline=None,
+              suppress_health_check=[HealthCheck.too_slow], database=None)
+    @given(scenarios())
+    def check(scenario):
+        check_scenario(offline_engine, scenario)
+
+    check()
+
+
+def check_scenario(engine, scenario):
     view_specs, entity_rows, naive, known_at = scenario
     with tempfile.TemporaryDirectory() as tmp:
         requests = [write_view(Path(tmp), f"v{i}", v) for i, v in enumerate(view_specs)]
@@ -142,7 +153,7 @@ def test_point_in_time_join_matches_brute_force(scenario):
                 "ts": pa.array([t.replace(tzinfo=None) if naive else t for t in times], ts_type),
             }
         )
-        got = DuckDBEngine().point_in_time_join(entities, "ts", requests, known_at_timestamp=known_at).read_all()
+        got = engine.point_in_time_join(entities, "ts", requests, known_at_timestamp=known_at).read_all()
 
     assert got.schema.names == ["row", "k1", "k2", "ts", "v0_value", "v1_value"]
     assert got.slice(0, 0).select(entities.schema.names).schema == entities.schema
