@@ -31,7 +31,6 @@ from datetime import datetime
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from featurestore.clock import duration_us, to_micros
 from featurestore.definitions import Aggregation
@@ -148,7 +147,8 @@ def _raw_columns(view: ViewRequest, scan: Scan, arg: Callable, call: Callable) -
             ranked = F.when(value.isNotNull(), F.struct(F.col("__ts").alias("t"),
                                                         F.coalesce(F.col("__c"), F.lit(MIN_LONG)).alias("c"),
                                                         value.alias("v")))
-            parts = [F.max(over(ranked))]
+            raw.append((call(agg, F.max(over(ranked))).getField("v"), f"__a{n}_0"))
+            continue
         elif pa.types.is_floating(dtype):
             parts = [F.sum(over(F.col(f"__h{j}"))), F.sum(over(F.col(f"__l{j}"))),
                      F.count(over(F.col(f"__h{j}")))]
@@ -254,11 +254,8 @@ def finish(view: ViewRequest, scan: Scan, table: pa.Table, first: int) -> list[p
     for agg, dtype in zip(_requested(view), types):
         source_type = scan.schema.field(agg.column).type
         column = table.column(index)
-        if agg.function in ("count", "min", "max"):
+        if agg.function in ("count", "min", "max", "last"):
             out.append(_cast(column, dtype))
-            index += 1
-        elif agg.function == "last":
-            out.append(_cast(pc.struct_field(column, "v"), dtype))
             index += 1
         elif pa.types.is_floating(source_type):
             high, rest = _combined(table.column(index)), _combined(table.column(index + 1))
