@@ -102,7 +102,7 @@ class SparkEngine:
                 mine = registered.select("__rn", "__t", *(registered[f"__e{keys.index(k)}"].alias(f"__k{i}")
                                                            for i, k in enumerate(view.join_keys)))
                 if view.aggregations:
-                    table = in_entity_order(_to_arrow(aggregate_pit_frame(self.spark, view, scan, mine), view))
+                    table = in_entity_order(_to_arrow(aggregate_pit_frame(self.spark, view, scan, mine, window), view))
                     values = finish(view, scan, table, 0)
                 else:
                     frame = pit_frame(self.spark, view, scan, mine, window, known_at_timestamp)

@@ -38,6 +38,7 @@ from featurestore.offline.aggregate_sql import (
     EVENT_ID_COLUMN, REST_SCALE, SUM_LIMIT, SUM_SCALE, aggregation_columns, output_types,
 )
 from featurestore.offline.base import ViewRequest
+from featurestore.offline.pit_sql import Window
 from featurestore.offline.scan import Scan
 from featurestore.offline.spark_pit import MIN_LONG
 from featurestore.offline.spark_session import micros_column, source_frame
@@ -158,20 +159,20 @@ def _raw_columns(view: ViewRequest, scan: Scan, arg: Callable, call: Callable) -
     return raw
 
 
-def aggregate_pit_frame(spark, view: ViewRequest, scan: Scan, entities):
+def aggregate_pit_frame(spark, view: ViewRequest, scan: Scan, entities, window: Window | None):
     """``__rn`` and every requested aggregation's raw columns for every entity row (no
-    order); ``entities`` has ``__rn``, ``__k*`` and ``__t`` (µs). ``finish`` gives values."""
+    order); ``entities`` has ``__rn``, ``__k*`` and ``__t`` (µs), ``window`` spans their
+    times. ``finish`` gives the values."""
     from pyspark.sql import Window as W
     from pyspark.sql import functions as F
 
     keys = [f"__k{i}" for i in range(len(view.join_keys))]
     longest = max(duration_us(a.time_window) for a in _requested(view))
-    bounds = entities.agg(F.min("__t").alias("lo"), F.max("__t").alias("hi")).collect()[0]
     events = _events(spark, view, scan)
-    if bounds["lo"] is None:
+    if window is None:
         events = events.where(F.lit(False))
     else:  # only events in some row's window
-        events = events.where((F.col("__ts") > bounds["lo"] - longest) & (F.col("__ts") <= bounds["hi"]))
+        events = events.where((F.col("__ts") > window.first_us - longest) & (F.col("__ts") <= window.last_us))
     marked = entities.select("__rn", *keys, F.col("__t").alias("__ts"))
     stream = events.withColumn("__rn", F.lit(None).cast("long")).unionByName(marked, allowMissingColumns=True)
     windows = {}

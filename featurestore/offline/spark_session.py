@@ -20,6 +20,7 @@ one schema are read by one ``spark.read.parquet`` (Spark splits them over the ex
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Mapping
 from itertools import groupby
@@ -60,6 +61,9 @@ def spark_session(master: str = SPARK_MASTER, conf: Mapping[str, str] | None = N
         session = SparkSession.getActiveSession()
         if session is None:
             builder = SparkSession.builder.master(master).appName("featurestore")
+            if master.startswith("local") and not os.environ.get("PYSPARK_PYTHON"):
+                # local Python workers run this interpreter, so they import what this process does
+                os.environ["PYSPARK_PYTHON"] = sys.executable
             for key, value in {**(conf or {}), **DEFAULT_CONF}.items():
                 builder = builder.config(key, str(value))
             session = builder.getOrCreate()

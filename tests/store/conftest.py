@@ -22,3 +22,19 @@ def store(repo):
     with FeatureStore(repo_path=repo, clock=lambda: NOW.timestamp()) as s:
         s.apply()
         yield s
+
+
+@pytest.fixture
+def engine_repo(repo, offline_store_section):
+    """The example repo on each offline engine in turn (DuckDB, Spark)."""
+    config = repo / "featurestore.yaml"
+    config.write_text(config.read_text().replace("offline_store: data/offline\n", offline_store_section))
+    return repo
+
+
+@pytest.fixture
+def engine_store(engine_repo):
+    """``store`` on each offline engine in turn."""
+    with FeatureStore(repo_path=engine_repo, clock=lambda: NOW.timestamp()) as s:
+        s.apply()
+        yield s

@@ -47,7 +47,8 @@ def test_saving_twice_keeps_the_first_versions_file_and_rows(store):
     assert [(d["name"], d["version"]) for d in store.list_saved_datasets()] == [("training", 2)]
 
 
-def test_a_version_reads_back_exactly_the_rows_that_were_saved(store):
+def test_a_version_reads_back_exactly_the_rows_that_were_saved(engine_store):
+    store = engine_store
     job = store.get_historical_features(
         pl.DataFrame({"driver_id": [1002, 1001], "event_timestamp": [NOW, NOW - timedelta(hours=3)]}), REFS)
     saved = job.save("training")

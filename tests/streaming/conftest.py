@@ -77,12 +77,12 @@ class Clock:
 
 
 def write_repo(path: Path, project: str, online: str = "sqlite", redis_url: str = "", streaming: str = "",
-               rows: list[dict] | None = None) -> Path:
+               rows: list[dict] | None = None, offline: str = "offline_store: data/offline\n") -> Path:
     path.mkdir(parents=True)
     store = (f"  type: redis\n  connection_string: {redis_url}\n" if online == "redis"
              else "  type: sqlite\n  path: data/online.db\n")
     (path / "featurestore.yaml").write_text(
-        f"project: {project}\nregistry: data/registry.db\noffline_store: data/offline\nonline_store:\n{store}"
+        f"project: {project}\nregistry: data/registry.db\n{offline}online_store:\n{store}"
         + textwrap.dedent(streaming)
     )
     (path / "features.py").write_text(DEFINITIONS)

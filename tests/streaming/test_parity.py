@@ -38,8 +38,13 @@ def random_entries(rng: random.Random, n: int) -> list[dict]:
     return entries
 
 
-@pytest.mark.parametrize("online", ["redis", "sqlite"])
-def test_online_equals_offline_at_every_time(tmp_path, redis_url, redis_project, redis_client, online, monkeypatch):
+@pytest.mark.parametrize(("online", "engine"), [("redis", "duckdb"), ("sqlite", "duckdb"), ("redis", "spark")])
+def test_online_equals_offline_at_every_time(tmp_path, redis_url, redis_project, redis_client, online, engine,
+                                             request):
+    offline = "offline_store: data/offline\n"
+    if engine == "spark":  # the training set from the Spark engine, the online side as ever
+        request.getfixturevalue("spark_session")
+        offline = "offline_store:\n  path: data/offline\n  engine: spark\n  master: local[2]\n"
     rng = random.Random(20240501)
     stream = f"{redis_project}-trips"
     streaming = f"""
@@ -50,7 +55,7 @@ def test_online_equals_offline_at_every_time(tmp_path, redis_url, redis_project,
       flush_seconds: 3600
       claim_idle_seconds: 36000
     """
-    repo = write_repo(tmp_path / "repo", redis_project, online, redis_url, streaming)
+    repo = write_repo(tmp_path / "repo", redis_project, online, redis_url, streaming, offline=offline)
     clock = Clock(NOW)  # the worker's clock: events before NOW - 1h are late
     entries = random_entries(rng, 1200)
     retries = [dict(e) for e in rng.sample(entries, 150)]  # a producer sending events again
