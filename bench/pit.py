@@ -16,6 +16,13 @@ each path and ``ratio`` (ours / asof).
 - ``ours_plain`` (known_at case): the same without ``known_at_timestamp``.
 - ``asof``: the physical-limit proxy, a hand-written ``ASOF LEFT JOIN`` over the same
   files with the ttl applied and no tie-breaking, no ordering.
+- ``spark`` (with ``--engine spark``): ``ours`` on the Spark offline engine in local mode
+  (``--spark-master``, default ``local[*]``), the session started before the clock; its
+  ``spark_ratio`` is spark / ours, and ``spark_phases`` splits one more run into the entity
+  rows' trip into Spark, the join computed in Spark (written nowhere) and its collection
+  back as Arrow, put in entity order.
+
+    .venv/bin/python bench/pit.py --engine spark --cases 10m_1m --runs 1
 """
 
 from __future__ import annotations
@@ -77,16 +84,19 @@ def files(case: Case) -> tuple[str, str]:
 FEATURES = ("conv_rate", "acc_rate", "avg_daily_trips")
 
 
-def prepare_ours(name: str, case: Case, args) -> object:
+def prepare_ours(name: str, case: Case, args, engine: str = "duckdb") -> object:
     """Open and apply a repo over the case's files (not timed: a notebook does it once)."""
     from featurestore import FeatureStore
 
-    repo = DATA / f"repo_pit_{name}"
+    repo = DATA / f"repo_pit_{name}{'_spark' if engine == 'spark' else ''}"
     repo.mkdir(parents=True, exist_ok=True)
+    spark = (f"  engine: spark\n  master: {args.spark_master!r}\n  conf:\n    spark.ui.enabled: 'false'\n"
+             f"    spark.ui.showConsoleProgress: 'false'\n    spark.driver.memory: {args.spark_memory}\n"
+             f"    spark.sql.shuffle.partitions: '{args.spark_partitions}'\n") if engine == "spark" else ""
     (repo / "featurestore.yaml").write_text(
         f"project: bench_pit\nregistry: registry.db\nonline_store:\n  type: sqlite\n  path: online.db\n"
         f"offline_store:\n  path: offline\n  threads: {args.threads}\n  memory_limit: {args.memory_limit}\n"
-        f"  temp_directory: {args.temp_dir}\n")
+        f"  temp_directory: {args.temp_dir}\n{spark}")
     partition = '"date"' if case.variant == "part" else "None"
     (repo / "features.py").write_text(DEFINITIONS.format(path=files(case)[0], partition=partition))
     store = FeatureStore(repo_path=repo)
@@ -138,6 +148,9 @@ def _child(path: str, name: str, args) -> None:
 
     import featurestore.offline.duckdb  # noqa: F401
 
+    if path == "spark":
+        _spark_child(name, case, entity_path, args)
+        return
     store = prepare_ours(name, case, args) if path.startswith("ours") else None
     began = time.perf_counter()
     if store is not None:
@@ -149,10 +162,52 @@ def _child(path: str, name: str, args) -> None:
     print(json.dumps({"seconds": seconds, "peak_rss_mib": peak_kib / 1024, "rows": rows}))
 
 
+def _spark_child(name: str, case: Case, entity_path: str, args) -> None:
+    """The ``spark`` path: ``ours`` on the Spark engine, then one run split into phases."""
+    import resource
+
+    import pyarrow.parquet as pq
+
+    from featurestore.historical import full_request
+    from featurestore.offline.pit_sql import Window
+    from featurestore.offline.spark import in_entity_order
+    from featurestore.offline.spark_pit import pit_frame
+
+    store = prepare_ours(name, case, args, engine="spark")
+    engine = store.offline
+    engine.spark  # the JVM starts before the clock
+    began = time.perf_counter()
+    rows = ours(store, case, entity_path, known_at=case.known_at)
+    seconds = time.perf_counter() - began
+    # Where the time goes: the same join again, phase by phase.
+    phases = {}
+    table = pq.read_table(entity_path)
+    request = full_request(store, store.get_feature_view("driver_hourly_stats"))
+    at = time.perf_counter()
+    frame = engine._entities(table, "event_timestamp", ["driver_id"]).cache()
+    frame.count()
+    phases["entities_to_spark_s"] = time.perf_counter() - at
+    scan = engine._scan(request, request.join_keys)
+    us = frame.agg({"__t": "min"}).collect()[0][0], frame.agg({"__t": "max"}).collect()[0][0]
+    mine = frame.select("__rn", "__t", frame["__e0"].alias("__k0"))
+    joined = pit_frame(engine.spark, request, scan, mine, Window(*us), case.known_at)
+    at = time.perf_counter()
+    joined.write.format("noop").mode("overwrite").save()
+    phases["join_in_spark_s"] = time.perf_counter() - at
+    at = time.perf_counter()
+    in_entity_order(joined.toArrow())
+    phases["join_and_collect_as_arrow_s"] = time.perf_counter() - at
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds": seconds, "peak_rss_mib": peak_kib / 1024, "rows": rows,
+                      "phases": {k: round(v, 3) for k, v in phases.items()}}))
+
+
 def _run(path: str, name: str, args) -> dict:
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     command = [sys.executable, __file__, "--child", path, "--cases", name, "--threads", str(args.threads),
-               "--memory-limit", args.memory_limit, "--temp-dir", args.temp_dir]
+               "--memory-limit", args.memory_limit, "--temp-dir", args.temp_dir, "--spark-master",
+               args.spark_master, "--spark-memory", args.spark_memory, "--spark-partitions",
+               str(args.spark_partitions)]
     out = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -164,6 +219,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="DuckDB threads, both paths")
     parser.add_argument("--memory-limit", default="12GB", help="DuckDB memory_limit, both paths")
     parser.add_argument("--temp-dir", default=str(DATA / "tmp"), help="where DuckDB spills, both paths")
+    parser.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
+                        help="spark: also run each case on the Spark engine (path 'spark')")
+    parser.add_argument("--spark-master", default="local[*]", help="the Spark engine's master")
+    parser.add_argument("--spark-memory", default="8g", help="spark.driver.memory (local mode: all of Spark)")
+    parser.add_argument("--spark-partitions", type=int, default=8, help="spark.sql.shuffle.partitions")
     parser.add_argument("--list", action="store_true", help="print the cases and exit")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -183,14 +243,18 @@ def main() -> None:
         case = CASES[name]
         files(case)  # made before any clock starts
         result = {}
-        for path in case.paths:
+        for path in case.paths + (("spark",) if args.engine == "spark" else ()):
             runs = [_run(path, name, args) for _ in range(args.runs)]
             result[path] = {
                 "median_s": round(statistics.median(r["seconds"] for r in runs), 3),
                 "peak_rss_mib": round(max(r["peak_rss_mib"] for r in runs), 1),
                 "rows": runs[0]["rows"],
             }
+            if "phases" in runs[0]:
+                result["spark_phases"] = runs[0]["phases"]
         result["ratio"] = round(result["ours"]["median_s"] / result["asof"]["median_s"], 3)
+        if "spark" in result:
+            result["spark_ratio"] = round(result["spark"]["median_s"] / result["ours"]["median_s"], 3)
         if case.known_at:
             result["ratio_to_ours_plain"] = round(result["ours"]["median_s"] / result["ours_plain"]["median_s"], 3)
         report[name] = {"feature_rows": TABLES[case.table] * ROWS_PER_DRIVER, "entity_rows": case.entity_rows,

@@ -49,7 +49,8 @@ _LOCK = threading.Lock()
 
 def spark_session(master: str = SPARK_MASTER, conf: Mapping[str, str] | None = None):
     """The process's SparkSession: the running one (a notebook's, spark-submit's) or a new
-    one on ``master`` with ``conf``; either way with ``DEFAULT_CONF`` set."""
+    one on ``master`` (or a Spark Connect server, ``sc://...``) with ``conf``; either way
+    with ``DEFAULT_CONF`` set."""
     try:
         from pyspark.sql import SparkSession
     except ImportError:
@@ -60,7 +61,9 @@ def spark_session(master: str = SPARK_MASTER, conf: Mapping[str, str] | None = N
     with _LOCK:
         session = SparkSession.getActiveSession()
         if session is None:
-            builder = SparkSession.builder.master(master).appName("featurestore")
+            builder = SparkSession.builder.appName("featurestore")
+            # sc://host:15002 is a Spark Connect server; anything else a master URL
+            builder = builder.remote(master) if master.startswith("sc://") else builder.master(master)
             if master.startswith("local") and not os.environ.get("PYSPARK_PYTHON"):
                 # local Python workers run this interpreter, so they import what this process does
                 os.environ["PYSPARK_PYTHON"] = sys.executable
