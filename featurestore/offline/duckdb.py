@@ -15,18 +15,18 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 
-from featurestore.clock import from_micros, to_utc
+from featurestore.clock import from_micros
 from featurestore.errors import InputError, SchemaError, StoreUnavailableError
-from featurestore.offline.aggregate_sql import aggregate_latest_sql, aggregate_pit_sql, check_aggregations, output_types
+from featurestore.offline.aggregate_sql import aggregate_latest_sql, aggregate_pit_sql
 from featurestore.offline.base import SourceTable, ViewRequest
-from featurestore.offline.conform import check_declared, conform, declared_types, targets
-from featurestore.offline.entity_set import check_entities, check_key_type, days, dense, is_time
+from featurestore.offline.conform import check_declared
+from featurestore.offline.entity_set import dense
 from featurestore.offline.pit_sql import ENTITY_TABLE, entity_table, latest_sql, pit_sql
 from featurestore.offline.progress import Progress, report_progress, watch
 from featurestore.offline.scan import Scan, epoch_us_sql, ident, quote, scan_sql, scan_source
+from featurestore.offline.shaping import check_latest, check_request, check_source, feature_types, in_entity_order
 
 __all__ = ["DuckDBEngine"]
 
@@ -81,7 +81,7 @@ class DuckDBEngine:
         """The view's source resolved (only ``days``' partitions), after checking it has
         what the view reads."""
         scan = scan_source(view.source, self.root, join_keys, days)
-        _check_source(view, scan)
+        check_source(view, scan)
         check_declared(view, scan)  # the files may have changed since apply
         return scan
 
@@ -97,21 +97,12 @@ class DuckDBEngine:
     ) -> pa.RecordBatchReader:
         """The entity rows in input order, their columns unchanged, then each view's
         ``output_names``; the rule is spelled out in ``pit_sql``."""
-        if isinstance(entities, pa.RecordBatch):
-            entities = pa.Table.from_batches([entities])
-        window = check_entities(entities, timestamp_column, views)
-        keys = list(dict.fromkeys(k for v in views for k in v.join_keys))
-        scans = []
-        for view in views:
-            scan = self._scan(view, view.join_keys, days(window, view))
-            for key in view.join_keys:
-                check_key_type(view, key, entities.schema.field(key).type, scan.schema.field(key).type)
-            scans.append(scan)
+        entities, window, keys, scans = check_request(entities, timestamp_column, views, self._scan)
         columns, fields = list(entities.columns), list(entities.schema)
         registered = entity_table(entities, timestamp_column, keys)
         time_type = entities.schema.field(timestamp_column).type
         for view, scan in zip(views, scans):
-            types, fit = _feature_types(view, scan)
+            types, fit = feature_types(view, scan)
             if entities.num_rows == 0:
                 result = [pa.chunked_array([], t) for t in types]
             else:
@@ -119,7 +110,7 @@ class DuckDBEngine:
                 dense_keys = dense(entities, view.join_keys, scan)
                 sql = (aggregate_pit_sql(view, scan, entity_keys, time_type) if view.aggregations
                        else pit_sql(view, scan, entity_keys, time_type, window, known_at_timestamp, dense_keys))
-                table = _in_entity_order(self._run(sql, view, registered))
+                table = in_entity_order(self._run(sql, view, registered))
                 result = [fit[j](table.column(j), t) for j, t in enumerate(types)]
             columns += result
             fields += [pa.field(name, col.type) for name, col in zip(view.output_names, result)]
@@ -156,19 +147,8 @@ class DuckDBEngine:
         """Per entity key, the latest row with ``start <= event_timestamp <= end`` (ties by
         created timestamp): join keys, features (source names), ``event_timestamp`` (UTC).
         Streams in batches of about ``batch_rows``."""
-        first = to_utc(start) if start else None
-        if first and view.aggregations:  # windows reach back before start (aggregate_latest_sql)
-            first = min(first, to_utc(end) - max(a.time_window for a in view.aggregations))
-        scan = self._scan(view, days=(first.date() if first else None, to_utc(end).date()))
-        names = [*view.join_keys, *view.features, "event_timestamp"]
-        if len(set(names)) != len(names):
-            raise InputError(f"view {view.name!r}: a join key or feature is named like another column: {names}")
-        declared = declared_types(view)
-        key_types = targets(view, view.join_keys, [scan.schema.field(c).type for c in view.join_keys])
-        features, fit_features = _feature_types(view, scan)
-        types = key_types + features + [pa.timestamp("us", tz="UTC")]
-        fit = [*(_conformer(view, k, declared.get(k)) for k in view.join_keys), *fit_features, _cast]
-        schema = pa.schema([pa.field(n, t) for n, t in zip(names, types)])
+        scan, schema, fit = check_latest(view, start, end, self._scan)
+        types = schema.types
         con = self._connect()
         try:
             sql = aggregate_latest_sql(view, scan, start, end) if view.aggregations else latest_sql(view, scan, start, end)
@@ -215,69 +195,6 @@ class DuckDBEngine:
             raise InputError(f"query failed: {_message(exc)}") from None
         finally:
             con.close()
-
-
-def _check_source(view: ViewRequest, scan: Scan) -> None:
-    """Every file has the keys and timestamps; the union has every feature."""
-    src = view.source
-    required = [*view.join_keys, src.timestamp_field, *filter(None, [src.created_timestamp_field])]
-    for path, schema in scan.file_schemas.items():
-        for column in required:
-            if column not in schema.names:
-                raise SchemaError(
-                    f"view {view.name!r}: column {column!r} is missing from {path!r}; "
-                    f"its columns are {schema.names}"
-                )
-    for column in (src.timestamp_field, src.created_timestamp_field):
-        if column and not is_time(scan.schema.field(column).type):
-            raise SchemaError(
-                f"view {view.name!r}: timestamp column {column!r} is {scan.schema.field(column).type} "
-                f"in {list(scan.file_schemas)}; it must be a timestamp or date"
-            )
-    if view.aggregations:  # features are aggregation outputs, computed from source columns
-        check_aggregations(view, scan)
-        return
-    for feature in view.features:
-        if feature not in scan.schema.names:
-            raise SchemaError(
-                f"view {view.name!r}: feature column {feature!r} is not in "
-                f"{', '.join(map(repr, scan.file_schemas))}; its columns are {scan.schema.names}"
-            )
-
-
-def _in_entity_order(table: pa.Table) -> pa.Table:
-    """The feature columns in entity order. Column 0 holds each row's entity row number (a
-    permutation of 0..n-1, since every entity row yields exactly one row): one scatter
-    and one take, cheaper than an ORDER BY in DuckDB."""
-    rn = table.column(0).to_numpy()
-    order = np.empty(len(rn), dtype=np.int64)
-    order[rn] = np.arange(len(rn), dtype=np.int64)
-    return table.drop_columns([table.column_names[0]]).take(pa.array(order))
-
-
-def _feature_types(view: ViewRequest, scan: Scan) -> tuple[list[pa.DataType], list]:
-    """The Arrow type of each requested feature and the function that makes a column so:
-    declared types for plain features (``conform``), the aggregation's rule otherwise."""
-    if view.aggregations:
-        types = output_types(view, scan)
-        return types, [_cast] * len(types)
-    declared = declared_types(view)
-    types = targets(view, view.features, [scan.schema.field(f).type for f in view.features])
-    return types, [_conformer(view, f, declared.get(f)) for f in view.features]
-
-
-def _conformer(view: ViewRequest, column: str, declared):
-    return lambda values, target: conform(view, column, values, target, declared)
-
-
-def _cast(column: pa.ChunkedArray | pa.Array, dtype: pa.DataType):
-    """DuckDB's column as the source's Arrow type (tz, unit, width), when Arrow can."""
-    if column.type == dtype:
-        return column
-    try:
-        return column.cast(dtype)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        return column
 
 
 def _read_error(view: ViewRequest, exc: Exception) -> SchemaError:

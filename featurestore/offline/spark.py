@@ -27,11 +27,10 @@ import pyarrow.compute as pc
 
 from featurestore.clock import from_micros, to_utc
 from featurestore.errors import InputError, SchemaError
-from featurestore.offline.aggregate_sql import check_aggregations, output_types
 from featurestore.offline.base import SourceTable, ViewRequest
-from featurestore.offline.conform import check_declared, conform, declared_types, targets
-from featurestore.offline.entity_set import check_entities, check_key_type, days
+from featurestore.offline.conform import check_declared
 from featurestore.offline.scan import Scan, scan_source
+from featurestore.offline.shaping import check_latest, check_request, check_source, feature_types, in_entity_order
 from featurestore.offline.spark_aggregate import aggregate_latest_frame, aggregate_pit_frame, finish
 from featurestore.offline.spark_pit import latest_frame, pit_frame, versioned_source
 from featurestore.offline.spark_session import SPARK_MASTER, spark_session
@@ -80,16 +79,7 @@ class SparkEngine:
                            known_at_timestamp: bool = False) -> pa.RecordBatchReader:
         """The entity rows in input order, their columns unchanged, then each view's
         ``output_names`` (the rule: ``spark_pit``, ``spark_aggregate``)."""
-        if isinstance(entities, pa.RecordBatch):
-            entities = pa.Table.from_batches([entities])
-        window = check_entities(entities, timestamp_column, views)
-        keys = list(dict.fromkeys(k for v in views for k in v.join_keys))
-        scans = []
-        for view in views:
-            scan = self._scan(view, view.join_keys, days(window, view))
-            for key in view.join_keys:
-                check_key_type(view, key, entities.schema.field(key).type, scan.schema.field(key).type)
-            scans.append(scan)
+        entities, window, keys, scans = check_request(entities, timestamp_column, views, self._scan)
         columns, fields = list(entities.columns), list(entities.schema)
         registered = None
         for view, scan in zip(views, scans):
@@ -126,23 +116,12 @@ class SparkEngine:
     def _latest(self, view: ViewRequest, start: datetime | None, end: datetime):
         """The latest-rows DataFrame and what shapes its batches: the output schema and
         one conformer per column."""
-        first = to_utc(start) if start else None
-        if first and view.aggregations:  # windows reach back before start
-            first = min(first, to_utc(end) - max(a.time_window for a in view.aggregations))
-        scan = self._scan(view, days=(first.date() if first else None, to_utc(end).date()))
-        names = [*view.join_keys, *view.features, "event_timestamp"]
-        if len(set(names)) != len(names):
-            raise InputError(f"view {view.name!r}: a join key or feature is named like another column: {names}")
-        declared = declared_types(view)
-        key_types = targets(view, view.join_keys, [scan.schema.field(c).type for c in view.join_keys])
-        features, fit_features = feature_types(view, scan)
-        types = key_types + features + [pa.timestamp("us", tz="UTC")]
-        schema = pa.schema([pa.field(n, t) for n, t in zip(names, types)])
+        scan, schema, fit = check_latest(view, start, end, self._scan)
         if view.aggregations:
             frame = aggregate_latest_frame(self.spark, view, scan, start, end)
         else:
             frame = latest_frame(self.spark, view, scan, start, end)
-        shape = LatestShape(view, scan, schema, tuple(declared.get(k) for k in view.join_keys), to_utc(end))
+        shape = LatestShape(view, scan, schema, fit, to_utc(end))
         return frame, shape
 
     def latest_rows(self, view: ViewRequest, start: datetime | None, end: datetime,
@@ -190,72 +169,25 @@ class LatestShape:
     """Turns a batch of the latest-rows frame (``__k*``, ``__f*``/``__a*``, ``__ev``) into the
     engine's output: typed keys and features, ``event_timestamp``. Picklable: executors use it."""
 
-    def __init__(self, view: ViewRequest, scan: Scan, schema: pa.Schema, key_declared: tuple, end: datetime):
-        self.view, self.scan, self.schema, self.key_declared, self.end = view, scan, schema, key_declared, end
+    def __init__(self, view: ViewRequest, scan: Scan, schema: pa.Schema, fit: list, end: datetime):
+        self.view, self.scan, self.schema, self.fit, self.end = view, scan, schema, fit, end
 
     def __call__(self, batch: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
         table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
         view, n_keys = self.view, len(self.view.join_keys)
         types = self.schema.types
-        arrays = [conform(view, k, table.column(i), types[i], self.key_declared[i]) for i, k in enumerate(view.join_keys)]
-        _, fit = feature_types(view, self.scan)
+        fit = self.fit
+        arrays = [fit[i](table.column(i), types[i]) for i in range(n_keys)]
         if view.aggregations:
             values = finish(view, self.scan, table, n_keys)
             stamp = pa.array([self.end] * table.num_rows, pa.timestamp("us", tz="UTC"))
         else:
             values = [table.column(n_keys + j) for j in range(len(view.features))]
             stamp = table.column(table.num_columns - 1).cast(pa.timestamp("us", tz="UTC"))
-        arrays += [fit[j](values[j], types[n_keys + j]) for j in range(len(view.features))]
+        arrays += [fit[n_keys + j](values[j], types[n_keys + j]) for j in range(len(view.features))]
         arrays.append(stamp)
         return pa.Table.from_arrays([_whole(a) for a in arrays], schema=self.schema).combine_chunks().to_batches()[0] \
             if table.num_rows else pa.RecordBatch.from_pylist([], schema=self.schema)
-
-
-# -- shared with nothing Spark-specific: request checks and result shaping ---------------
-
-
-def check_source(view: ViewRequest, scan: Scan) -> None:
-    """Every file has the keys and timestamps; the union has every feature (or every
-    aggregated column, suiting its function)."""
-    src = view.source
-    required = [*view.join_keys, src.timestamp_field, *filter(None, [src.created_timestamp_field])]
-    for path, schema in scan.file_schemas.items():
-        for column in required:
-            if column not in schema.names:
-                raise SchemaError(f"view {view.name!r}: column {column!r} is missing from {path!r}; "
-                                  f"its columns are {schema.names}")
-    for column in (src.timestamp_field, src.created_timestamp_field):
-        dtype = scan.schema.field(column).type if column else None
-        if column and not (pa.types.is_timestamp(dtype) or pa.types.is_date(dtype)):
-            raise SchemaError(f"view {view.name!r}: timestamp column {column!r} is {dtype} in "
-                              f"{list(scan.file_schemas)}; it must be a timestamp or date")
-    if view.aggregations:
-        check_aggregations(view, scan)
-        return
-    for feature in view.features:
-        if feature not in scan.schema.names:
-            raise SchemaError(f"view {view.name!r}: feature column {feature!r} is not in "
-                              f"{', '.join(map(repr, scan.file_schemas))}; its columns are {scan.schema.names}")
-
-
-def feature_types(view: ViewRequest, scan: Scan) -> tuple[list[pa.DataType], list]:
-    """The Arrow type of each requested feature and the function making a column so."""
-    if view.aggregations:
-        types = output_types(view, scan)
-        return types, [_cast] * len(types)
-    declared = declared_types(view)
-    types = targets(view, view.features, [scan.schema.field(f).type for f in view.features])
-    return types, [lambda values, target, f=f: conform(view, f, values, target, declared.get(f))
-                   for f in view.features]
-
-
-def in_entity_order(table: pa.Table) -> pa.Table:
-    """The columns after the first in entity order: column 0 holds each row's entity row
-    number, a permutation of 0..n-1 (one scatter and one take)."""
-    rn = table.column(0).to_numpy()
-    order = np.empty(len(rn), dtype=np.int64)
-    order[rn] = np.arange(len(rn), dtype=np.int64)
-    return table.drop_columns([table.column_names[0]]).take(pa.array(order))
 
 
 def _to_arrow(frame, view: ViewRequest) -> pa.Table:
@@ -310,14 +242,6 @@ def _spark_ready(column: pa.ChunkedArray) -> pa.ChunkedArray:
 def _whole(array):
     return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
-
-def _cast(column, dtype: pa.DataType):
-    if column.type == dtype:
-        return column
-    try:
-        return column.cast(dtype)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        return column
 
 
 def _message(exc: Exception) -> str:

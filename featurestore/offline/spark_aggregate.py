@@ -40,6 +40,7 @@ from featurestore.offline.aggregate_sql import (
 from featurestore.offline.base import ViewRequest
 from featurestore.offline.pit_sql import Window
 from featurestore.offline.scan import Scan
+from featurestore.offline.shaping import cast_like
 from featurestore.offline.spark_pit import MIN_LONG
 from featurestore.offline.spark_session import micros_column, source_frame
 
@@ -256,7 +257,7 @@ def finish(view: ViewRequest, scan: Scan, table: pa.Table, first: int) -> list[p
         source_type = scan.schema.field(agg.column).type
         column = table.column(index)
         if agg.function in ("count", "min", "max", "last"):
-            out.append(_cast(column, dtype))
+            out.append(cast_like(column, dtype))
             index += 1
         elif pa.types.is_floating(source_type):
             high, rest = _combined(table.column(index)), _combined(table.column(index + 1))
@@ -293,14 +294,6 @@ def _combined(column) -> pa.Array:
         return column.combine_chunks() if column.num_chunks else pa.array([], column.type)
     return column
 
-
-def _cast(column, dtype: pa.DataType):
-    if column.type == dtype:
-        return column
-    try:
-        return column.cast(dtype)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        return column
 
 
 def _q(name: str) -> str:
