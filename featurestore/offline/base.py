@@ -86,6 +86,11 @@ class OfflineEngine(Protocol):
     def event_range(self, view: ViewRequest) -> tuple[datetime, datetime] | None:
         """The earliest and latest event time in the view's source (UTC); None: no rows."""
 
+    def aggregation_events(self, view: ViewRequest, lo_us: int, hi_us: int) -> pa.Table:
+        """The view's raw events with ``lo_us < event µs <= hi_us``, one row per event id
+        (``_event_id``: stored, or derived from the row so that loading twice adds nothing):
+        what a windowed view's online state is loaded from (``aggregate_sql.aggregate_events_sql``)."""
+
     def query(self, sql: str) -> pa.Table:
         """Run a SQL query (an entity set, say) over the offline store's files."""
 

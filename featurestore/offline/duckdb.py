@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from featurestore.clock import from_micros
 from featurestore.errors import InputError, SchemaError, StoreUnavailableError
-from featurestore.offline.aggregate_sql import aggregate_latest_sql, aggregate_pit_sql
+from featurestore.offline.aggregate_sql import aggregate_events_sql, aggregate_latest_sql, aggregate_pit_sql
 from featurestore.offline.base import SourceTable, ViewRequest
 from featurestore.offline.conform import check_declared
 from featurestore.offline.entity_set import dense
@@ -182,6 +182,12 @@ class DuckDBEngine:
         finally:
             con.close()
         return None if lo is None else (from_micros(lo), from_micros(hi))
+
+    def aggregation_events(self, view: ViewRequest, lo_us: int, hi_us: int) -> pa.Table:
+        """The view's events in ``(lo_us, hi_us]``, one per event id (``aggregate_events_sql``)."""
+        scan = scan_source(view.source, self.root, view.join_keys)
+        check_declared(view, scan)  # the files may have changed since apply
+        return self.query(aggregate_events_sql(view, scan, lo_us, hi_us))
 
     # -- ad-hoc SQL --------------------------------------------------------------------
 

@@ -155,6 +155,15 @@ class SparkEngine:
         lo, hi = _run(lambda: rows.agg(F.min("__ev"), F.max("__ev")).collect()[0], view)
         return None if lo is None else (from_micros(lo), from_micros(hi))
 
+    def aggregation_events(self, view: ViewRequest, lo_us: int, hi_us: int) -> pa.Table:
+        """The view's events in ``(lo_us, hi_us]``, one per event id, read by DuckDB on the
+        driver: they are loaded into the online state from the driver anyway (one longest
+        window of events), and a row without an id gets the id hashed from DuckDB's spelling
+        of its values, the same whichever engine (or stream worker) loaded it before."""
+        from featurestore.offline.duckdb import DuckDBEngine
+
+        return DuckDBEngine(self.root).aggregation_events(view, lo_us, hi_us)
+
     # -- ad-hoc SQL --------------------------------------------------------------------
 
     def query(self, sql: str) -> pa.Table:
@@ -174,6 +183,8 @@ class LatestShape:
 
     def __call__(self, batch: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
         table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
+        if table.num_rows == 0:
+            return pa.RecordBatch.from_pylist([], schema=self.schema)
         view, n_keys = self.view, len(self.view.join_keys)
         types = self.schema.types
         fit = self.fit
@@ -186,8 +197,7 @@ class LatestShape:
             stamp = table.column(table.num_columns - 1).cast(pa.timestamp("us", tz="UTC"))
         arrays += [fit[n_keys + j](values[j], types[n_keys + j]) for j in range(len(view.features))]
         arrays.append(stamp)
-        return pa.Table.from_arrays([_whole(a) for a in arrays], schema=self.schema).combine_chunks().to_batches()[0] \
-            if table.num_rows else pa.RecordBatch.from_pylist([], schema=self.schema)
+        return pa.RecordBatch.from_arrays([_whole(a) for a in arrays], schema=self.schema)
 
 
 def _to_arrow(frame, view: ViewRequest) -> pa.Table:
@@ -241,7 +251,6 @@ def _spark_ready(column: pa.ChunkedArray) -> pa.ChunkedArray:
 
 def _whole(array):
     return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
-
 
 
 def _message(exc: Exception) -> str:

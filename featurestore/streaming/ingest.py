@@ -19,10 +19,8 @@ import pyarrow as pa
 
 from featurestore.clock import clock_us, to_micros
 from featurestore.definitions import FeatureView
-from featurestore.offline.aggregate_sql import EVENT_ID_COLUMN, aggregate_events_sql
+from featurestore.offline.aggregate_sql import EVENT_ID_COLUMN
 from featurestore.offline.base import OfflineEngine, ViewRequest
-from featurestore.offline.conform import check_declared
-from featurestore.offline.scan import scan_source
 from featurestore.streaming.events import ViewLayout, column_ids, encode_events
 from featurestore.online.base import AggregationState
 
@@ -90,9 +88,7 @@ def load_offline_events(
     (idempotent: ids are stable). Returns the events read."""
     layout = ViewLayout.of(view)
     end_us = to_micros(end)  # a naive end is UTC, not local time
-    scan = scan_source(request.source, None, request.join_keys)
-    check_declared(request, scan)  # the files may have changed since apply
-    table = engine.query(aggregate_events_sql(request, scan, end_us - layout.longest_us, end_us))
+    table = engine.aggregation_events(request, end_us - layout.longest_us, end_us)
     now_us = clock_us(clock)
     rows = 0
     for batch in table.to_batches(batch_rows):

@@ -74,10 +74,10 @@ def test_plain_views_of_the_same_push_source_still_get_their_rows(store):
         {"driver_id": [4], "fare": [8.0], "city": ["q"]}
 
 
-def test_materialization_loads_the_window_ending_at_end(tmp_path, clock, request):
+def test_materialization_loads_the_window_ending_at_end(tmp_path, clock, offline_store_section):
     rows = [event(1, NOW - timedelta(minutes=m), fare=float(m)) for m in (1, 5, 30, 59, 61, 120)]
     rows += [event(1, NOW - timedelta(minutes=5), fare=5.0)]  # an identical second event counts twice
-    repo = write_repo(tmp_path / "repo", "materialize_test", rows=rows)
+    repo = write_repo(tmp_path / "repo", "materialize_test", rows=rows, offline=offline_store_section)
     with open_store(repo, clock) as store:
         assert online(store, [1])[0]["fare_count_10m"] == 0  # nothing loaded yet
         (result,) = store.materialize(None, NOW, views=["trip_stats"])
