@@ -126,7 +126,7 @@ def write_view(folder: Path, name: str, view: View) -> ViewRequest:
 
 
 #: Examples per engine: a Spark join costs a second in local mode, a DuckDB one milliseconds.
-EXAMPLES = {"duckdb": 80, "spark": 12}
+EXAMPLES = {"duckdb": 80, "spark": 8}
 
 
 def test_point_in_time_join_matches_brute_force(offline_engine, engine_name):
