@@ -3,9 +3,10 @@
 - **Registry watch.** Every ``watch_interval`` seconds the server reads the revision of
   the definitions in the registry (one indexed SQLite read) and, when an apply changed
   them, reloads them, so new views and services are served without a restart; other
-  kinds (saved datasets) do not move it. It runs on the event loop thread, the same
-  thread as the online hot path, so a request never sees a half-swapped set of
-  definitions and its cached read plans.
+  kinds (saved datasets) do not move it. It runs in a worker thread (a registry on a
+  database server may take its connect timeout to fail); the new definitions are swapped
+  in one step and the read plans built from the old ones are dropped with their cache
+  (``OnlineReader.plan``), so a request sees one set of definitions or the other.
 - **Online reads never hold up the server.** A store across a network (Redis: it offers
   ``AsyncReads``) is read on the event loop without blocking it, within
   ``online_store.read_timeout`` (a thread hop would cost more than the round trip);

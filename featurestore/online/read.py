@@ -340,13 +340,17 @@ class OnlineReader:
     def plan(self, features: Sequence[str] | FeatureService | str, full_feature_names: bool = False) -> ReadPlan:
         key = (features if isinstance(features, str) else
                features.name if isinstance(features, FeatureService) else tuple(features), full_feature_names)
-        plan = self._plans.get(key)
+        # The cache is taken before the definitions: definitions are swapped before the
+        # cache is reset (under the definitions' lock, possibly on another thread), so a plan
+        # built from definitions replaced meanwhile lands in the cache that was dropped.
+        plans = self._plans
+        plan = plans.get(key)
         if plan is None:
             contents = self._contents()
             resolution = resolve_request(contents, features, full_feature_names)
             transforms = tuple((t, input_types(t.odfv, contents)) for t in resolution.transforms)
             plan = ReadPlan.build(resolution.views, self._aggregates, transforms, resolution.hidden)
-            self._plans.put(key, plan)
+            plans.put(key, plan)
         return plan
 
     def read(

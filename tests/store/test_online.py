@@ -265,3 +265,23 @@ def test_numpy_and_pandas_join_keys_read_like_python_ints(materialized):
 def test_a_numpy_value_of_the_wrong_kind_is_still_refused(materialized):
     with pytest.raises(InputError, match="driver_id"):
         materialized.get_online_features(ONE_REF, {"driver_id": np.array([1001.5])})
+
+
+def test_a_read_plan_built_while_the_definitions_are_swapped_is_not_kept(store):
+    # The server's registry watch swaps definitions on a worker thread while requests build
+    # plans on the event loop: a plan built from the old definitions must not outlive them.
+    reader = store.online_reader
+    current = reader._contents
+    reads = []
+
+    def contents():
+        reads.append(current())
+        if len(reads) == 1:
+            reader.reset()  # the swap lands right after this plan read the old definitions
+        return reads[-1]
+
+    reader._contents = contents
+    first = reader.plan(REFS)
+    second = reader.plan(REFS)
+    assert len(reads) == 2 and second is not first
+    assert reader.plan(REFS) is second and len(reads) == 2
