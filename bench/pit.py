@@ -152,14 +152,17 @@ def _child(path: str, name: str, args) -> None:
         _spark_child(name, case, entity_path, args)
         return
     store = prepare_ours(name, case, args) if path.startswith("ours") else None
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = before.ru_utime + before.ru_stime
     began = time.perf_counter()
     if store is not None:
         rows = ours(store, case, entity_path, known_at=case.known_at and path == "ours")
     else:
         rows = asof(case, source, entity_path, args)
     seconds = time.perf_counter() - began
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    print(json.dumps({"seconds": seconds, "peak_rss_mib": peak_kib / 1024, "rows": rows}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime - cpu_before
+    print(json.dumps({"seconds": seconds, "cpu_s": cpu, "peak_rss_mib": usage.ru_maxrss / 1024, "rows": rows}))
 
 
 def _spark_child(name: str, case: Case, entity_path: str, args) -> None:
@@ -212,6 +215,13 @@ def _run(path: str, name: str, args) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _ratios(result: dict, base: str) -> dict:
+    """ours / ``base``, in wall seconds and in CPU seconds (steadier on a busy machine)."""
+    ours, other = result["ours"], result[base]
+    return {"ratio": round(ours["median_s"] / other["median_s"], 3),
+            "cpu_ratio": round(ours["median_cpu_s"] / other["median_cpu_s"], 3)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default=",".join(DEFAULT), help=f"comma-separated, of: {', '.join(CASES)}")
@@ -242,26 +252,42 @@ def main() -> None:
     for name in names:
         case = CASES[name]
         files(case)  # made before any clock starts
-        result = {}
-        for path in case.paths + (("spark",) if args.engine == "spark" else ()):
-            runs = [_run(path, name, args) for _ in range(args.runs)]
-            result[path] = {
-                "median_s": round(statistics.median(r["seconds"] for r in runs), 3),
-                "peak_rss_mib": round(max(r["peak_rss_mib"] for r in runs), 1),
-                "rows": runs[0]["rows"],
-            }
-            if "phases" in runs[0]:
-                result["spark_phases"] = runs[0]["phases"]
-        result["ratio"] = round(result["ours"]["median_s"] / result["asof"]["median_s"], 3)
+        paths = case.paths + (("spark",) if args.engine == "spark" else ())
+        runs: dict[str, list[dict]] = {path: [] for path in paths}
+        for _ in range(args.runs):  # paths interleaved: a shared machine's load drifts
+            for path in paths:
+                runs[path].append(_run(path, name, args))
+        result = {path: {
+            "median_s": round(statistics.median(r["seconds"] for r in rs), 3),
+            **({"median_cpu_s": round(statistics.median(r["cpu_s"] for r in rs), 3)} if "cpu_s" in rs[0] else {}),
+            "peak_rss_mib": round(max(r["peak_rss_mib"] for r in rs), 1),
+            "rows": rs[0]["rows"],
+        } for path, rs in runs.items()}
+        if "phases" in runs.get("spark", [{}])[0]:
+            result["spark_phases"] = runs["spark"][0]["phases"]
+        result.update(_ratios(result, "asof"))
         if "spark" in result:
             result["spark_ratio"] = round(result["spark"]["median_s"] / result["ours"]["median_s"], 3)
         if case.known_at:
-            result["ratio_to_ours_plain"] = round(result["ours"]["median_s"] / result["ours_plain"]["median_s"], 3)
+            result.update({f"{k}_to_ours_plain": v for k, v in _ratios(result, "ours_plain").items()})
         report[name] = {"feature_rows": TABLES[case.table] * ROWS_PER_DRIVER, "entity_rows": case.entity_rows,
                         **result}
         print(json.dumps({name: report[name]}), file=sys.stderr)  # progress, as each case ends
     settings = {"threads": args.threads, "memory_limit": args.memory_limit}
-    print(json.dumps({"runs": args.runs, "cpus": os.cpu_count(), **settings, "cases": report}, indent=2))
+    print(json.dumps({"runs": args.runs, "cpus": os.cpu_count(), **settings, "cases": report,
+                      "entity_set_scaling": _scaling(report)}, indent=2))
+
+
+def _scaling(report: dict) -> dict:
+    """How our cost follows the entity set: 10M x 10k and x 100k against 10M x 1M (the
+    target for 10k is at most 0.25)."""
+    full = report.get("10m_1m")
+    if not full:
+        return {}
+    return {f"{name}_to_10m_1m": {
+        "wall": round(report[name]["ours"]["median_s"] / full["ours"]["median_s"], 3),
+        "cpu": round(report[name]["ours"]["median_cpu_s"] / full["ours"]["median_cpu_s"], 3),
+    } for name in ("10m_10k", "10m_100k") if name in report}
 
 
 if __name__ == "__main__":

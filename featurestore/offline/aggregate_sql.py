@@ -45,7 +45,7 @@ from featurestore.clock import duration_us, to_micros
 from featurestore.definitions import Aggregation
 from featurestore.errors import SchemaError
 from featurestore.offline.base import ViewRequest
-from featurestore.offline.pit_sql import ENTITY_TABLE
+from featurestore.offline.pit_sql import ENTITY_TABLE, Window, window_where
 from featurestore.offline.scan import Scan, epoch_us_sql, ident, scan_sql
 
 __all__ = [
@@ -186,10 +186,12 @@ def _value_sql(column: str, dtype: pa.DataType) -> str:
     return column
 
 
-def _events_sql(view: ViewRequest, scan: Scan, where: str = "", keys_in: str | None = None) -> str:
+def _events_sql(view: ViewRequest, scan: Scan, where: str = "", keys_in: str | None = None,
+                scan_where: str = "") -> str:
     """One row per event: keys ``__k*``, ``__ts``/``__c`` (event/created µs), values ``__v*``;
     rows with a null key or time dropped, copies of an event id dropped. ``where`` filters
-    on those columns; ``keys_in`` names a relation whose ``__k*`` the keys must be in."""
+    on those columns, ``scan_where`` (`` WHERE ...``) on the source's own; ``keys_in``
+    names a relation whose ``__k*`` the keys must be in."""
     source = view.source
     columns = aggregation_columns(view)
     schema = scan.schema
@@ -206,7 +208,7 @@ def _events_sql(view: ViewRequest, scan: Scan, where: str = "", keys_in: str | N
     if has_id:
         select.append(f"CAST({ident(EVENT_ID_COLUMN)} AS VARCHAR) AS __id")
     conds = [f"{ident(k)} IS NOT NULL" for k in view.join_keys] + [f"{ident(ts)} IS NOT NULL"]
-    rows = f"SELECT {', '.join(select)} FROM ({scan_sql(scan, needed)}) WHERE {' AND '.join(conds)}"
+    rows = f"SELECT {', '.join(select)} FROM ({scan_sql(scan, needed, scan_where)}) WHERE {' AND '.join(conds)}"
     rows = f"SELECT * FROM ({rows}){' WHERE ' + where if where else ''}"
     if keys_in and view.join_keys:
         on = " AND ".join(f"r.__k{i} = s.__k{i}" for i in range(len(view.join_keys)))
@@ -298,13 +300,16 @@ def _longest(view: ViewRequest) -> int:
 
 
 def aggregate_pit_sql(
-    view: ViewRequest, scan: Scan, entity_keys: Sequence[str], entity_time_type: pa.DataType
+    view: ViewRequest, scan: Scan, entity_keys: Sequence[str], entity_time_type: pa.DataType,
+    window: Window | None,
 ) -> str:
     """Every requested aggregation of ``view`` for every entity row as of its time, with
     its row number ``__rn`` (columns ``__rn, __f0, __f1, ...``), in no particular order.
 
     ``entity_keys`` are the registered entity table's columns (``__k*``) matching
     ``view.join_keys`` in order; the table is ``__fs_entities(__rn, __k*, __t)``.
+    ``window`` (the span of the entity times; None: no entity row has a time) bounds the
+    scan on the raw timestamp column, so Parquet statistics skip row groups and files.
     """
     n_keys = len(view.join_keys)
     t_us = epoch_us_sql("__t", entity_time_type)
@@ -314,7 +319,7 @@ def aggregate_pit_sql(
     longest = _longest(view)
     # Only events that can be in some row's window: keys the entity set has, times in range.
     bounds = f"__ts > (SELECT min(__ts) FROM __e) - {longest} AND __ts <= (SELECT max(__ts) FROM __e)"
-    events = _events_sql(view, scan, where=bounds, keys_in="__e")
+    events = _events_sql(view, scan, where=bounds, keys_in="__e", scan_where=window_where(view, window))
     union = "SELECT *, CAST(NULL AS BIGINT) AS __rn FROM __ev UNION ALL BY NAME SELECT * FROM __e"
     windows = {}
     for agg in _requested(view):

@@ -108,7 +108,7 @@ class DuckDBEngine:
             else:
                 entity_keys = [f"__k{keys.index(k)}" for k in view.join_keys]
                 dense_keys = dense(entities, view.join_keys, scan)
-                sql = (aggregate_pit_sql(view, scan, entity_keys, time_type) if view.aggregations
+                sql = (aggregate_pit_sql(view, scan, entity_keys, time_type, window) if view.aggregations
                        else pit_sql(view, scan, entity_keys, time_type, window, known_at_timestamp, dense_keys))
                 table = in_entity_order(self._run(sql, view, registered))
                 result = [fit[j](table.column(j), t) for j, t in enumerate(types)]

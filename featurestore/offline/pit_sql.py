@@ -46,7 +46,7 @@ from featurestore.clock import duration_us, to_utc
 from featurestore.offline.base import ViewRequest
 from featurestore.offline.scan import Scan, epoch_us_sql, ident, quote, scan_sql
 
-__all__ = ["ENTITY_TABLE", "Window", "entity_table", "latest_sql", "pit_sql"]
+__all__ = ["ENTITY_TABLE", "Window", "entity_table", "latest_sql", "lookback_us", "pit_sql", "window_where"]
 
 ENTITY_TABLE = "__fs_entities"
 _SHIFT = 2**64
@@ -103,14 +103,23 @@ def _source_sql(view: ViewRequest, scan: Scan, key_exprs: list[str], extra: str 
     return f"SELECT {select} FROM ({scan_sql(scan, needed, where)}) __s{join}"
 
 
-def _window_where(view: ViewRequest, window: Window | None) -> str:
-    """The scan filter keeping events in ``[first T - ttl, last T]``, one microsecond wider
-    each side (finer units round), on the raw column so statistics prune."""
+def lookback_us(view: ViewRequest) -> int | None:
+    """How long before an entity time a view's events still count, in microseconds: its
+    longest aggregation window, else its ttl (None: no limit; a ttl of 0 is none)."""
+    if view.aggregations:
+        return max(duration_us(a.time_window) for a in view.aggregations)
+    return duration_us(view.ttl) if view.ttl else None
+
+
+def window_where(view: ViewRequest, window: Window | None) -> str:
+    """The scan filter keeping events in ``[first T - lookback, last T]``, one microsecond
+    wider each side (finer units round), on the raw column so statistics prune."""
     if window is None:
         return " WHERE FALSE"
     ts = ident(view.source.timestamp_field)
     bounds = []
-    if view.ttl and _in_range(low := window.first_us - duration_us(view.ttl) - 1):
+    reach = lookback_us(view)
+    if reach is not None and _in_range(low := window.first_us - reach - 1):
         bounds.append(f"{ts} >= {_literal_us(low)}")
     if _in_range(high := window.last_us + 1):
         bounds.append(f"{ts} <= {_literal_us(high)}")
@@ -156,7 +165,7 @@ def pit_sql(
     keys cover most of the source's keys, so filtering by them would cost more than it
     saves; the keys are then narrowed from the source statistics instead of ``__ids``.
     """
-    where = _window_where(view, window)
+    where = window_where(view, window)
     prefix, join, entity_join = "", "", ""
     if not entity_keys:  # a view without entities: every entity row sees every source row
         pairs = [("0", "0")]

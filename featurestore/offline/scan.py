@@ -9,8 +9,10 @@ costs a ``stat`` per file per query, not a footer read.
 
 Hive-style partitions (``.../date=2024-05-01/part-0.parquet``) are detected when every
 Parquet file's folders name the same partition columns: they become columns (typed
-BIGINT, DATE or VARCHAR from all their values). A source's ``date_partition`` names the
-one holding each row's event date (UTC): files outside the wanted days are dropped here,
+BIGINT, DATE or VARCHAR from all their values). A partition that is also a column inside
+the files takes the folder's value and type, as DuckDB and Spark read it (the file's
+column and its statistics are not used). A source's ``date_partition`` names the one
+holding each row's event date (UTC): files outside the wanted days are dropped here,
 before any footer is read, so a query or a materialization window reads only its days.
 """
 
@@ -129,7 +131,8 @@ def scan_source(source: SourceTable, root: str | None = None, join_keys: tuple[s
     parquet = [f for f in files if not f.lower().endswith(_CSV)]
     hive = _hive_columns(parquet)
     schemas: dict[str, pa.Schema] = {}
-    live, ranges = set(join_keys), {}  # keys every file has statistics for; their spans
+    # keys every file has statistics for (a partition's are the folders'), and their spans
+    live, ranges = set(join_keys) - set(hive), {}
     for path in files:
         if path.lower().endswith(_CSV):
             schemas[path] = _csv_schema(path)
@@ -209,9 +212,12 @@ def _prune_days(files: list[str], column: str, days: tuple[date | None, date | N
 
 
 def _with_partitions(schema: pa.Schema, hive: dict[str, str]) -> pa.Schema:
+    """A file's schema with the partition columns; the folder wins over a column of the
+    same name inside the file (DuckDB reads the folder's value, as Spark does)."""
     for name, sql in hive.items():
-        if name not in schema.names:
-            schema = schema.append(pa.field(name, _ARROW[sql]))
+        field = pa.field(name, _ARROW[sql])
+        index = schema.get_field_index(name)
+        schema = schema.append(field) if index < 0 else schema.set(index, field)
     return schema
 
 

@@ -111,3 +111,51 @@ def test_an_aggregated_view_reads_the_days_its_window_reaches_back_to(tmp_path):
     start, end = DAY1 + timedelta(days=2), DAY1 + timedelta(days=2, hours=23)
     rows = DuckDBEngine().latest_rows(view, start, end).read_all().sort_by("driver_id").to_pylist()
     assert [(r["driver_id"], r[aggs[0].name]) for r in rows] == [(1, 11 + 21), (2, 12 + 22), (3, 13 + 23)]
+
+
+def test_an_aggregated_training_set_opens_no_day_before_its_longest_window(tmp_path):
+    """Entity rows from 05-03 11:00 with a 30-hour sum read back to 05-02 05:00: 05-01 stays
+    shut, and the filter on the raw timestamps keeps what each window counts."""
+    from featurestore import Aggregation
+
+    path = partitioned(tmp_path)
+    (tmp_path / "trips" / "date=2024-05-01" / "region=eu" / "part-0.parquet").write_bytes(b"broken")
+    agg = Aggregation(column="x", function="sum", time_window=timedelta(hours=30))
+    view = ViewRequest("trips", SourceTable((path,), "ts", None, "date"), ("driver_id",), (agg.name,),
+                       (agg.name,), None, (agg,))
+    entities = pa.table({"driver_id": [1, 3, 1], "ts": pa.array([DAY1 + timedelta(days=2, hours=13),
+                                                                   DAY1 + timedelta(days=2, hours=13),
+                                                                   DAY1 + timedelta(days=2, hours=11)], TS)})
+    out = DuckDBEngine().point_in_time_join(entities, "ts", [view]).read_all()
+    assert out.column(agg.name).to_pylist() == [11 + 21, 13 + 23, 11]  # 05-03 11:00: only 05-02 12:00 is due
+
+
+def test_a_partition_column_inside_the_files_takes_the_folders_value(tmp_path):
+    """A file that also holds the partition column is read as its folder says (DuckDB's and
+    Spark's reading): one value and one type per column, whatever the file wrote."""
+    for d, written in ((0, "stale"), (1, "2099-01-01")):
+        day = DAY1 + timedelta(days=d)
+        folder = tmp_path / "trips" / f"date={day.date()}"
+        folder.mkdir(parents=True)
+        pq.write_table(pa.table({"driver_id": [1], "ts": pa.array([day + timedelta(hours=12)], TS), "x": [d],
+                                 "date": [written]}), folder / "part-0.parquet")
+    view = request(str(tmp_path / "trips"), features=("x", "date"))
+    assert scan_module.scan_source(view.source).schema.field("date").type == pa.date32()
+    entities = pa.table({"driver_id": [1, 1], "ts": pa.array([DAY1 + timedelta(hours=13),
+                                                               DAY1 + timedelta(days=1, hours=13)], TS)})
+    out = DuckDBEngine().point_in_time_join(entities, "ts", [view]).read_all()
+    assert out.select(["x", "date"]).to_pylist() == [{"x": 0, "date": date(2024, 5, 1)},
+                                                     {"x": 1, "date": date(2024, 5, 2)}]
+
+
+def test_a_join_key_inside_the_files_and_the_folders_is_matched_by_the_folders_value(tmp_path):
+    """Statistics of a file's own copy of a partition column say nothing about what is read."""
+    for shard in (7, 2**40):
+        folder = tmp_path / "trips" / f"driver_id={shard}"
+        folder.mkdir(parents=True)
+        pq.write_table(pa.table({"driver_id": pa.array([0], pa.int64()), "ts": pa.array([DAY1], TS),
+                                 "x": [shard % 100]}), folder / "part-0.parquet")
+    view = request(str(tmp_path / "trips"), date_partition=None)
+    entities = pa.table({"driver_id": pa.array([7, 0, 2**40], pa.int64()), "ts": pa.array([DAY1] * 3, TS)})
+    out = DuckDBEngine().point_in_time_join(entities, "ts", [view]).read_all()
+    assert out.column("x").to_pylist() == [7, None, 2**40 % 100]
