@@ -27,11 +27,10 @@ string, a wide integer, several columns): with q (17 bytes) that fits DuckDB's f
 written on the raw column so DuckDB skips Parquet row groups, files and hive partitions
 by their statistics or folder names. Both filters drop rows no entity row could pick.
 
-With ``known_at_timestamp`` a row must also have been created by T: it becomes visible at
-``v = max(event, created)``, and the answer is the greatest q among the rows visible at T.
-Source and entity rows are put in one stream ordered by (key, v), source rows first at
-equal v, and a running ``max`` over (q, features) gives each entity row its pick: one sort
-like the ASOF join's, no candidate pairs.
+With ``known_at_timestamp`` a row must also have been created by T. The plain ASOF pick
+is the answer wherever it was; the entity rows where it was not (a late write) take the
+greatest q among their key's rows known by T, found by a hash join that, with a ttl,
+looks only in the ttl-wide buckets of event time that ``[T - ttl, T]`` touches.
 """
 
 from __future__ import annotations
@@ -195,20 +194,34 @@ def pit_sql(
         return f"WITH {prefix}__e AS ({entity}) SELECT e.__rn{features} FROM __e e ASOF LEFT JOIN ({source}) f ON {asof}"
     # known_at_timestamp: the row must also have been known (created) by T. The plain pick
     # is the answer when it was; only entity rows where it was not (a late write) look for
-    # the greatest q among the rows known by T.
+    # the greatest q among the rows known by T. With a ttl those rows have events in
+    # [T - ttl, T]: numbering the source in ttl-wide buckets of event time, each looks in
+    # the (at most two) buckets that range touches instead of all of its key's history.
     times = [(c, scan.schema.field(c).type) for c in (view.source.timestamp_field, created)]
     event_us, created_us = (epoch_us_sql(ident(c), t) for c, t in times)
-    known = f"coalesce({created_us}, {event_us}) AS __known"
-    source = _source_sql(view, scan, [src for _, src in pairs], extra=known, where=where, join=join)
+    extra = f"coalesce({created_us}, {event_us}) AS __known"
+    key_cols = "".join(f"__k{i}, " for i in range(len(pairs)))
+    late_rows, bucket_on = f"(SELECT __rn, {key_cols}__t FROM __pick WHERE __fk > __t)", ""
+    if ttl_q:
+        width = duration_us(view.ttl)
+        base = window.first_us - width - 1 if window else 0  # at or below every event read
+        extra += f", ({event_us} - {base}) // {width} AS __b"
+        buckets = f"range((__t - {width} - {base}) // {width}, (__t - {base}) // {width} + 1)"
+        late_rows = f"(SELECT __rn, {key_cols}__t, unnest({buckets}) AS __b FROM __pick WHERE __fk > __t)"
+        bucket_on = " AND e.__b = f.__b"
+    source = _source_sql(view, scan, [src for _, src in pairs], extra=extra, where=where, join=join)
     picked = "".join(f", f.__f{j}" for j in range(n))
-    pick = f"SELECT e.*, f.__known AS __fk, f.__q AS __fq{picked} FROM ({entity}) e ASOF LEFT JOIN __src f ON {asof}"
+    # the ASOF carries only what the pick needs (not the bucket): its sort moves every byte
+    carried = ", ".join([*(f"__k{i}" for i in range(len(pairs))), "__q", "__known", *(f"__f{j}" for j in range(n))])
+    pick = (f"SELECT e.*, f.__known AS __fk, f.__q AS __fq{picked} FROM ({entity}) e "
+            f"ASOF LEFT JOIN (SELECT {carried} FROM __src) f ON {asof}")
     plain = "".join(f", CASE WHEN {fresh('__fq', '__t')} THEN __f{j} END" for j in range(n))
-    late = " AND ".join([asof, "f.__known <= e.__t", fresh("f.__q", "e.__t")])
+    late = " AND ".join([asof + bucket_on, "f.__known <= e.__t", fresh("f.__q", "e.__t")])
     best = "".join(f", arg_max_null(f.__f{j}, f.__q)" for j in range(n))
     return (
         f"WITH {prefix}__src AS ({source}), __pick AS ({pick}) "
         f"SELECT __rn{plain} FROM __pick WHERE NOT coalesce(__fk > __t, FALSE) UNION ALL "
-        f"SELECT e.__rn{best} FROM __pick e LEFT JOIN __src f ON {late} WHERE e.__fk > e.__t GROUP BY e.__rn"
+        f"SELECT e.__rn{best} FROM {late_rows} e LEFT JOIN __src f ON {late} GROUP BY e.__rn"
     )
 
 
