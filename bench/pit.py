@@ -6,10 +6,13 @@
     .venv/bin/python bench/pit.py --list
 
 Data is made once (seeded, ``bench/pit_data.py``) under bench/data (gitignored) and
-reused. Every run is a fresh subprocess, so the peak RSS reported is that path's own.
-Both paths get the same DuckDB ``--threads`` and ``--memory-limit`` (spilling to
-``--temp-dir``). Prints one JSON object: per case the median seconds and peak RSS of
-each path and ``ratio`` (ours / asof).
+reused. Every run is a fresh subprocess, so the peak RSS reported is that path's own;
+the paths' runs are interleaved, since a shared machine's load drifts. Both paths get the
+same DuckDB ``--threads`` and ``--memory-limit`` (spilling to ``--temp-dir``). Prints one
+JSON object: per case the median wall and CPU seconds (user + system, all threads:
+steadier than wall time on a busy machine) and the peak RSS of each path, ``ratio`` and
+``cpu_ratio`` (ours / asof), and ``entity_set_scaling``: 10M x 10k and x 100k against
+10M x 1M.
 
 - ``ours``: what a user calls, ``FeatureStore.get_historical_features(...).to_arrow()``
   on a repo over the case's files (opening the store and applying it are not timed).
