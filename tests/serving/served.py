@@ -33,6 +33,28 @@ def wait_for(check, what: str, seconds: float = 60.0):
     pytest.fail(f"gave up waiting for {what}")
 
 
+def _listens(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds the listening socket on ``port``: a server that took
+    the port first would answer ``/health`` too. Without /proc, trust the answer."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+        with open("/proc/net/tcp") as table:
+            lines = table.read().splitlines()[1:]
+    except OSError:
+        return not os.path.isdir("/proc")
+    inodes = set()
+    for fd in fds:
+        try:
+            inodes.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:  # closed since the listing
+            pass
+    for line in lines:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":  # 0A: LISTEN
+            return f"socket:[{fields[9]}]" in inodes
+    return False
+
+
 class Server:
     """``featurestore --repo REPO serve ARGS`` on a free port, ready (``/health`` answers:
     ``/ready`` may rightly fail in a test). A port is only known free until someone binds
@@ -49,7 +71,8 @@ class Server:
             )
             self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10)
             self.output: str | None = None
-            wait_for(lambda: self.proc.poll() is not None or self.client.get("/health").status_code == 200,
+            wait_for(lambda: self.proc.poll() is not None
+                     or (self.client.get("/health").status_code == 200 and _listens(self.proc.pid, self.port)),
                      "the server to start")
             if self.proc.poll() is None:
                 return
