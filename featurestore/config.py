@@ -64,7 +64,7 @@ from featurestore.config_file import CONFIG_FILE, find_config_file
 from featurestore.errors import ConfigError, FeatureStoreError, close_matches
 from featurestore.redaction import mask_url, masked
 
-__all__ = ["CONFIG_FILE", "LimitsConfig", "OfflineEngineConfig", "OnlineStoreConfig", "RepoConfig", "ServingConfig", "load_config"]
+__all__ = ["CONFIG_FILE", "LimitsConfig", "check_known_keys", "OfflineEngineConfig", "OnlineStoreConfig", "RepoConfig", "ServingConfig", "load_config"]
 
 
 
@@ -163,6 +163,14 @@ class RepoConfig:
                 f"registry={masked(self.registry)!r}, offline_store={self.offline_store!r}, "
                 f"online_store={self.online_store!r}, serving={self.serving!r}, limits={self.limits!r}, "
                 f"extra={masked(self.extra)!r})")
+
+
+def check_known_keys(raw: Mapping, known: set[str], where: str) -> None:
+    """ConfigError naming the keys of a settings section that ``known`` lacks, and the known ones."""
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting(s) {', '.join(sorted(map(str, unknown)))}; "
+                          f"known: {', '.join(sorted(known))}")
 
 
 def load_config(repo_path: str | os.PathLike, env: Mapping[str, str] | None = None) -> RepoConfig:

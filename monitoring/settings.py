@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from featurestore.config import RepoConfig
+from featurestore.config import RepoConfig, check_known_keys
 from featurestore.errors import ConfigError
 from featurestore.jobs.schedule import Schedule, parse_duration
 
@@ -63,10 +63,7 @@ def _settings(model: str, raw: Any) -> MonitorSettings:
     where = f"featurestore.yaml: monitoring.models.{model}"
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where} must be a mapping of settings, not {raw!r}")
-    unknown = set(raw) - _KEYS
-    if unknown:
-        raise ConfigError(f"{where}: unknown setting(s) {', '.join(sorted(map(str, unknown)))}; known: "
-                          f"{', '.join(sorted(_KEYS))}")
+    check_known_keys(raw, _KEYS, where)
     schedule = Schedule.parse(raw["schedule"], f"{where}.schedule") if raw.get("schedule") else None
     window = parse_duration(raw.get("window", "1d"), f"{where}.window")
     drift = {k: raw[k] for k in ("min_rows", "share", "null_rate_jump") if k in raw}

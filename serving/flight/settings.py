@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from featurestore.config import RepoConfig
+from featurestore.config import RepoConfig, check_known_keys
 from featurestore.errors import ConfigError
 
 __all__ = ["DEFAULT_PORT", "FlightSettings", "flight_settings"]
@@ -58,10 +58,7 @@ def flight_settings(config: RepoConfig, **overrides: Any) -> FlightSettings:
     where = "featurestore.yaml: flight"
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where} must be a mapping of settings, such as {{port: {DEFAULT_PORT}}}")
-    unknown = set(raw) - _KEYS
-    if unknown:
-        raise ConfigError(f"{where}: unknown setting(s) {', '.join(sorted(map(str, unknown)))}; "
-                          f"known: {', '.join(sorted(_KEYS))}")
+    check_known_keys(raw, _KEYS, where)
     merged = {**raw, **{k: v for k, v in overrides.items() if v is not None}}
     cert, key = merged.get("tls_cert"), merged.get("tls_key")
     if bool(cert) != bool(key):
