@@ -27,7 +27,7 @@ from featurestore.online.base import online_view
 from featurestore.source_tables import same_batch_views, write_pushed
 from featurestore.streaming.events import EVENT_ID_COLUMN, column_ids, fill_ids
 from featurestore.streaming.ingest import add_events
-from featurestore.types import from_arrow
+from featurestore.types import arrow_kind, from_arrow
 
 __all__ = ["PUSH_TARGETS", "PushMode", "PushResult", "push_rows", "push_to_source", "rows_to_arrow", "write_view_rows"]
 
@@ -166,25 +166,9 @@ _SEND = {"bool": "true or false", "integer": "whole numbers", "float": "numbers"
          "binary": "bytes or strings", "time": "ISO 8601 strings (naive times are UTC) or datetimes"}
 
 
-def _kind(dtype: pa.DataType) -> str:
-    if pa.types.is_dictionary(dtype):  # a pandas categorical: its values decide
-        return _kind(dtype.value_type)
-    for kind, test in (("null", pa.types.is_null), ("bool", pa.types.is_boolean), ("integer", pa.types.is_integer),
-                       ("float", pa.types.is_floating), ("float", pa.types.is_decimal),
-                       ("string", pa.types.is_string), ("string", pa.types.is_large_string),
-                       ("string", pa.types.is_string_view), ("binary", pa.types.is_binary),
-                       ("binary", pa.types.is_large_binary), ("binary", pa.types.is_fixed_size_binary),
-                       ("time", pa.types.is_timestamp), ("time", pa.types.is_date)):
-        if test(dtype):
-            return kind
-    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype) or pa.types.is_fixed_size_list(dtype):
-        return "list"
-    return "other"
-
-
 def _check_kind(given: pa.DataType, declared: pa.DataType, name: str, source: str) -> None:
     """A SchemaError unless values of Arrow type ``given`` may fill a column ``declared``."""
-    have, want = _kind(given), _kind(declared)
+    have, want = arrow_kind(given), arrow_kind(declared)
     if have == "null":
         return
     if want == "list" and have == "list":

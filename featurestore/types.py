@@ -31,6 +31,7 @@ __all__ = [
     "String",
     "Struct",
     "UnixTimestamp",
+    "arrow_kind",
     "compatible",
     "from_arrow",
     "narrowing",
@@ -118,6 +119,33 @@ def parse_type(text: str) -> FeatureType:
         return _SCALARS[text]
     except KeyError:
         raise ValueError(f"unknown feature type {text!r}; known: {', '.join(_SCALARS)}") from None
+
+
+# The kinds of values, the level at which the store compares Arrow types across widths
+# and spellings; checked in this order (a decimal is a number, a date is a time).
+_KIND_TESTS = (
+    ("null", (pa.types.is_null,)),
+    ("bool", (pa.types.is_boolean,)),
+    ("integer", (pa.types.is_integer,)),
+    ("float", (pa.types.is_floating, pa.types.is_decimal)),
+    ("string", (pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view)),
+    ("binary", (pa.types.is_binary, pa.types.is_large_binary, pa.types.is_fixed_size_binary,
+                pa.types.is_binary_view)),
+    ("time", (pa.types.is_timestamp, pa.types.is_date)),
+    ("list", (pa.types.is_list, pa.types.is_large_list, pa.types.is_fixed_size_list)),
+)
+
+
+def arrow_kind(dtype: pa.DataType) -> str:
+    """The kind of values an Arrow type holds: ``null``, ``bool``, ``integer``, ``float``
+    (floats and decimals), ``string``, ``binary``, ``time`` (timestamps and dates), ``list``
+    or ``other``. A dictionary type (a pandas categorical) has the kind of its values."""
+    if pa.types.is_dictionary(dtype):
+        return arrow_kind(dtype.value_type)
+    for kind, tests in _KIND_TESTS:
+        if any(test(dtype) for test in tests):
+            return kind
+    return "other"
 
 
 def from_arrow(dtype: pa.DataType) -> FeatureType | None:

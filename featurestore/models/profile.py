@@ -29,6 +29,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from featurestore.types import arrow_kind
+
 __all__ = ["FEW_VALUES", "MAX_CATEGORIES", "PREDICTION", "PROFILE_FILE", "SAMPLE_SIZE", "column_kind",
            "category_key", "column_values", "dumps_profile", "profile_column", "profile_table", "reference_profile"]
 
@@ -43,15 +45,13 @@ HISTOGRAM_BINS = 20
 _SEED = 20240501
 
 
+# Numbers are profiled as numbers; strings and booleans as categories; nothing else.
+_PROFILED = {"integer": "numeric", "float": "numeric", "string": "categorical", "bool": "categorical"}
+
+
 def column_kind(dtype: pa.DataType) -> str | None:
     """``numeric`` (integers, floats), ``categorical`` (strings, bools) or None (not profiled)."""
-    if pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_decimal(dtype):
-        return "numeric"
-    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype) or pa.types.is_boolean(dtype):
-        return "categorical"
-    if pa.types.is_dictionary(dtype):
-        return column_kind(dtype.value_type)
-    return None
+    return _PROFILED.get(arrow_kind(dtype))
 
 
 def column_values(column: pa.ChunkedArray | pa.Array, kind: str) -> tuple[np.ndarray, int]:

@@ -19,6 +19,7 @@ from featurestore.errors import InputError, SchemaError
 from featurestore.offline.base import ViewRequest
 from featurestore.offline.pit_sql import Window, lookback_us
 from featurestore.offline.scan import Scan
+from featurestore.types import arrow_kind
 
 __all__ = ["check_entities", "check_key_type", "days", "dense", "is_time"]
 
@@ -84,15 +85,11 @@ def is_time(dtype: pa.DataType) -> bool:
 
 
 def _kind(dtype: pa.DataType) -> str:
-    if pa.types.is_integer(dtype):
-        return "integer"
-    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype) or pa.types.is_string_view(dtype):
-        return "string"
-    if pa.types.is_binary(dtype) or pa.types.is_large_binary(dtype) or pa.types.is_binary_view(dtype):
-        return "binary"
-    if pa.types.is_dictionary(dtype):
-        return _kind(dtype.value_type)
-    return str(dtype)
+    """Integer, string and binary keys join across widths; other key types only with themselves."""
+    kind = arrow_kind(dtype)
+    if kind in ("integer", "string", "binary"):
+        return kind
+    return _kind(dtype.value_type) if pa.types.is_dictionary(dtype) else str(dtype)
 
 
 def check_key_type(view: ViewRequest, key: str, entity: pa.DataType, source: pa.DataType) -> None:
