@@ -1,107 +1,34 @@
-"""The Redis online store: one hash per entity, newer-timestamp-wins enforced by a Lua script.
-
-Key layout (also in docs/online-store.md)::
-
-    key   {project}:{entity key bytes}        one hash per (project, entity key)
-    field {view}:{feature}                    the encoded value; absent = null
-    field {view}:@ts                          the event time of the view's row, decimal µs
-
-Names are identifiers (no ':'), so a view's fields are exactly those starting with
-``{view}:``, and the project prefix keeps two projects on one Redis apart. Views sharing
-an entity share its hash; a read of N entities x M views is one pipeline of HMGETs.
-
-On a Redis Cluster (``redis+cluster://``) the entity key is wrapped in braces, its hash
-tag: ``{project}:{{entity key}}``, so the entity's hash and its aggregation state share
-a slot. Reads and writes are grouped by node, one round trip per node
-(``redis_cluster.py``); each write script call names the entities of one slot.
+"""The Redis online store: the client that sends the reads and writes of ``redis_layout.py``
+(one hash per entity, newer-timestamp-wins enforced by a Lua script) to one server or a
+Redis Cluster, in one round trip per node.
 """
 
 from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
 
 import pyarrow as pa
 import redis
 
 from featurestore.bounded import BoundedCache
-from featurestore.errors import ConfigError, DefinitionError
+from featurestore.errors import ConfigError
 from featurestore.online.base import OnlineRow, OnlineView
 from featurestore.online.batches import encode_batch
-from featurestore.online.entity_keys import entity_key_encoder
 from featurestore.online.redis_async import AsyncRoundTrips
 from featurestore.online.redis_cluster import ClusterRouter, hash_tagged, key_slot
 from featurestore.online.redis_cluster_async import AsyncClusterRoundTrips
-from featurestore.online.redis_protocol import REDIS_ERRORS, Scripts, connect, is_cluster_url, pack, unavailable
-from featurestore.online.values import feature_decoders, undecodable
+from featurestore.online.redis_layout import (SCRIPTS, ReadSpec, check_taggable, delete_command, read_spec, view_fields,
+                                              write_command)
+from featurestore.online.redis_protocol import REDIS_ERRORS, connect, is_cluster_url, pack, unavailable
+from featurestore.online.values import undecodable
 from featurestore.redaction import mask_url
 
 __all__ = ["RedisOnlineStore"]
 
-# Newer-timestamp-wins, enforced here and only here: a row replaces an entity's values of
-# a view only when the stored event time is absent or <= its own (so replaying a batch, or
-# a rerun after a lost connection, changes nothing). A null value deletes its field.
-# KEYS: the entity hashes. ARGV: the view's @ts field, the feature count F, F field names,
-# then per key: event time, a mask of F bytes ('1' value present, '0' null), F values.
-_WRITE = b"""
-local ts_field, f = ARGV[1], tonumber(ARGV[2])
-local written = 0
-for i = 1, #KEYS do
-  local at = 2 + f + (i - 1) * (f + 2)
-  local ts = ARGV[at + 1]
-  local stored = redis.call('HGET', KEYS[i], ts_field)
-  if not stored or tonumber(stored) <= tonumber(ts) then
-    local mask, set, del = ARGV[at + 2], {ts_field, ts}, {}
-    for j = 1, f do
-      if string.byte(mask, j) == 49 then
-        set[#set + 1] = ARGV[2 + j]
-        set[#set + 1] = ARGV[at + 2 + j]
-      else
-        del[#del + 1] = ARGV[2 + j]
-      end
-    end
-    for s = 1, #set, 7000 do redis.call('HSET', KEYS[i], unpack(set, s, math.min(s + 6999, #set))) end
-    for s = 1, #del, 7000 do redis.call('HDEL', KEYS[i], unpack(del, s, math.min(s + 6999, #del))) end
-    written = written + 1
-  end
-end
-return written
-"""
-
-# KEYS: hashes of one project. ARGV[1]: the view's field prefix "{view}:".
-_DELETE = b"""
-local prefix, removed = ARGV[1], 0
-for i = 1, #KEYS do
-  if redis.call('TYPE', KEYS[i]).ok == 'hash' then
-    local doomed = {}
-    for _, field in ipairs(redis.call('HKEYS', KEYS[i])) do
-      if string.sub(field, 1, #prefix) == prefix then doomed[#doomed + 1] = field end
-    end
-    for s = 1, #doomed, 7000 do
-      removed = removed + redis.call('HDEL', KEYS[i], unpack(doomed, s, math.min(s + 6999, #doomed)))
-    end
-  end
-end
-return removed
-"""
-
-_SCRIPTS = Scripts(_WRITE, _DELETE)
-_WRITE_SHA, _DELETE_SHA = _SCRIPTS.shas
 _PROJECT = re.compile(r"[A-Za-z0-9_.-]+")
 _PING = b"*1\r\n$4\r\nPING\r\n"
-
-
-@dataclass(frozen=True)
-class _ReadSpec:
-    """What reading some features of a view needs, worked out once per (view, features)."""
-
-    head: bytes  # "HMGET" in RESP, up to the key
-    tail: bytes  # the view's @ts field, then the features' fields, in RESP
-    decoders: tuple[Callable[[bytes], Any], ...]
-    encode_key: Callable[[Sequence], bytes | None]
 
 
 class RedisOnlineStore:
@@ -153,23 +80,23 @@ class RedisOnlineStore:
             self._owns_router = router is None
             self._router = router or ClusterRouter(connection_string, project, socket_timeout=socket_timeout,
                                                    retry_seconds=retry_seconds)
-            self._router.add_scripts([_SCRIPTS])
+            self._router.add_scripts([SCRIPTS])
             self._cluster_async = AsyncClusterRoundTrips(self._router, connection_string, project, self._what,
                                                          read_timeout)
         else:
             self._pool = self.client.connection_pool
             self._async = AsyncRoundTrips(connection_string, project, self._what, read_timeout)
         # Keyed by the features a request names (any subset, in any order): bounded.
-        self._specs: BoundedCache[tuple[OnlineView, tuple[str, ...]], _ReadSpec] = BoundedCache(1024)
+        self._specs: BoundedCache[tuple[OnlineView, tuple[str, ...]], ReadSpec] = BoundedCache(1024)
 
     # -- the protocol -------------------------------------------------------------------
 
     def write_batch(self, view: OnlineView, table: pa.Table) -> int:
-        fields = _fields(view, view.features)
+        fields = view_fields(view, view.features)
         head = [fields[0], b"%d" % len(view.features), *fields[1:]]
         size = self._batch_size
         if self._router is not None:
-            _check_taggable(view)
+            check_taggable(view)
         # Checks the whole batch before a byte is sent; then one round trip per slice (per
         # node of a cluster).
         prefix = self._prefix
@@ -177,7 +104,7 @@ class RedisOnlineStore:
             columns = batch.values
             if self._router is None:
                 self._run([
-                    self._write_command(head, [prefix + k for k in batch.entity_keys[start : start + size]],
+                    write_command(head, [prefix + k for k in batch.entity_keys[start : start + size]],
                                         batch.event_ts[start : start + size],
                                         [column[start : start + size] for column in columns])
                     for start in range(0, len(batch.entity_keys), size)
@@ -191,7 +118,7 @@ class RedisOnlineStore:
             for slot, rows in by_slot.items():
                 for start in range(0, len(rows), size):
                     part = rows[start : start + size]
-                    commands.append(self._write_command(head, [keys[i] for i in part],
+                    commands.append(write_command(head, [keys[i] for i in part],
                                                         [batch.event_ts[i] for i in part],
                                                         [[column[i] for i in part] for column in columns]))
                     slots.append(slot)
@@ -266,7 +193,7 @@ class RedisOnlineStore:
         return out
 
     def delete_view(self, view: OnlineView) -> None:
-        _fields(view, ())  # checks the name
+        view_fields(view, ())  # checks the name
         prefix = view.name.encode() + b":"
         pattern = re.sub(rb"([*?\[\]\\])", rb"\\\1", self._prefix) + b"*"
         if self._router is not None:
@@ -275,7 +202,7 @@ class RedisOnlineStore:
         while True:
             cursor, keys = self._run([pack([b"SCAN", cursor, b"MATCH", pattern, b"COUNT", b"1000"])])[0]
             if keys:
-                self._run([pack([b"EVALSHA", _DELETE_SHA, b"%d" % len(keys), *keys, prefix])])
+                self._run([delete_command(keys, prefix)])
             if cursor == b"0":
                 return
 
@@ -308,32 +235,9 @@ class RedisOnlineStore:
 
     # -- internals ----------------------------------------------------------------------
 
-    def _spec(self, view: OnlineView, features: Sequence[str]) -> _ReadSpec:
+    def _spec(self, view: OnlineView, features: Sequence[str]) -> ReadSpec:
         features = tuple(features)
-        decoders = feature_decoders(view, features)
-        fields = _fields(view, features)
-        spec = _ReadSpec(
-            b"*%d\r\n$5\r\nHMGET\r\n" % (len(fields) + 2),
-            pack(fields)[len(b"*%d\r\n" % len(fields)) :],
-            decoders,
-            entity_key_encoder(tuple(view.join_keys)),
-        )
-        return self._specs.put((view, features), spec)
-
-    @staticmethod
-    def _write_command(head: list[bytes], keys: list[bytes], event_ts: list[int],
-                       columns: list[list[bytes | None]]) -> bytes:
-        """One call of the write script for the rows of ``keys`` (their event times and
-        per feature their encoded values), packed."""
-        args = [b"EVALSHA", _WRITE_SHA, b"%d" % len(keys), *keys, *head]
-        rows = zip(*columns) if columns else [()] * len(keys)
-        all_present = b"1" * len(columns)
-        for ts, row in zip(event_ts, rows):
-            if None in row:
-                args += (b"%d" % ts, bytes(48 if v is None else 49 for v in row), *(v or b"" for v in row))
-            else:
-                args += (b"%d" % ts, all_present, *row)
-        return pack(args)
+        return self._specs.put((view, features), read_spec(view, features))
 
     def _cluster_delete(self, pattern: bytes, prefix: bytes) -> None:
         """``delete_view`` on a cluster: SCAN each primary, one script call per slot."""
@@ -350,7 +254,7 @@ class RedisOnlineStore:
                         by_slot.setdefault(key_slot(key), []).append(key)
                     if by_slot:
                         self._router.call(list(by_slot), [
-                            pack([b"EVALSHA", _DELETE_SHA, b"%d" % len(ks), *ks, prefix]) for ks in by_slot.values()],
+                            delete_command(ks, prefix) for ks in by_slot.values()],
                             self._what)
                     if cursor == b"0":
                         break
@@ -362,7 +266,7 @@ class RedisOnlineStore:
         connection; reloads the Lua scripts once if Redis forgot them (e.g. after a
         restart). Every error becomes StoreUnavailableError naming the URL."""
         try:
-            return _SCRIPTS.run(self._round_trip, commands)
+            return SCRIPTS.run(self._round_trip, commands)
         except REDIS_ERRORS as exc:
             raise unavailable(exc, self._what) from None
 
@@ -386,18 +290,3 @@ class RedisOnlineStore:
             finally:
                 self._pool.release(conn)
 
-
-def _check_taggable(view: OnlineView) -> None:
-    """A hash tag is the entity key up to its first '}' byte, which 125 join keys would start with."""
-    if len(view.join_keys) == ord("}"):
-        raise DefinitionError(f"view {view.name!r} has 125 join keys, which Redis Cluster keys cannot hold; "
-                              "use fewer join keys")
-
-
-def _fields(view: OnlineView, features: Sequence[str]) -> tuple[bytes, ...]:
-    """The view's @ts field, then the given features' fields (see the module docstring)."""
-    for name in (view.name, *features):
-        if ":" in name or "@" in name:
-            raise DefinitionError(f"name {name!r} cannot be stored in Redis: it may not contain ':' or '@'")
-    view_prefix = view.name + ":"
-    return ((view_prefix + "@ts").encode(), *((view_prefix + f).encode() for f in features))
