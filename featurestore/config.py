@@ -52,7 +52,7 @@ Environment variables win over the file (a deployment points the same repo elsew
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Mapping
@@ -305,6 +305,8 @@ def _online(raw: Any, repo: Path, file: Path, env: Mapping[str, str]) -> OnlineS
 def _serving(raw: Any, file: Path, env: Mapping[str, str]) -> ServingConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{file}: 'serving' must be a mapping")
+    # A misspelt key (api_key) must not leave writes open while the file looks protected.
+    check_known_keys(raw, {f.name for f in fields(ServingConfig)}, f"{file}: serving")
     keys = raw.get("api_keys") or []
     if env.get("FEATURESTORE_API_KEYS"):
         keys = [k.strip() for k in env["FEATURESTORE_API_KEYS"].split(",") if k.strip()]

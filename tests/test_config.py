@@ -74,6 +74,7 @@ def test_feast_style_registry_mapping_and_feast_only_settings_are_accepted(tmp_p
     ("project: demo\nonline_stor:\n  type: redis\n", "unknown setting 'online_stor'; did you mean 'online_store'"),
     ("project: demo\nserving:\n  auth_reads: 'false'\n", "auth_reads must be true or false"),
     ("project: demo\nregistry:\n  registry_type: snowflake\n", "'registry' must be a path"),
+    ("project: demo\nserving:\n  api_key: [secret]\n", "serving: unknown setting.s. api_key; known: api_keys"),
 ])
 def test_typos_and_wrong_kinds_of_value_are_named(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message):
