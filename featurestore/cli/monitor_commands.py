@@ -16,7 +16,7 @@ from featurestore.cli.model_commands import table
 __all__ = ["monitor"]
 
 
-@cli.group(short_help="Drift and skew monitors of models: run, history, report.")
+@cli.group(short_help="Drift and skew monitors: run, history, report.")
 def monitor() -> None:
     """Judge the served rows of a model against its training set (drift) and against the
     features recomputed offline (skew). MODEL is name/3, name@alias or name (its
@@ -62,7 +62,7 @@ def history(repo: Path, model: str | None, limit: int, as_json: bool) -> None:
         click.echo("No monitor runs yet: `featurestore monitor run MODEL` runs one.")
         return
     table([[f"{r.model}/{r.version}", str(r.run), r.trigger, f"{r.start:%Y-%m-%d %H:%M} .. {r.end:%Y-%m-%d %H:%M}",
-            str(r.rows), r.status, _drifted(r), "yes" if r.dataset_drift else "no"] for r in results],
+            str(r.rows), r.status, _drifted(r), _dataset_drift(r)] for r in results],
           ["VERSION", "RUN", "TRIGGER", "WINDOW (UTC)", "ROWS", "STATUS", "DRIFTED", "DATASET DRIFT"])
 
 
@@ -82,6 +82,13 @@ def report(repo: Path, model: str, out: Path) -> None:
     click.echo(f"wrote {out}")
 
 
+def _dataset_drift(result) -> str:
+    # A run with too few rows judged nothing: "no" would read as a clean bill of health.
+    if result.status == "not_enough_data":
+        return "-"
+    return "yes" if result.dataset_drift else "no"
+
+
 def _drifted(result) -> str:
     names = [d["feature"] for d in result.drift if d["drifted"]]
     return ", ".join(names) if names else "-"
@@ -90,13 +97,16 @@ def _drifted(result) -> str:
 def _print_result(result) -> None:
     click.echo(f"{result.model}/{result.version}: {result.rows} row(s) served {result.start:%Y-%m-%d %H:%M} .. "
                f"{result.end:%Y-%m-%d %H:%M} UTC (run {result.run})")
-    table([[d["feature"], d["method"], "-" if d["statistic"] is None else f"{d['statistic']:.4g}",
-            f"{d['threshold']:g}", "not enough data" if d["status"] == "not_enough_data" else
-            ("DRIFT" if d["drifted"] else "ok"), f"{d['current_null_rate']:.1%}", f"{d['outside_training']:.1%}"]
-           for d in result.drift],
-          ["FEATURE", "METHOD", "STATISTIC", "THRESHOLD", "VERDICT", "NULLS", "OUTSIDE TRAINING"])
-    click.echo(f"dataset drift: {'yes' if result.dataset_drift else 'no'} "
-               f"({result.drifted_share:.0%} of the features drifted)")
+    if result.drift:
+        table([[d["feature"], d["method"], "-" if d["statistic"] is None else f"{d['statistic']:.4g}",
+                f"{d['threshold']:g}", "not enough data" if d["status"] == "not_enough_data" else
+                ("DRIFT" if d["drifted"] else "ok"), f"{d['current_null_rate']:.1%}", f"{d['outside_training']:.1%}"]
+               for d in result.drift],
+              ["FEATURE", "METHOD", "STATISTIC", "THRESHOLD", "VERDICT", "NULLS", "OUTSIDE TRAINING"])
+    if result.status == "not_enough_data":
+        click.echo("dataset drift: not judged (too few served rows in the window; docs/monitoring.md#drift)")
+    else:
+        click.echo(f"dataset drift: {_dataset_drift(result)} ({result.drifted_share:.0%} of the features drifted)")
     if result.skew:
         table([[s["feature"], f"{s['mismatch_ratio']:.2%}", str(s["compared"])] for s in result.skew],
               ["FEATURE", "SKEW MISMATCH", "COMPARED"])

@@ -188,7 +188,8 @@ def datasets_delete(repo: Path, name: str) -> None:
 @cli.command(short_help="Run the whole loop on a demo repo.")
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 def quickstart(directory: Path | None) -> None:
-    """Create a demo repo, apply it, and print a training set and an online lookup.
+    """Create a demo repo, apply it, print a training set and an online lookup, then train,
+    register and score its model.
 
     The repo goes into DIRECTORY (new or empty), or a new temporary folder.
     """

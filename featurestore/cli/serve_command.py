@@ -139,7 +139,7 @@ def start_flight(repo: Path, host: str | None, port: int | None) -> FlightThread
     return FlightThread(server, store)
 
 
-@cli.command(short_help="Serve features, push and materialize over HTTP.")
+@cli.command(short_help="Serve features, predictions and push over HTTP.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0: all).")
 @click.option("--port", "-p", default=6566, show_default=True, type=click.IntRange(0, 65535),
               help="Port (6566 as feast serve).")
@@ -157,7 +157,7 @@ def start_flight(repo: Path, host: str | None, port: int | None) -> FlightThread
 @pass_repo
 def serve(repo: Path, host: str, port: int, workers: int, log_level: str, access_log: bool,
           watch_interval: float, flight_port: int | None) -> None:
-    """Serve online features, push and materialization over HTTP (Feast-compatible).
+    """Serve online features, predictions, push and materialization over HTTP (Feast-compatible).
 
     Run it from the repo folder (or pass --repo before `serve`). Endpoints and examples:
     docs/http-api.md; interactive API docs at /docs once it runs.

@@ -79,7 +79,7 @@ def check_data(block: Block, repo: Path) -> None:
 
 
 _CONFIG_KEYS = {"project", "registry", "offline_store", "online_store", "artifacts", "serving", "limits",
-                "scheduler", "streaming"}
+                "scheduler", "streaming", "flight", "monitoring", "serving_log"}
 
 
 def _load_into(repo: Path, fragment: dict) -> None:

@@ -74,6 +74,16 @@ def test_history_table_and_report_file(logged, tmp_path):
     assert page.startswith("<!DOCTYPE html>") and page.count("<svg") == len(FEATURES) + 1
 
 
+def test_a_window_with_too_few_rows_is_not_judged_rather_than_called_clean(logged):
+    start = NOW + timedelta(days=30)
+    out = run(logged.repo_path, "run", "driver_model", "--start", start.isoformat(), "--end",
+              (start + timedelta(hours=1)).isoformat()).stdout
+    assert "0 row(s) served" in out and "dataset drift: not judged" in out and "dataset drift: no " not in out
+    assert "FEATURE" not in out  # no table of no features
+    newest = run(logged.repo_path, "history", "driver_model", "-n", "1").stdout.splitlines()[-1].split()
+    assert newest[-3:] == ["not_enough_data", "-", "-"]
+
+
 def test_bad_input_is_one_error_line(logged):
     for args, words in [(("run", "nosuch"), "unknown model 'nosuch'"),
                         (("run", "driver_model", "--start", "2024-05-02", "--end", "2024-05-01"), "must be before"),
