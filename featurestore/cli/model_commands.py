@@ -212,7 +212,7 @@ def models_history(repo: Path, name: str, alias: str, as_json: bool) -> None:
 @click.argument("uri")
 @pass_repo
 def models_archive(repo: Path, uri: str) -> None:
-    """Archive a version (refused while an alias points at it)."""
+    """Archive a version (refused while an alias or a rollout uses it)."""
     with open_store(repo) as store:
         version = store.models.archive(uri)
         click.echo(f"Archived {version.uri}.")

@@ -9,12 +9,13 @@ from pathlib import Path
 import click
 
 from featurestore.cli.group import cli, open_store, pass_repo, unknown
+from featurestore.serialization import DEFINITION_KINDS
 
 __all__ = ["KINDS", "print_changes"]
 
 #: What the registry keeps, as `featurestore registry` spells it.
-KINDS = ("entity", "data_source", "feature_view", "feature_service", "saved_dataset", "model", "model_version",
-         "model_alias", "rollout")
+KINDS = ("entity", "data_source", "feature_view", "on_demand_feature_view", "feature_service", "saved_dataset",
+         "model", "model_version", "model_alias", "rollout", "monitor_run")
 
 
 @cli.command(short_help="Create an example feature repo.")
@@ -93,8 +94,9 @@ _KINDS = click.Choice(KINDS)
 def registry_show(repo: Path, kind: str | None, name: str | None) -> None:
     """List current objects (of one KIND), or show one object's spec as JSON (KIND NAME).
 
-    KIND is entity, data_source, feature_view, feature_service, saved_dataset, model,
-    model_version (NAME: model/3) or model_alias (NAME: model@alias).
+    KIND is entity, data_source, feature_view, on_demand_feature_view, feature_service,
+    saved_dataset, model, model_version (NAME: model/3), model_alias (NAME: model@alias),
+    rollout (NAME: the model) or monitor_run.
     """
     with open_store(repo) as store:
         if kind and name:
@@ -106,8 +108,10 @@ def registry_show(repo: Path, kind: str | None, name: str | None) -> None:
             return
         objects = store.registry.list(store.project, kind)
         if not objects:
-            click.echo(f"No {kind.replace('_', ' ') + 's' if kind else 'objects'} in project "
-                       f"{store.project!r}; run `featurestore apply` to register the repo's definitions.")
+            # Only definitions come from apply; models, rollouts and runs come from their own commands.
+            hint = "; run `featurestore apply` to register the repo's definitions" \
+                if kind in (None, *DEFINITION_KINDS) else ""
+            click.echo(f"No {f'{kind} objects' if kind else 'objects'} in project {store.project!r}{hint}.")
         for obj in objects:
             click.echo(f"{obj.kind:16} {obj.name:32} v{obj.version}  {obj.created_at:%Y-%m-%d %H:%M:%S}")
 
@@ -123,8 +127,9 @@ def _unknown_object(store, kind: str, name: str):
 def registry_history(repo: Path, kind: str, name: str) -> None:
     """Every version of one object, oldest first (removed ones too).
 
-    KIND is entity, data_source, feature_view, feature_service, saved_dataset, model,
-    model_version (NAME: model/3) or model_alias (NAME: model@alias).
+    KIND is entity, data_source, feature_view, on_demand_feature_view, feature_service,
+    saved_dataset, model, model_version (NAME: model/3), model_alias (NAME: model@alias),
+    rollout (NAME: the model) or monitor_run.
     """
     with open_store(repo) as store:
         versions = store.registry.history(store.project, kind, name)
@@ -144,8 +149,9 @@ def registry_history(repo: Path, kind: str, name: str) -> None:
 def registry_lineage(repo: Path, kind: str, name: str, direction: str) -> None:
     """What an object reads from (upstream) and what reads from it (downstream), transitively.
 
-    KIND is entity, data_source, feature_view, feature_service, saved_dataset, model,
-    model_version (NAME: model/3) or model_alias (NAME: model@alias).
+    KIND is entity, data_source, feature_view, on_demand_feature_view, feature_service,
+    saved_dataset, model, model_version (NAME: model/3), model_alias (NAME: model@alias),
+    rollout (NAME: the model) or monitor_run.
     """
     with open_store(repo) as store:
         if store.registry.get(store.project, kind, name) is None:

@@ -9,7 +9,7 @@ The rules kept here:
 - an alias moves in one transaction that checks its target is a ready version, and every
   move (or deletion) is a new registry version of the alias: its history is the move log;
 - a version cannot be archived while an object of an ``ARCHIVE_BLOCKERS`` kind (an
-  alias today) depends on it.
+  alias or a rollout) depends on it.
 """
 
 from __future__ import annotations

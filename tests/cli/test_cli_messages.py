@@ -108,6 +108,19 @@ def test_registry_commands_refuse_unknown_names_instead_of_printing_nothing(repo
     assert "Invalid value for 'KIND'" in invoke("-r", repo, "registry", "history", "view", "x").stderr
 
 
+def test_every_registry_kind_can_be_listed_and_only_definitions_point_at_apply(tmp_path):
+    from featurestore.serialization import DEFINITION_KINDS
+
+    path = tmp_path / "r"
+    invoke("init", path)  # not applied: every kind is empty
+    for kind in repo_commands.KINDS:
+        out = invoke("-r", path, "registry", "show", kind).output
+        assert out.startswith(f"No {kind} objects in project 'r'"), out
+        assert ("featurestore apply" in out) == (kind in DEFINITION_KINDS), out
+    assert set(DEFINITION_KINDS) < set(repo_commands.KINDS)
+    assert {"rollout", "monitor_run", "on_demand_feature_view"} < set(repo_commands.KINDS)
+
+
 def test_registry_history_marks_only_the_newest_version_current(tmp_path):
     path = tmp_path / "r"
     invoke("init", path)
