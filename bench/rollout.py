@@ -15,6 +15,15 @@ load in alternating rounds (bench/harness.py: ``compare``): p99 latency at concu
 requests/s at concurrency 16. Prints one JSON object with every run and the medians of
 the ratios shadowed / plain. Target (issue 13): the caller's p99 grows at most 5% in
 shadow mode (``c1_p99_ratio`` <= 1.05).
+
+On shared cores the wall-clock tail is mostly other processes' doing, so each run also
+takes a CPU view (``cpu``, single worker only), in alternating rounds at concurrency 1:
+the server process's CPU per request (``server_ms``; its Python threads share one
+interpreter lock, so what a shadow spends here the requests may wait for) and its child
+processes' (``children_ms``: the process that calls the shadow candidates), from
+/proc, as the difference shadowed - plain (``shadow_server_ms``, ``shadow_children_ms``);
+and the p90 latency of those rounds (``p90_ratio``: a shadow batch every 20 ms meets
+about one request in ten at concurrency 1, and p90 is less at other processes' mercy).
 """
 
 from __future__ import annotations
@@ -28,12 +37,16 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE] + [str(_HERE)]
 
 import argparse  # noqa: E402
+import asyncio  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
+import time  # noqa: E402
 
-from harness import DRIVERS, REFS, add_load_options, answer, compare, free_port, post, serve_ours, serving_repo, stop  # noqa: E402
+from harness import (  # noqa: E402
+    DRIVERS, REFS, add_load_options, answer, compare, free_port, load, post, serve_ours, serving_repo, stop,
+)
 
 PLAIN, SHADOWED = "bench_plain", "bench_shadowed"
 MAX_P99_RATIO = 1.05
@@ -63,8 +76,6 @@ def register(repo: Path, env: dict) -> None:
 
 def shadow_scored(port: int) -> None:
     """Exit unless the server scores bench_shadowed's candidate (else the bench is moot)."""
-    import time
-
     import httpx
 
     series = f'featurestore_predictions_total{{model="{SHADOWED}",status="ok",variant="shadow",version="2"}}'
@@ -74,6 +85,47 @@ def shadow_scored(port: int) -> None:
             return
         time.sleep(0.2)
     sys.exit("the server did not score the shadow candidate")
+
+
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(CPU seconds of process ``pid``, of its child processes alive now), user + system."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def of(p: int) -> float:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited meanwhile
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    children = [int(c) for t in Path(f"/proc/{pid}/task").iterdir()
+                for c in (t / "children").read_text().split()]
+    return of(pid), sum(of(c) for c in children)
+
+
+def cpu_view(targets: dict, pid: int, rounds: int, requests: int) -> dict:
+    """CPU milliseconds per request of the server process and of its children, per target,
+    at concurrency 1 in ``rounds`` alternating rounds of ``requests`` each."""
+    spent = {name: [0.0, 0.0, []] for name in targets}
+    for round_ in range(rounds):
+        for name in (list(targets) if round_ % 2 == 0 else list(reversed(targets))):
+            port, request = targets[name]
+            before = cpu_seconds(pid)
+            latencies, _ = asyncio.run(load(port, request, 1, requests, 60))
+            time.sleep(0.05)  # the last shadow batch (a 20 ms window) is scored within this round
+            after = cpu_seconds(pid)
+            spent[name][0] += after[0] - before[0]
+            spent[name][1] += after[1] - before[1]
+            spent[name][2] += latencies
+    out = {}
+    for name, (s, c, latencies) in spent.items():
+        n, q = len(latencies), statistics.quantiles(latencies, n=100, method="inclusive")
+        out[name] = {"server_ms": round(1000 * s / n, 4), "children_ms": round(1000 * c / n, 4), "requests": n,
+                     "p50_ms": round(q[49] * 1000, 3), "p90_ms": round(q[89] * 1000, 3)}
+    out["p90_ratio"] = round(out["shadowed"]["p90_ms"] / out["plain"]["p90_ms"], 3)
+    out["shadow_server_ms"] = round(out["shadowed"]["server_ms"] - out["plain"]["server_ms"], 4)
+    out["shadow_children_ms"] = round(out["shadowed"]["children_ms"] - out["plain"]["children_ms"], 4)
+    return out
 
 
 def main() -> None:
@@ -98,6 +150,8 @@ def main() -> None:
                 runs = []
                 for _ in range(args.runs):
                     both = compare(targets, args)
+                    if workers == 1:
+                        both["cpu"] = cpu_view(targets, server.pid, args.rounds, args.c1_requests // args.rounds)
                     runs.append({**both,
                                  "c1_p99_ratio": round(both["shadowed"]["c1_p99_ms"] / both["plain"]["c1_p99_ms"], 3),
                                  "c1_p50_ratio": round(both["shadowed"]["c1_p50_ms"] / both["plain"]["c1_p50_ms"], 3),
@@ -106,6 +160,10 @@ def main() -> None:
                 stop(server)
             medians = {key: round(statistics.median(r[key] for r in runs), 3)
                        for key in ("c1_p99_ratio", "c1_p50_ratio", "c16_rps_ratio")}
+            if workers == 1:
+                for key in ("shadow_server_ms", "shadow_children_ms", "p90_ratio"):
+                    medians[key] = round(statistics.median(r["cpu"][key] for r in runs), 4)
+                medians["plain_server_ms"] = round(statistics.median(r["cpu"]["plain"]["server_ms"] for r in runs), 4)
             for name in ("plain", "shadowed"):
                 for key in ("c1_p50_ms", "c1_p99_ms", "c16_rps", "c16_p99_ms"):
                     medians[f"{name}_{key}"] = statistics.median(r[name][key] for r in runs)

@@ -3,11 +3,16 @@ the request path, and its answer is logged, never returned (docs/rollouts.md).
 
 Nothing on the request path waits for the candidate. The request puts one job on a
 bounded queue after its answer is built (a few microseconds); a thread of the shadow's
-own calls the candidate's model and hands its answer on (``serving.finished``: the
+own gathers the jobs, has the candidate called in a process of its own
+(``featurestore.models.process``) and hands each answer on (``serving.finished``: the
 serving log, variant ``shadow``, the same request id). So:
 
-- the candidate never runs on the event loop nor on the runner threads that answer
-  requests: a slow or hung candidate delays only later shadow scorings;
+- the candidate never runs on the event loop, on the runner threads that answer
+  requests, nor under this process's interpreter lock: a model call holds that lock for
+  most of its time (scikit-learn validates its input in Python), and the requests of a
+  busy server would wait for it, one in every batch. Here the lock is held only to stack
+  the batch's input tables, send them down a pipe and log the answers, one job at a time
+  (released in between); a slow or hung candidate delays only later shadow scorings;
 - a candidate that reads what stable read (the same features and inputs, the usual case
   for a retrained model) is given stable's input table: no second online read. One that
   reads other features has them read first, on the event loop like any read, in a task
@@ -16,15 +21,14 @@ serving log, variant ``shadow``, the same request id). So:
   and counted as ``featurestore_predictions_total{variant="shadow",status="dropped"}``;
 - the thread scores the jobs that arrived within ``BATCH_WINDOW`` in one model call per
   candidate (their input tables stacked), since a model's fixed cost per call dominates
-  a row or two: scikit-learn spends most of a millisecond validating its input, and
-  holds the GIL meanwhile, which is what a busy server's requests would otherwise wait
-  for once per request. A batch the model fails is scored again job by job, so a
-  failure stays with the request that caused it;
+  a row or two (scikit-learn spends most of a millisecond validating its input). A batch
+  the model raised on is scored again job by job, so a failure stays with the request
+  that caused it;
 - the logged ``latency_ms`` is what the request would have taken with the candidate:
-  stable's time up to its model call, plus the candidate's call (its batch's: never
-  less than the request's own would have been), and its own read. A call that took
-  longer than the model's timeout is logged as ``timeout``, as the request would have
-  been answered.
+  stable's time up to its model call, plus the candidate's call (its batch's, as timed in
+  the model process: never less than the request's own would have been), and its own
+  read. A call that took longer than the model's timeout is logged as ``timeout``, as
+  the request would have been answered.
 """
 
 from __future__ import annotations
@@ -35,12 +39,16 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pyarrow as pa
 
+from featurestore.config import RepoConfig
 from featurestore.models.inputs import InputSpec
+from featurestore.models.process import ModelCallFailed, ModelProcess
 from featurestore.online.read import OnlineResponse, ReadPlan
+from featurestore.store import FeatureStore
 from serving.finished import FinishedPrediction, prediction_finished
 from serving.model_cache import ServedModel
 
@@ -78,11 +86,13 @@ def same_inputs(a: InputSpec, b: InputSpec) -> bool:
 
 
 class ShadowScorer:
-    """The bounded queue of shadow jobs and the thread that scores them."""
+    """The bounded queue of shadow jobs, the thread that batches them and the process
+    (``featurestore.models.process``) that calls the candidates."""
 
-    def __init__(self, sinks: Sequence, max_pending: int = MAX_PENDING):
+    def __init__(self, sinks: Sequence, config: RepoConfig, max_pending: int = MAX_PENDING):
         self.sinks = sinks
         self._queue: queue.Queue = queue.Queue(max_pending)
+        self._models = ModelProcess(partial(FeatureStore, config=config))
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -98,7 +108,8 @@ class ShadowScorer:
         return True
 
     def stop(self) -> None:
-        """Let the thread finish the jobs queued, then exit (nothing waits for it)."""
+        """Let the thread finish the jobs queued, then exit with the model process (nothing
+        waits for it)."""
         with self._lock:
             if self._thread is not None:
                 self._queue.put(None)
@@ -111,46 +122,51 @@ class ShadowScorer:
                 self._thread.start()
 
     def _run(self) -> None:
-        while (first := self._queue.get()) is not None:
-            time.sleep(BATCH_WINDOW)  # the GIL is the requests' meanwhile
-            jobs, stopping = [first], False
-            while not stopping and len(jobs) < MAX_PENDING:
-                try:
-                    job = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                stopping = job is None
-                if not stopping:
-                    jobs.append(job)
-            for batch in _batches(jobs):
-                try:
-                    self.score(batch)
-                except Exception:  # never lose the thread to one batch
-                    log.exception("shadow scoring of %d request(s) failed", len(batch))
-            if stopping:
-                return
+        try:
+            while (first := self._queue.get()) is not None:
+                time.sleep(BATCH_WINDOW)  # the GIL is the requests' meanwhile
+                jobs, stopping = [first], False
+                while not stopping and len(jobs) < MAX_PENDING:
+                    try:
+                        job = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    stopping = job is None
+                    if not stopping:
+                        jobs.append(job)
+                for batch in _batches(jobs):
+                    try:
+                        self.score(batch)
+                    except Exception:  # never lose the thread to one batch
+                        log.exception("shadow scoring of %d request(s) failed", len(batch))
+                if stopping:
+                    return
+        finally:
+            self._models.close()
 
     def score(self, jobs: list[ShadowJob]) -> None:
-        """Call the candidate on ``jobs`` (one candidate's) in one call and hand each answer
-        on; a call that fails is made again per job, in the calling thread."""
+        """Call the candidate on ``jobs`` (one candidate's) in one call in the model process
+        and hand each answer on; a batch the model raised on is scored again job by job."""
         served = jobs[0].served
         began = time.perf_counter()
+        table = jobs[0].inputs if len(jobs) == 1 else pa.concat_tables([job.inputs for job in jobs])
         try:
-            table = jobs[0].inputs if len(jobs) == 1 else pa.concat_tables([job.inputs for job in jobs])
-            predictions = served.loaded.predictor.predict(table)
+            predictions, took = self._models.predict(served.version.uri, table)
             if not isinstance(predictions, list) or len(predictions) != table.num_rows:
-                raise TypeError(f"it returned {len(predictions) if isinstance(predictions, list) else 'no list'} "
-                                f"for {table.num_rows} rows")
-        except Exception as exc:  # the callers have stable's answers; the log has the failure
-            if len(jobs) > 1:
+                raise ModelCallFailed(f"it returned {len(predictions) if isinstance(predictions, list) else 'no list'}"
+                                      f" for {table.num_rows} rows", loaded=True)
+        except ModelCallFailed as exc:  # the callers have stable's answers; the log has the failure
+            if len(jobs) > 1 and exc.loaded:
                 for job in jobs:
                     self.score([job])
                 return
-            log.info("shadow %s failed on request %s: %s: %s", served.version.uri, jobs[0].request_id,
-                     type(exc).__name__, exc)
-            self._finish(jobs[0], [None] * jobs[0].inputs.num_rows, "model_error", time.perf_counter() - began)
+            log.info("shadow %s failed on %d request(s) (%s...): %s", served.version.uri, len(jobs),
+                     jobs[0].request_id, exc)
+            took = time.perf_counter() - began
+            for job in jobs:
+                self._finish(job, [None] * job.inputs.num_rows, "model_error", took)
             return
-        took, start = time.perf_counter() - began, 0
+        start = 0
         for job in jobs:
             n = job.inputs.num_rows
             answered = predictions[start:start + n]
@@ -161,6 +177,9 @@ class ShadowScorer:
                 self._finish(job, answered, "ok", took)
 
     def _finish(self, job: ShadowJob, predictions: list, status: str, took: float) -> None:
+        # Logging a batch's answers back to back would hold the GIL for as long as a model
+        # call did: between jobs it is released, and a request waiting for it takes it.
+        time.sleep(0)
         served = job.served
         served.count(status, SHADOW)
         version = served.version

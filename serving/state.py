@@ -115,7 +115,7 @@ class ServingState:
         self.runner = ModelRunner()
         # Callables taking each serving.finished.FinishedPrediction: the serving log's first.
         self.prediction_sinks: list = [self._log_prediction]
-        self.shadows = ShadowScorer(self.prediction_sinks)
+        self.shadows = ShadowScorer(self.prediction_sinks, store.config)
 
     # -- lifecycle ---------------------------------------------------------------------
 

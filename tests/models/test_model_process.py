@@ -1,0 +1,70 @@
+"""``ModelProcess``: versions loaded by URI from the registry and called in a process of
+their own; a model that raises, one that cannot be loaded and one that kills the process
+each fail only their call, and the next call is answered."""
+
+from __future__ import annotations
+
+import os
+from functools import partial
+
+import pyarrow as pa
+import pytest
+
+from featurestore.models.process import ModelCallFailed, ModelProcess
+from featurestore.scaffold import init_repo
+from featurestore.store import FeatureStore
+
+MODELS = '''
+import os
+
+
+class Scaled:
+    def __init__(self, factor=1.0, fail=False, die=False):
+        self.factor, self.fail, self.die = factor, fail, die
+
+    def predict(self, features):
+        if self.die:
+            os._exit(3)
+        if self.fail:
+            raise ValueError("no prediction for these rows")
+        return [v * self.factor for v in features.column("conv_rate").to_pylist()]
+'''
+
+
+@pytest.fixture
+def store(tmp_path):
+    repo = init_repo(tmp_path / "repo", project="model_process")
+    (repo / "process_models.py").write_text(MODELS)
+    with FeatureStore(repo) as store:
+        store.apply()
+        for name, params in (("double", {"factor": 2.0}), ("raises", {"fail": True}), ("dies", {"die": True})):
+            store.models.register(name, "process_models:Scaled", flavor="python",
+                                  features=["driver_hourly_stats:conv_rate"], output=("prediction", "Float64"),
+                                  flavor_options={"params": params})
+        yield store
+
+
+def test_a_model_process_calls_versions_by_uri_and_outlives_their_failures(store):
+    rows = pa.table({"conv_rate": pa.array([0.5, 0.25, None], pa.float64())}).slice(0, 2)
+    models = ModelProcess(partial(FeatureStore, config=store.config))
+    try:
+        predictions, seconds = models.predict("double/1", rows)
+        assert predictions == [1.0, 0.5] and seconds >= 0
+        pid = models._process.pid
+        assert pid != os.getpid()
+
+        with pytest.raises(ModelCallFailed, match="no prediction for these rows") as raised:
+            models.predict("raises/1", rows)
+        assert raised.value.loaded  # the model's own failure: its rows may be tried one by one
+        with pytest.raises(ModelCallFailed, match="double/7 cannot be loaded") as raised:
+            models.predict("double/7", rows)
+        assert not raised.value.loaded
+        assert models._process.pid == pid  # neither took the process down
+
+        with pytest.raises(ModelCallFailed, match="died while calling dies/1"):
+            models.predict("dies/1", rows)
+        assert models.predict("double/1", rows)[0] == [1.0, 0.5]  # in a new process
+        assert models._process.pid != pid
+    finally:
+        models.close()
+    assert models._process is None
