@@ -1,8 +1,12 @@
 """Real traffic for rollout tests on the prediction server: a model with two versions of
-``served_models:Noisy``, requests per entity id, and waits for the server to route by the
-rollout and for the serving log to hold what was sent."""
+``served_models:Noisy``, requests per entity id (one by one, or many at once over several
+connections), and waits for the server to route by the rollout and for the serving log to
+hold what was sent."""
 
 from __future__ import annotations
+
+import asyncio
+import json
 
 import pyarrow.compute as pc
 
@@ -11,7 +15,7 @@ from featurestore.models.routing import bucket, to_candidate
 from .prediction_server import PredictionServer
 from .served import wait_for
 
-__all__ = ["balanced_ids", "register_pair", "send", "wait_logged", "wait_routed"]
+__all__ = ["balanced_ids", "predict_many", "register_pair", "send", "wait_logged", "wait_routed"]
 
 REF = ["driver_hourly_stats:conv_rate"]
 
@@ -39,6 +43,32 @@ def send(served: PredictionServer, name: str, ids: list[int], tag: str) -> dict:
     """One request per id (request id ``name-tag-i``): the answers by id."""
     return {i: served.client.post(f"/predict/{name}", json={"entities": {"driver_id": [i]}},
                                   headers={"X-Request-ID": f"{name}-{tag}-{i}"}) for i in ids}
+
+
+def predict_many(port: int, name: str, ids: list[int], connections: int = 16) -> dict[int, dict]:
+    """One ``/predict/{name}`` request per id, sent over ``connections`` kept-alive
+    connections at once (raw HTTP/1.1: a client library's own cost would dominate
+    thousands of small requests): the answers (status ``code`` and JSON ``body``) by id."""
+    async def connection(todo: list[int], answers: dict) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            for i in todo:
+                payload = json.dumps({"entities": {"driver_id": [i]}}).encode()
+                writer.write(f"POST /predict/{name} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
+                             f"\r\nContent-Length: {len(payload)}\r\n\r\n".encode() + payload)
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(int(line[15:]) for line in head.split(b"\r\n")
+                              if line[:15].lower() == b"content-length:")
+                answers[i] = {"code": int(head[9:12]), "body": json.loads(await reader.readexactly(length))}
+        finally:
+            writer.close()
+
+    async def every() -> dict:
+        answers: dict[int, dict] = {}
+        await asyncio.gather(*(connection(ids[c::connections], answers) for c in range(connections)))
+        return answers
+
+    return asyncio.run(every())
 
 
 def wait_routed(served: PredictionServer, name: str, weight: int, low: int = 0) -> None:

@@ -1,8 +1,13 @@
 """Rollouts in ``/predict`` on a real server and Redis: the canary split by entity key (the
-answer names its variant), a weight change seen within the watch tick, and shadow answers
-logged but never returned."""
+answer names its variant), a weight change seen within the watch tick, shadow answers
+logged but never returned, and shadow jobs beyond the queue dropped and counted."""
 
 from __future__ import annotations
+
+import re
+import time
+from contextlib import contextmanager
+from pathlib import Path
 
 import pyarrow.compute as pc
 
@@ -71,30 +76,39 @@ def _logged(store, request_id: str, variant: str):
     return logs.filter(pc.and_(pc.equal(logs["request_id"], request_id), pc.equal(logs["variant"], variant)))
 
 
-def test_no_request_waits_for_a_shadow_candidate(prediction_server, tmp_path):
-    """While the shadow candidate cannot answer at all, every request is answered by stable;
-    the shadow answers reach the log once it can."""
-    from .rollout_traffic import register_pair, send
+@contextmanager
+def held_shadow(served: PredictionServer, name: str, hold: Path):
+    """A shadow rollout of ``name`` at 100% whose candidate waits while ``hold`` exists,
+    followed by the server; yields the store, rolls back on exit."""
+    from .rollout_traffic import register_pair
 
-    hold = tmp_path / "hold"
     hold.touch()
-    name = "held_shadow"
-    with prediction_server.store() as store:
+    with served.store() as store:
         register_pair(store, name, candidate={"seed": 2, "hold": str(hold)}, stable={"seed": 1})
         store.models.rollouts.start(name, 2, mode="shadow", step_weight=100, max_weight=100)
         try:
             followed = f'featurestore_rollout_weight{{model="{name}"}} 100.0'
-            wait_for(lambda: followed in prediction_server.client.get("/metrics").text,
+            wait_for(lambda: followed in served.client.get("/metrics").text,
                      "the server to follow the shadow rollout", 20)
-            answers = send(prediction_server, name, list(range(20)), "held")  # 20 > the runner's threads
-            assert {(a.status_code, a.json()["variant"], a.json()["version"]) for a in answers.values()} == {
-                (200, "stable", 1)}
-            assert _shadow_rows(store, name) == 0  # the candidate has answered none of them
-            hold.unlink()
-            wait_for(lambda: _shadow_rows(store, name) >= 20, "the shadow answers in the log", 30)
+            yield store
         finally:
             hold.unlink(missing_ok=True)
             store.models.rollouts.rollback(name, reason="test over")
+
+
+def test_no_request_waits_for_a_shadow_candidate(prediction_server, tmp_path):
+    """While the shadow candidate cannot answer at all, every request is answered by stable;
+    the shadow answers reach the log once it can."""
+    from .rollout_traffic import send
+
+    hold, name = tmp_path / "hold", "held_shadow"
+    with held_shadow(prediction_server, name, hold) as store:
+        answers = send(prediction_server, name, list(range(20)), "held")  # 20 > the runner's threads
+        assert {(a.status_code, a.json()["variant"], a.json()["version"]) for a in answers.values()} == {
+            (200, "stable", 1)}
+        assert _shadow_rows(store, name) == 0  # the candidate has answered none of them
+        hold.unlink()
+        wait_for(lambda: _shadow_rows(store, name) >= 20, "the shadow answers in the log", 30)
 
 
 def _shadow_rows(store, name: str) -> int:
@@ -102,3 +116,33 @@ def _shadow_rows(store, name: str) -> int:
     if logs.num_rows == 0:
         return 0
     return pc.sum(pc.equal(logs["variant"], "shadow")).as_py()
+
+
+def test_shadow_jobs_beyond_the_queue_are_dropped_and_counted_while_every_caller_is_answered(
+        prediction_server, tmp_path):
+    """With the candidate held, the shadow thread waits on its first job and the queue fills
+    (MAX_PENDING jobs): every request beyond that is answered by stable and its shadow job
+    dropped and counted; the queued ones are scored once the candidate answers."""
+    from serving.shadow import MAX_PENDING
+
+    from .rollout_traffic import predict_many
+
+    hold, name, beyond = tmp_path / "hold", "full_shadow", 200
+    with held_shadow(prediction_server, name, hold) as store:
+        first = prediction_server.client.post(f"/predict/{name}", json={"entities": {"driver_id": [1]}})
+        assert first.status_code == 200
+        time.sleep(0.5)  # the thread has taken that job and waits on the candidate
+        answers = predict_many(prediction_server.server.port, name, list(range(2, 2 + MAX_PENDING + beyond)))
+        assert {(a["code"], a["body"]["variant"], a["body"]["version"]) for a in answers.values()} == {
+            (200, "stable", 1)}
+
+        def dropped() -> float:
+            found = re.search(rf'featurestore_predictions_total\{{model="{name}",status="dropped",'
+                              rf'variant="shadow",version="2"\}} (\S+)', prediction_server.client.get("/metrics").text)
+            return float(found.group(1)) if found else 0.0
+
+        assert dropped() in (beyond, beyond + 1)  # + 1: the thread had not taken the first job yet
+        assert _shadow_rows(store, name) == 0
+        hold.unlink()
+        wait_for(lambda: _shadow_rows(store, name) == 1 + MAX_PENDING + beyond - dropped(),
+                 "the queued shadow jobs in the log", 30)
