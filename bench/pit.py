@@ -214,7 +214,8 @@ def _run(path: str, name: str, args) -> dict:
                "--memory-limit", args.memory_limit, "--temp-dir", args.temp_dir, "--spark-master",
                args.spark_master, "--spark-memory", args.spark_memory, "--spark-partitions",
                str(args.spark_partitions)]
-    out = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
+    # stderr passes through: a long join's progress line shows on the terminal
+    out = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -26,6 +26,14 @@ string, a wide integer, several columns): with q (17 bytes) that fits DuckDB's f
 24-byte sort. The scan also keeps only events in ``[min T - ttl, max T]`` (``Window``),
 written on the raw column so DuckDB skips Parquet row groups, files and hive partitions
 by their statistics or folder names. Both filters drop rows no entity row could pick.
+When the entity set asks for most of the source's keys (``dense``), filtering them costs
+more than it saves: an integer key is then narrowed arithmetically from its statistics,
+``key - min`` as UINTEGER when its span fits 32 bits. A wider one (a single key spanning
+2**32 or more, with a ttl) is split: its low 32 bits are the ASOF key and its high part
+``h`` is folded into the time, ``h * 2**b + (event - base)`` with ``base`` below every
+event read and ``2**b`` above the last, both on the source and the entity side, so rows
+of another ``h`` sharing the low bits sort below the entity row's whole block or above
+it, and the ttl check (at least ``base``) rejects the former.
 
 With ``known_at_timestamp`` a row must also have been created by T. The plain ASOF pick
 is the answer wherever it was; the entity rows where it was not (a late write) take the
@@ -74,10 +82,12 @@ def entity_table(entities: pa.Table, timestamp_column: str, keys: list[str]) -> 
     return pa.Table.from_arrays(arrays, names=names)
 
 
-def _version(view: ViewRequest, scan: Scan) -> str:
-    """The HUGEINT q ordering a view's rows by (event, created); see the module doc."""
+def _version(view: ViewRequest, scan: Scan, fold: str = "") -> str:
+    """The HUGEINT q ordering a view's rows by (event, created); see the module doc.
+    ``fold`` rewrites the event (``{}`` in it) as a folded wide key's ``_Fold.time``."""
     source = view.source
     event = epoch_us_sql(ident(source.timestamp_field), scan.schema.field(source.timestamp_field).type)
+    event = fold.format(event) if fold else event
     if source.created_timestamp_field:
         created_type = scan.schema.field(source.created_timestamp_field).type
         low = f"coalesce({epoch_us_sql(ident(source.created_timestamp_field), created_type)}, {_LOW_MIN})"
@@ -88,7 +98,7 @@ def _version(view: ViewRequest, scan: Scan) -> str:
 
 
 def _source_sql(view: ViewRequest, scan: Scan, key_exprs: list[str], extra: str = "", where: str = "",
-                join: str = "") -> str:
+                join: str = "", fold: str = "") -> str:
     source = view.source
     needed = [*view.join_keys, source.timestamp_field, *view.features]
     if source.created_timestamp_field:
@@ -98,7 +108,7 @@ def _source_sql(view: ViewRequest, scan: Scan, key_exprs: list[str], extra: str 
     needed = list(dict.fromkeys(needed))
     keys = ", ".join(f"{expr} AS __k{i}" for i, expr in enumerate(key_exprs))
     features = ", ".join(f"{ident(f)} AS __f{j}" for j, f in enumerate(view.features))
-    select = ", ".join(s for s in (keys, f"{_version(view, scan)} AS __q", extra, features) if s)
+    select = ", ".join(s for s in (keys, f"{_version(view, scan, fold)} AS __q", extra, features) if s)
     return f"SELECT {select} FROM ({scan_sql(scan, needed, where)}) __s{join}"
 
 
@@ -136,16 +146,65 @@ def _ids_sql(entity_keys: list[str]) -> str:
 
 
 def _key_pair(scan: Scan, key: str, entity_column: str) -> tuple[str, str]:
-    """(entity-side, source-side) expressions of one join key, rebased to UINTEGER when the
-    source's statistics show an integer span under 2**32 (values outside cannot match)."""
-    if key in scan.key_ranges:
+    """(entity-side, source-side) expressions of one join key spanning under 2**32 in the
+    source's statistics, rebased to UINTEGER (values outside cannot match)."""
+    lo, hi = scan.key_ranges[key]
+    entity = (
+        f"CASE WHEN e.{entity_column} BETWEEN {lo} AND {hi} "
+        f"THEN CAST(CAST(e.{entity_column} AS HUGEINT) - {lo} AS UINTEGER) END"
+    )
+    return entity, f"CAST(CAST({ident(key)} AS BIGINT) - {lo} AS UINTEGER)"
+
+
+@dataclass(frozen=True)
+class _Fold:
+    """A wide integer key split in two: its low 32 bits join, its high part goes into the
+    time (see the module doc). ``time`` rewrites an epoch-microseconds expression (``{}``)."""
+
+    pair: tuple[str, str]
+    entity_time: str
+    time: str
+
+
+def _fold(scan: Scan, key: str, entity_column: str, view: ViewRequest, window: Window | None) -> _Fold | None:
+    """The split of a key spanning 2**32 or more; None when the entity times have no lower
+    bound (no ttl) or the high part and the events do not fit 62 bits together."""
+    lo, hi = scan.key_ranges[key]
+    if window is None or not view.ttl or hi - lo >= 2**63:
+        return None
+    # window_where's bounds: every event read is in [base, last T + 1]
+    base, top = window.first_us - duration_us(view.ttl) - 1, window.last_us + 1
+    bits = (top - base).bit_length()
+    if not (_in_range(base) and _in_range(top)) or ((hi - lo) >> 32).bit_length() + bits > 62:
+        return None
+    source = f"(CAST({ident(key)} AS BIGINT) - ({lo}))"
+    entity = (f"CASE WHEN e.{entity_column} BETWEEN {lo} AND {hi} "
+              f"THEN CAST(CAST(e.{entity_column} AS HUGEINT) - ({lo}) AS BIGINT) END")
+
+    def low(offset: str) -> str:
+        return f"CAST({offset} & {2**32 - 1} AS UINTEGER)"
+
+    def time(offset: str) -> str:
+        return f"({offset} >> 32) * {2**bits} + ({{}} - ({base}))"
+
+    return _Fold((low(entity), low(source)), time(f"({entity})"), time(source))
+
+
+def _narrowed(view: ViewRequest, scan: Scan, entity_keys: list[str], window: Window | None,
+              known_at_timestamp: bool) -> tuple[list[tuple[str, str]], _Fold | None] | None:
+    """The key pairs of a dense entity set, narrowed from the statistics, and the one
+    wide key folded into the time if any; None when a key cannot be narrowed (two wide
+    ones, no ttl, or ``known_at_timestamp``, whose buckets read the plain time)."""
+    pairs, fold = [], None
+    for key, column in zip(view.join_keys, entity_keys):
         lo, hi = scan.key_ranges[key]
-        entity = (
-            f"CASE WHEN e.{entity_column} BETWEEN {lo} AND {hi} "
-            f"THEN CAST(CAST(e.{entity_column} AS HUGEINT) - {lo} AS UINTEGER) END"
-        )
-        return entity, f"CAST(CAST({ident(key)} AS BIGINT) - {lo} AS UINTEGER)"
-    return f"e.{entity_column}", ident(key)
+        if hi - lo < 2**32:
+            pairs.append(_key_pair(scan, key, column))
+            continue
+        if fold or known_at_timestamp or not (fold := _fold(scan, key, column, view, window)):
+            return None
+        pairs.append(fold.pair)
+    return pairs, fold
 
 
 def pit_sql(
@@ -166,10 +225,12 @@ def pit_sql(
     """
     where = window_where(view, window)
     prefix, join, entity_join = "", "", ""
+    narrowed = _narrowed(view, scan, entity_keys, window, known_at_timestamp) if dense and entity_keys else None
+    fold = narrowed[1] if narrowed else None
     if not entity_keys:  # a view without entities: every entity row sees every source row
         pairs = [("0", "0")]
-    elif dense:
-        pairs = [_key_pair(scan, key, col) for key, col in zip(view.join_keys, entity_keys)]
+    elif narrowed:
+        pairs = narrowed[0]
     else:
         on = " AND ".join(f"__s.{ident(c)} = __ids.{k}" for c, k in zip(view.join_keys, entity_keys))
         prefix, join = f"{_ids_sql(entity_keys)}, ", f" JOIN __ids ON {on}"
@@ -177,6 +238,7 @@ def pit_sql(
         pairs = [("__ids.__id", "__ids.__id")]
     keys = "".join(f", {expr} AS __k{i}" for i, (expr, _) in enumerate(pairs))
     t_us = epoch_us_sql("e.__t", entity_time_type)
+    t_us = fold.entity_time.format(t_us) if fold else t_us
     entity = f"SELECT e.__rn{keys}, {t_us} AS __t FROM {ENTITY_TABLE} e{entity_join}"
     on = " AND ".join(f"e.__k{i} = f.__k{i}" for i in range(len(pairs)))
     asof = f"{on} AND CAST(e.__t AS HUGEINT) * {_SHIFT} + {_LOW_MAX} >= f.__q"
@@ -189,7 +251,8 @@ def pit_sql(
 
     created = view.source.created_timestamp_field
     if not (known_at_timestamp and created):
-        source = _source_sql(view, scan, [src for _, src in pairs], where=where, join=join)
+        source = _source_sql(view, scan, [src for _, src in pairs], where=where, join=join,
+                             fold=fold.time if fold else "")
         features = "".join(f", CASE WHEN {fresh('f.__q', 'e.__t')} THEN f.__f{j} END AS __f{j}" for j in range(n))
         return f"WITH {prefix}__e AS ({entity}) SELECT e.__rn{features} FROM __e e ASOF LEFT JOIN ({source}) f ON {asof}"
     # known_at_timestamp: the row must also have been known (created) by T. The plain pick

@@ -44,7 +44,7 @@ class Scan:
     """A source resolved to concrete files, with the union schema and each file's own.
 
     ``key_ranges`` holds ``(min, max)`` of signed integer join keys whose Parquet
-    statistics cover every row group and whose span fits 32 bits (see ``pit_sql``).
+    statistics cover every row group (``pit_sql`` narrows such keys to 4 bytes).
     ``hive`` holds the partition columns and their SQL types.
     """
 
@@ -154,7 +154,7 @@ def scan_source(source: SourceTable, root: str | None = None, join_keys: tuple[s
         csv=tuple(f for f in files if f.lower().endswith(_CSV)),
         schema=_union(schemas),
         file_schemas=schemas,
-        key_ranges={k: r for k, r in ranges.items() if k in live and r[1] - r[0] < 2**32},
+        key_ranges={k: r for k, r in ranges.items() if k in live},
         hive=tuple(hive.items()),
     )
 

@@ -108,3 +108,24 @@ def test_several_key_columns_and_null_entity_times(tmp_path):
 def test_only_null_entity_times_read_nothing(tmp_path):
     rows = {"k": [1], "ts": pa.array([T0], TS), "created": pa.array([T0], TS), "x": [1]}
     assert join(tmp_path, rows, {"k": [1, 1], "ts": pa.array([None, None], TS)}) == [None, None]
+
+
+def test_wide_keys_sharing_their_low_bits_stay_apart(tmp_path):
+    """Keys 2**32 apart share the low 32 bits that a dense wide key joins on; the high part
+    folded into the time keeps each key's rows to itself, before and after in time."""
+    hour, low = timedelta(hours=1), 5
+    a, b, c, d, absent = low, low + 2**32, low + 2 * 2**32, low - 2**40, low + 3 * 2**32
+    rows = {
+        "k": [a, b, c, d],
+        "ts": pa.array([T0, T0 - 3 * hour, T0 + hour / 2, T0 - hour / 2], TS),
+        "created": pa.array([T0 - 4 * hour] * 4, TS),
+        "x": [1, 2, 3, 4],
+    }
+    entities = {
+        "k": [a, b, c, c, d, absent, b],
+        "ts": pa.array([T0, T0, T0, T0 + hour, T0, T0, T0 - 2.5 * hour], TS),
+    }
+    # b's row is older than the ttl at T0 (a's newer row has the same low bits); c's comes
+    # after T0; the key above every source key matches nothing
+    assert join(tmp_path, rows, entities, ttl=hour) == [1, None, None, 3, 4, None, 2]
+    assert join(tmp_path, rows, entities) == [1, 2, None, 3, 4, None, 2]
