@@ -153,9 +153,10 @@ def _asked_in_span(asked: pa.ChunkedArray, lo: int, hi: int) -> int:
 def _key_sample(scan: Scan, key: str) -> pa.Array:
     """The first rows' values of ``key`` in the source (one batch of its first file with rows)."""
     for path in scan.parquet:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=_SAMPLE_ROWS, columns=[key]):
-            if batch.num_rows:
-                return batch.column(0)
+        with pq.ParquetFile(path) as file:
+            for batch in file.iter_batches(batch_size=_SAMPLE_ROWS, columns=[key]):
+                if batch.num_rows:
+                    return batch.column(0)
     return pa.array([], pa.int64())
 
 
