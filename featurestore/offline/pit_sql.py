@@ -184,7 +184,8 @@ def _fold(scan: Scan, key: str, entity_column: str, view: ViewRequest, window: W
     def low(offset: str) -> str:
         return f"CAST({offset} & {2**32 - 1} AS UINTEGER)"
 
-    def time(offset: str) -> str:
+    def time(offset: str) -> str:  # a template: a key's name may hold braces
+        offset = offset.replace("{", "{{").replace("}", "}}")
         return f"({offset} >> 32) * {2**bits} + ({{}} - ({base}))"
 
     return _Fold((low(entity), low(source)), time(f"({entity})"), time(source))

@@ -129,3 +129,10 @@ def test_wide_keys_sharing_their_low_bits_stay_apart(tmp_path):
     # after T0; the key above every source key matches nothing
     assert join(tmp_path, rows, entities, ttl=hour) == [1, None, None, 3, 4, None, 2]
     assert join(tmp_path, rows, entities) == [1, 2, None, 3, 4, None, 2]
+
+
+def test_a_wide_key_named_with_braces(tmp_path):
+    rows = {"id{x}": [5, 5 + 2**32], "ts": pa.array([T0, T0 - timedelta(hours=3)], TS),
+            "created": pa.array([T0] * 2, TS), "x": [1, 2]}
+    entities = {"id{x}": [5, 5 + 2**32], "ts": pa.array([T0] * 2, TS)}
+    assert join(tmp_path, rows, entities, ttl=timedelta(hours=1), keys=("id{x}",)) == [1, None]
