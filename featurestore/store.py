@@ -223,10 +223,10 @@ class FeatureStore(DefinitionLookups):
     def get_saved_dataset(self, name: str, version: int | None = None) -> datasets.SavedDataset:
         """A saved training set's version (the latest by default); ``.to_arrow()`` reads its rows
         after checking their sha256 (featurestore/datasets.py)."""
-        return datasets.get_saved_dataset(self.registry, self.project, name, version)
+        return datasets.get_saved_dataset(self.registry, self.project, name, version, self.config.offline_store)
 
     def list_saved_datasets(self) -> list[dict]:
-        return datasets.list_saved_datasets(self.registry, self.project)
+        return datasets.list_saved_datasets(self.registry, self.project, self.config.offline_store)
 
     def delete_saved_dataset(self, name: str) -> None:
         """Remove a saved dataset (its history stays); refused while a model version was trained on it."""

@@ -3,12 +3,14 @@ the diff between consecutive versions, and the search box."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 from registry import StoredObject
 from registry.diff import changed_fields
 
+from featurestore.datasets import shown_path
 from featurestore.errors import InputError, NotFoundError
 from serving.ui.links import DEFINITION_KINDS, KIND_LABELS, duration, lineage_path, object_path
 
@@ -67,7 +69,7 @@ def definition_page(store, kind: str, name: str) -> dict[str, Any]:
     from the version before it."""
     if kind not in DEFINITION_KINDS:
         raise InputError(f"no page for kind {kind!r}; the Features pages show {', '.join(DEFINITION_KINDS)}")
-    versions = store.registry.history(store.project, kind, name)
+    versions = [_shown(store, v) for v in store.registry.history(store.project, kind, name)]
     if not versions:
         known = [o.name for o in store.registry.list(store.project, kind)]
         raise NotFoundError(KIND_LABELS[kind], name, known, hint="run `featurestore apply` after defining it")
@@ -120,6 +122,13 @@ def search(store, query: str) -> dict[str, Any]:
                          "detail": row["description"], "anchor": ""})
     hits.sort(key=lambda h: (h["rank"], h["name"]))
     return {"query": query, "hits": hits}
+
+
+def _shown(store, obj: StoredObject) -> StoredObject:
+    """The version as a browser may see it: a saved dataset's file relative to the offline store."""
+    if obj.kind != "saved_dataset" or "path" not in obj.spec:
+        return obj
+    return dataclasses.replace(obj, spec={**obj.spec, "path": shown_path(obj.spec["path"], store.config.offline_store)})
 
 
 def _join_keys(objects: list[StoredObject]) -> dict[str, list[str]]:

@@ -121,7 +121,7 @@ def test_saved_dataset_records_refs_versions_and_fingerprint(store):
     assert record["features"] == REFS
     assert record["feature_view_versions"] == {"driver_hourly_stats": 1}
     assert record["entity_fingerprint"] == job.fingerprint()
-    assert pl.read_parquet(record["path"]).equals(job.to_polars())
+    assert pl.read_parquet(store.get_saved_dataset("driver_training").path).equals(job.to_polars())
     other = pl.DataFrame({"driver_id": [1003], "event_timestamp": [NOW]})
     assert store.get_historical_features(other, REFS).fingerprint() != record["entity_fingerprint"]
     [listed] = store.list_saved_datasets()

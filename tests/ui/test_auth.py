@@ -69,3 +69,9 @@ def test_errors_are_pages_and_the_ui_stays_out_of_the_api_docs(ui_server):
     assert _get(ui_server, "/ui").headers["location"] == "/ui/"
     paths = _get(ui_server, "/openapi.json", headers=headers).json()["paths"]
     assert not [p for p in paths if p.startswith("/ui")]
+
+
+def test_a_saved_dataset_page_shows_no_server_path(ui_server, world):
+    answer = _get(ui_server, "/ui/features/saved_dataset/driver_training", headers={"X-API-Key": KEY})
+    assert answer.status_code == 200 and "datasets/driver_training/" in answer.text
+    assert str(world.repo) not in answer.text

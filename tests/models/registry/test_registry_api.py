@@ -320,7 +320,7 @@ def test_a_training_set_whose_file_changed_is_refused(store, trained, registry_s
     from featurestore.errors import IntegrityError
 
     _, saved, model = trained
-    path = Path(saved["path"])
+    path = store.config.offline_store / saved["path"]
     path.chmod(0o644)
     path.write_bytes(path.read_bytes() + b"\0")
     before = registry_snapshot(store.registry.path)

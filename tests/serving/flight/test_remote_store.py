@@ -3,11 +3,13 @@ local store answers on the same repo, in the same types."""
 
 from __future__ import annotations
 
+import json
+
 import pyarrow as pa
 import pytest
 
 from featurestore import FeatureStore, OnlineResponse
-from featurestore.errors import InputError, NotFoundError
+from featurestore.errors import InputError, IntegrityError, NotFoundError
 from featurestore.push import PushResult
 
 from ..conftest import NOW, REFS
@@ -49,6 +51,19 @@ def test_save_then_fetch_a_saved_dataset(both):
     assert [d["name"] for d in remote.list_saved_datasets()] == ["remote_ds"]
     with pytest.raises(NotFoundError, match="remote_ds"):
         remote.get_saved_dataset("remote_dss")
+
+
+def test_a_dataset_record_over_flight_holds_no_server_path(both):
+    local, remote = both
+    record = remote.get_historical_features(entities(3), REFS).save("remote_ds")
+    answers = [record, remote.get_saved_dataset("remote_ds").to_dict(), *remote.list_saved_datasets()]
+    server_folder = str(local.repo_path)
+    assert all(server_folder not in json.dumps(a) and not a["path"].startswith("/") for a in answers)
+    assert record["path"] == f"datasets/remote_ds/{record['sha256']}.parquet"
+    local.get_saved_dataset("remote_ds").path.unlink()  # the server still finds the file: gone now
+    with pytest.raises(IntegrityError, match="is missing") as missing:
+        remote.get_saved_dataset("remote_ds").to_arrow()
+    assert server_folder not in str(missing.value)
 
 
 def test_online_reads_push_and_listings(both):
