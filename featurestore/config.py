@@ -55,7 +55,7 @@ import os
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import yaml
 
@@ -165,12 +165,20 @@ class RepoConfig:
                 f"extra={masked(self.extra)!r})")
 
 
-def check_known_keys(raw: Mapping, known: set[str], where: str) -> None:
-    """ConfigError naming the keys of a settings section that ``known`` lacks, and the known ones."""
-    unknown = set(raw) - known
-    if unknown:
-        raise ConfigError(f"{where}: unknown setting(s) {', '.join(sorted(map(str, unknown)))}; "
-                          f"known: {', '.join(sorted(known))}")
+def check_known_keys(raw: Mapping, known: Iterable[str], where: str, *, ignored: Iterable[str] = ()) -> None:
+    """ConfigError naming the keys of settings section ``where`` that ``known`` lacks (and
+    the known key a lone one looks like a misspelling of), then the known keys. ``ignored``
+    keys pass unlisted: Feast's settings with no meaning here."""
+    known = set(known)
+    unknown = sorted(map(str, set(raw) - known - set(ignored)))
+    if not unknown:
+        return
+    hint = close_matches(unknown[0], known) if len(unknown) == 1 else []
+    raise ConfigError(
+        f"{where}: unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+        + (f"did you mean {hint[0]!r}? " if hint else "")
+        + f"known: {', '.join(sorted(known))}"
+    )
 
 
 def load_config(repo_path: str | os.PathLike, env: Mapping[str, str] | None = None) -> RepoConfig:
@@ -200,13 +208,7 @@ _FEAST_ONLY = {"provider", "entity_key_serialization_version", "flags", "feature
 
 def _build(raw: dict, repo: Path, file: Path, env: Mapping[str, str]) -> RepoConfig:
     known = {"project", "registry", "offline_store", "online_store", "serving", "artifacts", "limits"}
-    for key in raw:
-        if key not in known | _SECTIONS | _FEAST_ONLY:
-            hint = close_matches(str(key), known | _SECTIONS)
-            raise ConfigError(
-                f"{file}: unknown setting {key!r}"
-                + (f"; did you mean {hint[0]!r}?" if hint else f"; known: {', '.join(sorted(known | _SECTIONS))}")
-            )
+    check_known_keys(raw, known | _SECTIONS, str(file), ignored=_FEAST_ONLY)
     project = raw.get("project")
     if not isinstance(project, str) or not project.replace("-", "_").isidentifier():
         raise ConfigError(f"{file}: 'project' must be a name of letters, digits, _ or -, got {project!r}")
@@ -392,10 +394,7 @@ def _alias(value: Any, file: Path) -> str:
 def _limits(raw: Any, file: Path) -> LimitsConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{file}: 'limits' must be a mapping, such as {{max_future: 1d}}")
-    unknown = set(raw) - {"max_future"}
-    if unknown:
-        raise ConfigError(f"{file}: unknown setting(s) limits.{', limits.'.join(sorted(map(str, unknown)))}; "
-                          "known: limits.max_future")
+    check_known_keys(raw, {"max_future"}, f"{file}: limits")
     return LimitsConfig(max_future=parse_duration(raw.get("max_future", DEFAULT_MAX_FUTURE), f"{file}: limits.max_future"))
 
 

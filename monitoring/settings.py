@@ -46,8 +46,10 @@ class MonitorSettings:
 def monitor_settings(config: RepoConfig) -> dict[str, MonitorSettings]:
     """Every model's monitor settings from featurestore.yaml (ConfigError naming the key)."""
     section = config.extra.get("monitoring") or {}
+    if isinstance(section, Mapping):
+        check_known_keys(section, {"models", "prometheus_url"}, "featurestore.yaml: monitoring")
     models = section.get("models") if isinstance(section, Mapping) else None
-    if not isinstance(section, Mapping) or not isinstance(models or {}, Mapping) or set(section) - {"models", "prometheus_url"}:
+    if not isinstance(section, Mapping) or not isinstance(models or {}, Mapping):
         raise ConfigError("featurestore.yaml: 'monitoring' must hold 'models': a mapping of model name to its "
                           "monitor settings (schedule, window, min_rows, share, null_rate_jump, methods, thresholds), "
                           "and may name a 'prometheus_url'")

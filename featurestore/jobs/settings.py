@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from featurestore.config import RepoConfig
+from featurestore.config import RepoConfig, check_known_keys
 from featurestore.errors import ConfigError
 from featurestore.jobs.schedule import Schedule, parse_duration
 
@@ -49,10 +49,7 @@ class JobSettings:
         where = f"{config.repo_path / 'featurestore.yaml'}: scheduler"
         if not isinstance(raw, Mapping):
             raise ConfigError(f"{where} must be a mapping of settings")
-        known = {"lock", "retries", "views", *_DURATIONS}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise ConfigError(f"{where}: unknown setting {unknown[0]!r}; known: {', '.join(sorted(known))}")
+        check_known_keys(raw, {"lock", "retries", "views", *_DURATIONS}, where)
         values: dict[str, Any] = {}
         if "lock" in raw:
             if raw["lock"] not in _LOCKS:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
-from featurestore.config import RepoConfig
+from featurestore.config import RepoConfig, check_known_keys
 from featurestore.errors import ConfigError
 
 __all__ = ["ServingLogSettings"]
@@ -33,11 +33,9 @@ class ServingLogSettings:
         where = f"{config.repo_path / 'featurestore.yaml'}: serving_log"
         if not isinstance(raw, Mapping):
             raise ConfigError(f"{where} must be a mapping of settings")
-        known = {f.name: f.default for f in fields(cls)}
-        unknown = sorted(set(raw) - set(known))
-        if unknown:
-            raise ConfigError(f"{where}: unknown setting {unknown[0]!r}; known: {', '.join(known)}")
-        values = {**known, **raw}
+        defaults = {f.name: f.default for f in fields(cls)}
+        check_known_keys(raw, defaults, where)
+        values = {**defaults, **raw}
         switch = env.get("FEATURESTORE_SERVING_LOG", "").lower()
         if switch:
             if switch not in ("on", "off"):

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from featurestore.config import RepoConfig
+from featurestore.config import RepoConfig, check_known_keys
 from featurestore.errors import ConfigError
 from featurestore.redaction import masked
 
@@ -66,11 +66,7 @@ class StreamSettings:
         raw = config.extra.get("streaming") or {}
         if not isinstance(raw, Mapping):
             raise ConfigError("featurestore.yaml: 'streaming' must be a mapping (see docs/streaming.md)")
-        known = {f.name for f in fields(cls)}
-        unknown = set(raw) - known
-        if unknown:
-            raise ConfigError(f"featurestore.yaml: unknown streaming setting(s) {sorted(unknown)}; "
-                              f"known: {sorted(known)}")
+        check_known_keys(raw, {f.name for f in fields(cls)}, "featurestore.yaml: streaming")
         values = {k: v for k, v in raw.items() if k != "streams"}
         values["streams"] = tuple(_spec(s) for s in raw.get("streams") or ())
         settings = cls(**values)

@@ -22,7 +22,7 @@ def test_the_section_and_the_command_line(repo):
 
 
 @pytest.mark.parametrize("section, message", [
-    ("flight:\n  prot: 1\n", "unknown setting(s) prot"),
+    ("flight:\n  prot: 1\n", "unknown setting 'prot'; did you mean 'port'"),
     ("flight:\n  slots: 0\n", "flight.slots must be a whole number of at least 1"),
     ("flight:\n  slot_timeout: -1\n", "flight.slot_timeout must be a number of seconds"),
     ("flight:\n  tls_cert: server.crt\n", "tls_cert and tls_key go together"),
