@@ -34,6 +34,7 @@ __all__ = [
     "connect",
     "resolve_path",
     "sqlite_errors",
+    "transaction",
 ]
 
 BUSY_TIMEOUT_S = 30.0
@@ -99,6 +100,21 @@ def sqlite_errors(path: Path) -> Iterator[None]:
         ) from exc
 
 
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE") -> Iterator[sqlite3.Connection]:
+    """One explicit transaction on ``conn`` (opened with ``isolation_level=None``): committed
+    when the block ends, rolled back when it or the commit fails. ``BEGIN IMMEDIATE`` takes
+    the file's write lock up front, so a writer waits its turn instead of failing halfway."""
+    conn.execute(begin)
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 class SqliteDatabase:
     """The registry's SQLite file: one connection, shared by threads under a lock.
 
@@ -152,19 +168,8 @@ class SqliteDatabase:
             conn = self._conn
             if conn is None:
                 raise RegistryError(f"registry {self._path} is closed; open it again")
-            conn.execute(begin)
-            try:
+            with transaction(conn, begin):
                 yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            try:
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
 
 
 class ReadOnlyConnection(sqlite3.Connection):
@@ -303,8 +308,7 @@ def _connect_read_only(path: Path) -> ReadOnlyConnection | None:
 def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
     # Inside BEGIN IMMEDIATE so two processes opening a new file at once do not both
     # create it. Statements run one by one because executescript() would COMMIT first.
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         tables = {
             row[0]
             for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
@@ -337,8 +341,3 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
             )
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise

@@ -21,6 +21,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import pyarrow as pa
+from registry.sqlite import transaction
 
 from featurestore.bounded import BoundedCache
 from featurestore.errors import StoreUnavailableError
@@ -95,14 +96,8 @@ class SqliteOnlineStore:
                     (project, name, key, ts, encode_record(names, values))
                     for key, ts, values in zip(batch.entity_keys, batch.event_ts, rows)
                 ]
-                conn.execute("BEGIN IMMEDIATE")  # take the write lock now, not halfway through
-                try:
+                with transaction(conn):  # the write lock taken now, not halfway through
                     conn.executemany(_UPSERT, params)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
         return table.num_rows
 
     def read(

@@ -19,6 +19,8 @@ import threading
 from collections.abc import Sequence
 from contextlib import contextmanager
 
+from registry.sqlite import transaction
+
 from featurestore.errors import StoreUnavailableError
 from featurestore.online.base import StoredEvents
 
@@ -79,8 +81,7 @@ class SqliteAggregationState:
     def add(self, layout, keys, times, ids, payloads, horizon_us) -> int:
         rows = [(self.project, layout.name, k, i, t, p) for k, t, i, p in zip(keys, times, ids, payloads)]
         with self._connection() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(conn):
                 before = conn.total_changes
                 conn.executemany(
                     "INSERT OR IGNORE INTO aggregation_events (project, view, entity_key, event_id, event_ts, payload) "
@@ -88,11 +89,6 @@ class SqliteAggregationState:
                 added = conn.total_changes - before
                 conn.execute("DELETE FROM aggregation_events WHERE project = ? AND view = ? AND event_ts <= ?",
                              (self.project, layout.name, horizon_us))
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
         return added
 
     def read(self, layout, keys: Sequence[bytes | None], lo_us: int, hi_us: int) -> list[StoredEvents]:
