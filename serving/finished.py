@@ -15,8 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import pyarrow as pa
-
+from featurestore.models.inputs import ModelInputs
 from featurestore.online.read import OnlineResponse, ReadPlan
 
 __all__ = ["FinishedPrediction", "prediction_finished"]
@@ -42,7 +41,7 @@ class FinishedPrediction:
     # OUTSIDE_MAX_AGE) and an event time in microseconds, UTC (None: none).
     features: OnlineResponse
     plan: ReadPlan                         # the read's plan (join keys, views)
-    inputs: pa.Table                       # what the model received, in signature order
+    inputs: ModelInputs                    # what the model received, in signature order (``.table``)
     predictions: list                      # one value (or list of values) per entity row; None: failed
     # The outcome, as featurestore_predictions_total spells it: ok, model_error or timeout
     # (a request that failed before its model was called is not handed on).

@@ -22,6 +22,7 @@ import time
 import pyarrow as pa
 
 from featurestore.errors import FeatureStoreError, ModelError
+from featurestore.models.inputs import ModelInputs
 from serving.disclosure import scrub
 from serving.errors import HTTPError
 from serving.model_cache import VARIANT, ServedModel
@@ -33,20 +34,22 @@ __all__ = ["call_model"]
 log = logging.getLogger("featurestore.serving")
 
 
-async def call_model(runner: ModelRunner, served: ServedModel, table: pa.Table, conformed: bool,
+async def call_model(runner: ModelRunner, served: ServedModel, inputs: ModelInputs | pa.Table,
                      variant: str = VARIANT) -> list:
-    """The model's answer for ``table``, one value per row. ``conformed``: the table is in
-    signature order and types already (``model_inputs`` built it), so the model is called
-    directly; otherwise ``LoadedModel.predict`` checks it against the signature first.
-    Outcomes are counted under ``variant`` (the rollout's variant that served)."""
+    """The model's answer for ``inputs``, one value per row. ``ModelInputs`` are in
+    signature order and types already (``read_inputs`` built them), so the model is called
+    directly, with their numpy matrix when its flavor takes one (``MatrixPredictor``) and
+    they are all numbers; a table is checked against the signature first
+    (``LoadedModel.predict``). Outcomes are counted under ``variant`` (the rollout's
+    variant that served)."""
     loaded = served.loaded
-    function = loaded.predictor.predict if conformed else loaded.predict
+    function, argument = _entry(loaded, inputs)
     began = time.perf_counter()
     try:
         if served.gate.inline:
-            predictions = _inline(served, function, table)
+            predictions = _inline(served, function, argument)
         else:
-            predictions = await _threaded(runner, served, function, table)
+            predictions = await _threaded(runner, served, function, argument)
     except TimeoutError:
         served.count("timeout", variant)
         uri = loaded.version.uri
@@ -62,27 +65,42 @@ async def call_model(runner: ModelRunner, served: ServedModel, table: pa.Table, 
         raise _failed(served, variant, exc) from None
     finally:
         served.observe["model"](time.perf_counter() - began)
-    if not isinstance(predictions, list) or len(predictions) != table.num_rows:
+    if not isinstance(predictions, list) or len(predictions) != inputs.num_rows:
         got = f"{len(predictions)} values" if isinstance(predictions, list) else f"a {type(predictions).__name__}"
-        raise _failed(served, variant, TypeError(f"it returned {got} for {table.num_rows} rows; a model returns a list "
-                                        "of one value per row"))
+        raise _failed(served, variant, TypeError(f"it returned {got} for {inputs.num_rows} rows; a model returns a "
+                                                 "list of one value per row"))
     return predictions
 
 
-async def _threaded(runner: ModelRunner, served: ServedModel, function, table: pa.Table):
+def _entry(loaded, inputs: ModelInputs | pa.Table) -> tuple:
+    """The function to call and its argument: the predictor's ``predict_matrix`` with the
+    inputs' matrix, its ``predict`` with their table, or ``LoadedModel.predict`` with a table
+    that is not conformed yet. (A value the table refuses raises its InputError here.)"""
+    if not isinstance(inputs, ModelInputs):
+        return loaded.predict, inputs
+    predictor = loaded.predictor
+    takes = getattr(predictor, "takes_matrix", None)
+    if takes is not None and takes(inputs.spec.columns):
+        matrix = inputs.matrix()
+        if matrix is not None:
+            return predictor.predict_matrix, matrix
+    return predictor.predict, inputs.table
+
+
+async def _threaded(runner: ModelRunner, served: ServedModel, function, argument):
     timed = Timed(function)
     try:
-        return await runner.run(timed, table, served.timeout)
+        return await runner.run(timed, argument, served.timeout)
     finally:  # a call that timed out or was cancelled counts as slow (cpu None: not done)
         if served.gate.threaded(timed.cpu, timed.wall, timed.preempted):
             served.inline_mode(1)
 
 
-def _inline(served: ServedModel, function, table: pa.Table):
+def _inline(served: ServedModel, function, argument):
     """The call on the event loop; TimeoutError (after it returned) when it overran the timeout."""
     timed = Timed(function)
     try:
-        return timed(table)
+        return timed(argument)
     finally:
         gate, cpu, wall = served.gate, timed.cpu, timed.wall
         if gate.inlined(cpu, wall, timed.preempted):

@@ -45,7 +45,7 @@ from typing import Any
 import pyarrow as pa
 
 from featurestore.config import RepoConfig
-from featurestore.models.inputs import InputSpec
+from featurestore.models.inputs import InputSpec, ModelInputs, input_spec
 from featurestore.models.process import ModelCallFailed, ModelProcess
 from featurestore.online.read import OnlineResponse, ReadPlan
 from featurestore.store import FeatureStore
@@ -186,7 +186,8 @@ class ShadowScorer:
         prediction_finished(self.sinks, FinishedPrediction(
             request_id=job.request_id, model=version.name, version=version.version, variant=SHADOW,
             served_at=job.served_at, entities=job.entities, request=job.request, features=job.features,
-            plan=job.plan, inputs=job.inputs, predictions=predictions, status=status,
+            plan=job.plan, inputs=ModelInputs.of_table(input_spec(version), job.inputs), predictions=predictions,
+            status=status,
             latency_ms=job.before_model_ms + took * 1000.0,
         ))
 

@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -32,8 +33,8 @@ from featurestore.bounded import BoundedCache
 from featurestore.errors import InputError, MissingFeatureError, ModelError
 from featurestore.models.records import DEFAULT_ON_MISSING, ON_MISSING, ModelVersion
 
-__all__ = ["DEFAULT_ON_MISSING", "ON_MISSING", "InputSpec", "fill_missing", "input_spec", "model_inputs",
-           "request_values"]
+__all__ = ["DEFAULT_ON_MISSING", "ON_MISSING", "InputSpec", "ModelInputs", "fill_missing", "input_spec", "model_inputs",
+           "read_inputs", "request_values"]
 
 _PRESENT = "PRESENT"  # featurestore.online.read.FieldStatus.PRESENT (models sit below online reads)
 
@@ -102,10 +103,19 @@ def model_inputs(version: ModelVersion | InputSpec, response: Any,
 
     ``join_keys`` name the entity in a ``MissingFeatureError``; by default, the answer's
     columns before its first input column (an online answer starts with its join keys)."""
+    return read_inputs(version, response, request, join_keys).table
+
+
+def read_inputs(version: ModelVersion | InputSpec, response: Any,
+                request: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+                join_keys: Sequence[str] | None = None) -> "ModelInputs":
+    """``model_inputs`` as a ``ModelInputs``: the values per input, policy applied (a
+    ``MissingFeatureError`` or an InputError for a missing feature or request field is
+    raised here), the Arrow table built when asked for."""
     spec = version if isinstance(version, InputSpec) else input_spec(version)
     names = response.feature_names
     n = len(response.values[0]) if response.values else 0
-    arrays = []
+    columns = []
     for i, column in enumerate(spec.columns):
         if i < len(spec.features):
             try:
@@ -120,8 +130,97 @@ def model_inputs(version: ModelVersion | InputSpec, response: Any,
             missing = None in values
         if missing:
             values = _resolve(spec, i, values, statuses, lambda j: _entity(response, spec, join_keys, j))
-        arrays.append(_array(spec, i, values))
-    return pa.Table.from_arrays(arrays, schema=spec.schema)
+        columns.append(values)
+    return ModelInputs(spec, columns, n)
+
+
+class ModelInputs:
+    """One request's model inputs, in signature order, policy applied: ``matrix()`` the
+    numpy matrix a tabular model takes, straight from the values when every input is a
+    plain number (a served request skips the Arrow table it would otherwise go through),
+    and ``table`` the Arrow table (built on first use; an InputError when a value does not
+    fit its input's type)."""
+
+    __slots__ = ("spec", "columns", "num_rows", "_table", "_matrix")
+
+    def __init__(self, spec: InputSpec, columns: list[list] | None, num_rows: int):
+        self.spec, self.columns, self.num_rows = spec, columns, num_rows  # columns None: only a table
+        self._table: pa.Table | None = None
+        self._matrix: np.ndarray | None | bool = False  # False: not tried yet
+
+    @classmethod
+    def of_table(cls, spec: InputSpec, table: pa.Table) -> "ModelInputs":
+        """Inputs that are a table already (conformed to ``spec``)."""
+        inputs = cls(spec, None, table.num_rows)
+        inputs._table = table
+        return inputs
+
+    @property
+    def table(self) -> pa.Table:
+        if self._table is None:
+            spec = self.spec
+            self._table = pa.Table.from_arrays([_array(spec, i, values) for i, values in enumerate(self.columns)],
+                                               schema=spec.schema)
+        return self._table
+
+    def matrix(self) -> np.ndarray | None:
+        """The rows x inputs matrix ``flavors.tabular.feature_matrix`` makes of ``table``, the
+        same dtype and the same values (nulls NaN), or None when an input is not numeric or
+        a value is one the table would refuse or convert otherwise (the table decides)."""
+        if self._matrix is False:
+            self._matrix = _matrix(self.spec, self.columns) if self.columns else None
+        return self._matrix
+
+    def validate(self) -> None:
+        """Raise now the InputError of a value that does not fit its input's type (one that
+        is all numbers fits: it has a matrix, and the table is built only when asked for)."""
+        if self.matrix() is None:
+            self.table  # noqa: B018 - built for its error
+
+
+_F32_MAX = float(np.finfo(np.float32).max)
+_EXACT = 2**53  # integers a float64 holds exactly (Arrow refuses larger ones for a float column)
+
+
+def _matrix(spec: InputSpec, columns: list[list]) -> np.ndarray | None:
+    arrays = []
+    for kind, values in zip(spec.types, columns):
+        array = _numbers(kind, values)
+        if array is None:
+            return None
+        arrays.append(array)
+    return np.column_stack(arrays)
+
+
+def _numbers(kind: pa.DataType, values: list) -> np.ndarray | None:
+    """One input's column as ``feature_matrix`` has it from Arrow (an integer column with
+    nulls and a boolean one with nulls: float64 with NaN; booleans otherwise int8), or None."""
+    nulls = None in values
+    try:
+        if pa.types.is_floating(kind) and kind.bit_width in (32, 64):
+            limit = _F32_MAX if kind.bit_width == 32 else None
+            for v in values:
+                t = type(v)
+                if not (t is float and (limit is None or -limit <= v <= limit)
+                        or t is int and -_EXACT <= v <= _EXACT or v is None):
+                    return None
+            return np.array(values, dtype=np.float32 if limit else np.float64)
+        if pa.types.is_integer(kind):
+            for v in values:
+                if not (type(v) is int or v is None):
+                    return None
+            if nulls:
+                if any(v is not None and not -_EXACT <= v <= _EXACT for v in values):
+                    return None
+                return np.array(values, dtype=np.float64)
+            return np.array(values, dtype=kind.to_pandas_dtype())
+        if pa.types.is_boolean(kind):
+            if any(type(v) is not bool and v is not None for v in values):
+                return None
+            return np.array(values, dtype=np.float64 if nulls else np.int8)
+    except (OverflowError, TypeError, ValueError):  # out of the integer type's range: the table says so
+        return None
+    return None
 
 
 def _resolve(spec: InputSpec, i: int, values: list, statuses: list[str] | None, entity) -> list:

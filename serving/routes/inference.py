@@ -124,7 +124,7 @@ async def _infer(request: Request, name: str, version: int | None) -> Response:
     except FeatureStoreError:
         served.count("invalid_input")
         raise
-    predictions = await call_model(state.runner, served, table, conformed=False)
+    predictions = await call_model(state.runner, served, table)
     outputs = _outputs(served.version, predictions)
     if wanted is not None:
         unknown = wanted - {o["name"] for o in outputs}

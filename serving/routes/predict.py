@@ -6,8 +6,9 @@ for the served version (``serving.model_cache``: aliases are resolved from a map
 registry watch keeps fresh, loaded versions are kept per worker), one online read of the
 version's own features through the serving state (the breaker and the read deadline of
 ``/get-online-features``; on-demand transforms run inside it), building the model's
-input table (``featurestore.models.inputs.model_inputs``: signature order and types,
-the version's ``on_missing`` policy), one model call in a runner thread within the
+inputs (``featurestore.models.inputs.read_inputs``: signature order and types, the
+version's ``on_missing`` policy; a numpy matrix straight from the values when they are all
+numbers and the flavor takes one, the Arrow table only when something asks for it), one model call in a runner thread within the
 model's timeout (``serving.model_call``), and the answer, encoded with the C JSON
 encoder. ``serving.finished.prediction_finished`` hands the prediction on (the
 serving log hooks there), with its status and latency; a model that raised or timed out
@@ -26,7 +27,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from featurestore.errors import FeatureStoreError, InputError, StoreUnavailableError
-from featurestore.models.inputs import input_spec, model_inputs
+from featurestore.models.inputs import input_spec, read_inputs
 from featurestore.models.routing import to_candidate
 from featurestore.models.uri import ModelURI
 from featurestore.online.read import FieldStatus, OnlineResponse
@@ -97,7 +98,7 @@ async def predict(request: Request, model: str) -> Response:
     if shadow is not None:  # scored off the request path (serving/shadow.py), never awaited
         if same_inputs(spec, input_spec(shadow.version)):  # stable's inputs are the candidate's
             state.shadows.submit(ShadowJob(shadow, request_id, now, entities, body.get("request"), plan, response,
-                                           inputs, (model_began - began) * 1000.0))
+                                           inputs.table, (model_began - began) * 1000.0))
         else:
             task = asyncio.get_running_loop().create_task(_shadow(state, shadow, entities, body, request_id, now))
             _SHADOWS.add(task)
@@ -116,7 +117,8 @@ async def _score(state: ServingState, served, entities, body: dict, request_id: 
         plan, response = await state.read(spec.features, entities, spec.full_feature_names)
         read = time.perf_counter()
         observe["features"](read - reading)
-        inputs = model_inputs(spec, response, entities, join_keys=plan.join_keys)
+        inputs = read_inputs(spec, response, entities, join_keys=plan.join_keys)
+        inputs.validate()
         observe["transform"](time.perf_counter() - read)
     except StoreUnavailableError:
         served.count("unavailable", variant)
@@ -136,7 +138,7 @@ async def _score(state: ServingState, served, entities, body: dict, request_id: 
 
     model_began = time.perf_counter()
     try:
-        predictions = await call_model(state.runner, served, inputs, conformed=True, variant=variant)
+        predictions = await call_model(state.runner, served, inputs, variant=variant)
     except HTTPError as exc:
         if exc.type in _FAILED:
             finished([None] * inputs.num_rows, _FAILED[exc.type])
@@ -153,7 +155,7 @@ async def _shadow(state: ServingState, served, entities, body: dict, request_id:
     try:
         spec = input_spec(served.version)
         plan, response = await state.read(spec.features, entities, spec.full_feature_names)
-        inputs = model_inputs(spec, response, entities, join_keys=plan.join_keys)
+        inputs = read_inputs(spec, response, entities, join_keys=plan.join_keys).table
     except Exception as exc:  # the caller has its answer already
         served.count("unavailable" if isinstance(exc, StoreUnavailableError) else "invalid_input", SHADOW)
         log.info("shadow %s could not read its features: %s", served.version.uri, exc)
@@ -197,7 +199,8 @@ def _input_columns(spec, response: OnlineResponse, inputs) -> OnlineResponse:
         else:
             statuses.append([])
             stamps.append([None] * n)
-    values = [inputs.column(i).to_pylist() for i in range(inputs.num_columns)]
+    table = inputs.table  # the values as the model's types hold them
+    values = [table.column(i).to_pylist() for i in range(table.num_columns)]
     for i in range(len(spec.features), len(spec.columns)):
         statuses[i] = [_PRESENT if v is not None else _NULL for v in values[i]]
     return OnlineResponse(list(spec.columns), values, statuses, stamps, [None] * len(values))

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from featurestore.errors import ModelError
 
-__all__ = ["Flavor", "Predictor", "copy_model_file", "is_instance_of", "library_version", "require", "type_path"]
+__all__ = ["Flavor", "MatrixPredictor", "Predictor", "copy_model_file", "is_instance_of", "library_version", "require", "type_path"]
 
 
 class Predictor(Protocol):
@@ -33,6 +33,20 @@ class Predictor(Protocol):
 
     def predict(self, features: pa.Table) -> list:
         """One Python value per input row: a scalar, or a list of values (multi-output)."""
+        ...
+
+
+class MatrixPredictor(Predictor, Protocol):
+    """A tabular model's predictor that also takes the numpy matrix ``tabular.feature_matrix``
+    makes of the signature-ordered table (the server builds it from a read's values
+    directly when every input is a number, skipping the table)."""
+
+    def takes_matrix(self, columns: tuple[str, ...]) -> bool:
+        """Whether ``predict_matrix`` may be given the matrix of a table of ``columns``."""
+        ...
+
+    def predict_matrix(self, matrix) -> list:
+        """What ``predict`` answers for the table whose ``feature_matrix`` is ``matrix``."""
         ...
 
 

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from featurestore.errors import ModelError
 from featurestore.models.flavors.base import Predictor, copy_model_file, is_instance_of, require, type_path
-from featurestore.models.flavors.tabular import SMALL_BATCH, call_model, feature_matrix, select_features
+from featurestore.models.flavors.tabular import SMALL_BATCH, call_model, feature_matrix, select_features, takes_columns
 
 __all__ = ["LightGBMFlavor"]
 
@@ -56,16 +56,23 @@ class LightGBMFlavor:
 class _Predictor:
     def __init__(self, booster, name: str):
         self.booster = booster
-        self._names = booster.feature_name()  # a call into the library each time: once
+        self._names = tuple(booster.feature_name())  # a call into the library each time: once
         self._label = f"lightgbm model {name}"
 
     def predict(self, features: pa.Table) -> list:
         if not features.num_rows:
             return []
-        table = select_features(features, self._names, self._label)
-        n = features.num_rows
+        return self.predict_matrix(feature_matrix(select_features(features, self._names, self._label)))
+
+    def takes_matrix(self, columns: tuple[str, ...]) -> bool:
+        return takes_columns(self._names, columns)
+
+    def predict_matrix(self, matrix) -> list:
+        n = len(matrix)
+        if not n:
+            return []
         predict = self.booster.predict if n >= SMALL_BATCH else self._predict_one_thread
-        return call_model(predict, feature_matrix(table), n, self._label)
+        return call_model(predict, matrix, n, self._label)
 
     def _predict_one_thread(self, matrix):
         return self.booster.predict(matrix, num_threads=1)

@@ -68,16 +68,25 @@ class _Predictor:
         classes = getattr(estimator, "classes_", None)
         self._proba = hasattr(estimator, "predict_proba") and classes is not None and len(classes) == 2
         self._label = f"sklearn model {type_path(estimator)}"
+        self._names = getattr(estimator, "feature_names_in_", None)
 
     def predict(self, features: pa.Table) -> list:
         if not features.num_rows:
             return []
-        names = getattr(self.estimator, "feature_names_in_", None)
-        data = _frame(select_features(features, list(names), self._label)) if names is not None \
-            else feature_matrix(features)
+        if self._names is None:
+            return self.predict_matrix(feature_matrix(features))
+        return self._call(_frame(select_features(features, list(self._names), self._label)), features.num_rows)
+
+    def takes_matrix(self, columns: tuple[str, ...]) -> bool:
+        return self._names is None  # one fitted on a named frame gets a frame
+
+    def predict_matrix(self, matrix) -> list:
+        return self._call(matrix, len(matrix)) if len(matrix) else []
+
+    def _call(self, data, n: int) -> list:
         if self._proba:
-            return call_model(lambda d: self.estimator.predict_proba(d)[:, 1], data, features.num_rows, self._label)
-        return call_model(self.estimator.predict, data, features.num_rows, self._label)
+            return call_model(lambda d: self.estimator.predict_proba(d)[:, 1], data, n, self._label)
+        return call_model(self.estimator.predict, data, n, self._label)
 
 
 def _frame(table: pa.Table):

@@ -8,6 +8,7 @@ numpy scalars into float/int/str/bool), one per input row.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 
@@ -16,7 +17,7 @@ import pyarrow as pa
 
 from featurestore.errors import FeatureStoreError, ModelError, SchemaError
 
-__all__ = ["SMALL_BATCH", "call_model", "feature_matrix", "select_features", "to_rows"]
+__all__ = ["SMALL_BATCH", "call_model", "feature_matrix", "select_features", "takes_columns", "to_rows"]
 
 # Fewer rows than this (a served request) are predicted on the calling thread alone by the
 # libraries with an OpenMP team (lightgbm, xgboost): a team costs more than a few rows of
@@ -47,6 +48,18 @@ def select_features(table: pa.Table, names: Sequence[str] | None, label: str) ->
         return table
     missing = [n for n in names if n not in table.column_names]
     raise SchemaError(f"{label}: the model needs {len(names)} feature columns; missing {', '.join(map(repr, missing))}")
+
+
+@functools.lru_cache(maxsize=1024)
+def takes_columns(names: tuple[str, ...] | None, columns: tuple[str, ...]) -> bool:
+    """Whether ``select_features`` leaves a table of ``columns`` as it is, for a model
+    recording feature ``names``: then the table's matrix is the model's, column for column
+    (a predictor's ``predict_matrix``, given such a matrix, answers as its ``predict``)."""
+    if not names:
+        return True
+    if set(names) <= set(columns):
+        return list(names) == list(columns)
+    return len(columns) == len(names) and all(_GENERATED.match(n) for n in names)
 
 
 def feature_matrix(table: pa.Table, dtype: np.dtype | type | None = None) -> np.ndarray:

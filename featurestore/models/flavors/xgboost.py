@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from featurestore.errors import ModelError
 from featurestore.models.flavors.base import Predictor, copy_model_file, is_instance_of, require, type_path
-from featurestore.models.flavors.tabular import SMALL_BATCH, call_model, feature_matrix, select_features
+from featurestore.models.flavors.tabular import SMALL_BATCH, call_model, feature_matrix, select_features, takes_columns
 
 __all__ = ["XGBoostFlavor"]
 
@@ -60,18 +60,26 @@ class _Predictor:
         # on the calling thread alone (tabular.SMALL_BATCH).
         self._one_thread = booster.copy()
         self._one_thread.set_param({"nthread": 1})
-        self._names = booster.feature_names  # a call into the library each time: once
+        names = booster.feature_names  # a call into the library each time: once
+        self._names = tuple(names) if names else None
         self._label = f"xgboost model {name}"
 
     def predict(self, features: pa.Table) -> list:
-        n = features.num_rows
+        if not features.num_rows:
+            return []
+        return self.predict_matrix(feature_matrix(select_features(features, self._names, self._label)))
+
+    def takes_matrix(self, columns: tuple[str, ...]) -> bool:
+        return takes_columns(self._names, columns)
+
+    def predict_matrix(self, matrix) -> list:
+        n = len(matrix)
         if not n:
             return []
-        table = select_features(features, self._names, self._label)
         booster = self.booster if n >= SMALL_BATCH else self._one_thread
         # Booster.inplace_predict validates names only for frames; the matrix is in the
         # booster's feature order already, as select_features put it.
-        return call_model(booster.inplace_predict, feature_matrix(table), n, self._label)
+        return call_model(booster.inplace_predict, matrix, n, self._label)
 
 
 def _booster(xgb, path: Path):
