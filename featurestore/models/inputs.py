@@ -21,6 +21,7 @@ The server runs ``model_inputs`` on every request, so what depends only on the v
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -58,6 +59,13 @@ class InputSpec:
     def feature_columns(self) -> tuple[str, ...]:
         """The inputs read from the store (the rest are request fields)."""
         return self.columns[: len(self.features)]
+
+    @functools.cached_property
+    def numbers(self) -> tuple[tuple, ...] | None:
+        """Per input, how ``ModelInputs.matrix`` takes it (``_number_kind``); None when one is
+        not a number type (then there is no matrix)."""
+        kinds = tuple(_number_kind(kind) for kind in self.types)
+        return None if None in kinds else kinds
 
 
 #: Specs kept per process. Versions never change, so an entry is never stale; the bound
@@ -180,11 +188,26 @@ class ModelInputs:
 
 _F32_MAX = float(np.finfo(np.float32).max)
 _EXACT = 2**53  # integers a float64 holds exactly (Arrow refuses larger ones for a float column)
+_FLOAT, _INT, _BOOL = 0, 1, 2
+
+
+def _number_kind(kind: pa.DataType) -> tuple | None:
+    """(what, numpy dtype, largest magnitude a float input takes) of an input type, or None."""
+    if pa.types.is_floating(kind) and kind.bit_width in (32, 64):
+        return (_FLOAT, np.float32, _F32_MAX) if kind.bit_width == 32 else (_FLOAT, np.float64, None)
+    if pa.types.is_integer(kind):
+        return _INT, np.dtype(kind.to_pandas_dtype()), None
+    if pa.types.is_boolean(kind):
+        return _BOOL, np.int8, None
+    return None
 
 
 def _matrix(spec: InputSpec, columns: list[list]) -> np.ndarray | None:
+    kinds = spec.numbers
+    if kinds is None:
+        return None
     arrays = []
-    for kind, values in zip(spec.types, columns):
+    for kind, values in zip(kinds, columns):
         array = _numbers(kind, values)
         if array is None:
             return None
@@ -192,35 +215,34 @@ def _matrix(spec: InputSpec, columns: list[list]) -> np.ndarray | None:
     return np.column_stack(arrays)
 
 
-def _numbers(kind: pa.DataType, values: list) -> np.ndarray | None:
-    """One input's column as ``feature_matrix`` has it from Arrow (an integer column with
-    nulls and a boolean one with nulls: float64 with NaN; booleans otherwise int8), or None."""
+def _numbers(kind: tuple, values: list) -> np.ndarray | None:
+    """One input's column as ``feature_matrix`` has it from Arrow (an integer or boolean
+    column with nulls: float64 with NaN; booleans otherwise int8), or None when the table
+    would refuse a value or convert it otherwise."""
+    what, dtype, limit = kind
     nulls = None in values
     try:
-        if pa.types.is_floating(kind) and kind.bit_width in (32, 64):
-            limit = _F32_MAX if kind.bit_width == 32 else None
+        if what == _FLOAT:
             for v in values:
                 t = type(v)
                 if not (t is float and (limit is None or -limit <= v <= limit)
                         or t is int and -_EXACT <= v <= _EXACT or v is None):
                     return None
-            return np.array(values, dtype=np.float32 if limit else np.float64)
-        if pa.types.is_integer(kind):
+            return np.array(values, dtype=dtype)
+        if what == _INT:
             for v in values:
                 if not (type(v) is int or v is None):
                     return None
-            if nulls:
-                if any(v is not None and not -_EXACT <= v <= _EXACT for v in values):
-                    return None
-                return np.array(values, dtype=np.float64)
-            return np.array(values, dtype=kind.to_pandas_dtype())
-        if pa.types.is_boolean(kind):
-            if any(type(v) is not bool and v is not None for v in values):
+            if not nulls:
+                return np.array(values, dtype=dtype)  # out of the type's range: OverflowError
+            if any(v is not None and not -_EXACT <= v <= _EXACT for v in values):
                 return None
-            return np.array(values, dtype=np.float64 if nulls else np.int8)
-    except (OverflowError, TypeError, ValueError):  # out of the integer type's range: the table says so
+            return np.array(values, dtype=np.float64)
+        if any(type(v) is not bool and v is not None for v in values):
+            return None
+        return np.array(values, dtype=np.float64 if nulls else dtype)
+    except (OverflowError, TypeError, ValueError):  # the table says what is wrong
         return None
-    return None
 
 
 def _resolve(spec: InputSpec, i: int, values: list, statuses: list[str] | None, entity) -> list:
