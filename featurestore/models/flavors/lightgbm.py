@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow as pa
-
 from featurestore.errors import ModelError
 from featurestore.models.flavors.base import Predictor, copy_model_file, is_instance_of, require, type_path
-from featurestore.models.flavors.tabular import SMALL_BATCH, call_model, feature_matrix, select_features, takes_columns
+from featurestore.models.flavors.tabular import SMALL_BATCH, NamedFeatures, call_model
 
 __all__ = ["LightGBMFlavor"]
 
@@ -53,19 +51,11 @@ class LightGBMFlavor:
         return _Predictor(_booster(lgb, Path(folder) / meta["file"]), meta["file"])
 
 
-class _Predictor:
+class _Predictor(NamedFeatures):
     def __init__(self, booster, name: str):
         self.booster = booster
         self._names = tuple(booster.feature_name())  # a call into the library each time: once
         self._label = f"lightgbm model {name}"
-
-    def predict(self, features: pa.Table) -> list:
-        if not features.num_rows:
-            return []
-        return self.predict_matrix(feature_matrix(select_features(features, self._names, self._label)))
-
-    def takes_matrix(self, columns: tuple[str, ...]) -> bool:
-        return takes_columns(self._names, columns)
 
     def predict_matrix(self, matrix) -> list:
         n = len(matrix)

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from featurestore.errors import FeatureStoreError, ModelError, SchemaError
 
-__all__ = ["SMALL_BATCH", "call_model", "feature_matrix", "select_features", "takes_columns", "to_rows"]
+__all__ = ["SMALL_BATCH", "NamedFeatures", "call_model", "feature_matrix", "select_features", "takes_columns", "to_rows"]
 
 # Fewer rows than this (a served request) are predicted on the calling thread alone by the
 # libraries with an OpenMP team (lightgbm, xgboost): a team costs more than a few rows of
@@ -60,6 +60,23 @@ def takes_columns(names: tuple[str, ...] | None, columns: tuple[str, ...]) -> bo
     if set(names) <= set(columns):
         return list(names) == list(columns)
     return len(columns) == len(names) and all(_GENERATED.match(n) for n in names)
+
+
+class NamedFeatures:
+    """What the predictors of models that record their feature names (lightgbm, xgboost)
+    share: ``predict`` is their ``predict_matrix`` of the matrix of those columns, in
+    their order."""
+
+    _names: tuple[str, ...] | None
+    _label: str
+
+    def predict(self, features: pa.Table) -> list:
+        if not features.num_rows:
+            return []
+        return self.predict_matrix(feature_matrix(select_features(features, self._names, self._label)))
+
+    def takes_matrix(self, columns: tuple[str, ...]) -> bool:
+        return takes_columns(self._names, columns)
 
 
 def feature_matrix(table: pa.Table, dtype: np.dtype | type | None = None) -> np.ndarray:

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow as pa
-
 from featurestore.errors import ModelError
 from featurestore.models.flavors.base import Predictor, copy_model_file, is_instance_of, require, type_path
-from featurestore.models.flavors.tabular import SMALL_BATCH, call_model, feature_matrix, select_features, takes_columns
+from featurestore.models.flavors.tabular import SMALL_BATCH, NamedFeatures, call_model
 
 __all__ = ["XGBoostFlavor"]
 
@@ -53,7 +51,7 @@ class XGBoostFlavor:
         return _Predictor(_booster(xgb, Path(folder) / meta["file"]), meta["file"])
 
 
-class _Predictor:
+class _Predictor(NamedFeatures):
     def __init__(self, booster, name: str):
         self.booster = booster
         # inplace_predict takes its thread count from the booster: a copy runs small batches
@@ -63,14 +61,6 @@ class _Predictor:
         names = booster.feature_names  # a call into the library each time: once
         self._names = tuple(names) if names else None
         self._label = f"xgboost model {name}"
-
-    def predict(self, features: pa.Table) -> list:
-        if not features.num_rows:
-            return []
-        return self.predict_matrix(feature_matrix(select_features(features, self._names, self._label)))
-
-    def takes_matrix(self, columns: tuple[str, ...]) -> bool:
-        return takes_columns(self._names, columns)
 
     def predict_matrix(self, matrix) -> list:
         n = len(matrix)
