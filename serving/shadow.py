@@ -45,7 +45,7 @@ from typing import Any
 import pyarrow as pa
 
 from featurestore.config import RepoConfig
-from featurestore.models.inputs import InputSpec, ModelInputs, input_spec
+from featurestore.models.inputs import InputSpec, ModelInputs
 from featurestore.models.process import ModelCallFailed, ModelProcess
 from featurestore.online.read import OnlineResponse, ReadPlan
 from featurestore.store import FeatureStore
@@ -75,7 +75,7 @@ class ShadowJob:
     request: Any
     plan: ReadPlan
     features: OnlineResponse
-    inputs: pa.Table                    # in the candidate's signature order and types
+    inputs: ModelInputs                 # in the candidate's signature order and types (table built here)
     before_model_ms: float              # the request's time up to a model call
 
 
@@ -149,7 +149,10 @@ class ShadowScorer:
         and hand each answer on; a batch the model raised on is scored again job by job."""
         served = jobs[0].served
         began = time.perf_counter()
-        table = jobs[0].inputs if len(jobs) == 1 else pa.concat_tables([job.inputs for job in jobs])
+        # The tables are built on this thread, not on the request path (a served request
+        # that needed no table has a matrix only).
+        tables = [job.inputs.table for job in jobs]
+        table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
         try:
             predictions, took = self._models.predict(served.version.uri, table)
             if not isinstance(predictions, list) or len(predictions) != table.num_rows:
@@ -186,8 +189,7 @@ class ShadowScorer:
         prediction_finished(self.sinks, FinishedPrediction(
             request_id=job.request_id, model=version.name, version=version.version, variant=SHADOW,
             served_at=job.served_at, entities=job.entities, request=job.request, features=job.features,
-            plan=job.plan, inputs=ModelInputs.of_table(input_spec(version), job.inputs), predictions=predictions,
-            status=status,
+            plan=job.plan, inputs=job.inputs, predictions=predictions, status=status,
             latency_ms=job.before_model_ms + took * 1000.0,
         ))
 
@@ -196,7 +198,7 @@ def _batches(jobs: list[ShadowJob]) -> list[list[ShadowJob]]:
     """The jobs grouped per candidate (and input schema), in order, at most MAX_BATCH_ROWS rows each."""
     groups: dict[tuple, list[list[ShadowJob]]] = {}
     for job in jobs:
-        runs = groups.setdefault((id(job.served), job.inputs.schema), [[]])
+        runs = groups.setdefault((id(job.served), job.inputs.spec.schema), [[]])
         if runs[-1] and sum(j.inputs.num_rows for j in runs[-1]) + job.inputs.num_rows > MAX_BATCH_ROWS:
             runs.append([])
         runs[-1].append(job)

@@ -98,7 +98,7 @@ async def predict(request: Request, model: str) -> Response:
     if shadow is not None:  # scored off the request path (serving/shadow.py), never awaited
         if same_inputs(spec, input_spec(shadow.version)):  # stable's inputs are the candidate's
             state.shadows.submit(ShadowJob(shadow, request_id, now, entities, body.get("request"), plan, response,
-                                           inputs.table, (model_began - began) * 1000.0))
+                                           inputs, (model_began - began) * 1000.0))
         else:
             task = asyncio.get_running_loop().create_task(_shadow(state, shadow, entities, body, request_id, now))
             _SHADOWS.add(task)
@@ -155,7 +155,8 @@ async def _shadow(state: ServingState, served, entities, body: dict, request_id:
     try:
         spec = input_spec(served.version)
         plan, response = await state.read(spec.features, entities, spec.full_feature_names)
-        inputs = read_inputs(spec, response, entities, join_keys=plan.join_keys).table
+        inputs = read_inputs(spec, response, entities, join_keys=plan.join_keys)
+        inputs.validate()
     except Exception as exc:  # the caller has its answer already
         served.count("unavailable" if isinstance(exc, StoreUnavailableError) else "invalid_input", SHADOW)
         log.info("shadow %s could not read its features: %s", served.version.uri, exc)
