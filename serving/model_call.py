@@ -29,7 +29,7 @@ from serving.model_cache import VARIANT, ServedModel
 from serving.inline_calls import Timed
 from serving.model_runner import ModelRunner
 
-__all__ = ["call_model"]
+__all__ = ["call_model", "takes_matrix"]
 
 log = logging.getLogger("featurestore.serving")
 
@@ -79,12 +79,17 @@ def _entry(loaded, inputs: ModelInputs | pa.Table) -> tuple:
     if not isinstance(inputs, ModelInputs):
         return loaded.predict, inputs
     predictor = loaded.predictor
-    takes = getattr(predictor, "takes_matrix", None)
-    if takes is not None and takes(inputs.spec.columns):
+    if takes_matrix(loaded, inputs):
         matrix = inputs.matrix()
         if matrix is not None:
             return predictor.predict_matrix, matrix
     return predictor.predict, inputs.table
+
+
+def takes_matrix(loaded, inputs: ModelInputs) -> bool:
+    """Whether the model's predictor takes the numpy matrix of ``inputs`` (``MatrixPredictor``)."""
+    takes = getattr(loaded.predictor, "takes_matrix", None)
+    return takes is not None and takes(inputs.spec.columns)
 
 
 async def _threaded(runner: ModelRunner, served: ServedModel, function, argument):

@@ -179,10 +179,12 @@ class ModelInputs:
             self._matrix = _matrix(self.spec, self.columns) if self.columns else None
         return self._matrix
 
-    def validate(self) -> None:
+    def validate(self, matrix: bool = True) -> None:
         """Raise now the InputError of a value that does not fit its input's type (one that
-        is all numbers fits: it has a matrix, and the table is built only when asked for)."""
-        if self.matrix() is None:
+        is all numbers fits: it has a matrix, and the table is built only when asked for).
+        ``matrix``: whether the model takes the matrix; when not, the table it will be
+        given is built now rather than a matrix first."""
+        if not matrix or self.matrix() is None:
             self.table  # noqa: B018 - built for its error
 
 

@@ -36,7 +36,7 @@ from serving.errors import HTTPError
 from serving.finished import FinishedPrediction, prediction_finished
 from serving.instrumentation import observe_online
 from serving.model_cache import VARIANT
-from serving.model_call import call_model
+from serving.model_call import call_model, takes_matrix
 from serving.online_json import json_bytes, online_body
 from serving.request_ids import new_request_id
 from serving.routes import ERROR_RESPONSES
@@ -118,7 +118,7 @@ async def _score(state: ServingState, served, entities, body: dict, request_id: 
         read = time.perf_counter()
         observe["features"](read - reading)
         inputs = read_inputs(spec, response, entities, join_keys=plan.join_keys)
-        inputs.validate()
+        inputs.validate(matrix=takes_matrix(served.loaded, inputs))
         observe["transform"](time.perf_counter() - read)
     except StoreUnavailableError:
         served.count("unavailable", variant)
@@ -156,7 +156,7 @@ async def _shadow(state: ServingState, served, entities, body: dict, request_id:
         spec = input_spec(served.version)
         plan, response = await state.read(spec.features, entities, spec.full_feature_names)
         inputs = read_inputs(spec, response, entities, join_keys=plan.join_keys)
-        inputs.validate()
+        inputs.validate(matrix=False)  # the model process is sent the table
     except Exception as exc:  # the caller has its answer already
         served.count("unavailable" if isinstance(exc, StoreUnavailableError) else "invalid_input", SHADOW)
         log.info("shadow %s could not read its features: %s", served.version.uri, exc)

@@ -159,3 +159,13 @@ def test_a_model_that_names_its_features_otherwise_does_not_take_the_matrix():
     assert predictor.takes_matrix(("c", "b", "a"))
     generated = lightgbm.train({"verbose": -1}, lightgbm.Dataset(X, y), num_boost_round=2)
     assert LightGBMPredictor(generated, "gbm.txt").takes_matrix(("a", "b", "c"))  # Column_0.. by position
+
+
+def test_inputs_for_a_model_without_the_matrix_are_checked_on_the_table_alone():
+    spec = _spec({"x": pa.int64()}, request=("x",))
+    inputs = read_inputs(spec, _empty(), {"x": [7]})
+    inputs.validate(matrix=False)
+    assert inputs._matrix is False  # not worked out: the model is given the table
+    assert inputs.table.column(0).to_pylist() == [7]
+    with pytest.raises(InputError, match="input 'x' must hold"):
+        read_inputs(spec, _empty(), {"x": [2**70]}).validate(matrix=False)
