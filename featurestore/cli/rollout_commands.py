@@ -17,6 +17,8 @@ from featurestore.cli.model_commands import table
 __all__ = ["rollout"]
 
 _REASON = click.option("--reason", help="Why (kept in the rollout's history).")
+# A share of traffic: click names the flag and the range when a value is outside it.
+_PERCENT = click.IntRange(1, 100)
 
 
 @cli.group(short_help="Canary and shadow rollouts of new model versions.")
@@ -31,11 +33,13 @@ def rollout() -> None:
 @click.option("--mode", type=click.Choice(["canary", "shadow"]), default="canary", show_default=True,
               help="canary: a share of entities is answered by the candidate; shadow: it scores a mirrored "
                    "share and is only logged.")
-@click.option("--step", "step_weight", type=int, default=10, show_default=True, help="Percent added per passing interval.")
-@click.option("--max", "max_weight", type=int, default=50, show_default=True, help="Percent before promotion.")
+@click.option("--step", "step_weight", type=_PERCENT, default=10, show_default=True,
+              help="Percent added per passing interval.")
+@click.option("--max", "max_weight", type=_PERCENT, default=50, show_default=True, help="Percent before promotion.")
 @click.option("--interval", default="60s", show_default=True, help="How often the candidate is judged (30s, 5m).")
-@click.option("--threshold", type=int, default=3, show_default=True, help="Failed intervals before rollback.")
-@click.option("--min-requests", type=int, default=100, show_default=True,
+@click.option("--threshold", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Failed intervals before rollback.")
+@click.option("--min-requests", type=click.IntRange(min=1), default=100, show_default=True,
               help="Requests per variant and interval below which an analysis is inconclusive.")
 @click.option("--check", "checks", multiple=True, metavar="NAME=LIMIT",
               help="A check's limit (success_rate, p99_ms, p99_ratio, js_distance, null_rate; LIMIT 'off' skips it).")
@@ -48,12 +52,19 @@ def rollout_start(repo: Path, name: str, candidate: int, mode: str, step_weight:
                   interval: str, threshold: int, min_requests: int, checks: tuple[str, ...],
                   promql: tuple[str, ...], reason) -> None:
     """Start rolling out version CANDIDATE of model NAME against its champion."""
+    from featurestore.clock import parse_duration
+    from featurestore.errors import InputError
+
+    # Checked here too so that the message names the flags typed, not the settings' keys.
+    if step_weight > max_weight:
+        raise InputError(f"--step {step_weight} is above --max {max_weight}; lower --step or raise --max")
+    seconds = parse_duration(interval, "--interval").total_seconds()
     limits = _limits(checks)
     if promql:
         limits["promql"] = [_promql(item) for item in promql]
     with open_store(repo) as store:
         r = store.models.rollouts.start(name, candidate, mode=mode, step_weight=step_weight, max_weight=max_weight,
-                                        interval=interval, threshold=threshold, min_requests=min_requests,
+                                        interval=seconds, threshold=threshold, min_requests=min_requests,
                                         checks=limits, reason=reason)
         click.echo(f"Rolling out {name}/{r.candidate} against {name}/{r.stable} ({r.mode}, {r.weight}%).")
 

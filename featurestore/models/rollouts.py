@@ -27,7 +27,7 @@ from typing import Any
 from registry import ObjectSpec, StoredObject
 
 from featurestore.clock import parse_duration
-from featurestore.errors import InputError, NotFoundError
+from featurestore.errors import ConfigError, InputError, NotFoundError
 from featurestore.models.arguments import version_number
 from featurestore.models.records import READY
 
@@ -119,8 +119,11 @@ class Rollouts:
             raise InputError(f"rollout mode {mode!r} is not one of {', '.join(MODES)}")
         step, top = _percent(step_weight, "step_weight", low=1), _percent(max_weight, "max_weight", low=1)
         if step > top:
-            raise InputError(f"step_weight {step} is above max_weight {top}; lower the step or raise the maximum")
-        seconds = parse_duration(interval, "interval").total_seconds()
+            raise InputError(f"step_weight {step} is above max_weight {top}; lower step_weight or raise max_weight")
+        try:
+            seconds = parse_duration(interval, "interval").total_seconds()
+        except ConfigError as exc:  # a caller's value, not the server's setup: a 422 over HTTP, not a 500
+            raise InputError(str(exc)) from None
         limits = _checks(checks)
         if limits.get(PROMQL) and not prometheus_url(self._store.config):
             raise InputError("the rollout has PromQL checks but featurestore.yaml names no Prometheus to ask them; "

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from featurestore.errors import ConfigError, InputError, InUseError, NotFoundError
+from featurestore.errors import InputError, InUseError, NotFoundError
 
 
 BIN = Path(sys.executable).parent / "featurestore"
@@ -66,7 +66,7 @@ def test_rollback_marks_the_candidate_failed_and_releases_it(two_versions):
     ({"candidate": 2, "step_weight": 60, "max_weight": 50}, InputError, "above max_weight"),
     ({"candidate": 2, "max_weight": 101}, InputError, "from 1 to 100"),
     ({"candidate": 2, "threshold": 0}, InputError, "threshold"),
-    ({"candidate": 2, "interval": "soon"}, ConfigError, "interval"),
+    ({"candidate": 2, "interval": "soon"}, InputError, "interval .soon. is not a duration"),
     ({"candidate": 2, "checks": {"accuracy": 0.9}}, InputError, "unknown rollout check"),
     ({"candidate": 2, "checks": {"js_distance": -1}}, InputError, "js_distance"),
 ])
@@ -139,3 +139,20 @@ def test_cli_promql_checks_need_a_prometheus_and_keep_their_query(two_versions, 
     status = json.loads(_cli(repo, "status", "driver_model", "--json").stdout)
     assert status["settings"]["checks"]["promql"] == [
         {"name": "promql_1", "query": query, "max": 0.01}, {"name": "promql_2", "query": "sum(up)", "min": 1.0}]
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--step", "0"], "Invalid value for '--step': 0 is not in the range 1<=x<=100"),
+    (["--max", "101"], "Invalid value for '--max': 101 is not in the range 1<=x<=100"),
+    (["--threshold", "0"], "Invalid value for '--threshold': 0 is not in the range x>=1"),
+    (["--min-requests", "0"], "Invalid value for '--min-requests'"),
+    (["--step", "60", "--max", "50"], "error: --step 60 is above --max 50; lower --step or raise --max"),
+    (["--interval", "0s"], "error: --interval '0s' must be longer than zero"),
+    (["--interval", "soon"], "error: --interval 'soon' is not a duration; write it like"),
+])
+def test_cli_start_errors_name_the_flag_typed(two_versions, repo, flags, words):
+    two_versions.close()
+    result = _cli(repo, "start", "driver_model", "--candidate", "2", *flags, check=False)
+    assert result.returncode in (1, 2) and words in result.stderr, result.stderr
+    assert "step_weight" not in result.stderr and "max_weight" not in result.stderr
+    assert "unknown rollout" in _cli(repo, "status", "driver_model", check=False).stderr
