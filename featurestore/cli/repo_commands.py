@@ -20,19 +20,15 @@ KINDS = ("entity", "data_source", "feature_view", "on_demand_feature_view", "fea
 
 @cli.command(short_help="Create an example feature repo.")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--project", help="Project name: letters, digits and _ (default: the folder's name).")
+@click.option("--project", help="Project name: letters, digits, _ and - (default: the folder's name).")
 def init(directory: Path, project: str | None) -> None:
     """Create an example feature repo in DIRECTORY (new or empty)."""
     import yaml
 
-    from featurestore.errors import InputError
-    from featurestore.scaffold import init_repo
+    from featurestore.scaffold import check_project_name, init_repo
 
     if project is not None:
-        if not project.replace("-", "_").isidentifier():
-            raise InputError(f"--project {project!r} is not a valid name; use letters, digits and _ "
-                             "(not starting with a digit)")
-        project = project.replace("-", "_")
+        check_project_name(project, "--project")
     path = init_repo(directory, project)
     name = (yaml.safe_load((path / "featurestore.yaml").read_text()) or {}).get("project")
     click.echo(f"Created a feature repo in {path} (project {name!r})\n\nNext:\n  cd {directory}\n"

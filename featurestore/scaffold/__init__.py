@@ -14,7 +14,7 @@ import pyarrow as pa
 from featurestore.errors import InputError
 from featurestore.offline.files import write_parquet_atomic
 
-__all__ = ["example_driver_stats", "init_repo"]
+__all__ = ["check_project_name", "example_driver_stats", "init_repo"]
 
 DRIVERS = (1001, 1002, 1003, 1004, 1005)
 
@@ -28,9 +28,12 @@ def init_repo(path: str | Path, project: str | None = None, now: datetime | None
         hint = (f"; `featurestore -r {target} apply` works on the repo already there"
                 if (target / "featurestore.yaml").exists() else "")
         raise InputError(f"{target} is not empty; pass a new folder to `{command}`{hint}")
-    project = project or target.name.replace("-", "_").replace(" ", "_")
-    if not project.isidentifier():
-        project = "feature_repo"
+    if project is not None:
+        check_project_name(project)
+    else:  # the folder's name, when featurestore.yaml would accept it
+        project = target.name.replace(" ", "_")
+        if not _valid_project(project):
+            project = "feature_repo"
     template = resources.files("featurestore.scaffold") / "template"
     with resources.as_file(template) as source:
         shutil.copytree(source, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
@@ -39,6 +42,19 @@ def init_repo(path: str | Path, project: str | None = None, now: datetime | None
         file.write_text(string.Template(file.read_text()).safe_substitute(project=project))
     write_parquet_atomic(example_driver_stats(now), target / "data" / "driver_stats.parquet")
     return target
+
+
+def check_project_name(name: str, what: str = "project") -> str:
+    """``name`` if featurestore.yaml accepts it as the project, else an InputError naming ``what``."""
+    if not _valid_project(name):
+        raise InputError(f"{what} {name!r} is not a valid project name; use letters, digits, _ and - "
+                         "(not starting with a digit)")
+    return name
+
+
+def _valid_project(name: str) -> bool:
+    # The rule featurestore.yaml's loader applies (config.py); Feast's names (letters, digits, _) all pass.
+    return name.replace("-", "_").isidentifier()
 
 
 def example_driver_stats(now: datetime | None = None, days: int = 7) -> pa.Table:

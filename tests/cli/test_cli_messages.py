@@ -14,6 +14,8 @@ from click.testing import CliRunner
 from featurestore.cli import data_commands, job_commands, repo_commands, serve_command, stream_command  # noqa: F401
 from featurestore.cli import model_commands, predict_command  # noqa: F401 - every command, as main() loads them
 from featurestore.cli.main import cli, one_line
+from featurestore.errors import InputError
+from featurestore.scaffold import init_repo
 
 BIN = Path(sys.executable).parent / "featurestore"
 
@@ -141,12 +143,19 @@ def test_plan_says_what_to_run_next(tmp_path):
     assert "+ feature_view driver_hourly_stats" in out and "6 change(s); run `featurestore apply`" in out
 
 
-def test_init_checks_the_project_name_and_says_which_it_used(tmp_path):
-    assert_one_line_error(invoke("init", tmp_path / "a", "--project", "bad name!"), "--project 'bad name!'")
+def test_init_checks_the_project_name_and_keeps_a_valid_one_as_typed(tmp_path):
+    assert_one_line_error(invoke("init", tmp_path / "a", "--project", "bad name!"), "--project 'bad name!'",
+                          "use letters, digits, _ and -")
     assert not (tmp_path / "a").exists()
     out = invoke("init", tmp_path / "b", "--project", "my-proj").output
-    assert "(project 'my_proj')" in out and "featurestore plan" in out
-    assert "project: my_proj" in (tmp_path / "b" / "featurestore.yaml").read_text()
+    assert "(project 'my-proj')" in out and "featurestore plan" in out
+    assert "project: my-proj" in (tmp_path / "b" / "featurestore.yaml").read_text()
+    assert "Applied" in invoke("-r", tmp_path / "b", "apply").output  # featurestore.yaml takes the name
+    # Without --project the folder's name is used, made valid where it must be.
+    assert "(project 'my-repo_2')" in invoke("init", tmp_path / "my-repo 2").output
+    assert "(project 'feature_repo')" in invoke("init", tmp_path / "9lives").output
+    with pytest.raises(InputError, match="project 'a b' is not a valid project name"):  # not replaced silently
+        init_repo(tmp_path / "c", project="a b")
 
 
 def test_scheduler_once_without_schedules_explains_how_to_add_one(repo):
