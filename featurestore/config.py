@@ -293,15 +293,33 @@ def _online(raw: Any, repo: Path, file: Path, env: Mapping[str, str]) -> OnlineS
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 60:
             raise ConfigError(f"{file}: online_store.read_timeout must be a number of seconds above 0 and at most "
                               f"60 (e.g. 0.25), not {timeout!r}")
-        cluster = raw.get("cluster", False)
-        if not isinstance(cluster, bool):
-            raise ConfigError(f"{file}: online_store.cluster must be true or false, not {cluster!r}")
-        if cluster:  # one spelling downstream: the redis+cluster:// URL
+        if _redis_cluster(raw, file):  # one spelling downstream: the redis+cluster:// URL
             from featurestore.online.redis_protocol import cluster_url
 
             url = cluster_url(url)
         return OnlineStoreConfig(type="redis", connection_string=url, read_timeout=float(timeout))
     raise ConfigError(f"{file}: online_store type {kind!r} is not supported; use 'sqlite' or 'redis'")
+
+
+#: Feast's ``online_store.redis_type`` as our ``cluster`` (its ``redis_sentinel`` has no counterpart here).
+_FEAST_REDIS_TYPES = {"redis": False, "redis_cluster": True}
+
+
+def _redis_cluster(raw: dict, file: Path) -> bool:
+    """``online_store.cluster``, or what Feast's ``redis_type`` in a ported file means by it."""
+    cluster = raw.get("cluster")
+    if cluster is not None and not isinstance(cluster, bool):
+        raise ConfigError(f"{file}: online_store.cluster must be true or false, not {cluster!r}")
+    if "redis_type" not in raw:
+        return bool(cluster)
+    redis_type = raw["redis_type"]
+    if redis_type not in _FEAST_REDIS_TYPES:
+        raise ConfigError(f"{file}: online_store.redis_type {redis_type!r} is not supported; use redis or "
+                          "redis_cluster (or our cluster: true/false)")
+    if cluster is not None and cluster != _FEAST_REDIS_TYPES[redis_type]:
+        raise ConfigError(f"{file}: online_store.cluster: {str(cluster).lower()} and redis_type: {redis_type} "
+                          "disagree; keep one of them")
+    return _FEAST_REDIS_TYPES[redis_type]
 
 
 def _serving(raw: Any, file: Path, env: Mapping[str, str]) -> ServingConfig:

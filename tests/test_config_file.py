@@ -56,3 +56,25 @@ def test_the_missing_file_error_names_feasts_file_below(tmp_path):
 def test_the_missing_file_error_says_how_to_start_when_nothing_is_near(tmp_path):
     with pytest.raises(ConfigError, match="run `featurestore init"):
         load_config(tmp_path, env={})
+
+
+@pytest.mark.parametrize("redis_type, url", [
+    ("redis_cluster", "redis+cluster://redis-0.redis:6379"),
+    ("redis", "redis://redis-0.redis:6379"),
+])
+def test_feasts_redis_type_sets_whether_redis_is_a_cluster(tmp_path, redis_type, url):
+    (tmp_path / "feature_store.yaml").write_text(
+        f"project: feast_port\nonline_store:\n  type: redis\n  redis_type: {redis_type}\n"
+        "  connection_string: redis-0.redis:6379\n")
+    assert load_config(tmp_path, env={}).online_store.connection_string == url
+
+
+@pytest.mark.parametrize("settings, words", [
+    ("redis_type: redis_sentinel", "redis_type 'redis_sentinel' is not supported; use redis or redis_cluster"),
+    ("redis_type: redis_cluster\n  cluster: false", "cluster: false and redis_type: redis_cluster disagree"),
+])
+def test_a_redis_type_we_cannot_honour_is_refused(tmp_path, settings, words):
+    (tmp_path / "feature_store.yaml").write_text(
+        f"project: feast_port\nonline_store:\n  type: redis\n  {settings}\n  connection_string: localhost:6379\n")
+    with pytest.raises(ConfigError, match=words):
+        load_config(tmp_path, env={})

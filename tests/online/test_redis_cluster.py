@@ -277,3 +277,23 @@ def test_cluster_urls_and_config(tmp_path):
         "project: p\nonline_store:\n  type: redis\n  cluster: 'yes'\n  connection_string: redis://h:7000\n")
     with pytest.raises(ConfigError, match="online_store.cluster must be true or false"):
         load_config(tmp_path, env={})
+
+
+def test_feasts_redis_cluster_setting_reaches_the_cluster(tmp_path, redis_cluster, redis_project):
+    from featurestore.backends import open_online_store
+
+    node = plain_url(redis_cluster.url).partition("://")[2]  # Feast's connection_string: host:port
+    (tmp_path / "feature_store.yaml").write_text(f"project: {redis_project}\nprovider: local\nonline_store:\n"
+                                                 f"  type: redis\n  redis_type: redis_cluster\n"
+                                                 f"  connection_string: {node}\n")
+    config = load_config(tmp_path, env={})
+    store = open_online_store(config.online_store, config.project)
+    try:
+        store.write_batch(VIEW, rows([1, 2, 3, 4, 5, 6]))
+        got = store.read([(VIEW, ["trips"], [(2,), (6,), (9,)])])[0]
+        assert [r and r[1] for r in got] == [(2,), (6,), None]
+        assert store.location.startswith("redis+cluster://")
+    finally:
+        store.close()
+    keys = [k for c in primaries(redis_cluster).values() for k in c.keys(f"{redis_project}*")]
+    assert len({key_slot(k) for k in keys}) > 1  # spread over the cluster's slots, not one server
