@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 import uuid
 from pathlib import Path
 
@@ -81,6 +83,18 @@ def test_compose_runs_init_first_and_keeps_the_api_healthcheck_to_the_api(compos
         assert services[name]["healthcheck"] == {"disable": True}, name
     assert "healthcheck" not in services["api"]  # the image's: GET /health
     assert "HEALTHCHECK" in (ROOT / "deploy" / "Dockerfile").read_text()
+
+
+def test_the_image_installs_the_extras_the_monitors_import():
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    installs = re.findall(r"pip install [^\n]*?\.\[([\w,-]+)\]", (ROOT / "deploy" / "Dockerfile").read_text())
+    names = {extra for found in installs for extra in found.split(",")}
+    assert names <= set(extras), f"the Dockerfile installs extras pyproject does not define: {names - set(extras)}"
+    installed = {re.split(r"[<>=\[;]", req)[0] for name in names for req in extras[name]}
+    # The libraries monitoring/ imports lazily (drift statistics, report plots).
+    imported = {lib for lib in ("scipy", "matplotlib") for module in (ROOT / "monitoring").glob("*.py")
+                if re.search(rf"^\s*(from|import) {lib}\b", module.read_text(), re.M)}
+    assert imported == {"scipy", "matplotlib"} and imported <= installed, installed
 
 
 def test_redis_is_not_published_on_the_host(compose):
