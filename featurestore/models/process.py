@@ -2,21 +2,22 @@
 
 A model's call holds the interpreter's lock for most of its time (scikit-learn validates
 its input in Python), so a model called on a thread of a server's process delays that
-process's requests by as long. Called here, it runs beside them: the server's process
-only sends the input table down a pipe (an Arrow IPC stream, tens of microseconds) and
-reads the predictions back.
+process's requests by as long. Called here, it runs beside them: the caller only sends
+the input table down a pipe (an Arrow IPC stream, tens of microseconds) and reads the
+predictions back.
 
-The process is started (``spawn``: the server's threads are not copied into it) on the
-first call. It opens the store with the callable it was given (``partial(FeatureStore,
-config=...)``: the server's settings), loads each version it is asked for by its URI
-from the registry (as the server did) and keeps the last few loaded. A
-process that died (a model that crashed it) fails the call in flight and is started
-anew on the next one.
+The process (``featurestore.child_process``: ``spawn``) is started on the first call. It
+opens the store with the callable it was given (``partial(FeatureStore, config=...)``:
+the server's settings), loads each version it is asked for by its URI from the registry
+(as the server did) and keeps the last few loaded. A process that died (a model that
+crashed it) fails the call in flight and is started anew on the next one; so does one
+whose model call outlasted the call's ``deadline``: it is killed, since a hung call
+cannot be interrupted otherwise. Starting the process and loading a version are given
+``LOAD_SECONDS`` apart from the deadline (the process says when the model's call begins).
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import threading
 import time
 from collections import OrderedDict
@@ -25,20 +26,26 @@ from typing import Any
 
 import pyarrow as pa
 
+from featurestore.child_process import ChildGone, ChildProcess
 from featurestore.errors import FeatureStoreError
 
-__all__ = ["ModelCallFailed", "ModelProcess"]
+__all__ = ["LOAD_SECONDS", "ModelCallFailed", "ModelProcess"]
 
 #: Versions the process keeps loaded (a rollout has one candidate per model).
 KEPT = 4
+#: Seconds starting the process and loading a version may take before it is given up on.
+LOAD_SECONDS = 300.0
+#: What the process sends when the model's call begins (the deadline runs from then).
+_CALLING = "calling"
 
 
 class ModelCallFailed(FeatureStoreError):
-    """The model raised on the rows (``loaded``), or could not be loaded or called at all."""
+    """The model raised on the rows (``loaded``), or could not be loaded or called at all
+    (``late``: its call outlasted the deadline and the process was stopped)."""
 
-    def __init__(self, message: str, *, loaded: bool):
+    def __init__(self, message: str, *, loaded: bool, late: bool = False):
         super().__init__(message)
-        self.loaded = loaded
+        self.loaded, self.late = loaded, late
 
 
 class ModelProcess:
@@ -47,26 +54,32 @@ class ModelProcess:
     def __init__(self, open_store: Callable[[], Any]):
         """``open_store``: builds the store in the process (picklable; a context manager
         whose ``models.load(uri)`` loads a version)."""
-        self._open_store = open_store
-        self._process = None
-        self._conn = None
+        self._child = ChildProcess(_serve, (open_store,), name="featurestore-model-process")
         self._lock = threading.Lock()
 
-    def predict(self, uri: str, table: pa.Table) -> tuple[list, float]:
+    @property
+    def pid(self) -> int | None:
+        """The process's id while one runs."""
+        return self._child.pid
+
+    def predict(self, uri: str, table: pa.Table, deadline: float | None = None) -> tuple[list, float]:
         """The predictions of version ``uri`` (``name/3``) on ``table`` (in its signature's
         order and types) and the seconds its call took; ModelCallFailed when it raised,
-        could not be loaded, or the process died meanwhile."""
+        could not be loaded, the process died meanwhile, or the call took longer than
+        ``deadline`` seconds (then the process is stopped; None: no limit)."""
         with self._lock:
-            if self._process is None or not self._process.is_alive():
-                self._start()
+            answer = None
             try:
-                self._conn.send(uri)
-                self._conn.send_bytes(_stream(table))
-                outcome, answer, seconds = self._conn.recv()
-            except (EOFError, OSError) as exc:
-                self._stop()
-                raise ModelCallFailed(f"the model process died while calling {uri} ({type(exc).__name__})",
-                                      loaded=False) from None
+                self._child.send(uri)
+                self._child.send_bytes(_stream(table))
+                answer = self._child.receive(LOAD_SECONDS)
+                if answer == _CALLING:
+                    answer = self._child.receive(deadline)
+            except ChildGone as exc:
+                what = (f"the model process was stopped: {uri} did not answer within {deadline:g} s" if exc.late
+                        and answer == _CALLING else f"the model process died while calling {uri} ({exc})")
+                raise ModelCallFailed(what, loaded=False, late=exc.late) from None
+        outcome, answer, seconds = answer
         if outcome != "ok":
             raise ModelCallFailed(answer, loaded=outcome == "model_error")
         return answer, seconds
@@ -74,29 +87,7 @@ class ModelProcess:
     def close(self) -> None:
         """Ask the process to exit once its call in flight is answered."""
         with self._lock:
-            if self._conn is not None:
-                try:
-                    self._conn.send(None)
-                except OSError:
-                    pass
-            self._stop(wait=True)
-
-    def _start(self) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._conn, theirs = context.Pipe()
-        self._process = context.Process(target=_serve, args=(theirs, self._open_store), daemon=True,
-                                        name="featurestore-model-process")
-        self._process.start()
-        theirs.close()
-
-    def _stop(self, wait: bool = False) -> None:
-        if self._conn is not None:
-            self._conn.close()
-        if self._process is not None:
-            self._process.join(5 if wait else 0)
-            if self._process.is_alive():
-                self._process.kill()
-        self._process = self._conn = None
+            self._child.close()
 
 
 def _stream(table: pa.Table) -> pa.Buffer:
@@ -132,6 +123,7 @@ def _serve(conn, open_store: Callable[[], Any]) -> None:
                 while len(loaded) > KEPT:
                     loaded.popitem(last=False)
             loaded.move_to_end(uri)
+            conn.send(_CALLING)
             began = time.perf_counter()
             try:
                 predictions = model.predictor.predict(table)

@@ -1,0 +1,96 @@
+"""``ChildProcess``: a process of its own, spoken to over a pipe, one exchange at a time.
+
+The parent sends picklable messages (or raw bytes) and reads answers, each read within a
+deadline when one is given. A child that died (its end of the pipe closed) or missed a
+deadline (it is killed: a hung call cannot be interrupted otherwise) raises
+``ChildGone``, and the next exchange starts a new one. Children are started with
+``spawn``, so the parent's threads are not copied into them, and are daemons: they exit
+with the parent.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["ChildGone", "ChildProcess"]
+
+
+class ChildGone(Exception):
+    """The child died, or missed its deadline and was killed (``late``)."""
+
+    def __init__(self, message: str, *, late: bool = False):
+        super().__init__(message)
+        self.late = late
+
+
+class ChildProcess:
+    """``target(conn, *args)`` run in a child process, started on first use. Not
+    thread-safe: the owner serializes its exchanges."""
+
+    def __init__(self, target: Callable[..., None], args: tuple = (), name: str = "featurestore-child"):
+        """``target`` and ``args``: picklable (a module-level function)."""
+        self._target, self._args, self._name = target, args, name
+        self._process = None
+        self._conn = None
+
+    @property
+    def pid(self) -> int | None:
+        """The running child's process id (None: none started)."""
+        return self._process.pid if self._process is not None else None
+
+    def send(self, message: Any) -> None:
+        """Send ``message`` (pickled), starting the child first when none is running."""
+        self._exchange(lambda: self._conn.send(message))
+
+    def send_bytes(self, data: Any) -> None:
+        self._exchange(lambda: self._conn.send_bytes(data))
+
+    def receive(self, seconds: float | None = None) -> Any:
+        """The child's next message; ``ChildGone`` when it died, or when none came within
+        ``seconds`` (then it is killed)."""
+        if self._conn is None:
+            raise ChildGone(f"{self._name} is not running")
+        if seconds is not None and not self._conn.poll(seconds):
+            self.stop()
+            raise ChildGone(f"{self._name} did not answer within {seconds:g} s and was stopped", late=True)
+        return self._exchange(self._conn.recv, start=False)
+
+    def close(self) -> None:
+        """Ask the child to exit (``None``), wait a little for it, and kill it if it does not."""
+        if self._conn is not None:
+            try:
+                self._conn.send(None)
+            except OSError:
+                pass
+        self.stop(wait=5.0)
+
+    def stop(self, wait: float = 0.0) -> None:
+        """End the child now (after ``wait`` seconds for it to exit by itself)."""
+        if self._conn is not None:
+            self._conn.close()
+        if self._process is not None:
+            self._process.join(wait)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join(1.0)
+        self._process = self._conn = None
+
+    def _exchange(self, step: Callable[[], Any], start: bool = True) -> Any:
+        if start and (self._process is None or not self._process.is_alive()):
+            self.stop()
+            self._start()
+        try:
+            return step()
+        except (EOFError, OSError) as exc:
+            self.stop()
+            raise ChildGone(f"{self._name} died ({type(exc).__name__})") from None
+
+    def _start(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, theirs = context.Pipe()
+        self._process = context.Process(target=self._target, args=(theirs, *self._args), daemon=True,
+                                        name=self._name)
+        self._process.start()
+        theirs.close()
