@@ -66,12 +66,12 @@ class ServedModel:
     def version(self) -> ModelVersion:
         return self.loaded.version
 
-    def count(self, status: str, variant: str = VARIANT) -> None:
+    def count(self, status: str, variant: str = VARIANT, n: int = 1) -> None:
         counter = self.counters.get((status, variant))
         if counter is None:
             v = self.version
             counter = self.counters[status, variant] = PREDICTIONS.labels(v.name, str(v.version), variant, status)
-        counter.inc()
+        counter.inc(n)
 
 
 class ModelCache:

@@ -21,11 +21,12 @@ from featurestore.clock import clock_us, seconds_to_us
 from featurestore.online.read import OnlineResponse, ReadPlan
 from featurestore.serving_log import ServingLogWriter, log_columns, online_log_columns
 from featurestore.serving_log.settings import ServingLogSettings
+from featurestore.serving_log.writer import Dropped, Written
 from featurestore.store import FeatureStore
 from monitoring.metrics import SERVING_LOG_ROWS_DROPPED, SERVING_LOG_ROWS_WRITTEN
 from serving.request_ids import new_request_id
 
-__all__ = ["ServingLog", "request_id"]
+__all__ = ["ServingLog", "count_dropped", "count_written", "request_id"]
 
 
 def request_id(request: Request) -> str:
@@ -34,7 +35,10 @@ def request_id(request: Request) -> str:
 
 
 class ServingLog:
-    def __init__(self, store: FeatureStore, settings: ServingLogSettings | None = None):
+    def __init__(self, store: FeatureStore, settings: ServingLogSettings | None = None, *,
+                 on_written: Written | None = None, on_dropped: Dropped | None = None):
+        """``on_written``/``on_dropped``: how rows written and dropped are counted (default:
+        this process's metrics; the shadow process sends its counts to its worker's)."""
         self.store = store
         self.settings = settings or ServingLogSettings.from_config(store.config, os.environ)
         self.writer: ServingLogWriter | None = None
@@ -42,8 +46,7 @@ class ServingLog:
             self.writer = ServingLogWriter(
                 store.config.offline_store, queue_rows=self.settings.queue_rows, flush_rows=self.settings.flush_rows,
                 flush_seconds=self.settings.flush_seconds, folder=store.serving_log_folder,
-                on_written=lambda name, n: SERVING_LOG_ROWS_WRITTEN.labels(name).inc(n),
-                on_dropped=lambda name, n, reason: SERVING_LOG_ROWS_DROPPED.labels(name, reason).inc(n),
+                on_written=on_written or count_written, on_dropped=on_dropped or count_dropped,
             )
 
     def log_features(self, service: str, plan: ReadPlan, response: OnlineResponse,
@@ -84,6 +87,14 @@ class ServingLog:
         """Write what is queued (at shutdown)."""
         if self.writer is not None:
             self.writer.close()
+
+
+def count_written(name: str, n: int) -> None:
+    SERVING_LOG_ROWS_WRITTEN.labels(name).inc(n)
+
+
+def count_dropped(name: str, n: int, reason: str) -> None:
+    SERVING_LOG_ROWS_DROPPED.labels(name, reason).inc(n)
 
 
 def _sampled(rate: float) -> bool:

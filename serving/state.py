@@ -22,9 +22,9 @@
 - **Models** (``/predict``, ``/v2``): ``models`` loads and keeps versions and follows
   their aliases (``serving.model_cache``; the registry watch refreshes the aliases each
   tick), ``runner`` calls them off the event loop within their timeout
-  (``serving.model_runner``), ``shadows`` scores a shadow rollout's candidate on a thread
-  of its own (``serving.shadow``), and every finished prediction is handed to the
-  callables in ``prediction_sinks`` (``serving.finished``).
+  (``serving.model_runner``), ``shadows`` has a shadow rollout's candidate score and log
+  its requests in a process of its own (``serving.shadow``), and every finished
+  prediction is handed to the callables in ``prediction_sinks`` (``serving.finished``).
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ class ServingState:
         self.runner = ModelRunner()
         # Callables taking each serving.finished.FinishedPrediction: the serving log's first.
         self.prediction_sinks: list = [self._log_prediction]
-        self.shadows = ShadowScorer(self.prediction_sinks, store.config)
+        self.shadows = ShadowScorer(store.config)
 
     # -- lifecycle ---------------------------------------------------------------------
 

@@ -18,6 +18,9 @@ from .conftest import Clock, open_store, redis_cleanup
 from .served import Server, wait_for
 
 SLOW_TIMEOUT = 0.5
+# The rollout tests' held shadow candidates wait for the test, longer than a call's deadline
+# in the shadow process (serving/shadow_process.py) would let them at the default timeout.
+HELD_TIMEOUTS = "held_shadow: 60, full_shadow: 60"
 
 MODELS = '''
 """Models for the prediction server tests (the python flavor imports them from the repo)."""
@@ -116,7 +119,7 @@ def start(tmp: Path, redis_url: str) -> PredictionServer:
     config.write_text(config.read_text() + textwrap.dedent(f"""\
         serving:
           model_cache_size: 3
-          model_timeouts: {{slow: {SLOW_TIMEOUT}, moody: {SLOW_TIMEOUT}}}
+          model_timeouts: {{slow: {SLOW_TIMEOUT}, moody: {SLOW_TIMEOUT}, {HELD_TIMEOUTS}}}
           inline_call_budgets_ms: {{threaded: 0}}
         """))
     env = {"FEATURESTORE_REDIS_URL": redis_url}
