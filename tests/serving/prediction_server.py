@@ -19,8 +19,9 @@ from .served import Server, wait_for
 
 SLOW_TIMEOUT = 0.5
 # The rollout tests' held shadow candidates wait for the test, longer than a call's deadline
-# in the shadow process (serving/shadow_process.py) would let them at the default timeout.
-HELD_TIMEOUTS = "held_shadow: 60, full_shadow: 60"
+# in the shadow process (serving/shadow_process.py) would let them at the default timeout;
+# hung_shadow's is as short as it gets (MIN_DEADLINE).
+HELD_TIMEOUTS = "held_shadow: 60, full_shadow: 60, hung_shadow: 0.05"
 
 MODELS = '''
 """Models for the prediction server tests (the python flavor imports them from the repo)."""
@@ -69,16 +70,21 @@ class Noisy:
     """A prediction per row drawn from normal(``shift``, 1), the same sequence after each
     load (``seed``), whatever the features; each call sleeps ``seconds``, and every
     ``fail_every``-th call raises: a stand-in for a candidate that is good, shifted, slow
-    or failing on a share of requests. While the file ``hold`` exists, a call waits."""
+    or failing on a share of requests. While the file ``hold`` exists, a call waits; while
+    ``die`` exists, a call ends its process."""
 
-    def __init__(self, shift=0.0, seed=0, seconds=0.0, fail_every=0, hold=""):
+    def __init__(self, shift=0.0, seed=0, seconds=0.0, fail_every=0, hold="", die=""):
         import random
         import threading
 
         self.random, self.lock, self.calls = random.Random(seed), threading.Lock(), 0
-        self.shift, self.seconds, self.fail_every, self.hold = shift, seconds, fail_every, hold
+        self.shift, self.seconds, self.fail_every, self.hold, self.die = shift, seconds, fail_every, hold, die
 
     def predict(self, features):
+        if self.die and Path(self.die).exists():
+            import os
+
+            os._exit(3)
         while self.hold and Path(self.hold).exists():
             time.sleep(0.01)
         with self.lock:

@@ -1,0 +1,110 @@
+"""Shadow scoring in its own process on a real server: the shadow rows it writes to the
+serving log (columns, status, latency) and the worker's metrics that count them, a
+candidate that crashes its model process (only its batch fails, the rows logged before
+it stay), and a hung one (stopped after its deadline, its requests logged as timeout)."""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+
+import pyarrow.compute as pc
+
+from .prediction_server import PredictionServer
+from .rollout_traffic import register_pair, send
+from .served import wait_for
+
+
+@contextmanager
+def shadowed(served: PredictionServer, name: str, candidate: dict):
+    """``name``/2 (``candidate`` params) in a shadow rollout at 100%, followed by the
+    server; yields the store, rolls back on exit."""
+    with served.store() as store:
+        register_pair(store, name, candidate=candidate, stable={"seed": 1})
+        store.models.rollouts.start(name, 2, mode="shadow", step_weight=100, max_weight=100)
+        try:
+            followed = f'featurestore_rollout_weight{{model="{name}"}} 100.0'
+            wait_for(lambda: followed in served.client.get("/metrics").text,
+                     "the server to follow the shadow rollout", 20)
+            yield store
+        finally:
+            store.models.rollouts.rollback(name, reason="test over")
+
+
+def metric(served: PredictionServer, series: str) -> float:
+    found = re.search(re.escape(series) + r" (\S+)", served.client.get("/metrics").text)
+    return float(found.group(1)) if found else 0.0
+
+
+def shadow_rows(store, name: str, status: str | None = None) -> dict:
+    """The log's shadow rows (of ``status``), as columns."""
+    logs = store.get_logs(name)
+    if logs.num_rows == 0:
+        return {}
+    keep = pc.equal(logs["variant"], "shadow")
+    if status is not None:
+        keep = pc.and_(keep, pc.equal(logs["status"], status))
+    return logs.filter(keep).to_pydict()
+
+
+def shadow_count(served: PredictionServer, name: str, status: str) -> float:
+    return metric(served, f'featurestore_predictions_total{{model="{name}",status="{status}",variant="shadow",'
+                          'version="2"}')
+
+
+def test_the_shadow_process_logs_each_request_as_the_worker_would_and_the_worker_counts_it(prediction_server):
+    name = "logged_shadow"
+    with shadowed(prediction_server, name, {"seed": 2, "shift": 5.0}) as store:
+        answers = send(prediction_server, name, list(range(1001, 1006)), "logged")
+        assert {(a.json()["variant"], a.json()["version"]) for a in answers.values()} == {("stable", 1)}
+        wait_for(lambda: len(shadow_rows(store, name).get("request_id", [])) == 5, "the shadow rows", 30)
+        shadow, logs = shadow_rows(store, name), store.get_logs(name).to_pydict()
+        stable = [j for j, v in enumerate(logs["variant"]) if v == "stable"]
+        assert sorted(shadow["request_id"]) == sorted(f"{name}-logged-{i}" for i in range(1001, 1006))
+        assert set(shadow["version"]) == {2} and set(shadow["model"]) == {name}
+        assert set(shadow["status"]) == {"ok"} and all(p is not None for p in shadow["prediction"])
+        assert all(ms > 0 for ms in shadow["latency_ms"])
+        for column in ("driver_id", "conv_rate", "conv_rate__status", "conv_rate__event_timestamp"):
+            stable_values = {logs["request_id"][j]: logs[column][j] for j in stable}
+            assert [stable_values[r] for r in shadow["request_id"]] == shadow[column]  # as stable's row has it
+        assert {logs["request_id"][j] for j in stable} == set(shadow["request_id"])
+        # The worker counts what its shadow process scored and wrote (rows written: stable's
+        # by the worker, the shadow's reported by the process).
+        assert shadow_count(prediction_server, name, "ok") == 5
+        series = f'featurestore_serving_log_rows_written_total{{log="{name}"}}'
+        wait_for(lambda: metric(prediction_server, series) >= 10, "the shadow rows counted as written", 30)
+
+
+def test_a_shadow_candidate_that_crashes_its_process_fails_only_its_batch(prediction_server, tmp_path):
+    name, die = "crashing_shadow", tmp_path / "die"
+    with shadowed(prediction_server, name, {"seed": 2, "die": str(die)}) as store:
+        send(prediction_server, name, [1, 2, 3], "before")
+        wait_for(lambda: shadow_count(prediction_server, name, "ok") == 3, "the first shadow answers", 30)
+        die.touch()
+        send(prediction_server, name, [4], "crash")
+        wait_for(lambda: shadow_count(prediction_server, name, "model_error") == 1, "the crash counted", 30)
+        die.unlink()
+        send(prediction_server, name, [5, 6], "after")  # answered by a new model process
+        wait_for(lambda: len(shadow_rows(store, name).get("request_id", [])) == 6, "every shadow row", 30)
+        rows = shadow_rows(store, name)
+        outcome = dict(zip(rows["request_id"], rows["status"]))
+        assert outcome == {f"{name}-before-1": "ok", f"{name}-before-2": "ok", f"{name}-before-3": "ok",
+                           f"{name}-crash-4": "model_error", f"{name}-after-5": "ok", f"{name}-after-6": "ok"}
+
+
+def test_a_hung_shadow_candidate_is_stopped_after_its_deadline_and_its_requests_logged_as_timeout(
+        prediction_server, tmp_path):
+    """hung_shadow's timeout is 0.05 s: its calls get the shortest deadline (MIN_DEADLINE)."""
+    name, hold = "hung_shadow", tmp_path / "hold"
+    hold.touch()
+    with shadowed(prediction_server, name, {"seed": 2, "hold": str(hold)}) as store:
+        answers = send(prediction_server, name, [1, 2], "hung")
+        assert {(a.status_code, a.json()["variant"]) for a in answers.values()} == {(200, "stable")}
+        wait_for(lambda: len(shadow_rows(store, name, "timeout").get("request_id", [])) == 2,
+                 "the hung requests logged as timeout", 30)
+        assert shadow_count(prediction_server, name, "timeout") == 2
+        assert shadow_rows(store, name, "timeout")["prediction"] == [None, None]
+        hold.unlink()
+        send(prediction_server, name, [3], "freed")  # a new model process answers
+        wait_for(lambda: shadow_rows(store, name, "ok").get("request_id") == [f"{name}-freed-3"],
+                 "the next request scored", 30)
