@@ -19,8 +19,9 @@ shadow mode (``c1_p99_ratio`` <= 1.05).
 On shared cores the wall-clock tail is mostly other processes' doing, so each run also
 takes a CPU view (``cpu``, single worker only), in alternating rounds at concurrency 1:
 the server process's CPU per request (``server_ms``; its Python threads share one
-interpreter lock, so what a shadow spends here the requests may wait for) and its child
-processes' (``children_ms``: the process that calls the shadow candidates), from
+interpreter lock, so what a shadow spends here the requests may wait for) and its
+descendants' (``children_ms``: the shadow process and the model process it calls the
+candidates in), from
 /proc, as the difference shadowed - plain (``shadow_server_ms``, ``shadow_children_ms``);
 and the p90 latency of those rounds (``p90_ratio``: a shadow batch every 20 ms meets
 about one request in ten at concurrency 1, and p90 is less at other processes' mercy).
@@ -88,7 +89,8 @@ def shadow_scored(port: int) -> None:
 
 
 def cpu_seconds(pid: int) -> tuple[float, float]:
-    """(CPU seconds of process ``pid``, of its child processes alive now), user + system."""
+    """(CPU seconds of process ``pid``, of its descendants alive now: the shadow process and
+    its model process), user + system."""
     tick = os.sysconf("SC_CLK_TCK")
 
     def of(p: int) -> float:
@@ -98,9 +100,14 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
             return 0.0
         return (int(fields[11]) + int(fields[12])) / tick
 
-    children = [int(c) for t in Path(f"/proc/{pid}/task").iterdir()
-                for c in (t / "children").read_text().split()]
-    return of(pid), sum(of(c) for c in children)
+    def descendants(p: int) -> list[int]:
+        try:
+            children = [int(c) for t in Path(f"/proc/{p}/task").iterdir() for c in (t / "children").read_text().split()]
+        except OSError:  # exited meanwhile
+            return []
+        return children + [d for c in children for d in descendants(c)]
+
+    return of(pid), sum(of(d) for d in descendants(pid))
 
 
 def cpu_view(targets: dict, pid: int, rounds: int, requests: int) -> dict:

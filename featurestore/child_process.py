@@ -11,10 +11,10 @@ with the parent.
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["ChildGone", "ChildProcess"]
+__all__ = ["ChildGone", "ChildProcess", "messages"]
 
 
 class ChildGone(Exception):
@@ -94,3 +94,15 @@ class ChildProcess:
                                         name=self._name)
         self._process.start()
         theirs.close()
+
+
+def messages(conn) -> Iterator[Any]:
+    """The child's side: the parent's messages, until ``None`` or its end of the pipe closes."""
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            return
+        if message is None:
+            return
+        yield message

@@ -3,9 +3,10 @@
 What a prediction was made of and what it answered, as the server holds it after the
 answer is built, goes to every callable in ``ServingState.prediction_sinks``; the serving
 log (``serving.serving_log``) is the first. A sink runs on the
-event loop before the answer is sent (a shadow's answer: on the shadow thread), so it must
-be thread-safe and only enqueue (never block or do I/O); a sink that raises is logged and
-skipped, never failing the request.
+event loop before the answer is sent, so it must only enqueue (never block or do I/O); a
+sink that raises is logged and skipped, never failing the request. A shadow candidate's
+answers are not handed on here: the shadow process writes them to the serving log itself
+(``serving.shadow_process``).
 """
 
 from __future__ import annotations

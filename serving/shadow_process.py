@@ -36,6 +36,7 @@ from typing import Any, NamedTuple
 
 import pyarrow as pa
 
+from featurestore.child_process import messages
 from featurestore.config import RepoConfig
 from featurestore.errors import FeatureStoreError
 from featurestore.models.inputs import InputSpec, ModelInputs, input_spec
@@ -185,13 +186,7 @@ def serve(conn, config: RepoConfig) -> None:
     with FeatureStore(config=config) as store:
         batches = ShadowBatches(store, config)
         try:
-            while True:
-                try:
-                    asked = conn.recv()
-                except EOFError:
-                    return
-                if asked is None:
-                    return
+            for asked in messages(conn):
                 conn.send(batches.counts() if asked == "counts" else batches.score(asked))
         finally:
             batches.close()

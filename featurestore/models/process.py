@@ -26,7 +26,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from featurestore.child_process import ChildGone, ChildProcess
+from featurestore.child_process import ChildGone, ChildProcess, messages
 from featurestore.errors import FeatureStoreError
 
 __all__ = ["LOAD_SECONDS", "ModelCallFailed", "ModelProcess"]
@@ -105,14 +105,8 @@ def _serve(conn, open_store: Callable[[], Any]) -> None:
     closes."""
     loaded: OrderedDict = OrderedDict()
     with open_store() as store:
-        while True:
-            try:
-                asked = conn.recv()
-            except EOFError:
-                return
-            if asked is None:
-                return
-            uri, table = asked, pa.ipc.open_stream(conn.recv_bytes()).read_all()
+        for uri in messages(conn):
+            table = pa.ipc.open_stream(conn.recv_bytes()).read_all()
             model = loaded.get(uri)
             if model is None:
                 try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from contextlib import contextmanager
 
 import pyarrow.compute as pc
 
@@ -15,7 +16,7 @@ from featurestore.models.routing import bucket, to_candidate
 from .prediction_server import PredictionServer
 from .served import wait_for
 
-__all__ = ["balanced_ids", "predict_many", "register_pair", "send", "wait_logged", "wait_routed"]
+__all__ = ["balanced_ids", "predict_many", "register_pair", "send", "shadowed", "wait_logged", "wait_routed"]
 
 REF = ["driver_hourly_stats:conv_rate"]
 
@@ -26,6 +27,22 @@ def register_pair(store, name: str, candidate: dict, stable: dict | None = None)
         store.models.register(name, "served_models:Noisy", flavor="python", features=REF,
                               output=("prediction", "Float64"), flavor_options={"params": params})
     store.models.set_alias(name, "champion", 1)
+
+
+@contextmanager
+def shadowed(served: PredictionServer, name: str, candidate: dict):
+    """``name``/1 and ``name``/2 (``candidate`` params) in a shadow rollout at 100%, followed
+    by the server; yields the store, rolls back on exit."""
+    with served.store() as store:
+        register_pair(store, name, candidate=candidate, stable={"seed": 1})
+        store.models.rollouts.start(name, 2, mode="shadow", step_weight=100, max_weight=100)
+        try:
+            followed = f'featurestore_rollout_weight{{model="{name}"}} 100.0'
+            wait_for(lambda: followed in served.client.get("/metrics").text,
+                     "the server to follow the shadow rollout", 20)
+            yield store
+        finally:
+            store.models.rollouts.rollback(name, reason="test over")
 
 
 def balanced_ids(weight: int, per_side: int, start: int = 100_000) -> list[int]:

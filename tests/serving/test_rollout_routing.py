@@ -80,20 +80,14 @@ def _logged(store, request_id: str, variant: str):
 def held_shadow(served: PredictionServer, name: str, hold: Path):
     """A shadow rollout of ``name`` at 100% whose candidate waits while ``hold`` exists,
     followed by the server; yields the store, rolls back on exit."""
-    from .rollout_traffic import register_pair
+    from .rollout_traffic import shadowed
 
     hold.touch()
-    with served.store() as store:
-        register_pair(store, name, candidate={"seed": 2, "hold": str(hold)}, stable={"seed": 1})
-        store.models.rollouts.start(name, 2, mode="shadow", step_weight=100, max_weight=100)
-        try:
-            followed = f'featurestore_rollout_weight{{model="{name}"}} 100.0'
-            wait_for(lambda: followed in served.client.get("/metrics").text,
-                     "the server to follow the shadow rollout", 20)
+    try:
+        with shadowed(served, name, {"seed": 2, "hold": str(hold)}) as store:
             yield store
-        finally:
-            hold.unlink(missing_ok=True)
-            store.models.rollouts.rollback(name, reason="test over")
+    finally:
+        hold.unlink(missing_ok=True)
 
 
 def test_no_request_waits_for_a_shadow_candidate(prediction_server, tmp_path):

@@ -6,29 +6,12 @@ it stay), and a hung one (stopped after its deadline, its requests logged as tim
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
 
 import pyarrow.compute as pc
 
 from .prediction_server import PredictionServer
-from .rollout_traffic import register_pair, send
+from .rollout_traffic import send, shadowed
 from .served import wait_for
-
-
-@contextmanager
-def shadowed(served: PredictionServer, name: str, candidate: dict):
-    """``name``/2 (``candidate`` params) in a shadow rollout at 100%, followed by the
-    server; yields the store, rolls back on exit."""
-    with served.store() as store:
-        register_pair(store, name, candidate=candidate, stable={"seed": 1})
-        store.models.rollouts.start(name, 2, mode="shadow", step_weight=100, max_weight=100)
-        try:
-            followed = f'featurestore_rollout_weight{{model="{name}"}} 100.0'
-            wait_for(lambda: followed in served.client.get("/metrics").text,
-                     "the server to follow the shadow rollout", 20)
-            yield store
-        finally:
-            store.models.rollouts.rollback(name, reason="test over")
 
 
 def metric(served: PredictionServer, series: str) -> float:
