@@ -164,9 +164,12 @@ def test_several_workers_log_without_clashing_count_every_row_and_leave_whole_fi
         store.materialize_incremental(NOW)
     server = Server(repo, "--workers", "2", "--no-access-log", "--watch-interval", "0",
                     env={"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")})
+    # A connection per request (none kept alive), so both workers take some; one client for
+    # all of them, as building a client per request costs more than the request.
+    http = httpx.Client(base_url=f"http://127.0.0.1:{server.port}", limits=httpx.Limits(max_keepalive_connections=0))
     try:
-        def send(i: int) -> None:  # a connection per request, so both workers take some
-            answer = httpx.post(f"http://127.0.0.1:{server.port}/get-online-features", json={
+        def send(i: int) -> None:
+            answer = http.post("/get-online-features", json={
                 "feature_service": "logged_v1", "entities": {"driver_id": [1001, 1002, 1003, 1004, 1005]}})
             assert answer.status_code == 200
 
@@ -195,6 +198,7 @@ def test_several_workers_log_without_clashing_count_every_row_and_leave_whole_fi
             for p in pending:
                 p.result()
     finally:
+        http.close()
         server.stop()
     files = list((store.config.offline_store / FOLDER / "logged_v1").rglob("*.parquet"))
     assert all(pq.read_table(f).num_rows > 0 for f in files)
