@@ -1,7 +1,8 @@
 """The real Feast SDK, pinned, in a virtualenv of its own (``.venv-feast`` at the repo root),
 so its many dependencies never enter ours. Built once and reused between runs; rebuilt
 when the pin changes. Offline (no index to install from) the tests skip, except in CI
-(``CI=true``), where a missing SDK is a failure."""
+(``CI=true``), where a missing SDK is a failure. ``python tests/serving/feast_env.py``
+builds it ahead (.ci/run does, alongside its own install)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ import subprocess
 import sys
 import venv
 from pathlib import Path
-
-import pytest
 
 __all__ = ["FEAST_VERSION", "feast_python"]
 
@@ -33,17 +32,32 @@ def _installed() -> bool:
     return probe.returncode == 0 and probe.stdout.strip() == FEAST_VERSION
 
 
-def feast_python() -> Path:
-    """The interpreter of the Feast virtualenv, installing Feast there first if needed."""
+def build() -> str | None:
+    """Install Feast into the virtualenv unless it is there already: None, or why it failed."""
     if _installed():
-        return _python()
+        return None
     venv.create(VENV, with_pip=True, clear=True)
-    # About two minutes on a fresh machine (pandas, pyarrow, protobuf, ...); later runs reuse it.
+    # About a minute or two on a fresh machine (pandas, pyarrow, protobuf, ...); later runs reuse it.
     install = subprocess.run([str(_python()), "-m", "pip", "install", "-q", f"feast=={FEAST_VERSION}"],
                              capture_output=True, text=True)
     if install.returncode != 0 or not _installed():
-        reason = f"could not install feast=={FEAST_VERSION} into {VENV}: {install.stderr.strip()[-800:]}"
+        return f"could not install feast=={FEAST_VERSION} into {VENV}: {install.stderr.strip()[-800:]}"
+    return None
+
+
+def feast_python() -> Path:
+    """The interpreter of the Feast virtualenv, installing Feast there first if needed."""
+    import pytest
+
+    reason = build()
+    if reason is not None:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(reason)
         pytest.skip(reason)
     return _python()
+
+
+if __name__ == "__main__":
+    failed = build()
+    if failed:
+        sys.exit(failed)
