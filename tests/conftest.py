@@ -411,6 +411,10 @@ SPARK_TEST_CONF = {
     "spark.ui.showConsoleProgress": "false",
     "spark.driver.memory": "1g",
     "spark.sql.adaptive.enabled": "false",
+    # Tiny queries in a short-lived JVM: the optimizing JIT compiler would spend more CPU
+    # than it ever wins back (C1 alone halves the JVM's CPU over the suite), and a 1 GB
+    # heap needs no parallel collector threads.
+    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
 }
 
 
