@@ -77,8 +77,12 @@ def test_bad_candidates_are_rolled_back_for_the_right_reason(prediction_server):
             register_pair(store, name, candidate={"seed": 2, **params}, stable={"seed": 1})
             store.models.rollouts.start(name, 2, step_weight=50, max_weight=50, interval=1, threshold=1,
                                         min_requests=80, checks=checks)
+    ids = balanced_ids(50, 100)
     for name in bad:
-        _interval(prediction_server, name, 50, "a", per_side=100)
+        wait_routed(prediction_server, name, 50)
+        send(prediction_server, name, ids, "a")
+    for name in bad:  # after all three were sent: their rows are flushed together
+        wait_logged(prediction_server, name, "a", len(ids))
     with prediction_server.store() as store:
         run_rollouts(store, now=datetime.now(timezone.utc) + timedelta(seconds=2))
         for name, (_, _, check) in bad.items():
