@@ -96,12 +96,14 @@ def create_app(
     app.state.serving = state
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware)
+    docs = {id(route) for route in app.router.routes}  # FastAPI's own: /openapi.json, /docs, /redoc
     for module in (features, predict, push, materialize, jobs, registry, models, monitoring, inference, rollouts,
                    health):
         app.include_router(module.router)
-    # The router tries routes in order and FastAPI put its docs routes first: the hot path
-    # goes to the front (a stable sort keeps the rest as they were).
-    app.router.routes.sort(key=lambda route: getattr(route, "path", None) != "/get-online-features")
+    # The router tries routes in order, and FastAPI put its docs routes first: they go last,
+    # so the hot paths (/get-online-features, /predict) match first. (Whether an included
+    # router shows up as its routes or as one entry depends on the FastAPI version.)
+    app.router.routes.sort(key=lambda route: id(route) in docs)
     # The web UI (docs/ui.md): its own small app, with HTML error pages and a browser login.
     app.mount("/ui", create_ui(state, config.grafana_url))
     app.add_api_route("/ui", _to_ui, include_in_schema=False)
