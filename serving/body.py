@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import types
+from collections.abc import Coroutine, Generator
 from typing import Any
 
 from fastapi import Request
@@ -41,8 +43,7 @@ async def read_json(request: Request, limit: int, timeout: float = 10.0) -> dict
         if int(length) > limit:
             raise _too_large(limit)
     try:
-        async with asyncio.timeout(timeout):
-            body = await request.body() if length is not None else await _chunked(request, limit)
+        body = await _within(request.body() if length is not None else _chunked(request, limit), timeout)
     except TimeoutError:
         raise HTTPError(408, "RequestTimeout",
                         f"the request body did not arrive within {timeout:g} s (serving.body_timeout); "
@@ -56,6 +57,40 @@ async def read_json(request: Request, limit: int, timeout: float = 10.0) -> dict
     if type(data) is not dict:
         raise InputError(f"the request body must be a JSON object, not {type(data).__name__}")
     return data
+
+
+async def _within(coro: Coroutine[Any, Any, bytes], timeout: float) -> bytes:
+    """What ``coro`` returns, or TimeoutError when it takes longer than ``timeout`` seconds.
+    A body usually arrives with its headers, and reading it then never waits: so ``coro``
+    takes its first step here, and only when it has to wait is the rest of it timed (a
+    timer per request cost as much as the read)."""
+    try:
+        waiting_for = coro.send(None)
+    except StopIteration as done:
+        return done.value
+    async with asyncio.timeout(timeout):
+        return await _resume(coro, waiting_for)
+
+
+@types.coroutine
+def _resume(coro: Coroutine[Any, Any, bytes], waiting_for: Any) -> Generator[Any, Any, bytes]:
+    """Await the rest of ``coro``, which has taken its first step and is ``waiting_for`` a
+    future: what the task sends or throws in goes on to ``coro``, as ``await`` would do."""
+    while True:
+        try:
+            sent = yield waiting_for
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:  # the task's cancellation (the timeout's) included
+            step = coro.throw
+            sent = exc
+        else:
+            step = coro.send
+        try:
+            waiting_for = step(sent)
+        except StopIteration as done:
+            return done.value
 
 
 async def _chunked(request: Request, limit: int) -> bytes:
