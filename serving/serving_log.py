@@ -4,8 +4,9 @@ the metrics, and the one writer of the process (``featurestore/serving_log``).
 ``/get-online-features`` logs the rows of a feature service whose ``logging_config`` is
 set (a ``sample_rate`` share of its requests); ``/predict`` hands each finished
 prediction to ``log_prediction`` (a ``serving_log.sample_rate`` share). Logging costs a
-request a coin flip and a queue append: the rows are turned into Parquet by the writer's
-thread, and dropped (and counted) rather than waited for when it falls behind.
+request a coin flip and a queue append: a prediction's rows are built (``log_columns``)
+and every row turned into Parquet by the writer's thread, and dropped (and counted)
+rather than waited for when it falls behind.
 """
 
 from __future__ import annotations
@@ -71,17 +72,20 @@ class ServingLog:
         ``served_at`` (default: now)."""
         if self.writer is None or not _sampled(self.settings.sample_rate):
             return
-        keys = set(plan.join_keys)
-        if isinstance(entity_rows, Mapping):
-            fields = {k: v for k, v in entity_rows.items() if k not in keys}
-        else:
-            names = sorted({k for row in entity_rows for k in row} - keys)
-            fields = {k: [row.get(k) for row in entity_rows] for k in names}
         now = clock_us(self.store.clock) if served_at is None else seconds_to_us(served_at)
-        columns, types = log_columns(response, len(plan.join_keys), fields, log_time_us=now, request_id=request_id,
-                                     model=model, version=version, variant=variant, prediction=predictions,
-                                     status=status, latency_ms=latency_ms)
-        self.writer.write(model, columns, types)
+
+        def columns() -> tuple[dict[str, list], dict]:  # on the writer's thread
+            keys = set(plan.join_keys)
+            if isinstance(entity_rows, Mapping):
+                fields = {k: v for k, v in entity_rows.items() if k not in keys}
+            else:
+                names = sorted({k for row in entity_rows for k in row} - keys)
+                fields = {k: [row.get(k) for row in entity_rows] for k in names}
+            return log_columns(response, len(plan.join_keys), fields, log_time_us=now, request_id=request_id,
+                               model=model, version=version, variant=variant, prediction=predictions, status=status,
+                               latency_ms=latency_ms)
+
+        self.writer.write_later(model, len(response.values[0]) if response.values else 0, columns)
 
     def close(self) -> None:
         """Write what is queued (at shutdown)."""

@@ -1,6 +1,7 @@
 """The log columns of one answer (``/get-online-features``, or the features a
-``/predict`` scored), built on the request thread as plain lists: the background writer
-turns them into Arrow (``writer.py``), so the request pays only for copying references."""
+``/predict`` scored) as plain lists, built on the request thread (an online answer) or on
+the writer's thread (a prediction: ``ServingLogWriter.write_later``), which turns them into
+Arrow (``writer.py``); building them only copies references."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """``ServingLogWriter``: rows logged on the request path, written to Parquet off it.
 
 ``write`` only appends the request's columns to an in-memory queue (no Arrow, no I/O on
-the request thread); a background thread turns them into Parquet files every
+the request thread; ``write_later`` appends what builds them, run on the writer's thread); a background thread turns them into Parquet files every
 ``flush_seconds`` or as soon as ``flush_rows`` rows wait, one file per log name and date,
 each written atomically (``offline/files.py``). The queue holds at most ``queue_rows``
 rows: beyond that a request's rows are dropped and counted, never waited for, so a slow
@@ -55,7 +55,8 @@ class ServingLogWriter:
         self._on_written, self._on_dropped = on_written, on_dropped
         self.written = 0
         self.dropped = 0
-        self._queue: list[tuple[str, Columns | pa.Table, int, Mapping[str, pa.DataType] | None]] = []
+        # (name, rows: columns, a table or write_later's builder, row count, types)
+        self._queue: list[tuple[str, Columns | pa.Table | Callable, int, Mapping[str, pa.DataType] | None]] = []
         self._queued = 0  # rows in _queue
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -70,6 +71,15 @@ class ServingLogWriter:
         """Queue ``rows`` (a table, or columns of equal length with their Arrow ``types``,
         any left out inferred) for log ``name``; False when they were dropped instead."""
         n = rows.num_rows if isinstance(rows, pa.Table) else len(next(iter(rows.values()), ()))
+        return self._enqueue(name, rows, n, types)
+
+    def write_later(self, name: str, n: int, build: Callable[[], tuple[Columns, Mapping[str, pa.DataType]]]) -> bool:
+        """Queue ``n`` rows for log ``name`` that ``build()`` makes (their columns and Arrow
+        types, as ``write`` takes them) on the writer's thread, off the request path: what
+        ``build`` reads must not change once queued. False when they were dropped instead."""
+        return self._enqueue(name, build, n, None)
+
+    def _enqueue(self, name: str, rows, n: int, types) -> bool:
         with self._cond:
             if self._closed or self._queued + n > self.queue_rows:
                 self._count_dropped(name, n, QUEUE_FULL)
@@ -136,7 +146,15 @@ class ServingLogWriter:
     def _write_batch(self, batch) -> None:
         by_name: dict[str, list] = {}
         for entry in batch:
-            by_name.setdefault(entry[0], []).append(entry)
+            name, rows, n, _ = entry
+            if callable(rows):  # write_later's: built here
+                try:
+                    entry = (name, *_built(rows, n))
+                except Exception:
+                    log.exception("serving log %r: %d row(s) dropped, building them failed", name, n)
+                    self._count_dropped(name, n, UNWRITABLE)
+                    continue
+            by_name.setdefault(name, []).append(entry)
         for name, entries in by_name.items():
             try:
                 tables = [_table(rows, types) for rows, _, types in _merged(entries)]
@@ -194,6 +212,11 @@ class ServingLogWriter:
             self.dropped += n
         if self._on_dropped is not None:
             self._on_dropped(name, n, reason)
+
+
+def _built(build: Callable, n: int) -> tuple[Columns, int, Mapping[str, pa.DataType]]:
+    columns, types = build()
+    return columns, n, types
 
 
 def _merged(entries: list) -> list[tuple[Columns | pa.Table, int, Mapping[str, pa.DataType] | None]]:

@@ -105,6 +105,34 @@ def test_rows_that_do_not_fit_their_columns_are_dropped_and_counted_and_the_rest
     assert read(tmp_path, "m").num_rows == 3 and writer.written == 3
 
 
+def test_rows_built_later_are_built_on_the_writer_thread_and_a_failed_build_is_dropped_and_counted(tmp_path):
+    drops, threads = [], []
+    writer = ServingLogWriter(tmp_path, flush_seconds=60, on_dropped=lambda name, n, reason: drops.append((n, reason)))
+
+    def build() -> tuple[dict, dict]:
+        threads.append(threading.current_thread())
+        return rows(us(DAY1), 3, driver=7), TYPES
+
+    def broken() -> tuple[dict, dict]:
+        raise KeyError("a column")
+
+    assert writer.write_later("m", 3, build) and writer.write_later("m", 2, broken)
+    writer.write("m", rows(us(DAY1), 1), TYPES)
+    assert threads == []  # nothing built on the caller's thread
+    writer.close()
+    assert threads and threads[0] is not threading.current_thread()
+    assert drops == [(2, UNWRITABLE)] and writer.written == 4
+    assert sorted(read(tmp_path, "m").column("driver_id").to_pylist()) == [1, 7, 7, 7]
+
+
+def test_rows_built_later_count_against_the_queue_when_queued(tmp_path):
+    writer = ServingLogWriter(tmp_path, queue_rows=4, flush_seconds=60)
+    assert writer.write_later("m", 4, lambda: (rows(us(DAY1), 4), TYPES))
+    assert not writer.write_later("m", 1, lambda: (rows(us(DAY1), 1), TYPES))
+    writer.close()
+    assert writer.dropped == 1 and writer.written == 4
+
+
 def test_an_unwritable_folder_drops_and_counts_and_the_writer_goes_on(tmp_path):
     blocked = tmp_path / "root"
     blocked.write_text("a file where the folder should be")
