@@ -48,6 +48,8 @@ BATCH_WINDOW = 0.02
 #: Seconds without jobs after which the thread asks the shadow process for the serving
 #: log rows it has written since (the worker's metrics count them).
 COUNTS_EVERY = 5.0
+#: Seconds a stopping server waits for its shadow process to log what it was sent.
+STOP_SECONDS = 15.0
 
 
 @dataclass(slots=True)
@@ -92,13 +94,15 @@ class ShadowScorer:
             return False
         return True
 
-    def stop(self) -> None:
-        """Let the thread send the jobs queued, then exit with the shadow process, which
-        logs what it was sent (nothing waits for it)."""
+    def stop(self, wait: float = STOP_SECONDS) -> None:
+        """Let the thread send the jobs queued, and wait (at most ``wait`` seconds) while the
+        shadow process scores them, writes its serving log rows and exits."""
         with self._lock:
-            if self._thread is not None:
+            thread, self._thread = self._thread, None
+            if thread is not None:
                 self._queue.put(None)
-                self._thread = None
+        if thread is not None:
+            thread.join(wait)
 
     def _start(self) -> None:
         with self._lock:

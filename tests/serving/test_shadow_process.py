@@ -1,7 +1,8 @@
 """Shadow scoring in its own process on a real server: the shadow rows it writes to the
 serving log (columns, status, latency) and the worker's metrics that count them, a
 candidate that crashes its model process (only its batch fails, the rows logged before
-it stay), and a hung one (stopped after its deadline, its requests logged as timeout)."""
+it stay), a hung one (stopped after its deadline, its requests logged as timeout), and a
+server stopping (the shadow answers of its last requests are logged before it exits)."""
 
 from __future__ import annotations
 
@@ -91,3 +92,28 @@ def test_a_hung_shadow_candidate_is_stopped_after_its_deadline_and_its_requests_
         send(prediction_server, name, [3], "freed")  # a new model process answers
         wait_for(lambda: shadow_rows(store, name, "ok").get("request_id") == [f"{name}-freed-3"],
                  "the next request scored", 30)
+
+
+def test_a_server_stopping_right_after_its_requests_logs_their_shadow_answers_first(prediction_server):
+    """The shadow process writes the rows it holds before the server's process exits."""
+    from .rollout_traffic import register_pair
+    from .served import Server
+
+    name = "stopped_shadow"
+    with prediction_server.store() as store:
+        register_pair(store, name, candidate={"seed": 2}, stable={"seed": 1})
+        store.models.rollouts.start(name, 2, mode="shadow", step_weight=100, max_weight=100)
+    server = Server(prediction_server.repo, "--workers", "1", "--no-access-log", env=prediction_server.env)
+    try:
+        first = server.client.post(f"/predict/{name}", json={"entities": {"driver_id": [1]}})
+        assert first.json()["variant"] == "stable"
+        for i in range(2, 5):
+            server.client.post(f"/predict/{name}", json={"entities": {"driver_id": [i]}})
+    finally:
+        server.stop()
+    with prediction_server.store() as store:
+        try:
+            logs = store.get_logs(name).to_pydict()
+            assert logs["variant"].count("stable") == 4 and logs["variant"].count("shadow") == 4
+        finally:
+            store.models.rollouts.rollback(name, reason="test over")
