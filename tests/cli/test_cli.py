@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from featurestore import FeatureStore
+from featurestore.scaffold import init_repo
+
 BIN = Path(sys.executable).parent / "featurestore"
 
 
@@ -58,10 +61,12 @@ def test_init_apply_materialize_and_the_example_training_script(tmp_path):
 ])
 def test_user_errors_are_one_line_without_traceback(tmp_path, args, message):
     if args[0] != "apply":
-        run("init", str(tmp_path / "r"))
-        cwd = tmp_path / "r"
+        # The repo is made in-process (the commands that make it are tested above): the
+        # command under test is the one process this test runs.
+        cwd = init_repo(tmp_path / "r")
         if args[0] == "backfill":
-            run("apply", cwd=cwd)
+            with FeatureStore(repo_path=cwd) as store:
+                store.apply()
     else:
         cwd = tmp_path
     proc = run(*args, cwd=cwd, check=False)
