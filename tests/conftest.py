@@ -8,6 +8,7 @@ machine's default Redis is never used implicitly.
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import shutil
 import signal
@@ -418,16 +419,75 @@ SPARK_TEST_CONF = {
 }
 
 
-@pytest.fixture(scope="session")
-def spark_session():
-    """The test session's SparkSession (local[2]); skips when pyspark or Java is missing."""
-    pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -e '.[dev]')")
+def _spark_missing() -> str | None:
+    """Why Spark cannot run here, or None."""
+    import importlib.util
+
+    if importlib.util.find_spec("pyspark") is None:
+        return "pyspark is not installed (pip install -e '.[dev]')"
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        pytest.skip("no Java runtime for Spark (.ci/run installs default-jre-headless)")
+        return "no Java runtime for Spark (.ci/run installs default-jre-headless)"
+    return None
+
+
+def _start_spark():
     from featurestore.offline.spark_session import spark_session as start
 
     session = start("local[2]", SPARK_TEST_CONF)
     session.sparkContext.setLogLevel("ERROR")
+    try:
+        _warm_up_spark()
+    except Exception:  # noqa: BLE001 - only a head start: the tests themselves say what is wrong
+        pass
+    return session
+
+
+def _warm_up_spark() -> None:
+    """One small point-in-time join: the first query loads and compiles most of Spark SQL's
+    classes (seconds of JVM time), which is better spent beside other tests than in one."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from featurestore.offline.base import SourceTable, ViewRequest
+    from featurestore.offline.spark import SparkEngine
+
+    stamps = pa.array([0, 60_000_000], pa.timestamp("us", tz="UTC"))
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "rows.parquet")
+        pq.write_table(pa.table({"k": pa.array([1, 2], pa.int64()), "event_timestamp": stamps,
+                                 "value": pa.array([1.0, 2.0])}), path)
+        request = ViewRequest(name="warm", source=SourceTable((path,), "event_timestamp", None), join_keys=("k",),
+                              features=("value",), output_names=("value",), ttl=None)
+        entities = pa.table({"k": pa.array([1, 2, 3], pa.int64()), "ts": pa.concat_arrays([stamps, stamps[:1]])})
+        SparkEngine(master="local[2]", conf=SPARK_TEST_CONF).point_in_time_join(entities, "ts", [request]).read_all()
+
+
+_spark_start: concurrent.futures.Future | None = None
+
+
+def _needs_spark(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    return "spark_session" in item.fixturenames or (
+        callspec is not None and callspec.params.get("engine_name") == "spark")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """When a selected test needs Spark, its JVM starts now, on a thread of its own: the
+    tests before the first Spark test run meanwhile (on two cores, mostly one is busy)."""
+    global _spark_start
+    if _spark_start is None and _spark_missing() is None and any(map(_needs_spark, session.items)):
+        _spark_start = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="spark-start").submit(_start_spark)
+
+
+@pytest.fixture(scope="session")
+def spark_session():
+    """The test session's SparkSession (local[2]); skips when pyspark or Java is missing."""
+    missing = _spark_missing()
+    if missing:
+        pytest.skip(missing)
+    session = _spark_start.result() if _spark_start is not None else _start_spark()
+    # Spark's active session is per thread: make it this one's too (it may have started on another).
+    session._jvm.SparkSession.setActiveSession(session._jsparkSession)
     yield session
     session.stop()
 
