@@ -45,12 +45,16 @@ def test_a_good_candidate_is_promoted_through_its_steps(prediction_server):
     with prediction_server.store() as store:
         register_pair(store, name, candidate={"seed": 2}, stable={"seed": 1})
         store.models.rollouts.start(name, 2, step_weight=25, max_weight=50, interval=1, threshold=1,
-                                    min_requests=80, checks={"p99_ratio": 5.0})
+                                    min_requests=80, checks={"p99_ratio": 10.0})
     answers = _interval(prediction_server, name, 25, "a", per_side=100)
     assert {a.status_code for a in answers.values()} == {200}
-    assert [d["decision"] for d in _judge(prediction_server, name)] == ["step"]
+    # A p99 over ~100 requests is their slowest one or two: the ratio's limit leaves room
+    # for one scheduling stall on a busy machine (a 50 ms slower candidate fails it below).
+    first = _judge(prediction_server, name)
+    assert [d["decision"] for d in first] == ["step"], first
     _interval(prediction_server, name, 50, "b", per_side=100, low=25, start=200_000)
     [promoted] = _judge(prediction_server, name)
+    assert promoted["decision"] == "promoted", promoted
 
     with prediction_server.store() as store:
         rollout = store.models.rollouts.get(name)
