@@ -53,21 +53,27 @@ def test_the_canary_share_is_within_two_points_of_the_weight_over_20000_entities
                     seen[file.name.split("-")[1]][i].add(variant)
             return seen
 
+        def logged() -> int:
+            return sum(pq.read_metadata(file).num_rows for file in folder.rglob("*.parquet"))
+
         # The kernel hands new connections to whichever worker accepts first: on a busy
-        # machine one worker can take them all for a while, so more connections are opened
-        # (each answer checked as above) until the logs show both workers answered.
-        deadline = time.monotonic() + 60
-        while len(by_worker()) < 2 and time.monotonic() < deadline:
-            time.sleep(2.5)  # the serving log's flush_seconds (2 s) and a margin
+        # machine one worker can take them all for a while. So once every answer sent is in
+        # the logs (each worker flushes on its own clock), more connections are opened (each
+        # answer checked as above) until both workers answered some entity.
+        sent, deadline = len(first) + len(again), time.monotonic() + 60
+        while True:
+            wait_for(lambda: logged() >= sent, f"the serving logs to hold all {sent} answers", 30)
+            workers = list(by_worker().values())
+            if len(workers) == 2 and workers[0].keys() & workers[1].keys():
+                break
+            assert time.monotonic() < deadline, f"no entity answered by both workers ({len(workers)} worker log(s))"
             more = predict_many(server.port, name, IDS[1::97], connections=4)
             assert {i: (a["body"]["variant"], a["body"]["version"]) for i, a in more.items()} == {
                 i: variants[i] for i in IDS[1::97]}
-        wait_for(lambda: len(by_worker()) == 2 and sum(len(ids) for ids in by_worker().values()) >= len(IDS),
-                 "both workers' serving logs", 30)
-        workers = list(by_worker().values())
-        for seen in workers:
+            sent += len(more)
+        assert set().union(*workers) == set(IDS)
+        for seen in workers:  # an entity answered by both workers got the same variant from each
             assert all(found == {variants[i][0]} for i, found in seen.items())
-        assert len(workers[0].keys() & workers[1].keys()) > 0  # entities both workers answered
     finally:
         server.stop()
         with prediction_server.store() as store:
