@@ -64,7 +64,7 @@ from featurestore.config_file import CONFIG_FILE, find_config_file
 from featurestore.errors import ConfigError, FeatureStoreError, close_matches
 from featurestore.redaction import mask_url, masked
 
-__all__ = ["CONFIG_FILE", "LimitsConfig", "check_known_keys", "OfflineEngineConfig", "OnlineStoreConfig", "RepoConfig", "ServingConfig", "load_config"]
+__all__ = ["CONFIG_FILE", "LimitsConfig", "check_known_keys", "OfflineEngineConfig", "OnlineStoreConfig", "RepoConfig", "ServingConfig", "load_config", "valid_project_name"]
 
 
 
@@ -206,11 +206,17 @@ _FEAST_ONLY = {"provider", "entity_key_serialization_version", "flags", "feature
                "auth", "coerce_tz_aware", "repo_path"}
 
 
+def valid_project_name(name: str) -> bool:
+    """Whether ``name`` may be a project's: letters, digits, _ and - (not starting with a
+    digit); Feast's names (letters, digits, _) all are."""
+    return name.replace("-", "_").isidentifier()
+
+
 def _build(raw: dict, repo: Path, file: Path, env: Mapping[str, str]) -> RepoConfig:
     known = {"project", "registry", "offline_store", "online_store", "serving", "artifacts", "limits"}
     check_known_keys(raw, known | _SECTIONS, str(file), ignored=_FEAST_ONLY)
     project = raw.get("project")
-    if not isinstance(project, str) or not project.replace("-", "_").isidentifier():
+    if not isinstance(project, str) or not valid_project_name(project):
         raise ConfigError(f"{file}: 'project' must be a name of letters, digits, _ or -, got {project!r}")
 
     registry = env.get("FEATURESTORE_REGISTRY") or raw.get("registry") or "data/registry.db"

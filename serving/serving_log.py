@@ -61,12 +61,12 @@ class ServingLog:
                                             request_id=request_id(request))
         self.writer.write(service, columns, types)
 
-    def log_prediction(self, model: str, version: int, plan: ReadPlan, response: OnlineResponse,
+    def log_prediction(self, model: str, version: int, join_keys: Sequence[str], response: OnlineResponse,
                        entity_rows: Mapping[str, Any] | Sequence[Mapping[str, Any]], predictions: Sequence[Any],
                        request_id: str, *, variant: str = "stable", served_at: float | None = None,
                        status: str = "ok", latency_ms: float | None = None) -> None:
         """Log a finished ``/predict`` (a ``serving_log.sample_rate`` share of them): the
-        join keys, the request fields sent (every entity column that is not a join key), the
+        ``join_keys`` (the read's, the first columns of ``response``), the request fields sent (every entity column that is not a join key), the
         model's inputs as ``response`` names them (its signature's names, each with status
         and event time), the predictions, the request's ``status`` and ``latency_ms``, at
         ``served_at`` (default: now)."""
@@ -75,13 +75,13 @@ class ServingLog:
         now = clock_us(self.store.clock) if served_at is None else seconds_to_us(served_at)
 
         def columns() -> tuple[dict[str, list], dict]:  # on the writer's thread
-            keys = set(plan.join_keys)
+            keys = set(join_keys)
             if isinstance(entity_rows, Mapping):
                 fields = {k: v for k, v in entity_rows.items() if k not in keys}
             else:
                 names = sorted({k for row in entity_rows for k in row} - keys)
                 fields = {k: [row.get(k) for row in entity_rows] for k in names}
-            return log_columns(response, len(plan.join_keys), fields, log_time_us=now, request_id=request_id,
+            return log_columns(response, len(join_keys), fields, log_time_us=now, request_id=request_id,
                                model=model, version=version, variant=variant, prediction=predictions, status=status,
                                latency_ms=latency_ms)
 

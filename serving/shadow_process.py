@@ -85,12 +85,6 @@ def job_message(uri: str, timeout: float, request_id: str, served_at: float, bef
                         features.dtypes))
 
 
-class _Plan(NamedTuple):
-    """What ``ServingLog.log_prediction`` reads of a read plan."""
-
-    join_keys: tuple
-
-
 class ShadowBatches:
     """This process's side: scores the worker's batches and logs the answers."""
 
@@ -155,7 +149,7 @@ class ShadowBatches:
     def _finish(self, uri: str, job: Job, predictions: list, status: str, took: float) -> None:
         self._outcomes[uri, status] += 1
         candidate = parse_uri(uri)
-        self.log.log_prediction(candidate.name, candidate.version, _Plan(job.join_keys),
+        self.log.log_prediction(candidate.name, candidate.version, job.join_keys,
                                 OnlineResponse(*job.features), job.entities, predictions, job.request_id,
                                 variant=SHADOW, served_at=job.served_at, status=status,
                                 latency_ms=job.before_model_ms + took * 1000.0)

@@ -143,7 +143,7 @@ class ServingState:
 
     def _log_prediction(self, finished) -> None:
         self.serving_log.log_prediction(
-            finished.model, finished.version, finished.plan, finished.features, finished.entities,
+            finished.model, finished.version, finished.plan.join_keys, finished.features, finished.entities,
             finished.predictions, finished.request_id, variant=finished.variant, served_at=finished.served_at,
             status=finished.status, latency_ms=finished.latency_ms)
 

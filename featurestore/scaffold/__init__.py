@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from featurestore.config import valid_project_name
 from featurestore.errors import InputError
 from featurestore.offline.files import write_parquet_atomic
 
@@ -32,7 +33,7 @@ def init_repo(path: str | Path, project: str | None = None, now: datetime | None
         check_project_name(project)
     else:  # the folder's name, when featurestore.yaml would accept it
         project = target.name.replace(" ", "_")
-        if not _valid_project(project):
+        if not valid_project_name(project):
             project = "feature_repo"
     template = resources.files("featurestore.scaffold") / "template"
     with resources.as_file(template) as source:
@@ -46,15 +47,10 @@ def init_repo(path: str | Path, project: str | None = None, now: datetime | None
 
 def check_project_name(name: str, what: str = "project") -> str:
     """``name`` if featurestore.yaml accepts it as the project, else an InputError naming ``what``."""
-    if not _valid_project(name):
+    if not valid_project_name(name):
         raise InputError(f"{what} {name!r} is not a valid project name; use letters, digits, _ and - "
                          "(not starting with a digit)")
     return name
-
-
-def _valid_project(name: str) -> bool:
-    # The rule featurestore.yaml's loader applies (config.py); Feast's names (letters, digits, _) all pass.
-    return name.replace("-", "_").isidentifier()
 
 
 def example_driver_stats(now: datetime | None = None, days: int = 7) -> pa.Table:

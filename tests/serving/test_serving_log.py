@@ -131,7 +131,7 @@ def test_a_prediction_logs_keys_request_fields_inputs_and_answer_at_its_time(log
     for entities in ({"driver_id": [1001, 1002], "trip_km": [3.5, 1.0]},
                      [{"driver_id": 1001, "trip_km": 3.5}, {"driver_id": 1002, "trip_km": 1.0}]):
         response = store.get_online_features(["driver_hourly_stats:conv_rate"], entities)
-        log.log_prediction("scorer", 3, plan, response, entities, [0.25, 0.75], "p-1", variant="canary",
+        log.log_prediction("scorer", 3, plan.join_keys, response, entities, [0.25, 0.75], "p-1", variant="canary",
                            served_at=NOW.timestamp())
     writer.flush(10)
     rows = store.get_logs("scorer").to_pylist()
