@@ -2,171 +2,194 @@
 the request path, and its answer is logged, never returned (docs/rollouts.md).
 
 Nothing on the request path waits for the candidate, and the worker spends next to
-nothing on it. The request puts one job on a bounded queue after its answer is built (a
-few microseconds); a thread of the shadow's own gathers the jobs of each
-``BATCH_WINDOW`` and sends them, as plain values in one pickle, to the worker's shadow
-process (``serving.shadow_process``), which builds the input table, has the candidate
-called (in a model process of its own) and writes the answers to the serving log
-(variant ``shadow``, the same request id). The thread reads back what to count in this
-worker's metrics. So the worker's interpreter lock is held, per batch, only to gather
-and pickle the jobs (the requests of a busy server wait for whoever holds it):
+nothing on it. The request appends one tuple of references (what stable was given) to a
+list after its answer is built, well under a microsecond, and wakes no one: a thread of
+the shadow's own takes the list every ``BATCH_WINDOW`` on a timer (a request that woke
+it would be preempted for it on a busy machine, and wait for it). The thread sends the
+jobs, as plain values in one pickle per ``PIECE`` jobs, to the worker's shadow process
+(``serving.shadow_process``), which builds the input table, has the candidate called (in
+a model process of its own) and writes the answers to the serving log (variant
+``shadow``, the same request id), and reads back what to count in this worker's metrics.
+So the worker's interpreter lock is held, per batch, only to pickle the jobs (the
+requests of a busy server wait for whoever holds it), in pieces with the lock free
+between them while the shadow process scores each:
 
 - a candidate that reads what stable read (the same features and inputs, the usual case
   for a retrained model) is given stable's input values: no second online read. One that
   reads other features has them read first, on the event loop like any read, in a task
   the request does not wait for;
-- when the queue is full (the candidate is slower than the traffic) the job is dropped
-  and counted as ``featurestore_predictions_total{variant="shadow",status="dropped"}``;
-  so are the jobs of a batch the shadow process died on (it is started anew).
+- when ``MAX_PENDING`` jobs wait (the candidate is slower than the traffic) a new one is
+  dropped and counted as ``featurestore_predictions_total{variant="shadow",status="dropped"}``;
+  so are the jobs of a batch the shadow process died on (it is started anew);
+- a thread that found no job for ``IDLE_AFTER`` seconds stops ticking, and the next job
+  wakes it (one wake per quiet spell, not per request).
 """
 
 from __future__ import annotations
 
 import logging
-import queue
+import pickle
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from featurestore.child_process import ChildGone, ChildProcess
 from featurestore.config import RepoConfig
 from featurestore.models.inputs import InputSpec, ModelInputs
-from featurestore.online.read import OnlineResponse, ReadPlan
+from featurestore.online.read import OnlineResponse
 from monitoring.metrics import SERVING_LOG_ROWS_DROPPED, SERVING_LOG_ROWS_WRITTEN
 from serving.model_cache import ServedModel
 from serving.shadow_process import SHADOW, job_message, serve
 
-__all__ = ["SHADOW", "ShadowJob", "ShadowScorer", "same_inputs"]
+__all__ = ["SHADOW", "ShadowScorer", "same_inputs"]
 
 log = logging.getLogger("featurestore.serving")
 
 #: Jobs waiting for the shadow thread before new ones are dropped (per worker process).
 MAX_PENDING = 1024
-#: Seconds the thread lets jobs gather after the first before it sends them together.
+#: Seconds between the thread's looks at the jobs waiting (they go in one batch).
 BATCH_WINDOW = 0.02
+#: The most jobs pickled at once: the worker's interpreter lock is held for the pickling
+#: (~3 us a job), so a backlog goes out in pieces, the lock free while each is scored.
+PIECE = 128
+#: Seconds without jobs after which the thread stops ticking until the next job.
+IDLE_AFTER = 1.0
 #: Seconds without jobs after which the thread asks the shadow process for the serving
 #: log rows it has written since (the worker's metrics count them).
 COUNTS_EVERY = 5.0
 #: Seconds a stopping server waits for its shadow process to log what it was sent.
 STOP_SECONDS = 15.0
 
-
-@dataclass(slots=True)
-class ShadowJob:
-    """One request to score with the candidate: what stable was given, and when."""
-
-    served: ServedModel                 # the candidate
-    request_id: str
-    served_at: float                    # the store clock's time of stable's answer
-    entities: Any
-    request: Any
-    plan: ReadPlan
-    features: OnlineResponse
-    inputs: ModelInputs                 # in the candidate's signature order and types
-    before_model_ms: float              # the request's time up to a model call
+_same: dict[tuple[int, int], tuple[InputSpec, InputSpec, bool]] = {}
 
 
 def same_inputs(a: InputSpec, b: InputSpec) -> bool:
-    """Whether two versions read the same features into the same input table."""
-    return (a.features == b.features and a.full_feature_names == b.full_feature_names and a.columns == b.columns
+    """Whether two versions read the same features into the same input table (answered
+    once per pair of specs: comparing Arrow types costs microseconds)."""
+    known = _same.get((id(a), id(b)))
+    if known is not None and known[0] is a and known[1] is b:
+        return known[2]
+    same = (a.features == b.features and a.full_feature_names == b.full_feature_names and a.columns == b.columns
             and a.types == b.types and a.defaults == b.defaults and a.on_missing == b.on_missing)
+    if len(_same) >= 64:  # specs are kept per version; a few rollouts at a time
+        _same.clear()
+    _same[id(a), id(b)] = (a, b, same)
+    return same
 
 
 class ShadowScorer:
-    """The bounded queue of shadow jobs, the thread that batches them and the shadow
-    process (``serving.shadow_process``) that scores and logs them."""
+    """The jobs waiting, the thread that batches them and the shadow process
+    (``serving.shadow_process``) that scores and logs them."""
 
     def __init__(self, config: RepoConfig, max_pending: int = MAX_PENDING):
-        self._queue: queue.Queue = queue.Queue(max_pending)
+        self._max_pending = max_pending
+        self._pending: list[tuple] = []  # appended on the event loop, swapped out by the thread
         self._process = ChildProcess(serve, (config,), name="featurestore-shadow-process")
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._wake = threading.Event()  # set by stop(), and by a job that finds the thread idle
+        self._idle = False
+        self._stopping = False
 
-    def submit(self, job: ShadowJob) -> bool:
-        """Queue ``job``; False (counted as dropped) when the queue is full."""
+    def submit(self, candidate: ServedModel, request_id: str, served_at: float, entities: Any, request: Any,
+               join_keys: tuple, features: OnlineResponse, inputs: ModelInputs, before_model_ms: float) -> bool:
+        """Queue one request for ``candidate`` (what stable was given: its features and
+        inputs, in the candidate's signature order and types; ``served_at``: the store
+        clock's time of stable's answer; ``before_model_ms``: the request's time up to a
+        model call); False (counted as dropped) when MAX_PENDING jobs wait."""
         if self._thread is None:
             self._start()
-        try:
-            self._queue.put_nowait(job)
-        except queue.Full:
-            job.served.count("dropped", SHADOW)
+        pending = self._pending
+        if len(pending) >= self._max_pending:
+            candidate.count("dropped", SHADOW)
             return False
+        pending.append((candidate, request_id, served_at, entities, request, join_keys, features, inputs,
+                        before_model_ms))
+        if self._idle:  # read after the append: the thread sets it before its last look (_run)
+            self._wake.set()
         return True
 
     def stop(self, wait: float = STOP_SECONDS) -> None:
-        """Let the thread send the jobs queued, and wait (at most ``wait`` seconds) while the
+        """Let the thread send the jobs waiting, and wait (at most ``wait`` seconds) while the
         shadow process scores them, writes its serving log rows and exits."""
         with self._lock:
             thread, self._thread = self._thread, None
             if thread is not None:
-                self._queue.put(None)
+                self._stopping = True
+                self._wake.set()
         if thread is not None:
             thread.join(wait)
 
     def _start(self) -> None:
         with self._lock:
             if self._thread is None:
+                self._stopping = self._idle = False
+                self._wake.clear()
                 self._thread = threading.Thread(target=self._run, name="featurestore-shadow", daemon=True)
                 self._thread.start()
 
     def _run(self) -> None:
+        quiet_since = time.monotonic()
         unreported = False  # whether the shadow process may have written rows not counted yet
         try:
             while True:
-                try:
-                    first = self._queue.get(timeout=COUNTS_EVERY if unreported else None)
-                except queue.Empty:
-                    self._exchange("counts", {})
-                    unreported = False
-                    continue
-                if first is None:
-                    return
-                time.sleep(BATCH_WINDOW)  # the GIL is the requests' meanwhile
-                jobs, stopping = [first], False
-                while not stopping and len(jobs) < MAX_PENDING:
-                    try:
-                        job = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    stopping = job is None
-                    if not stopping:
-                        jobs.append(job)
-                self.score(jobs)
-                unreported = True
+                if self._idle:
+                    woken = self._wake.wait(COUNTS_EVERY if unreported else None)
+                    self._wake.clear()
+                    if not woken:  # still quiet: the rows written since are counted
+                        self._exchange("counts", {})
+                        unreported = False
+                        continue
+                    self._idle = False
+                    if not self._stopping:
+                        continue  # a job woke it: its batch gathers for a window
+                else:
+                    self._wake.wait(BATCH_WINDOW)  # a timer: no request wakes this thread
+                    self._wake.clear()
+                stopping = self._stopping  # read after clear(): a stop() meanwhile is seen
+                jobs, self._pending = self._pending, []
+                if jobs:
+                    self.score(jobs)
+                    unreported, quiet_since = True, time.monotonic()
+                elif not stopping and time.monotonic() - quiet_since >= IDLE_AFTER:
+                    self._idle = True
+                    if self._pending:  # it came before _idle was set, so it did not wake the thread
+                        self._idle = False
                 if stopping:
                     return
         finally:
             self._process.close()
 
-    def score(self, jobs: list[ShadowJob]) -> None:
-        """Send ``jobs`` to the shadow process and count what it did with them."""
-        served: dict[str, ServedModel] = {}
-        messages = []
-        for job in jobs:
-            candidate = job.served
-            uri = candidate.version.uri
-            served[uri] = candidate
-            messages.append(job_message(uri, candidate.timeout, job.request_id, job.served_at, job.before_model_ms,
-                                        job.inputs, job.entities, job.request, job.plan.join_keys, job.features))
-        if not self._exchange(messages, served):
-            for job in jobs:
-                job.served.count("dropped", SHADOW)
+    def score(self, jobs: list[tuple]) -> None:
+        """Send ``jobs`` (``submit``'s arguments) to the shadow process, ``PIECE`` at a time,
+        and count what it did with them."""
+        for start in range(0, len(jobs), PIECE):
+            piece = jobs[start:start + PIECE]
+            served: dict[str, ServedModel] = {}
+            messages = []
+            for candidate, request_id, served_at, entities, request, join_keys, features, inputs, before in piece:
+                uri = candidate.version.uri
+                served[uri] = candidate
+                messages.append(job_message(uri, candidate.timeout, request_id, served_at, before, inputs,
+                                            entities, request, join_keys, features))
+            if not self._exchange(messages, served):
+                for job in piece:
+                    job[0].count("dropped", SHADOW)
 
     def _exchange(self, message, served: dict[str, ServedModel]) -> bool:
         """``message`` to the shadow process and its counts into the metrics; False when
         the process died meanwhile (it is started anew with the next message)."""
         try:
-            self._process.send(message)
+            self._process.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
             outcomes, written, dropped = self._process.receive()
         except ChildGone as exc:
             log.warning("the shadow process failed (%s); its batch is counted as dropped", exc)
             return False
-        for (uri, status), n in outcomes.items():
+        for uri, status, n in outcomes:
             if uri in served:
                 served[uri].count(status, SHADOW, n)
-        for name, n in written.items():
+        for name, n in written:
             SERVING_LOG_ROWS_WRITTEN.labels(name).inc(n)
-        for (name, reason), n in dropped.items():
+        for name, reason, n in dropped:
             SERVING_LOG_ROWS_DROPPED.labels(name, reason).inc(n)
         return True

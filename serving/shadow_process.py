@@ -97,9 +97,8 @@ class ShadowBatches:
         self._specs: OrderedDict[str, InputSpec] = OrderedDict()
         self._outcomes: Counter = Counter()
 
-    def score(self, messages: list[tuple]) -> tuple[dict, dict, dict]:
-        """Score and log the jobs; (outcomes per (uri, status), rows written per log name,
-        rows dropped per (log name, reason)) since the last answer."""
+    def score(self, messages: list[tuple]) -> tuple[tuple, tuple, tuple]:
+        """Score and log the jobs; what to count since the last answer (``counts``)."""
         for batch in _batches([Job(*m) for m in messages]):
             try:
                 self._score(batch)
@@ -107,10 +106,12 @@ class ShadowBatches:
                 log.exception("shadow scoring of %d request(s) failed", len(batch))
         return self.counts()
 
-    def counts(self) -> tuple[dict, dict, dict]:
-        outcomes, self._outcomes = dict(self._outcomes), Counter()
-        written, self._written = dict(self._written), Counter()
-        dropped, self._dropped = dict(self._dropped), Counter()
+    def counts(self) -> tuple[tuple, tuple, tuple]:
+        """What to count since the last answer, as flat tuples (cheap for the worker to
+        unpickle): ((uri, status, n), ...), ((log name, n), ...), ((log name, reason, n), ...)."""
+        outcomes, self._outcomes = tuple((*key, n) for key, n in self._outcomes.items()), Counter()
+        written, self._written = tuple(self._written.items()), Counter()
+        dropped, self._dropped = tuple((*key, n) for key, n in self._dropped.items()), Counter()
         return outcomes, written, dropped
 
     def close(self) -> None:

@@ -41,7 +41,7 @@ from serving.online_json import json_bytes, online_body
 from serving.request_ids import new_request_id
 from serving.routes import ERROR_RESPONSES
 from serving.schemas import PredictRequest, PredictResponse, request_body
-from serving.shadow import SHADOW, ShadowJob, same_inputs
+from serving.shadow import SHADOW, same_inputs
 from serving.state import ServingState
 
 __all__ = ["router"]
@@ -97,8 +97,8 @@ async def predict(request: Request, model: str) -> Response:
         answer["features"] = online_body(_input_columns(spec, response, inputs))
     if shadow is not None:  # scored off the request path (serving/shadow.py), never awaited
         if same_inputs(spec, input_spec(shadow.version)):  # stable's inputs are the candidate's
-            state.shadows.submit(ShadowJob(shadow, request_id, now, entities, body.get("request"), plan, response,
-                                           inputs, (model_began - began) * 1000.0))
+            state.shadows.submit(shadow, request_id, now, entities, body.get("request"), plan.join_keys, response,
+                                 inputs, (model_began - began) * 1000.0)
         else:
             task = asyncio.get_running_loop().create_task(_shadow(state, shadow, entities, body, request_id, now))
             _SHADOWS.add(task)
@@ -161,8 +161,8 @@ async def _shadow(state: ServingState, served, entities, body: dict, request_id:
         served.count("unavailable" if isinstance(exc, StoreUnavailableError) else "invalid_input", SHADOW)
         log.info("shadow %s could not read its features: %s", served.version.uri, exc)
         return
-    state.shadows.submit(ShadowJob(served, request_id, now, entities, body.get("request"), plan, response, inputs,
-                                   (time.perf_counter() - began) * 1000.0))
+    state.shadows.submit(served, request_id, now, entities, body.get("request"), plan.join_keys, response, inputs,
+                         (time.perf_counter() - began) * 1000.0)
 
 
 def _entity_key(entities, version) -> list:
