@@ -19,12 +19,15 @@ shadow mode (``c1_p99_ratio`` <= 1.05).
 On shared cores the wall-clock tail is mostly other processes' doing, so each run also
 takes a CPU view (``cpu``, single worker only), in alternating rounds at concurrency 1:
 the server process's CPU per request (``server_ms``; its Python threads share one
-interpreter lock, so what a shadow spends here the requests may wait for) and its
+interpreter lock, so what a shadow spends here the requests may wait for), split into
+its main thread's (``main_thread_ms``: the event loop, where the requests run) and its
+other threads' (``other_threads_ms``: the shadow thread among them), and its
 descendants' (``children_ms``: the shadow process and the model process it calls the
-candidates in), from
-/proc, as the difference shadowed - plain (``shadow_server_ms``, ``shadow_children_ms``);
-and the p90 latency of those rounds (``p90_ratio``: a shadow batch every 20 ms meets
-about one request in ten at concurrency 1, and p90 is less at other processes' mercy).
+candidates in), from the scheduler's per-thread counts in /proc, as the difference
+shadowed - plain (``shadow_server_ms``, ``shadow_main_thread_ms``,
+``shadow_other_threads_ms``, ``shadow_children_ms``); and the p90 latency of those
+rounds (``p90_ratio``: a shadow batch every 20 ms meets about one request in ten at
+concurrency 1, and p90 is less at other processes' mercy).
 """
 
 from __future__ import annotations
@@ -88,17 +91,20 @@ def shadow_scored(port: int) -> None:
     sys.exit("the server did not score the shadow candidate")
 
 
-def cpu_seconds(pid: int) -> tuple[float, float]:
-    """(CPU seconds of process ``pid``, of its descendants alive now: the shadow process and
-    its model process), user + system."""
-    tick = os.sysconf("SC_CLK_TCK")
+def cpu_seconds(pid: int) -> tuple[float, float, float]:
+    """CPU seconds of process ``pid``'s main thread (the event loop: the requests), of its
+    other threads (the shadow thread, the serving log writer's, the model runner's), and
+    of its descendants alive now (the shadow process and its model process), from the
+    scheduler's nanosecond counts (``/proc/*/task/*/schedstat``)."""
 
-    def of(p: int) -> float:
+    def threads(p: int) -> dict[int, float]:
+        spent = {}
         try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:  # exited meanwhile
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{p}/task").iterdir():
+                spent[int(task.name)] = int((task / "schedstat").read_text().split()[0]) / 1e9
+        except (OSError, ValueError):  # exited meanwhile
+            pass
+        return spent
 
     def descendants(p: int) -> list[int]:
         try:
@@ -107,13 +113,16 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
             return []
         return children + [d for c in children for d in descendants(c)]
 
-    return of(pid), sum(of(d) for d in descendants(pid))
+    own = threads(pid)
+    main = own.pop(pid, 0.0)
+    return main, sum(own.values()), sum(sum(threads(d).values()) for d in descendants(pid))
 
 
 def cpu_view(targets: dict, pid: int, rounds: int, requests: int) -> dict:
-    """CPU milliseconds per request of the server process and of its children, per target,
-    at concurrency 1 in ``rounds`` alternating rounds of ``requests`` each."""
-    spent = {name: [0.0, 0.0, []] for name in targets}
+    """CPU milliseconds per request of the server's main thread, of its other threads and
+    of its children, per target, at concurrency 1 in ``rounds`` alternating rounds of
+    ``requests`` each."""
+    spent = {name: [0.0, 0.0, 0.0, []] for name in targets}
     for round_ in range(rounds):
         for name in (list(targets) if round_ % 2 == 0 else list(reversed(targets))):
             port, request = targets[name]
@@ -121,17 +130,18 @@ def cpu_view(targets: dict, pid: int, rounds: int, requests: int) -> dict:
             latencies, _ = asyncio.run(load(port, request, 1, requests, 60))
             time.sleep(0.05)  # the last shadow batch (a 20 ms window) is scored within this round
             after = cpu_seconds(pid)
-            spent[name][0] += after[0] - before[0]
-            spent[name][1] += after[1] - before[1]
-            spent[name][2] += latencies
+            for i in range(3):
+                spent[name][i] += after[i] - before[i]
+            spent[name][3] += latencies
     out = {}
-    for name, (s, c, latencies) in spent.items():
+    for name, (main, threads, children, latencies) in spent.items():
         n, q = len(latencies), statistics.quantiles(latencies, n=100, method="inclusive")
-        out[name] = {"server_ms": round(1000 * s / n, 4), "children_ms": round(1000 * c / n, 4), "requests": n,
-                     "p50_ms": round(q[49] * 1000, 3), "p90_ms": round(q[89] * 1000, 3)}
+        out[name] = {"server_ms": round(1000 * (main + threads) / n, 4), "main_thread_ms": round(1000 * main / n, 4),
+                     "other_threads_ms": round(1000 * threads / n, 4), "children_ms": round(1000 * children / n, 4),
+                     "requests": n, "p50_ms": round(q[49] * 1000, 3), "p90_ms": round(q[89] * 1000, 3)}
     out["p90_ratio"] = round(out["shadowed"]["p90_ms"] / out["plain"]["p90_ms"], 3)
-    out["shadow_server_ms"] = round(out["shadowed"]["server_ms"] - out["plain"]["server_ms"], 4)
-    out["shadow_children_ms"] = round(out["shadowed"]["children_ms"] - out["plain"]["children_ms"], 4)
+    for key in ("server_ms", "main_thread_ms", "other_threads_ms", "children_ms"):
+        out[f"shadow_{key}"] = round(out["shadowed"][key] - out["plain"][key], 4)
     return out
 
 
@@ -168,7 +178,8 @@ def main() -> None:
             medians = {key: round(statistics.median(r[key] for r in runs), 3)
                        for key in ("c1_p99_ratio", "c1_p50_ratio", "c16_rps_ratio")}
             if workers == 1:
-                for key in ("shadow_server_ms", "shadow_children_ms", "p90_ratio"):
+                for key in ("shadow_server_ms", "shadow_main_thread_ms", "shadow_other_threads_ms",
+                            "shadow_children_ms", "p90_ratio"):
                     medians[key] = round(statistics.median(r["cpu"][key] for r in runs), 4)
                 medians["plain_server_ms"] = round(statistics.median(r["cpu"]["plain"]["server_ms"] for r in runs), 4)
             for name in ("plain", "shadowed"):

@@ -49,9 +49,9 @@ log = logging.getLogger("featurestore.serving")
 MAX_PENDING = 1024
 #: Seconds between the thread's looks at the jobs waiting (they go in one batch).
 BATCH_WINDOW = 0.02
-#: The most jobs pickled at once: the worker's interpreter lock is held for the pickling
-#: (~3 us a job), so a backlog goes out in pieces, the lock free while each is scored.
-PIECE = 128
+#: The most jobs sent at once: the worker's interpreter lock is held while they are
+#: pickled (~5 us a job), so a backlog goes out in pieces, the lock free while each is scored.
+PIECE = 64
 #: Seconds without jobs after which the thread stops ticking until the next job.
 IDLE_AFTER = 1.0
 #: Seconds without jobs after which the thread asks the shadow process for the serving
@@ -134,29 +134,24 @@ class ShadowScorer:
         try:
             while True:
                 if self._idle:
-                    woken = self._wake.wait(COUNTS_EVERY if unreported else None)
-                    self._wake.clear()
-                    if not woken:  # still quiet: the rows written since are counted
-                        self._exchange("counts", {})
+                    if not self._wake.wait(COUNTS_EVERY if unreported else None):
+                        self._exchange("counts", {})  # still quiet: the rows written since are counted
                         unreported = False
                         continue
-                    self._idle = False
-                    if not self._stopping:
-                        continue  # a job woke it: its batch gathers for a window
-                else:
-                    self._wake.wait(BATCH_WINDOW)  # a timer: no request wakes this thread
-                    self._wake.clear()
-                stopping = self._stopping  # read after clear(): a stop() meanwhile is seen
+                    self._idle = False  # a job (or stop()) woke it: the job's batch gathers for a window
+                time.sleep(BATCH_WINDOW)  # a timer: no request wakes this thread
+                stopping = self._stopping
                 jobs, self._pending = self._pending, []
                 if jobs:
                     self.score(jobs)
                     unreported, quiet_since = True, time.monotonic()
-                elif not stopping and time.monotonic() - quiet_since >= IDLE_AFTER:
-                    self._idle = True
-                    if self._pending:  # it came before _idle was set, so it did not wake the thread
-                        self._idle = False
                 if stopping:
                     return
+                if not jobs and time.monotonic() - quiet_since >= IDLE_AFTER:
+                    self._wake.clear()
+                    self._idle = True
+                    if self._pending or self._stopping:  # they came before _idle was set: no wake
+                        self._idle = False
         finally:
             self._process.close()
 
