@@ -117,3 +117,30 @@ def test_a_server_stopping_right_after_its_requests_logs_their_shadow_answers_fi
             assert logs["variant"].count("stable") == 4 and logs["variant"].count("shadow") == 4
         finally:
             store.models.rollouts.rollback(name, reason="test over")
+
+
+def test_a_shadow_candidate_reading_other_features_than_stable_reads_its_own_and_is_logged(prediction_server):
+    """Not stable's inputs: the candidate's own read (off the request path), then the same
+    shadow process; its rows hold the features it read."""
+    from .rollout_traffic import REF
+
+    name = "own_read_shadow"
+    with prediction_server.store() as store:
+        for features in (REF, [*REF, "driver_hourly_stats:acc_rate"]):
+            store.models.register(name, "served_models:Noisy", flavor="python", features=features,
+                                  output=("prediction", "Float64"), flavor_options={"params": {"seed": 2}})
+        store.models.set_alias(name, "champion", 1)
+        store.models.rollouts.start(name, 2, mode="shadow", step_weight=100, max_weight=100)
+        try:
+            followed = f'featurestore_rollout_weight{{model="{name}"}} 100.0'
+            wait_for(lambda: followed in prediction_server.client.get("/metrics").text, "the rollout followed", 20)
+            answers = send(prediction_server, name, [1001, 1002], "own")
+            assert {(a.json()["variant"], a.json()["version"]) for a in answers.values()} == {("stable", 1)}
+            wait_for(lambda: len(shadow_rows(store, name).get("request_id", [])) == 2, "the shadow rows", 30)
+            rows = shadow_rows(store, name)
+            assert sorted(rows["request_id"]) == [f"{name}-own-1001", f"{name}-own-1002"]
+            assert set(rows["status"]) == {"ok"} and set(rows["version"]) == {2}
+            assert all(v is not None for v in rows["acc_rate"])  # read for the candidate alone
+            assert shadow_count(prediction_server, name, "ok") == 2
+        finally:
+            store.models.rollouts.rollback(name, reason="test over")
