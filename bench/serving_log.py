@@ -5,7 +5,7 @@
 Two measurements, printed as one JSON object:
 
 - ``hook``: in-process, the request-side cost of logging one ``/get-online-features``
-  answer (building its log columns and queueing them, as ``ServingLog.log_features`` does
+  answer (making its log entry and queueing it, as ``ServingLog.log_features`` does
   after its coin flip), per request shape, with the writer thread writing Parquet
   meanwhile as in a server; and the writer thread's own throughput (rows/s to disk).
 - ``http``: the example repo on a Redis online store (bench/harness.py: ``serving_repo``)
@@ -55,7 +55,7 @@ def quantiles_us(samples: list[float]) -> dict:
 
 def hook(store, folder: Path, requests: int) -> dict:
     from featurestore.clock import clock_us
-    from featurestore.serving_log import ServingLogWriter, online_log_columns
+    from featurestore.serving_log import ServingLogWriter, online_log_entry
 
     out = {}
     for shape, ids in SHAPES.items():
@@ -66,9 +66,9 @@ def hook(store, folder: Path, requests: int) -> dict:
         samples = []
         for i in range(requests):
             began = time.perf_counter()
-            columns, types = online_log_columns(plan, response, entities, log_time_us=clock_us(time.time),
-                                                request_id=uuid.uuid4().hex)
-            writer.write("logged_v1", columns, types)
+            writer.write_entry("logged_v1", online_log_entry(plan, response, entities,
+                                                             log_time_us=clock_us(time.time),
+                                                             request_id=uuid.uuid4().hex))
             samples.append(time.perf_counter() - began)
         began = time.perf_counter()
         writer.close(timeout=None)
@@ -79,9 +79,9 @@ def hook(store, folder: Path, requests: int) -> dict:
                       "drain_after_last_write_s": round(drain, 3)}
     # The writer's own speed: rows queued at once, then written by its thread.
     writer = ServingLogWriter(folder / "throughput", queue_rows=10**7, flush_rows=10**7, flush_seconds=3600)
-    columns, types = online_log_columns(plan, response, entities, log_time_us=clock_us(time.time), request_id="x")
+    entry = online_log_entry(plan, response, entities, log_time_us=clock_us(time.time), request_id="x")
     for _ in range(requests):
-        writer.write("logged_v1", columns, types)
+        writer.write_entry("logged_v1", entry)
     began = time.perf_counter()
     writer.close(timeout=None)
     out["writer_rows_per_s"] = round(writer.written / (time.perf_counter() - began))

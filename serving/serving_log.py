@@ -4,9 +4,9 @@ the metrics, and the one writer of the process (``featurestore/serving_log``).
 ``/get-online-features`` logs the rows of a feature service whose ``logging_config`` is
 set (a ``sample_rate`` share of its requests); ``/predict`` hands each finished
 prediction to ``log_prediction`` (a ``serving_log.sample_rate`` share). Logging costs a
-request a coin flip and a queue append: a prediction's rows are built (``log_columns``)
-and every row turned into Parquet by the writer's thread, and dropped (and counted)
-rather than waited for when it falls behind.
+request a coin flip and a queue append of references (``LogEntry``): the writer's thread
+turns them into Arrow and Parquet, and drops (and counts) them rather than being waited
+for when it falls behind.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from starlette.requests import Request
 
 from featurestore.clock import clock_us, seconds_to_us
 from featurestore.online.read import OnlineResponse, ReadPlan
-from featurestore.serving_log import ServingLogWriter, log_columns, online_log_columns
+from featurestore.serving_log import LogEntry, ServingLogWriter, online_log_entry
 from featurestore.serving_log.settings import ServingLogSettings
 from featurestore.serving_log.writer import Dropped, Written
 from featurestore.store import FeatureStore
@@ -57,9 +57,9 @@ class ServingLog:
         config = definition.logging if definition is not None else None
         if self.writer is None or config is None or not _sampled(config.sample_rate):
             return
-        columns, types = online_log_columns(plan, response, entity_rows, log_time_us=clock_us(self.store.clock),
-                                            request_id=request_id(request))
-        self.writer.write(service, columns, types)
+        self.writer.write_entry(service, online_log_entry(plan, response, entity_rows,
+                                                          log_time_us=clock_us(self.store.clock),
+                                                          request_id=request_id(request)))
 
     def log_prediction(self, model: str, version: int, join_keys: Sequence[str], response: OnlineResponse,
                        entity_rows: Mapping[str, Any] | Sequence[Mapping[str, Any]], predictions: Sequence[Any],
@@ -73,19 +73,9 @@ class ServingLog:
         if self.writer is None or not _sampled(self.settings.sample_rate):
             return
         now = clock_us(self.store.clock) if served_at is None else seconds_to_us(served_at)
-
-        def columns() -> tuple[dict[str, list], dict]:  # on the writer's thread
-            keys = set(join_keys)
-            if isinstance(entity_rows, Mapping):
-                fields = {k: v for k, v in entity_rows.items() if k not in keys}
-            else:
-                names = sorted({k for row in entity_rows for k in row} - keys)
-                fields = {k: [row.get(k) for row in entity_rows] for k in names}
-            return log_columns(response, len(join_keys), fields, log_time_us=now, request_id=request_id,
-                               model=model, version=version, variant=variant, prediction=predictions, status=status,
-                               latency_ms=latency_ms)
-
-        self.writer.write_later(model, len(response.values[0]) if response.values else 0, columns)
+        self.writer.write_entry(model, LogEntry(response, len(join_keys), entity_rows, log_time_us=now,
+                                                request_id=request_id, model=model, version=version, variant=variant,
+                                                predictions=predictions, status=status, latency_ms=latency_ms))
 
     def close(self) -> None:
         """Write what is queued (at shutdown)."""

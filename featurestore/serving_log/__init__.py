@@ -2,8 +2,8 @@
 
 ``layout.py`` (where files live, column names), ``writer.py`` (the background writer the
 server logs through), ``reader.py`` (reading a log folder back), ``lookup.py``
-(``store.get_logs``: a log by the model or feature service name), ``records.py`` (the
-columns of one online answer).
+(``store.get_logs``: a log by the model or feature service name), ``records.py`` (what
+one logged answer holds, and how many become Arrow).
 """
 
 from featurestore.serving_log.layout import (
@@ -18,7 +18,7 @@ from featurestore.serving_log.layout import (
     logged_features,
 )
 from featurestore.serving_log.reader import logged_names, read_log
-from featurestore.serving_log.records import log_columns, online_log_columns
+from featurestore.serving_log.records import LogEntry, online_log_entry
 from featurestore.serving_log.writer import QUEUE_FULL, UNWRITABLE, ServingLogWriter
 
 __all__ = [
@@ -30,12 +30,12 @@ __all__ = [
     "STATUS_SUFFIX",
     "TIMESTAMP_SUFFIX",
     "UNWRITABLE",
+    "LogEntry",
     "ServingLogWriter",
     "feature_columns",
-    "log_columns",
     "log_folder",
     "logged_features",
     "logged_names",
-    "online_log_columns",
+    "online_log_entry",
     "read_log",
 ]

@@ -17,7 +17,7 @@ from featurestore import FeatureStore
 from featurestore.clock import to_micros
 from featurestore.config import load_config
 from featurestore.scaffold import init_repo
-from featurestore.serving_log import ServingLogWriter, log_columns
+from featurestore.serving_log import LogEntry, ServingLogWriter
 from monitoring.skew import feature_skew
 from serving import create_app
 
@@ -172,10 +172,10 @@ def test_a_models_log_is_compared_with_the_features_of_each_logged_version(store
     # What /predict logs: the online answer named as the signature's inputs, and the predictions.
     store.clock.now = NOW + timedelta(minutes=10)
     answer = store.get_online_features("driver_activity_v1", {"driver_id": DRIVERS})
-    columns, types = log_columns(answer, 1, log_time_us=to_micros(store.clock.now), request_id="r1",
-                                 model="driver_model", version=version.version, prediction=[1] * len(DRIVERS))
+    entry = LogEntry(answer, 1, log_time_us=to_micros(store.clock.now), request_id="r1",
+                     model="driver_model", version=version.version, predictions=[1] * len(DRIVERS))
     writer = ServingLogWriter(store.config.offline_store, folder=store.serving_log_folder)
-    writer.write("driver_model", columns, types)
+    writer.write_entry("driver_model", entry)
     writer.close()
     assert store.get_logs("driver_model").column("prediction").to_pylist() == [1] * 6
 

@@ -1,6 +1,7 @@
 """The serving log writer and reader on a real folder: files per name and date, time
-filters, drops counted when the queue is full or rows cannot be written, concurrent
-writers, and a writer killed mid-write leaving only whole files."""
+filters, logged answers of mixed shapes and types, drops counted when the queue is full
+or rows cannot be written, concurrent writers, and a writer killed mid-write leaving only
+whole files."""
 
 from __future__ import annotations
 
@@ -16,8 +17,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from featurestore.serving_log import META_SCHEMA, QUEUE_FULL, UNWRITABLE, ServingLogWriter, read_log
+from featurestore.online.read import OnlineResponse
+from featurestore.serving_log import META_SCHEMA, QUEUE_FULL, UNWRITABLE, LogEntry, ServingLogWriter, read_log
 from featurestore.serving_log.layout import FOLDER, TIME_TYPE, log_folder
+from featurestore.serving_log.writer import SLICE_REQUESTS, SLICE_SECONDS
+from featurestore.types import Float32, Int64, String
 
 DAY1 = datetime(2024, 5, 1, 23, 59, 59, tzinfo=timezone.utc)
 US = 1_000_000
@@ -105,30 +109,92 @@ def test_rows_that_do_not_fit_their_columns_are_dropped_and_counted_and_the_rest
     assert read(tmp_path, "m").num_rows == 3 and writer.written == 3
 
 
-def test_rows_built_later_are_built_on_the_writer_thread_and_a_failed_build_is_dropped_and_counted(tmp_path):
-    drops, threads = [], []
-    writer = ServingLogWriter(tmp_path, flush_seconds=60, on_dropped=lambda name, n, reason: drops.append((n, reason)))
+def response(ids: list, conv: list, dtype=Float32, stamp_us: int = 0) -> OnlineResponse:
+    """An online answer: join key driver_id, then feature conv_rate."""
+    n = len(ids)
+    return OnlineResponse(["driver_id", "conv_rate"], [ids, conv], [["PRESENT"] * n, ["PRESENT"] * n],
+                          [[stamp_us] * n, [stamp_us] * n], [Int64, dtype])
 
-    def build() -> tuple[dict, dict]:
-        threads.append(threading.current_thread())
-        return rows(us(DAY1), 3, driver=7), TYPES
 
-    def broken() -> tuple[dict, dict]:
-        raise KeyError("a column")
+def entry(request_id: str, ids: list, conv: list, *, fields=None, predictions=None, status="ok", version=1,
+          dtype=Float32) -> LogEntry:
+    return LogEntry(response(ids, conv, dtype, us(DAY1)), 1, fields, log_time_us=us(DAY1), request_id=request_id,
+                    model="m", version=version, predictions=[0.5] * len(ids) if predictions is None else predictions,
+                    status=status, latency_ms=1.5)
 
-    assert writer.write_later("m", 3, build) and writer.write_later("m", 2, broken)
-    writer.write("m", rows(us(DAY1), 1), TYPES)
-    assert threads == []  # nothing built on the caller's thread
+
+def test_entries_of_mixed_shapes_land_row_by_row_with_the_columns_and_types_of_the_layout(tmp_path):
+    writer = ServingLogWriter(tmp_path, flush_seconds=60)
+    writer.write_entry("m", entry("ten", list(range(10)), [0.25] * 10, fields={"driver_id": list(range(10)),
+                                                                                  "city": ["paris"] * 10}))
+    writer.write_entry("m", entry("one", [7], [None], fields=[{"driver_id": 7, "city": "rome"}]))
+    writer.write_entry("m", entry("none", [], [], fields={"city": []}))  # no rows: nothing to write
+    writer.write_entry("m", entry("failed", [8, 9], [0.5, 0.75], fields={"city": "oslo"}, predictions=[None, None],
+                                  status="model_error"))
     writer.close()
-    assert threads and threads[0] is not threading.current_thread()
-    assert drops == [(2, UNWRITABLE)] and writer.written == 4
-    assert sorted(read(tmp_path, "m").column("driver_id").to_pylist()) == [1, 7, 7, 7]
+    assert writer.written == 13 and writer.dropped == 0
+    table = read(tmp_path, "m")
+    assert table.schema == pa.schema([
+        ("log_time", TIME_TYPE), ("request_id", pa.string()), ("model", pa.string()), ("version", pa.int64()),
+        ("variant", pa.string()), ("driver_id", pa.int64()), ("city", pa.string()), ("conv_rate", pa.float32()),
+        ("conv_rate__status", pa.string()), ("conv_rate__event_timestamp", TIME_TYPE), ("prediction", pa.float64()),
+        ("status", pa.string()), ("latency_ms", pa.float64())])
+    rows_by_id = {}
+    for row in table.to_pylist():
+        rows_by_id.setdefault(row["request_id"], []).append(row)
+    assert {k: len(v) for k, v in rows_by_id.items()} == {"ten": 10, "one": 1, "failed": 2}
+    assert [r["driver_id"] for r in rows_by_id["ten"]] == list(range(10))
+    assert rows_by_id["one"] == [{
+        "log_time": DAY1, "request_id": "one", "model": "m", "version": 1, "variant": "stable", "driver_id": 7,
+        "city": "rome", "conv_rate": None, "conv_rate__status": "PRESENT", "conv_rate__event_timestamp": DAY1,
+        "prediction": 0.5, "status": "ok", "latency_ms": 1.5}]
+    assert [(r["city"], r["prediction"], r["status"]) for r in rows_by_id["failed"]] == [("oslo", None, "model_error")] * 2
 
 
-def test_rows_built_later_count_against_the_queue_when_queued(tmp_path):
+def test_a_request_whose_rows_do_not_fit_is_dropped_alone_and_counted(tmp_path):
+    drops = []
+    writer = ServingLogWriter(tmp_path, flush_seconds=60, on_dropped=lambda name, n, reason: drops.append((n, reason)))
+    for i in range(5):
+        writer.write_entry("m", entry(f"r{i}", [i, i], ["not a number", 1.0] if i == 2 else [0.5, 1.0]))
+    writer.write_entry("m", entry("unreadable", [1], [0.5], fields=[3]))  # entity rows that are not rows
+    writer.close()
+    assert sorted(drops) == [(1, UNWRITABLE), (2, UNWRITABLE)] and writer.dropped == 3
+    table = read(tmp_path, "m")
+    assert sorted(table.column("request_id").to_pylist()) == ["r0", "r0", "r1", "r1", "r3", "r3", "r4", "r4"]
+    assert writer.written == 8
+
+
+def test_entries_with_no_common_schema_land_in_separate_files_and_like_ones_together(tmp_path):
+    writer = ServingLogWriter(tmp_path, flush_seconds=60)
+    for i in range(3):  # version 2 logs conv_rate as a string: no common type with float
+        writer.write_entry("m", entry(f"a{i}", [i], [0.5], version=1))
+        writer.write_entry("m", entry(f"b{i}", [i], ["high"], version=2, dtype=String))
+    writer.close()
+    assert writer.written == 6
+    files = list(tmp_path.rglob("*.parquet"))
+    types = sorted(str(pq.read_table(f).schema.field("conv_rate").type) for f in files)
+    assert types == ["float", "string"]
+    assert sorted(pq.read_table(f).num_rows for f in files) == [3, 3]
+
+
+def test_many_requests_are_written_in_one_file_only_when_a_flush_is_due(tmp_path):
+    writer = ServingLogWriter(tmp_path, flush_seconds=60)
+    for i in range(5 * SLICE_REQUESTS):  # several slices turned into Arrow before the flush
+        writer.write_entry("m", entry(f"r{i}", [i, i + 1], [0.5, 0.25]))
+    time.sleep(2 * SLICE_SECONDS)
+    assert not list(tmp_path.rglob("*.parquet"))
+    assert writer.flush(10)
+    files = list(tmp_path.rglob("*.parquet"))
+    assert len(files) == 1 and pq.read_table(files[0]).num_rows == 10 * SLICE_REQUESTS
+    assert read(tmp_path, "m").column("request_id").to_pylist()[:4] == ["r0", "r0", "r1", "r1"]
+    writer.close()
+
+
+def test_entries_count_against_the_queue_when_queued(tmp_path):
     writer = ServingLogWriter(tmp_path, queue_rows=4, flush_seconds=60)
-    assert writer.write_later("m", 4, lambda: (rows(us(DAY1), 4), TYPES))
-    assert not writer.write_later("m", 1, lambda: (rows(us(DAY1), 1), TYPES))
+    assert writer.write_entry("m", entry("a", [1, 2, 3], [0.5] * 3))
+    assert writer.write("m", rows(us(DAY1), 1), TYPES)
+    assert not writer.write_entry("m", entry("b", [1], [0.5]))
     writer.close()
     assert writer.dropped == 1 and writer.written == 4
 
