@@ -98,7 +98,7 @@ def entries_table(entries: Sequence[LogEntry]) -> pa.Table:
     repeat = None if all(n == 1 for n in counts) else pa.array(np.repeat(np.arange(len(counts)), counts))
 
     def per_request(values: list, dtype: pa.DataType) -> pa.Array:
-        if len(values) > 1 and values.count(values[0]) == len(values):  # the usual case for most
+        if values.count(values[0]) == len(values):  # the usual case but for the time and id
             return pa.repeat(pa.scalar(values[0], type=dtype), total)
         array = pa.array(values, type=dtype)
         return array if repeat is None else array.take(repeat)
