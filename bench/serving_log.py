@@ -7,7 +7,8 @@ Two measurements, printed as one JSON object:
 - ``hook``: in-process, the request-side cost of logging one ``/get-online-features``
   answer (making its log entry and queueing it, as ``ServingLog.log_features`` does
   after its coin flip), per request shape, with the writer thread writing Parquet
-  meanwhile as in a server; and the writer thread's own throughput (rows/s to disk).
+  meanwhile as in a server, and the writer thread's CPU time per request; and the writer
+  thread's own throughput (rows/s to disk).
 - ``http``: the example repo on a Redis online store (bench/harness.py: ``serving_repo``)
   with a feature service whose ``logging_config`` is set and the example's
   ``driver_model`` (its ``train.py``), served by two ``featurestore serve`` processes side
@@ -59,7 +60,8 @@ def hook(store, folder: Path, requests: int) -> dict:
 
     out = {}
     for shape, ids in SHAPES.items():
-        writer = ServingLogWriter(folder / shape)
+        cpu = []  # the writer thread's CPU time after each file it wrote (on_written runs on it)
+        writer = ServingLogWriter(folder / shape, on_written=lambda name, n: cpu.append(time.thread_time()))
         plan = store.read_plan("logged_v1")
         entities = {"driver_id": ids}
         response = store.get_online_features("logged_v1", entities)
@@ -76,7 +78,8 @@ def hook(store, folder: Path, requests: int) -> dict:
         rows = requests * len(ids)
         out[shape] = {**quantiles_us(samples), "rows": rows, "written": writer.written, "dropped": writer.dropped,
                       "per_row_median_us": round(statistics.median(samples) / len(ids) * 1e6, 3),
-                      "drain_after_last_write_s": round(drain, 3)}
+                      "drain_after_last_write_s": round(drain, 3),
+                      "writer_cpu_us_per_request": round(cpu[-1] / requests * 1e6, 2) if cpu else None}
     # The writer's own speed: rows queued at once, then written by its thread.
     writer = ServingLogWriter(folder / "throughput", queue_rows=10**7, flush_rows=10**7, flush_seconds=3600)
     entry = online_log_entry(plan, response, entities, log_time_us=clock_us(time.time), request_id="x")
