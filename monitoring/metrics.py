@@ -17,6 +17,11 @@ keep values in memory or in per-process files under ``PROMETHEUS_MULTIPROC_DIR``
 ``featurestore serve --workers N`` (N > 1) sets that variable to a fresh temporary folder
 before anything imports this module, and ``render()`` then sums every worker's files, so
 a scrape sees the whole server whichever worker answers it.
+
+The metrics a request records are updated through ``monitoring.metric_batches`` (added to
+these values in batches: a prometheus_client update costs microseconds, several workers'
+more); it is imported before the metrics are defined, so that a collection of the
+default registry adds the pending updates before it reads them.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ import os
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess
+
+from monitoring import metric_batches
 
 __all__ = [
     "CONTENT_TYPE_LATEST",
@@ -183,6 +190,7 @@ def render() -> tuple[bytes, str]:
     """The exposition text for a scrape and its content type; with several processes,
     the sum over all of them (live or exited: counters must never go backwards)."""
     if MULTIPROCESS:
+        metric_batches.flush()  # this worker's own; the others flush every FLUSH_SECONDS
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
@@ -190,6 +198,8 @@ def render() -> tuple[bytes, str]:
 
 
 def mark_process_dead(pid: int) -> None:
-    """Called by a worker as it exits, so live-process gauges drop its values."""
+    """Called by a worker as it exits: its pending updates are added, and live-process
+    gauges drop its values."""
+    metric_batches.flush()
     if MULTIPROCESS:
         multiprocess.mark_process_dead(pid)

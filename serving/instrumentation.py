@@ -4,7 +4,8 @@
 tens of microseconds a request) that counts and times every request by route template,
 so ``/registry/feature-views/{name}`` is one series however many names are asked for.
 ``observe_online`` records what an online answer held. Both keep the labelled children
-they use, since ``metric.labels(...)`` is a locked dictionary lookup each time.
+they use, since ``metric.labels(...)`` is a locked dictionary lookup each time, and record
+through their batches (``monitoring.metric_batches``: an append, not a locked update).
 
 Labels never take free text from a request: a method outside the standard ones is
 counted as ``other`` (any token is a valid HTTP method, and every label value is a series
@@ -18,6 +19,7 @@ from typing import Any
 
 from featurestore.bounded import BoundedCache
 from featurestore.online.read import PLAN_CACHE_SIZE, FieldStatus, OnlineResponse, ReadPlan
+from monitoring import metric_batches
 from monitoring.metrics import (
     HTTP_REQUEST_DURATION,
     HTTP_REQUESTS,
@@ -37,7 +39,8 @@ _REASONS = ((FieldStatus.NOT_FOUND, "not_found"), (FieldStatus.OUTSIDE_MAX_AGE, 
 class MetricsMiddleware:
     def __init__(self, app: Any):
         self.app = app
-        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._series: dict[tuple[str, str, int], metric_batches.BatchedHistogram] = {}
+        metric_batches.start_flushing()  # built in the serving process, on its first request
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -46,11 +49,11 @@ class MetricsMiddleware:
         began = time.perf_counter()
         status = 500  # what the client gets if the app raises past its error handlers
 
-        async def send_and_note(message: dict) -> None:
+        def send_and_note(message: dict) -> Any:  # send's own awaitable: no coroutine of its own
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-            await send(message)
+            return send(message)
 
         try:
             await self.app(scope, receive, send_and_note)
@@ -62,17 +65,16 @@ class MetricsMiddleware:
             if method not in _METHODS:
                 method = "other"
             key = (endpoint, method, status)
-            children = self._children.get(key)
-            if children is None:
+            series = self._series.get(key)
+            if series is None:  # the request count is the duration histogram's count, added with it
                 labels = (endpoint, method, str(status))
-                children = (HTTP_REQUESTS.labels(*labels), HTTP_REQUEST_DURATION.labels(*labels))
-                self._children[key] = children
-            children[0].inc()
-            children[1].observe(time.perf_counter() - began)
+                series = self._series[key] = metric_batches.histogram(
+                    HTTP_REQUEST_DURATION.labels(*labels), counted_by=HTTP_REQUESTS.labels(*labels))
+            series.observe(time.perf_counter() - began)
 
 
 _layouts: BoundedCache[int, tuple[ReadPlan, list[tuple[str, int, int, Any, dict]]]] = BoundedCache(PLAN_CACHE_SIZE)
-_entities = ONLINE_REQUEST_ENTITIES.observe
+_entities = metric_batches.histogram(ONLINE_REQUEST_ENTITIES).observe
 
 
 def _layout(plan: ReadPlan) -> list[tuple[str, int, int, Any, dict]]:
@@ -84,8 +86,10 @@ def _layout(plan: ReadPlan) -> list[tuple[str, int, int, Any, dict]]:
     layout, column = [], len(plan.join_keys)
     for item in plan.items:
         name = item.view.name
-        nulls = {status: ONLINE_NULL_VALUES.labels(name, reason) for status, reason in _REASONS}
-        layout.append((name, column, len(item.features), ONLINE_VALUE_AGE.labels(name).observe, nulls))
+        nulls = {status: metric_batches.counter(ONLINE_NULL_VALUES.labels(name, reason)).inc
+                 for status, reason in _REASONS}
+        age = metric_batches.histogram(ONLINE_VALUE_AGE.labels(name)).observe
+        layout.append((name, column, len(item.features), age, nulls))
         column += len(item.features)
     _layouts.put(id(plan), (plan, layout))  # holding the plan keeps its id from being reused
     return layout
@@ -93,9 +97,8 @@ def _layout(plan: ReadPlan) -> list[tuple[str, int, int, Any, dict]]:
 
 def observe_online(plan: ReadPlan, response: OnlineResponse, now: float) -> None:
     """Entities per request, null values by view and reason, and per view the age of the
-    oldest row served (one observation per request and view, not per row: with several
-    workers each observation is a locked file write, and the stalest row is what an
-    alert on freshness wants)."""
+    oldest row served (one observation per request and view, not per row: the stalest row
+    is what an alert on freshness wants)."""
     n = len(response.values[0]) if response.values else 0
     _entities(n)
     if not n:
@@ -105,10 +108,10 @@ def observe_online(plan: ReadPlan, response: OnlineResponse, now: float) -> None
     for _name, first, width, observe_age, nulls in _layout(plan):
         for column in statuses[first : first + width]:
             if column.count(_PRESENT) != n:
-                for status, counter in nulls.items():
+                for status, count_nulls in nulls.items():
                     count = column.count(status)
                     if count:
-                        counter.inc(count)
+                        count_nulls(count)
         row_status = statuses[first]
         oldest = None
         for ts, status in zip(stamps[first], row_status):

@@ -35,6 +35,7 @@ from featurestore.models.loaded import LoadedModel
 from featurestore.models.records import ModelVersion
 from featurestore.models.routing import Route, routes
 from featurestore.models.uri import ModelURI, parse_uri
+from monitoring import metric_batches
 from monitoring.metrics import (
     MODEL_INFO, MODEL_INLINE, PREDICTION_DURATION, PREDICTIONS, ROLLOUT_FAILED_CHECKS, ROLLOUT_WEIGHT,
 )
@@ -58,8 +59,8 @@ class ServedModel:
     loaded: LoadedModel
     timeout: float
     gate: InlineGate
-    counters: dict[str, Any] = field(default_factory=dict)  # status -> counter child
-    observe: dict[str, Any] = field(default_factory=dict)   # stage -> histogram observe
+    counters: dict[str, Any] = field(default_factory=dict)  # (status, variant) -> batched counter's inc
+    observe: dict[str, Any] = field(default_factory=dict)   # stage -> batched histogram's observe
     inline_mode: Any = None                                  # featurestore_model_inline's set
 
     @property
@@ -70,8 +71,9 @@ class ServedModel:
         counter = self.counters.get((status, variant))
         if counter is None:
             v = self.version
-            counter = self.counters[status, variant] = PREDICTIONS.labels(v.name, str(v.version), variant, status)
-        counter.inc(n)
+            counter = self.counters[status, variant] = metric_batches.counter(
+                PREDICTIONS.labels(v.name, str(v.version), variant, status)).inc
+        counter(n)
 
 
 class ModelCache:
@@ -246,7 +248,7 @@ class ModelCache:
         timeout = self.timeouts.get(name, self.timeout)
         served = ServedModel(loaded, timeout, InlineGate(self.inline_budgets.get(name, self.inline_budget), timeout))
         for stage in ("features", "transform", "model"):
-            served.observe[stage] = PREDICTION_DURATION.labels(name, stage).observe
+            served.observe[stage] = metric_batches.histogram(PREDICTION_DURATION.labels(name, stage)).observe
         served.inline_mode = MODEL_INLINE.labels(name, str(number)).set
         served.inline_mode(0)
         log.info("model %s/%d loaded", name, number)

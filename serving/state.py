@@ -41,6 +41,7 @@ from featurestore.errors import FeatureStoreError, StoreUnavailableError
 from featurestore.online.base import AsyncReads, OnlineRow, OnlineStore, OnlineView
 from featurestore.online.read import OnlineResponse, ReadPlan, read_online, read_online_async
 from featurestore.store import FeatureStore
+from monitoring import metric_batches
 from monitoring.metrics import ONLINE_READ_DURATION, REGISTRY_RELOADS
 from serving.auth import APIKeyAuth
 from serving.serving_log import ServingLog
@@ -60,7 +61,7 @@ class TimedOnlineStore:
 
     def __init__(self, store: OnlineStore, store_type: str):
         self.store = store
-        self._observe = ONLINE_READ_DURATION.labels(store_type).observe
+        self._observe = metric_batches.histogram(ONLINE_READ_DURATION.labels(store_type)).observe
 
     def read(self, requests: Sequence[tuple[OnlineView, Sequence[str], Sequence[tuple]]]) -> list[list[OnlineRow]]:
         began = time.perf_counter()

@@ -113,11 +113,15 @@ def test_two_workers_serve_reads_pushes_metrics_and_new_applies(server, repo, cl
     for _ in range(6):
         assert client.post("/get-online-features", json=fresh).json()["results"][1]["values"] == [0.125]
 
-    # /metrics sums both workers: every request above is counted, whichever worker served it.
-    text = client.get("/metrics").text
+    # /metrics sums both workers: every request above is counted, whichever worker served it
+    # (each adds its counts every quarter second: monitoring.metric_batches).
     line = 'featurestore_http_requests_total{endpoint="/get-online-features",method="POST",status="200"}'
-    counted = [float(l.split()[-1]) for l in text.splitlines() if l.startswith(line)]
-    assert counted == [n + 6]
+
+    def counted() -> list[float]:
+        return [float(l.split()[-1]) for l in client.get("/metrics").text.splitlines() if l.startswith(line)]
+
+    wait_for(lambda: counted() == [n + 6], f"a scrape to count the {n + 6} requests", 10)
+    text = client.get("/metrics").text
     assert "featurestore_online_read_duration_seconds_bucket" in text
     assert any(metrics_dir.iterdir())
 
