@@ -67,8 +67,12 @@ class BatchedHistogram:
         self._child, self._counter = child, counted_by
         self._pending: list[float] = []
         self.observe = self._pending.append
-        # Histogram.observe's bucket: the first whose upper bound is >= the value.
-        self._bucket = partial(bisect_left, child._upper_bounds)
+        # Histogram.observe's bucket: the first whose upper bound is >= the value. These
+        # are prometheus_client's private attributes: a release without them gets one
+        # ``observe`` per value instead (slower, still exact).
+        bounds = getattr(child, "_upper_bounds", None)
+        fits = bounds is not None and hasattr(child, "_sum") and len(getattr(child, "_buckets", ())) == len(bounds)
+        self._bucket = partial(bisect_left, bounds) if fits else None
 
     def _add(self) -> None:
         values = _take(self._pending)
@@ -77,9 +81,13 @@ class BatchedHistogram:
         # prometheus_client has no call for many observations at once: a histogram child
         # keeps a value for the sum and one per bucket (not cumulative); ``+Inf`` is the count.
         child = self._child
-        child._sum.inc(sum(values))
-        for bucket, n in Tally(map(self._bucket, values)).items():
-            child._buckets[bucket].inc(n)
+        if self._bucket is None:
+            for value in values:
+                child.observe(value)
+        else:
+            child._sum.inc(sum(values))
+            for bucket, n in Tally(map(self._bucket, values)).items():
+                child._buckets[bucket].inc(n)
         if self._counter is not None:
             self._counter.inc(len(values))
 

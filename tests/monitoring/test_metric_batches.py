@@ -59,6 +59,24 @@ def test_a_batched_histogram_and_counter_expose_exactly_what_direct_updates_do()
     assert got["t_nulls_total", (("route", "/a"),)] == 3 * len(VALUES)
 
 
+
+def test_a_histogram_child_without_the_private_attributes_still_counts_every_observation():
+    """A prometheus_client release that renames the child's internals: one observe per value."""
+    registry = CollectorRegistry()
+    histogram = Histogram("plain_seconds", "h", buckets=(0.5, 1.0), registry=registry)
+
+    class Renamed:  # the real child behind only its public observe
+        observe = histogram.observe
+
+    batch = metric_batches.histogram(Renamed())
+    for value in (0.25, 0.75, 2.0):
+        batch.observe(value)
+    metric_batches.flush()
+    assert registry.get_sample_value("plain_seconds_count") == 3
+    assert registry.get_sample_value("plain_seconds_bucket", {"le": "0.5"}) == 1
+    assert registry.get_sample_value("plain_seconds_bucket", {"le": "1.0"}) == 2
+    assert registry.get_sample_value("plain_seconds_sum") == 3.0
+
 def test_updates_from_several_threads_while_flushing_are_all_counted():
     registry = CollectorRegistry()
     counter = Counter("threads_total", "c", registry=registry)
