@@ -4,9 +4,13 @@ the metrics, and the one writer of the process (``featurestore/serving_log``).
 ``/get-online-features`` logs the rows of a feature service whose ``logging_config`` is
 set (a ``sample_rate`` share of its requests); ``/predict`` hands each finished
 prediction to ``log_prediction`` (a ``serving_log.sample_rate`` share). Logging costs a
-request a coin flip and a queue append of references (``LogEntry``): the writer's thread
-turns them into Arrow and Parquet, and drops (and counts) them rather than being waited
-for when it falls behind.
+request a coin flip and a queue append of references (``LogEntry``), and drops (and
+counts) them rather than waiting when the writer falls behind. A server worker's writer
+is a ``ServingLogProcess``: a thread hands the entries over, as plain values, to the
+serving log's process, which turns them into Arrow and Parquet off the worker's
+interpreter lock (``featurestore/serving_log/process.py``); elsewhere (the shadow
+process, already off the worker) it is a ``ServingLogWriter``, whose thread does that work
+in the process itself.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from starlette.requests import Request
 from featurestore.clock import clock_us, seconds_to_us
 from featurestore.online.read import OnlineResponse, ReadPlan
 from featurestore.serving_log import LogEntry, ServingLogWriter, online_log_entry
+from featurestore.serving_log.process import ServingLogProcess
 from featurestore.serving_log.settings import ServingLogSettings
 from featurestore.serving_log.writer import Dropped, Written
 from featurestore.store import FeatureStore
@@ -37,14 +42,16 @@ def request_id(request: Request) -> str:
 
 class ServingLog:
     def __init__(self, store: FeatureStore, settings: ServingLogSettings | None = None, *,
-                 on_written: Written | None = None, on_dropped: Dropped | None = None):
+                 on_written: Written | None = None, on_dropped: Dropped | None = None, own_process: bool = False):
         """``on_written``/``on_dropped``: how rows written and dropped are counted (default:
-        this process's metrics; the shadow process sends its counts to its worker's)."""
+        this process's metrics; the shadow process sends its counts to its worker's).
+        ``own_process``: write in a process of its own (a server worker), not on a thread
+        of this one."""
         self.store = store
         self.settings = settings or ServingLogSettings.from_config(store.config, os.environ)
-        self.writer: ServingLogWriter | None = None
+        self.writer: ServingLogWriter | ServingLogProcess | None = None
         if self.settings.enabled:
-            self.writer = ServingLogWriter(
+            self.writer = (ServingLogProcess if own_process else ServingLogWriter)(
                 store.config.offline_store, queue_rows=self.settings.queue_rows, flush_rows=self.settings.flush_rows,
                 flush_seconds=self.settings.flush_seconds, folder=store.serving_log_folder,
                 on_written=on_written or count_written, on_dropped=on_dropped or count_dropped,

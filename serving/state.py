@@ -105,7 +105,7 @@ class ServingState:
         self.online = TimedOnlineStore(store.online, self.store_type)  # connects on first use
         self._async: AsyncReads | None = store.online if isinstance(store.online, AsyncReads) else None
         self.read_timeout = store.config.online_store.read_timeout
-        self.serving_log = ServingLog(store)  # its writer thread starts with the first logged row
+        self.serving_log = ServingLog(store, own_process=True)  # its thread and process start with the first row
         self.revision = -1
         self.registry_error: str | None = "the registry has not been loaded yet"
         self.online_down: str | None = None  # the reason, while the breaker is open

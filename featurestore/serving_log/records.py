@@ -7,6 +7,11 @@ the layout of ``layout.py`` (``entries_table``): per column one flat list across
 group and one ``pa.array``, and the values that are the same for a whole request (its
 time, id, model...) one per request, repeated by its row count in Arrow. Building rows
 per request (lists of ``[value] * n``, a table each) cost the writer several times more.
+
+An entry crosses to the serving log's process (``process.py``) as a plain tuple
+(``entry_message``, turned back by ``message_entry``): lists, strings and numbers pickle
+fastest, and the column names and types a read plan shares between requests are pickled
+once per batch (pickle keeps one copy of an object it meets twice).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from featurestore.serving_log.layout import (
 )
 from featurestore.transforms import request_columns
 
-__all__ = ["LogEntry", "entries_table", "grouped", "online_log_entry"]
+__all__ = ["LogEntry", "entries_table", "entry_message", "grouped", "message_entry", "online_log_entry"]
 
 
 class LogEntry:
@@ -47,6 +52,23 @@ class LogEntry:
         self.model, self.version, self.variant = model, version, variant
         self.predictions, self.status, self.latency_ms = predictions, status, latency_ms
         self.rows = len(response.values[0]) if response.values else 0
+
+
+def entry_message(entry: LogEntry) -> tuple:
+    """``entry`` as plain values, for ``message_entry`` in another process."""
+    r = entry.response
+    return (r.feature_names, r.values, r.statuses, r.event_timestamps, r.dtypes, entry.keys, entry.fields,
+            entry.field_types, entry.log_time_us, entry.request_id, entry.model, entry.version, entry.variant,
+            entry.predictions, entry.status, entry.latency_ms)
+
+
+def message_entry(message: tuple) -> LogEntry:
+    """The ``LogEntry`` an ``entry_message`` was made of."""
+    (names, values, statuses, times, dtypes, keys, fields, field_types, log_time_us, request_id, model, version,
+     variant, predictions, status, latency_ms) = message
+    return LogEntry(OnlineResponse(names, values, statuses, times, dtypes), keys, fields, field_types,
+                    log_time_us=log_time_us, request_id=request_id, model=model, version=version, variant=variant,
+                    predictions=predictions, status=status, latency_ms=latency_ms)
 
 
 def online_log_entry(plan: ReadPlan, response: OnlineResponse,

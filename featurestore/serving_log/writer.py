@@ -57,8 +57,11 @@ class ServingLogWriter:
 
     def __init__(self, offline_root: str | Path, *, queue_rows: int = 100_000, flush_rows: int = 10_000,
                  flush_seconds: float = 2.0, on_written: Written | None = None, on_dropped: Dropped | None = None,
-                 folder: Callable[[str], Path] | None = None):
+                 folder: Callable[[str], Path] | None = None, pid: int | None = None):
+        """``pid``: the process id in the file names (default: this process's; the serving
+        log's process writes under its worker's, ``process.py``)."""
         self.root = Path(offline_root)
+        self._pid = pid
         self._folder = folder or (lambda name: log_folder(self.root, name))
         self.queue_rows, self.flush_rows, self.flush_seconds = queue_rows, flush_rows, flush_seconds
         self._on_written, self._on_dropped = on_written, on_dropped
@@ -219,7 +222,7 @@ class ServingLogWriter:
             return
         for day, part in _per_day(table):
             first = pc.min(part.column("log_time")).value
-            path = self._folder(name) / f"date={day}" / f"{first}-{os.getpid()}-{uuid.uuid4().hex[:12]}.parquet"
+            path = self._folder(name) / f"date={day}" / f"{first}-{self._pid or os.getpid()}-{uuid.uuid4().hex[:12]}.parquet"
             try:
                 write_parquet_atomic(part, path, what=f"the serving log of {name!r}")
             except FeatureStoreError as exc:

@@ -1,0 +1,101 @@
+"""The serving log's process: what a server worker's ``ServingLogProcess`` (``process.py``)
+hands its logged rows to, so that turning them into Arrow and writing Parquet costs the
+worker's interpreter lock nothing.
+
+``serve`` runs here: it reads the worker's messages from the pipe and feeds an ordinary
+``ServingLogWriter`` (``writer.py``: its thread, slices, flush points, per-day files,
+drops), with the worker's settings and process id (the files are named as the worker
+would have named them). Messages:
+
+- ``(ROWS, folders, items)``: ``folders`` the folder of each log name in ``items`` (the
+  worker knows the current definitions, this process holds no store), ``items`` a list of
+  ``(name, rows, n, types)``: ``rows`` a ``records.entry_message`` tuple, or columns or a
+  table as given to ``ServingLogWriter.write``; not answered (one pipe write per batch is all the worker spends on it);
+- ``(FLUSH,)``: write everything received so far, then answer as to ``COUNTS``;
+- ``(COUNTS,)``: answer with the rows written and dropped since the last answer, which
+  the worker counts in its metrics.
+
+It runs at a lower priority than the worker (``NICENESS``), and writes what it holds
+before exiting, whether the worker closes the pipe, dies, or the process is sent SIGTERM;
+it ignores SIGINT (a Ctrl-C reaches the whole process group: the worker, stopping, closes
+the pipe, and the rows it still sends are written).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections import Counter
+from pathlib import Path
+
+from featurestore.child_process import messages
+from featurestore.serving_log.records import message_entry
+from featurestore.serving_log.writer import ServingLogWriter
+
+__all__ = ["COUNTS", "FLUSH", "NICENESS", "ROWS", "serve"]
+
+ROWS, FLUSH, COUNTS = "rows", "flush", "counts"
+#: How much lower than the worker's this process's scheduling priority is (10: about a
+#: tenth of a core's time when it competes with the worker for one). Under load its rows
+#: wait; past the worker's ``queue_rows`` they are dropped and counted.
+NICENESS = 10
+
+
+class _Counts:
+    """Rows written and dropped since the last answer (counted on the writer's thread,
+    taken on the main one)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._written: Counter = Counter()
+        self._dropped: Counter = Counter()
+
+    def written(self, name: str, n: int) -> None:
+        with self._lock:
+            self._written[name] += n
+
+    def dropped(self, name: str, n: int, reason: str) -> None:
+        with self._lock:
+            self._dropped[name, reason] += n
+
+    def take(self) -> tuple[tuple, tuple]:
+        """((name, n), ...), ((name, reason, n), ...) since the last call."""
+        with self._lock:
+            written, self._written = tuple(self._written.items()), Counter()
+            dropped, self._dropped = tuple((*key, n) for key, n in self._dropped.items()), Counter()
+        return written, dropped
+
+
+def serve(conn, root: str, queue_rows: int, flush_rows: int, flush_seconds: float, pid: int) -> None:
+    """The process's loop, until the worker sends ``None`` or its end of the pipe closes."""
+    signal.signal(signal.SIGTERM, _exit)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        os.nice(NICENESS)
+    except OSError:  # not allowed here: at the worker's priority
+        pass
+    counts = _Counts()
+    folders: dict[str, Path] = {}
+    writer = ServingLogWriter(root, queue_rows=queue_rows, flush_rows=flush_rows, flush_seconds=flush_seconds,
+                              on_written=counts.written, on_dropped=counts.dropped, folder=folders.__getitem__,
+                              pid=pid)
+    try:
+        for message in messages(conn):
+            if message[0] == ROWS:
+                folders.update(message[1])
+                for name, rows, n, types in message[2]:
+                    if isinstance(rows, tuple):
+                        writer.write_entry(name, message_entry(rows))
+                    else:
+                        writer.write(name, rows, types)
+                continue  # no answer: the worker does not wait for one
+            if message[0] == FLUSH:
+                writer.flush()
+            conn.send(counts.take())
+    finally:
+        writer.close(timeout=None)  # what it holds is written: the worker counts nothing it was not told
+
+
+def _exit(signum, frame) -> None:
+    raise SystemExit(0)
