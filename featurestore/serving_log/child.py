@@ -2,10 +2,12 @@
 hands its logged rows to, so that turning them into Arrow and writing Parquet costs the
 worker's interpreter lock nothing.
 
-``serve`` runs here: it reads the worker's messages from the pipe and feeds an ordinary
-``ServingLogWriter`` (``writer.py``: its thread, slices, flush points, per-day files,
-drops), with the worker's settings and process id (the files are named as the worker
-would have named them). Messages:
+``serve`` runs here: it reads the worker's messages from the pipe, turns each batch of
+entries into Arrow as it comes (``records.entries_tables``: the same tables, and the same
+drops of rows that do not fit, as the in-process writer's), and feeds the tables to an
+ordinary ``ServingLogWriter`` (``writer.py``: flush points, per-day files, drops), with
+the worker's settings and process id (the files are named as the worker would have named
+them). Messages:
 
 - ``(ROWS, folders, items)``: ``folders`` the folder of each log name in ``items`` (the
   worker knows the current definitions, this process holds no store), ``items`` a list of
@@ -23,15 +25,17 @@ the pipe, and the rows it still sends are written).
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 from featurestore.child_process import messages
-from featurestore.serving_log.records import message_entry
-from featurestore.serving_log.writer import ServingLogWriter
+from featurestore.serving_log.records import entries_tables, message_entry
+from featurestore.serving_log.writer import UNWRITABLE, ServingLogWriter
 
 __all__ = ["COUNTS", "FLUSH", "NICENESS", "ROWS", "serve"]
 
@@ -40,6 +44,8 @@ ROWS, FLUSH, COUNTS = "rows", "flush", "counts"
 #: tenth of a core's time when it competes with the worker for one). Under load its rows
 #: wait; past the worker's ``queue_rows`` they are dropped and counted.
 NICENESS = 10
+
+log = logging.getLogger("featurestore.serving_log")
 
 
 class _Counts:
@@ -84,17 +90,36 @@ def serve(conn, root: str, queue_rows: int, flush_rows: int, flush_seconds: floa
         for message in messages(conn):
             if message[0] == ROWS:
                 folders.update(message[1])
-                for name, rows, n, types in message[2]:
-                    if isinstance(rows, tuple):
-                        writer.write_entry(name, message_entry(rows))
-                    else:
-                        writer.write(name, rows, types)
+                _write(writer, counts, message[2])
                 continue  # no answer: the worker does not wait for one
             if message[0] == FLUSH:
                 writer.flush()
             conn.send(counts.take())
     finally:
         writer.close(timeout=None)  # what it holds is written: the worker counts nothing it was not told
+
+
+def _write(writer: ServingLogWriter, counts: _Counts, items: list[tuple]) -> None:
+    """Queue the rows of ``items`` in ``writer``: a batch's entries turned into Arrow here
+    and now, per log name, while their values are still in the CPU's caches (on the
+    writer's thread, a slice later, that cost twice as much)."""
+    entries: dict[str, list] = {}
+    others = []
+    for name, rows, n, types in items:
+        if isinstance(rows, tuple):
+            entries.setdefault(name, []).append(message_entry(rows))
+        else:
+            others.append((name, rows, types))
+    for name, group in entries.items():
+        for table in entries_tables(group, partial(_unfit, counts, name)):
+            writer.write(name, table)
+    for name, rows, types in others:
+        writer.write(name, rows, types)
+
+
+def _unfit(counts: _Counts, name: str, n: int, exc: Exception) -> None:
+    log.warning("serving log %r: %d row(s) do not fit their columns and are dropped: %s", name, n, exc)
+    counts.dropped(name, n, UNWRITABLE)
 
 
 def _exit(signum, frame) -> None:

@@ -16,7 +16,7 @@ once per batch (pickle keeps one copy of an object it meets twice).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from itertools import chain
 from typing import Any
 
@@ -29,7 +29,8 @@ from featurestore.serving_log.layout import (
 )
 from featurestore.transforms import request_columns
 
-__all__ = ["LogEntry", "entries_table", "entry_message", "grouped", "message_entry", "online_log_entry"]
+__all__ = ["LogEntry", "entries_table", "entries_tables", "entry_message", "grouped", "message_entry",
+           "online_log_entry"]
 
 
 class LogEntry:
@@ -109,6 +110,25 @@ def grouped(entries: Sequence[LogEntry]) -> tuple[list[list[LogEntry]], list[tup
         else:
             same_names.append((response.dtypes, entry.field_types, [entry]))
     return [members for same_names in groups.values() for _, _, members in same_names], unreadable
+
+
+def entries_tables(entries: Sequence[LogEntry], unfit: Callable[[int, Exception], None]) -> list[pa.Table]:
+    """The tables of ``entries``, one per group of ``grouped``; a request whose rows do not
+    fit their columns (found one at a time) goes to ``unfit(rows, error)`` instead."""
+    groups, unreadable = grouped(entries)
+    for entry, exc in unreadable:
+        unfit(entry.rows, exc)
+    tables = []
+    for group in groups:
+        try:
+            tables.append(entries_table(group))
+        except Exception:
+            for entry in group:
+                try:
+                    tables.append(entries_table([entry]))
+                except Exception as exc:
+                    unfit(entry.rows, exc)
+    return tables
 
 
 def entries_table(entries: Sequence[LogEntry]) -> pa.Table:

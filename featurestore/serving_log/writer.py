@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from featurestore.errors import FeatureStoreError
 from featurestore.offline.files import write_parquet_atomic
 from featurestore.serving_log.layout import TIME_TYPE, log_folder
-from featurestore.serving_log.records import LogEntry, entries_table, grouped
+from featurestore.serving_log.records import LogEntry, entries_tables
 
 __all__ = ["QUEUE_FULL", "SLICE_REQUESTS", "SLICE_SECONDS", "UNWRITABLE", "ServingLogWriter"]
 
@@ -190,15 +190,7 @@ class ServingLogWriter:
                 others.append((rows, n, types))
         for name, (entries, others) in by_name.items():
             tables = self._tables.setdefault(name, [])
-            groups, unreadable = grouped(entries)
-            for entry, exc in unreadable:
-                self._drop_unfit(name, entry.rows, exc)
-            for group in groups:
-                try:
-                    tables.append(entries_table(group))
-                except Exception:
-                    for entry in group:
-                        self._add_table(name, tables, entry.rows, entries_table, [entry])
+            tables += entries_tables(entries, lambda n, exc, name=name: self._drop_unfit(name, n, exc))
             for rows, n, types in others:
                 self._add_table(name, tables, n, _table, rows, types)
 
