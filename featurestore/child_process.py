@@ -10,7 +10,9 @@ with the parent.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
+import select
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -34,6 +36,7 @@ class ChildProcess:
         self._target, self._args, self._name = target, args, name
         self._process = None
         self._conn = None
+        self._answers = None  # a select.poll on the pipe: a wait with a deadline, without a selector per wait
 
     @property
     def pid(self) -> int | None:
@@ -52,7 +55,7 @@ class ChildProcess:
         ``seconds`` (then it is killed)."""
         if self._conn is None:
             raise ChildGone(f"{self._name} is not running")
-        if seconds is not None and not self._conn.poll(seconds):
+        if seconds is not None and not self._answers.poll(math.ceil(seconds * 1000)):
             self.stop()
             raise ChildGone(f"{self._name} did not answer within {seconds:g} s and was stopped", late=True)
         return self._exchange(self._conn.recv, start=False)
@@ -75,7 +78,7 @@ class ChildProcess:
             if self._process.is_alive():
                 self._process.kill()
                 self._process.join(1.0)
-        self._process = self._conn = None
+        self._process = self._conn = self._answers = None
 
     def _exchange(self, step: Callable[[], Any], start: bool = True) -> Any:
         if start and (self._process is None or not self._process.is_alive()):
@@ -94,6 +97,8 @@ class ChildProcess:
                                         name=self._name)
         self._process.start()
         theirs.close()
+        self._answers = select.poll()
+        self._answers.register(self._conn.fileno(), select.POLLIN)
 
 
 def messages(conn) -> Iterator[Any]:

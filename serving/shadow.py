@@ -90,6 +90,7 @@ class ShadowScorer:
         self._wake = threading.Event()  # set by stop(), and by a job that finds the thread idle
         self._idle = False
         self._stopping = False
+        self._in_flight: tuple | None = None  # the piece sent whose answer is not read yet, and its candidates
 
     def submit(self, candidate: ServedModel, request_id: str, served_at: float, entities: Any, request: Any,
                join_keys: tuple, features: OnlineResponse, inputs: ModelInputs, before_model_ms: float) -> bool:
@@ -141,11 +142,13 @@ class ShadowScorer:
                     self._idle = False  # a job (or stop()) woke it: the job's batch gathers for a window
                 time.sleep(BATCH_WINDOW)  # a timer: no request wakes this thread
                 stopping = self._stopping
+                self._collect()  # the last piece's answer, there since (unless the candidate is slow)
                 jobs, self._pending = self._pending, []
                 if jobs:
                     self.score(jobs)
                     unreported, quiet_since = True, time.monotonic()
                 if stopping:
+                    self._collect()
                     return
                 if not jobs and time.monotonic() - quiet_since >= IDLE_AFTER:
                     self._wake.clear()
@@ -157,7 +160,8 @@ class ShadowScorer:
 
     def score(self, jobs: list[tuple]) -> None:
         """Send ``jobs`` (``submit``'s arguments) to the shadow process, ``PIECE`` at a time,
-        and count what it did with them."""
+        one piece in flight: the answer to the last is read by ``_collect``, at the thread's
+        next tick (by then it waits in the pipe, and reading it wakes no thread)."""
         for start in range(0, len(jobs), PIECE):
             piece = jobs[start:start + PIECE]
             served: dict[str, ServedModel] = {}
@@ -167,19 +171,47 @@ class ShadowScorer:
                 served[uri] = candidate
                 messages.append(job_message(uri, candidate.timeout, request_id, served_at, before, inputs,
                                             entities, request, join_keys, features))
-            if not self._exchange(messages, served):
-                for job in piece:
-                    job[0].count("dropped", SHADOW)
+            self._collect()
+            try:
+                self._process.send_bytes(pickle.dumps(messages, protocol=pickle.HIGHEST_PROTOCOL))
+            except ChildGone as exc:
+                self._failed(piece, exc)
+                continue
+            self._in_flight = (piece, served)
 
-    def _exchange(self, message, served: dict[str, ServedModel]) -> bool:
-        """``message`` to the shadow process and its counts into the metrics; False when
-        the process died meanwhile (it is started anew with the next message)."""
+    def _collect(self) -> None:
+        """The answer to the piece in flight (waiting for it while the process scores it),
+        its counts into the metrics; the piece counted as dropped when the process died."""
+        if self._in_flight is None:
+            return
+        (piece, served), self._in_flight = self._in_flight, None
+        try:
+            answer = self._process.receive()
+        except ChildGone as exc:
+            self._failed(piece, exc)
+            return
+        self._count(answer, served)
+
+    def _exchange(self, message, served: dict[str, ServedModel]) -> None:
+        """``message`` to the shadow process and its counts into the metrics (nothing in flight)."""
         try:
             self._process.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
-            outcomes, written, dropped = self._process.receive()
+            answer = self._process.receive()
         except ChildGone as exc:
-            log.warning("the shadow process failed (%s); its batch is counted as dropped", exc)
-            return False
+            log.warning("the shadow process failed (%s)", exc)
+            return
+        self._count(answer, served)
+
+    @staticmethod
+    def _failed(piece: list[tuple], exc: ChildGone) -> None:
+        """A piece the shadow process died on (it is started anew with the next message)."""
+        log.warning("the shadow process failed (%s); its batch is counted as dropped", exc)
+        for job in piece:
+            job[0].count("dropped", SHADOW)
+
+    @staticmethod
+    def _count(answer: tuple, served: dict[str, ServedModel]) -> None:
+        outcomes, written, dropped = answer
         for uri, status, n in outcomes:
             if uri in served:
                 served[uri].count(status, SHADOW, n)
@@ -187,4 +219,3 @@ class ShadowScorer:
             SERVING_LOG_ROWS_WRITTEN.labels(name).inc(n)
         for name, reason, n in dropped:
             SERVING_LOG_ROWS_DROPPED.labels(name, reason).inc(n)
-        return True

@@ -13,7 +13,12 @@ the server's settings), loads each version it is asked for by its URI from the r
 crashed it) fails the call in flight and is started anew on the next one; so does one
 whose model call outlasted the call's ``deadline``: it is killed, since a hung call
 cannot be interrupted otherwise. Starting the process and loading a version are given
-``LOAD_SECONDS`` apart from the deadline (the process says when the model's call begins).
+``LOAD_SECONDS`` apart from the deadline.
+
+A call is one message each way: the URI and the rows in one, the answer in the other. A
+process that has to load the version first says when the model's call begins (the
+deadline runs from then); for a version the caller knows loaded there, it runs from the
+send. Every message wakes a process on a machine whose cores the server's requests need.
 """
 
 from __future__ import annotations
@@ -56,6 +61,10 @@ class ModelProcess:
         whose ``models.load(uri)`` loads a version)."""
         self._child = ChildProcess(_serve, (open_store,), name="featurestore-model-process")
         self._lock = threading.Lock()
+        # The versions loaded in the running process, as it keeps them (the same KEPT, in
+        # the same order), and its id: a new process has none loaded.
+        self._loaded: OrderedDict[str, None] = OrderedDict()
+        self._loaded_in: int | None = None
 
     @property
     def pid(self) -> int | None:
@@ -69,17 +78,19 @@ class ModelProcess:
         ``deadline`` seconds (then the process is stopped; None: no limit)."""
         with self._lock:
             answer = None
+            loaded = self._child.pid is not None and self._child.pid == self._loaded_in and uri in self._loaded
             try:
-                self._child.send(uri)
-                self._child.send_bytes(_stream(table))
-                answer = self._child.receive(LOAD_SECONDS)
+                self._child.send((uri, _stream(table)))
+                answer = self._child.receive(deadline if loaded else LOAD_SECONDS)
                 if answer == _CALLING:
                     answer = self._child.receive(deadline)
             except ChildGone as exc:
                 what = (f"the model process was stopped: {uri} did not answer within {deadline:g} s" if exc.late
-                        and answer == _CALLING else f"the model process died while calling {uri} ({exc})")
+                        and (loaded or answer == _CALLING) else f"the model process died while calling {uri} ({exc})")
                 raise ModelCallFailed(what, loaded=False, late=exc.late) from None
-        outcome, answer, seconds = answer
+            outcome, answer, seconds = answer
+            if outcome != "load_error":
+                self._loading(uri)
         if outcome != "ok":
             raise ModelCallFailed(answer, loaded=outcome == "model_error")
         return answer, seconds
@@ -89,24 +100,34 @@ class ModelProcess:
         with self._lock:
             self._child.close()
 
+    def _loading(self, uri: str) -> None:
+        """``uri`` loaded in the running process: kept as ``_serve`` keeps it."""
+        if self._loaded_in != self._child.pid:
+            self._loaded.clear()
+            self._loaded_in = self._child.pid
+        self._loaded[uri] = None
+        self._loaded.move_to_end(uri)
+        while len(self._loaded) > KEPT:
+            self._loaded.popitem(last=False)
 
-def _stream(table: pa.Table) -> pa.Buffer:
+
+def _stream(table: pa.Table) -> bytes:
     """``table`` as an Arrow IPC stream: a fifth of pickling's cost, and the cost is the
     caller's interpreter lock."""
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    return sink.getvalue()
+    return sink.getvalue().to_pybytes()
 
 
 def _serve(conn, open_store: Callable[[], Any]) -> None:
-    """The process's loop: a URI and an Arrow IPC stream of the rows in, ``(outcome,
-    predictions or message, seconds)`` out, until ``None`` or the caller's end of the pipe
-    closes."""
+    """The process's loop: a URI and an Arrow IPC stream of the rows in, one message
+    (``_CALLING`` out first when the version had to be loaded), ``(outcome, predictions or
+    message, seconds)`` out, until ``None`` or the caller's end of the pipe closes."""
     loaded: OrderedDict = OrderedDict()
     with open_store() as store:
-        for uri in messages(conn):
-            table = pa.ipc.open_stream(conn.recv_bytes()).read_all()
+        for uri, stream in messages(conn):
+            table = pa.ipc.open_stream(stream).read_all()
             model = loaded.get(uri)
             if model is None:
                 try:
@@ -116,8 +137,8 @@ def _serve(conn, open_store: Callable[[], Any]) -> None:
                     continue
                 while len(loaded) > KEPT:
                     loaded.popitem(last=False)
+                conn.send(_CALLING)  # the load is over: the caller's deadline runs from here
             loaded.move_to_end(uri)
-            conn.send(_CALLING)
             began = time.perf_counter()
             try:
                 predictions = model.predictor.predict(table)
