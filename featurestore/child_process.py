@@ -43,6 +43,13 @@ class ChildProcess:
         """The running child's process id (None: none started)."""
         return self._process.pid if self._process is not None else None
 
+    def start(self) -> None:
+        """Start the child now unless one runs: its start-up (imports, opening what it
+        opens) then overlaps what the parent does before its first message."""
+        if self._process is None or not self._process.is_alive():
+            self.stop()
+            self._start()
+
     def send(self, message: Any) -> None:
         """Send ``message`` (pickled), starting the child first when none is running."""
         self._exchange(lambda: self._conn.send(message))
@@ -81,9 +88,8 @@ class ChildProcess:
         self._process = self._conn = self._answers = None
 
     def _exchange(self, step: Callable[[], Any], start: bool = True) -> Any:
-        if start and (self._process is None or not self._process.is_alive()):
-            self.stop()
-            self._start()
+        if start:
+            self.start()
         try:
             return step()
         except (EOFError, OSError) as exc:

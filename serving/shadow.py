@@ -6,13 +6,17 @@ nothing on it. The request appends one tuple of references (what stable was give
 list after its answer is built, well under a microsecond, and wakes no one: a thread of
 the shadow's own takes the list every ``BATCH_WINDOW`` on a timer (a request that woke
 it would be preempted for it on a busy machine, and wait for it). The thread sends the
-jobs, as plain values in one pickle per ``PIECE`` jobs, to the worker's shadow process
-(``serving.shadow_process``), which builds the input table, has the candidate called (in
-a model process of its own) and writes the answers to the serving log (variant
-``shadow``, the same request id), and reads back what to count in this worker's metrics.
-So the worker's interpreter lock is held, per batch, only to pickle the jobs (the
-requests of a busy server wait for whoever holds it), in pieces with the lock free
-between them while the shadow process scores each:
+jobs, as plain values pickled ``PIECE`` at a time, in one message to the worker's shadow
+process (``serving.shadow_process``), which builds the input table, has the candidate
+called (in a model process of its own) and writes the answers to the serving log
+(variant ``shadow``, the same request id), and answers what to count in this worker's
+metrics; the thread reads that answer at its next tick, before it sends again (one
+message in flight). So per tick the worker's interpreter lock is held only to pickle
+the jobs, the lock free between pieces (the requests of a busy server wait for whoever
+holds it), and the thread wakes once: its timer. The cost per tick (the thread's wake,
+waking the shadow process through the pipe, which is kernel time of the worker's, and
+in the shadow and model processes their wakes and a model call) dwarfs the cost per
+job, hence a window of a tenth of a second (measured in docs/rollouts.md):
 
 - a candidate that reads what stable read (the same features and inputs, the usual case
   for a retrained model) is given stable's input values: no second online read. One that
@@ -47,10 +51,10 @@ log = logging.getLogger("featurestore.serving")
 
 #: Jobs waiting for the shadow thread before new ones are dropped (per worker process).
 MAX_PENDING = 1024
-#: Seconds between the thread's looks at the jobs waiting (they go in one batch).
-BATCH_WINDOW = 0.02
-#: The most jobs sent at once: the worker's interpreter lock is held while they are
-#: pickled (~5 us a job), so a backlog goes out in pieces, the lock free while each is scored.
+#: Seconds between the thread's looks at the jobs waiting (they go in one message).
+BATCH_WINDOW = 0.1
+#: The most jobs pickled at once: the worker's interpreter lock is held while they are
+#: pickled (~5 us a job), so a backlog is pickled in pieces, the lock let go between them.
 PIECE = 64
 #: Seconds without jobs after which the thread stops ticking until the next job.
 IDLE_AFTER = 1.0
@@ -90,7 +94,7 @@ class ShadowScorer:
         self._wake = threading.Event()  # set by stop(), and by a job that finds the thread idle
         self._idle = False
         self._stopping = False
-        self._in_flight: tuple | None = None  # the piece sent whose answer is not read yet, and its candidates
+        self._in_flight: tuple | None = None  # the jobs sent whose answer is not read yet, and their candidates
 
     def submit(self, candidate: ServedModel, request_id: str, served_at: float, entities: Any, request: Any,
                join_keys: tuple, features: OnlineResponse, inputs: ModelInputs, before_model_ms: float) -> bool:
@@ -133,6 +137,7 @@ class ShadowScorer:
         quiet_since = time.monotonic()
         unreported = False  # whether the shadow process may have written rows not counted yet
         try:
+            self._process.start()  # starting up while the first jobs gather
             while True:
                 if self._idle:
                     if not self._wake.wait(COUNTS_EVERY if unreported else None):
@@ -159,36 +164,41 @@ class ShadowScorer:
             self._process.close()
 
     def score(self, jobs: list[tuple]) -> None:
-        """Send ``jobs`` (``submit``'s arguments) to the shadow process, ``PIECE`` at a time,
-        one piece in flight: the answer to the last is read by ``_collect``, at the thread's
-        next tick (by then it waits in the pipe, and reading it wakes no thread)."""
+        """Send ``jobs`` (``submit``'s arguments) to the shadow process in one message (one
+        wake of it), pickled ``PIECE`` at a time with the interpreter lock let go between
+        pieces; its answer is read by ``_collect``, at the thread's next tick (by then it
+        waits in the pipe, and reading it wakes no thread)."""
+        self._collect()  # one message in flight
+        served: dict[str, ServedModel] = {}
+        pieces = []
         for start in range(0, len(jobs), PIECE):
-            piece = jobs[start:start + PIECE]
-            served: dict[str, ServedModel] = {}
+            if pieces:
+                time.sleep(0)  # the lock free for a request that waits for it
             messages = []
-            for candidate, request_id, served_at, entities, request, join_keys, features, inputs, before in piece:
+            for candidate, request_id, served_at, entities, request, join_keys, features, inputs, before in (
+                    jobs[start:start + PIECE]):
                 uri = candidate.version.uri
                 served[uri] = candidate
                 messages.append(job_message(uri, candidate.timeout, request_id, served_at, before, inputs,
                                             entities, request, join_keys, features))
-            self._collect()
-            try:
-                self._process.send_bytes(pickle.dumps(messages, protocol=pickle.HIGHEST_PROTOCOL))
-            except ChildGone as exc:
-                self._failed(piece, exc)
-                continue
-            self._in_flight = (piece, served)
+            pieces.append(pickle.dumps(messages, protocol=pickle.HIGHEST_PROTOCOL))
+        try:
+            self._process.send(pieces)
+        except ChildGone as exc:
+            self._failed(jobs, exc)
+            return
+        self._in_flight = (jobs, served)
 
     def _collect(self) -> None:
-        """The answer to the piece in flight (waiting for it while the process scores it),
-        its counts into the metrics; the piece counted as dropped when the process died."""
+        """The answer to the jobs in flight (waiting for it while the process scores them),
+        its counts into the metrics; the jobs counted as dropped when the process died."""
         if self._in_flight is None:
             return
-        (piece, served), self._in_flight = self._in_flight, None
+        (jobs, served), self._in_flight = self._in_flight, None
         try:
             answer = self._process.receive()
         except ChildGone as exc:
-            self._failed(piece, exc)
+            self._failed(jobs, exc)
             return
         self._count(answer, served)
 
@@ -203,10 +213,10 @@ class ShadowScorer:
         self._count(answer, served)
 
     @staticmethod
-    def _failed(piece: list[tuple], exc: ChildGone) -> None:
-        """A piece the shadow process died on (it is started anew with the next message)."""
+    def _failed(jobs: list[tuple], exc: ChildGone) -> None:
+        """Jobs the shadow process died on (it is started anew with the next message)."""
         log.warning("the shadow process failed (%s); its batch is counted as dropped", exc)
-        for job in piece:
+        for job in jobs:
             job[0].count("dropped", SHADOW)
 
     @staticmethod

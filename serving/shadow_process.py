@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
 import time
 from collections import Counter, OrderedDict
@@ -180,9 +181,9 @@ class ShadowBatches:
 
 
 def serve(conn, config: RepoConfig) -> None:
-    """The process's loop: a list of ``job_message`` tuples in, ``ShadowBatches.score``'s
-    counts out (``"counts"`` in: the counts alone), until ``None`` or the worker's end of
-    the pipe closes."""
+    """The process's loop: pickled lists of ``job_message`` tuples in (a worker's tick's
+    jobs, in pieces), ``ShadowBatches.score``'s counts out (``"counts"`` in: the counts
+    alone), until ``None`` or the worker's end of the pipe closes."""
     signal.signal(signal.SIGTERM, _exit)  # the worker exiting: the rows queued are written first
     _yield_to_requests()
     # A daemon (it exits with the worker) may not start processes unless told it may: its
@@ -191,8 +192,9 @@ def serve(conn, config: RepoConfig) -> None:
     with FeatureStore(config=config) as store:
         batches = ShadowBatches(store, config)
         try:
-            for asked in messages(conn):
-                conn.send(batches.counts() if asked == "counts" else batches.score(asked))
+            for asked in messages(conn):  # "counts", or the pickles of a tick's jobs
+                conn.send(batches.counts() if asked == "counts"
+                          else batches.score([job for piece in asked for job in pickle.loads(piece)]))
         finally:
             batches.close()
 
