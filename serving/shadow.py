@@ -171,16 +171,18 @@ class ShadowScorer:
         self._collect()  # one message in flight
         served: dict[str, ServedModel] = {}
         pieces = []
+        last = uri = timeout = None
         for start in range(0, len(jobs), PIECE):
             if pieces:
                 time.sleep(0)  # the lock free for a request that waits for it
             messages = []
             for candidate, request_id, served_at, entities, request, join_keys, features, inputs, before in (
                     jobs[start:start + PIECE]):
-                uri = candidate.version.uri
-                served[uri] = candidate
-                messages.append(job_message(uri, candidate.timeout, request_id, served_at, before, inputs,
-                                            entities, request, join_keys, features))
+                if candidate is not last:  # a tick's jobs are mostly one candidate's: its URI built once
+                    last, uri, timeout = candidate, candidate.version.uri, candidate.timeout
+                    served[uri] = candidate
+                messages.append(job_message(uri, timeout, request_id, served_at, before, inputs, entities, request,
+                                            join_keys, features))
             pieces.append(pickle.dumps(messages, protocol=pickle.HIGHEST_PROTOCOL))
         try:
             self._process.send(pieces)

@@ -1,11 +1,12 @@
 """``ModelProcess``: versions loaded by URI from the registry and called in a process of
 their own; a model that raises, one that cannot be loaded and one that kills the process
 each fail only their call, and the next call is answered; a call past its deadline stops
-the process."""
+the process (for a loaded version, the deadline runs from the send)."""
 
 from __future__ import annotations
 
 import os
+import time
 from functools import partial
 
 import pyarrow as pa
@@ -21,13 +22,13 @@ import time
 
 
 class Scaled:
-    def __init__(self, factor=1.0, fail=False, die=False, hang=False):
-        self.factor, self.fail, self.die, self.hang = factor, fail, die, hang
+    def __init__(self, factor=1.0, fail=False, die=False, hang=False, hold=None):
+        self.factor, self.fail, self.die, self.hang, self.hold = factor, fail, die, hang, hold
 
     def predict(self, features):
         if self.die:
             os._exit(3)
-        while self.hang:
+        while self.hang or (self.hold is not None and os.path.exists(self.hold)):
             time.sleep(0.05)
         if self.fail:
             raise ValueError("no prediction for these rows")
@@ -42,7 +43,7 @@ def store(tmp_path):
     with FeatureStore(repo) as store:
         store.apply()
         for name, params in (("double", {"factor": 2.0}), ("raises", {"fail": True}), ("dies", {"die": True}),
-                             ("hangs", {"hang": True})):
+                             ("hangs", {"hang": True}), ("held", {"hold": str(tmp_path / "hold")})):
             store.models.register(name, "process_models:Scaled", flavor="python",
                                   features=["driver_hourly_stats:conv_rate"], output=("prediction", "Float64"),
                                   flavor_options={"params": params})
@@ -90,5 +91,24 @@ def test_a_call_past_its_deadline_stops_the_process_and_the_next_call_is_answere
             os.kill(pid, 0)
         assert models.predict("double/1", rows, deadline=0.5)[0] == [1.0]
         assert models.pid != pid
+    finally:
+        models.close()
+
+
+def test_a_loaded_version_that_hangs_is_stopped_at_its_deadline_from_the_send(store, tmp_path):
+    """A call is one message each way: for a version the process has loaded, no message says
+    when the call begins, and the deadline runs from the send."""
+    rows = pa.table({"conv_rate": pa.array([0.5], pa.float64())})
+    models = ModelProcess(partial(FeatureStore, config=store.config))
+    try:
+        assert models.predict("held/1", rows, deadline=0.5)[0] == [0.5]  # loaded now
+        (tmp_path / "hold").touch()
+        began = time.monotonic()
+        with pytest.raises(ModelCallFailed, match="stopped: held/1 did not answer within 0.5 s") as raised:
+            models.predict("held/1", rows, deadline=0.5)
+        assert raised.value.late and time.monotonic() - began < 5
+        (tmp_path / "hold").unlink()
+        # A new process has nothing loaded: its load is not timed against the deadline.
+        assert models.predict("held/1", rows, deadline=0.5)[0] == [0.5]
     finally:
         models.close()
