@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from . import parallel
+
 # The suite shares two cores with the servers it starts: a scheduling hiccup must not trip
 # the production 0.25 s online read deadline. tests/serving/test_hung_store.py sets its own.
 os.environ.setdefault("FEATURESTORE_READ_TIMEOUT", "5")
@@ -471,12 +473,42 @@ def _needs_spark(item: pytest.Item) -> bool:
         callspec is not None and callspec.params.get("engine_name") == "spark")
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """When a selected test needs Spark, its JVM starts now, on a thread of its own: the
-    tests before the first Spark test run meanwhile (on two cores, mostly one is busy)."""
+def _begin_spark() -> None:
+    """Start the JVM on a thread of its own (once): the tests before the first Spark test
+    run meanwhile."""
     global _spark_start
-    if _spark_start is None and _spark_missing() is None and any(map(_needs_spark, session.items)):
+    if _spark_start is None and _spark_missing() is None:
         _spark_start = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="spark-start").submit(_start_spark)
+
+
+_spark_files: set[Path] = set()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """When a selected test needs Spark, its JVM starts now (on two cores, mostly one is
+    busy). An xdist worker collects every test but runs only those sent to it: it starts
+    Spark when the first test of a file with a Spark test reaches it (tests/parallel.py)."""
+    if session.config.option.collectonly:
+        return
+    if parallel.is_worker(session.config):
+        _spark_files.update(item.path for item in session.items if _needs_spark(item))
+    elif any(map(_needs_spark, session.items)):
+        _begin_spark()
+
+
+def pytest_runtest_protocol(item: pytest.Item) -> None:
+    if item.path in _spark_files:
+        _begin_spark()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    parallel.choose_scheduling(config)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    return parallel.make_scheduler(config, log) if parallel.chosen(config) else None
 
 
 @pytest.fixture(scope="session")

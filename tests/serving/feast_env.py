@@ -6,9 +6,12 @@ builds it ahead (.ci/run does, alongside its own install)."""
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import subprocess
 import sys
+import tempfile
 import venv
 from pathlib import Path
 
@@ -17,6 +20,8 @@ __all__ = ["FEAST_VERSION", "feast_python"]
 FEAST_VERSION = "0.67.0"
 ROOT = Path(__file__).resolve().parents[2]
 VENV = ROOT / ".venv-feast"
+# Held while building: in the temp folder, not in the virtualenv (a build clears it) nor the checkout.
+_LOCK = Path(tempfile.gettempdir()) / f"featurestore-feast-{hashlib.sha256(str(VENV).encode()).hexdigest()[:16]}.lock"
 
 
 def _python() -> Path:
@@ -33,9 +38,17 @@ def _installed() -> bool:
 
 
 def build() -> str | None:
-    """Install Feast into the virtualenv unless it is there already: None, or why it failed."""
+    """Install Feast into the virtualenv unless it is there already: None, or why it failed.
+    One process at a time (the suite's two xdist workers may both need it): the second
+    waits for the first's build and finds it done."""
     if _installed():
         return None
+    with open(_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return None if _installed() else _install()
+
+
+def _install() -> str | None:
     venv.create(VENV, with_pip=True, clear=True)
     # About a minute or two on a fresh machine (pandas, pyarrow, protobuf, ...); later runs reuse it.
     install = subprocess.run([str(_python()), "-m", "pip", "install", "-q", f"feast=={FEAST_VERSION}"],
