@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -31,6 +32,7 @@ from typing import Any
 
 from featurestore.bounded import BoundedCache
 from featurestore.errors import FeatureStoreError, InputError, NotFoundError, RegistryError
+from featurestore.models.inputs import InputSpec, input_spec
 from featurestore.models.loaded import LoadedModel
 from featurestore.models.records import ModelVersion
 from featurestore.models.routing import Route, routes
@@ -66,6 +68,20 @@ class ServedModel:
     @property
     def version(self) -> ModelVersion:
         return self.loaded.version
+
+    # What a request needs of the version and does not change while it is loaded: worked
+    # out on first use (an error, such as a version without a signature, is raised to
+    # each request that asks, as before), then a plain attribute.
+    @functools.cached_property
+    def spec(self) -> InputSpec:
+        """The version's ``input_spec``: what it reads and its input layout."""
+        return input_spec(self.loaded.version)
+
+    @functools.cached_property
+    def takes_matrix(self) -> bool:
+        """Whether its predictor takes the numpy matrix of its inputs (``MatrixPredictor``)."""
+        takes = getattr(self.loaded.predictor, "takes_matrix", None)
+        return takes is not None and takes(self.spec.columns)
 
     def count(self, status: str, variant: str = VARIANT, n: int = 1) -> None:
         counter = self.counters.get((status, variant))

@@ -29,21 +29,21 @@ from serving.model_cache import VARIANT, ServedModel
 from serving.inline_calls import Timed
 from serving.model_runner import ModelRunner
 
-__all__ = ["call_model", "takes_matrix"]
+__all__ = ["call_model"]
 
 log = logging.getLogger("featurestore.serving")
 
 
 async def call_model(runner: ModelRunner, served: ServedModel, inputs: ModelInputs | pa.Table,
                      variant: str = VARIANT) -> list:
-    """The model's answer for ``inputs``, one value per row. ``ModelInputs`` are in
-    signature order and types already (``read_inputs`` built them), so the model is called
-    directly, with their numpy matrix when its flavor takes one (``MatrixPredictor``) and
-    they are all numbers; a table is checked against the signature first
-    (``LoadedModel.predict``). Outcomes are counted under ``variant`` (the rollout's
-    variant that served)."""
+    """The model's answer for ``inputs``, one value per row. ``ModelInputs`` are the
+    version's (``read_inputs`` of ``served.spec`` built them), in signature order and types
+    already, so the model is called directly, with their numpy matrix when its flavor
+    takes one (``MatrixPredictor``) and they are all numbers; a table is checked against
+    the signature first (``LoadedModel.predict``). Outcomes are counted under ``variant``
+    (the rollout's variant that served)."""
     loaded = served.loaded
-    function, argument = _entry(loaded, inputs)
+    function, argument = _entry(served, inputs)
     began = time.perf_counter()
     try:
         if served.gate.inline:
@@ -72,28 +72,22 @@ async def call_model(runner: ModelRunner, served: ServedModel, inputs: ModelInpu
     return predictions
 
 
-def _entry(loaded, inputs: ModelInputs | pa.Table) -> tuple:
+def _entry(served: ServedModel, inputs: ModelInputs | pa.Table) -> tuple:
     """The function to call and its argument: the predictor's ``predict_matrix`` with the
     inputs' matrix, its ``predict`` with their table, or ``LoadedModel.predict`` with a table
     that is not conformed yet. (A value the table refuses raises its InputError here.)"""
     if not isinstance(inputs, ModelInputs):
-        return loaded.predict, inputs
-    predictor = loaded.predictor
-    if takes_matrix(loaded, inputs):
+        return served.loaded.predict, inputs
+    predictor = served.loaded.predictor
+    if served.takes_matrix:
         matrix = inputs.matrix()
         if matrix is not None:
             return predictor.predict_matrix, matrix
     return predictor.predict, inputs.table
 
 
-def takes_matrix(loaded, inputs: ModelInputs) -> bool:
-    """Whether the model's predictor takes the numpy matrix of ``inputs`` (``MatrixPredictor``)."""
-    takes = getattr(loaded.predictor, "takes_matrix", None)
-    return takes is not None and takes(inputs.spec.columns)
-
-
 async def _threaded(runner: ModelRunner, served: ServedModel, function, argument):
-    timed = Timed(function)
+    timed = Timed(function, served.gate.budget)
     try:
         return await runner.run(timed, argument, served.timeout)
     finally:  # a call that timed out or was cancelled counts as slow (cpu None: not done)
@@ -103,7 +97,7 @@ async def _threaded(runner: ModelRunner, served: ServedModel, function, argument
 
 def _inline(served: ServedModel, function, argument):
     """The call on the event loop; TimeoutError (after it returned) when it overran the timeout."""
-    timed = Timed(function)
+    timed = Timed(function, served.gate.budget)
     try:
         return timed(argument)
     finally:

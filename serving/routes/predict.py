@@ -27,7 +27,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from featurestore.errors import FeatureStoreError, InputError, StoreUnavailableError
-from featurestore.models.inputs import input_spec, read_inputs
+from featurestore.models.inputs import read_inputs
 from featurestore.models.routing import to_candidate
 from featurestore.models.uri import ModelURI
 from featurestore.online.read import FieldStatus, OnlineResponse
@@ -36,7 +36,7 @@ from serving.errors import HTTPError
 from serving.finished import FinishedPrediction, prediction_finished
 from serving.instrumentation import observe_online
 from serving.model_cache import VARIANT
-from serving.model_call import call_model, takes_matrix
+from serving.model_call import call_model
 from serving.online_json import json_bytes, online_body
 from serving.request_ids import new_request_id
 from serving.routes import ERROR_RESPONSES
@@ -96,7 +96,7 @@ async def predict(request: Request, model: str) -> Response:
     if include:
         answer["features"] = online_body(_input_columns(spec, response, inputs))
     if shadow is not None:  # scored off the request path (serving/shadow.py), never awaited
-        if same_inputs(spec, input_spec(shadow.version)):  # stable's inputs are the candidate's
+        if same_inputs(spec, shadow.spec):  # stable's inputs are the candidate's
             state.shadows.submit(shadow, request_id, now, entities, body.get("request"), plan.join_keys, response,
                                  inputs, (model_began - began) * 1000.0)
         else:
@@ -113,12 +113,12 @@ async def _score(state: ServingState, served, entities, body: dict, request_id: 
     version, observe = served.version, served.observe
     reading = time.perf_counter()  # ``began``: the request's arrival, for its latency
     try:
-        spec = input_spec(version)
+        spec = served.spec
         plan, response = await state.read(spec.features, entities, spec.full_feature_names)
         read = time.perf_counter()
         observe["features"](read - reading)
         inputs = read_inputs(spec, response, entities, join_keys=plan.join_keys)
-        inputs.validate(matrix=takes_matrix(served.loaded, inputs))
+        inputs.validate(matrix=served.takes_matrix)
         observe["transform"](time.perf_counter() - read)
     except StoreUnavailableError:
         served.count("unavailable", variant)
@@ -153,7 +153,7 @@ async def _shadow(state: ServingState, served, entities, body: dict, request_id:
     then its job for the shadow thread; a failed read is counted, never seen by the caller."""
     began = time.perf_counter()
     try:
-        spec = input_spec(served.version)
+        spec = served.spec
         plan, response = await state.read(spec.features, entities, spec.full_feature_names)
         inputs = read_inputs(spec, response, entities, join_keys=plan.join_keys)
         inputs.validate(matrix=False)  # the model process is sent the table
