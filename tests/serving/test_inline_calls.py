@@ -151,3 +151,12 @@ def test_each_fallback_doubles_the_calls_needed_and_a_long_clean_run_halves_them
     for _ in range(needed * 20):
         assert gate.inlined(0.0001, 0.0001) is False
     assert gate.inline and gate.needed == needed // 2
+
+
+def test_a_call_within_its_budget_is_not_timed_further():
+    timed = Timed(lambda n: n, budget=1.0)  # wall time within the budget: CPU and switches not read again
+    assert timed(1) == 1
+    assert 0 < timed.wall <= 1.0 and timed.cpu == timed.wall and timed.preempted is False
+    busy = Timed(lambda n: sum(range(n)), budget=1e-9)  # past it: both read, the CPU is the thread's own
+    busy(100_000)
+    assert 0 < busy.cpu and busy.cpu != busy.wall and busy.preempted in (True, False)
