@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -187,6 +188,7 @@ def run(args: argparse.Namespace, *, title: str, repo: Path, env: dict, raw: tup
     targets (p99 at most ``max_p99`` x raw's, requests/s at least ``min_rps`` x raw's).
     Prints one JSON object."""
     results: dict = {}
+    log_rows: dict = {}
     for workers in [int(w) for w in args.workers.split(",")]:
         ports = {"ours": free_port(), "raw": free_port()}
         servers = [serve_ours(repo, ports["ours"], workers, env)]
@@ -201,6 +203,7 @@ def run(args: argparse.Namespace, *, title: str, repo: Path, env: dict, raw: tup
                 rps = round(both["ours"]["c16_rps"] / both["raw"]["c16_rps"], 3)
                 per_case[case] = {**both, "p99_vs_raw": p99, "rps_vs_raw": rps,
                                   "target_met": p99 <= max_p99 and rps >= min_rps}
+            log_rows[f"workers_{workers}"] = serving_log_rows(ports["ours"])
         finally:
             for proc in servers:
                 stop(proc)
@@ -212,6 +215,7 @@ def run(args: argparse.Namespace, *, title: str, repo: Path, env: dict, raw: tup
                      "warmup": args.warmup},
         "targets": {"p99_vs_raw_at_most": max_p99, "rps_vs_raw_at_least": min_rps},
         "results": results,
+        "serving_log_rows": log_rows,
     }, indent=2))
 
 
@@ -268,6 +272,21 @@ def _http_get_ok(port: int, path: str) -> bool:
     with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
         sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
         return sock.recv(64).startswith(b"HTTP/1.1 200")
+
+
+def serving_log_rows(port: int, settle: float = 3.0) -> dict:
+    """Our server's serving-log rows written and dropped over the whole run (after
+    ``settle`` seconds for the last flush): a log that cannot keep up drops rows rather
+    than slow requests, and that belongs beside the speed figures."""
+    time.sleep(settle)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    rows = {"written": 0.0, "dropped": 0.0}
+    for line in text.splitlines():
+        for kind in rows:
+            if line.startswith(f"featurestore_serving_log_rows_{kind}_total"):
+                rows[kind] += float(line.rsplit(" ", 1)[1])
+    return rows
 
 
 def stop(proc: subprocess.Popen) -> None:

@@ -38,7 +38,7 @@ from typing import Any, NamedTuple
 
 import pyarrow as pa
 
-from featurestore.child_process import messages
+from featurestore.child_process import messages, run_behind_requests
 from featurestore.config import RepoConfig
 from featurestore.errors import FeatureStoreError
 from featurestore.models.inputs import InputSpec, ModelInputs, input_spec
@@ -59,9 +59,6 @@ MAX_BATCH_ROWS = 1024
 DEADLINE_TIMEOUTS, MIN_DEADLINE = 10, 2.0
 #: Candidates whose input layout is kept (a rollout has one per model).
 KEPT = 16
-#: How much lower than the worker's the scheduling priority of the shadow and its model
-#: process is (10: about a tenth of a core's time when they compete with it for one).
-NICENESS = 10
 
 
 class Job(NamedTuple):
@@ -200,15 +197,12 @@ def serve(conn, config: RepoConfig) -> None:
 
 
 def _yield_to_requests() -> None:
-    """Run behind the worker when cores are short (``NICENESS``; the model process started
-    from here inherits it): the shadow's batches (a few milliseconds of CPU every
-    ``serving.shadow.BATCH_WINDOW``) would otherwise take a core from the requests, whose
+    """Run behind the worker when cores are short (``run_behind_requests``; the model
+    process started from here inherits it): the shadow's batches (a few milliseconds of
+    CPU every ``serving.shadow.BATCH_WINDOW``) would otherwise take a core from the requests, whose
     latency the shadow may not cost. Under load the jobs wait, and past the worker's
     bound they are dropped and counted."""
-    try:
-        os.nice(NICENESS)
-    except OSError:  # not allowed here: at the worker's priority
-        pass
+    run_behind_requests()
 
 
 def _exit(signum, frame) -> None:

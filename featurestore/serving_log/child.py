@@ -17,7 +17,7 @@ them). Messages:
 - ``(COUNTS,)``: answer with the rows written and dropped since the last answer, which
   the worker counts in its metrics.
 
-It runs at a lower priority than the worker (``NICENESS``), and writes what it holds
+It runs behind the worker (``child_process.run_behind_requests``), and writes what it holds
 before exiting, whether the worker closes the pipe, dies, or the process is sent SIGTERM;
 it ignores SIGINT (a Ctrl-C reaches the whole process group: the worker, stopping, closes
 the pipe, and the rows it still sends are written).
@@ -33,17 +33,13 @@ from collections import Counter
 from functools import partial
 from pathlib import Path
 
-from featurestore.child_process import messages
+from featurestore.child_process import messages, run_behind_requests
 from featurestore.serving_log.records import entries_tables, message_entry
 from featurestore.serving_log.writer import UNWRITABLE, ServingLogWriter
 
-__all__ = ["COUNTS", "FLUSH", "NICENESS", "ROWS", "serve"]
+__all__ = ["COUNTS", "FLUSH", "ROWS", "serve"]
 
 ROWS, FLUSH, COUNTS = "rows", "flush", "counts"
-#: How much lower than the worker's this process's scheduling priority is (10: about a
-#: tenth of a core's time when it competes with the worker for one). Under load its rows
-#: wait; past the worker's ``queue_rows`` they are dropped and counted.
-NICENESS = 10
 
 log = logging.getLogger("featurestore.serving_log")
 
@@ -77,10 +73,7 @@ def serve(conn, root: str, queue_rows: int, flush_rows: int, flush_seconds: floa
     """The process's loop, until the worker sends ``None`` or its end of the pipe closes."""
     signal.signal(signal.SIGTERM, _exit)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        os.nice(NICENESS)
-    except OSError:  # not allowed here: at the worker's priority
-        pass
+    run_behind_requests()  # under load its rows wait; past the worker's queue_rows they are dropped and counted
     counts = _Counts()
     folders: dict[str, Path] = {}
     writer = ServingLogWriter(root, queue_rows=queue_rows, flush_rows=flush_rows, flush_seconds=flush_seconds,
