@@ -71,16 +71,22 @@ class Noisy:
     load (``seed``), whatever the features; each call sleeps ``seconds``, and every
     ``fail_every``-th call raises: a stand-in for a candidate that is good, shifted, slow
     or failing on a share of requests. While the file ``hold`` exists, a call waits; while
-    ``die`` exists, a call ends its process."""
+    ``die`` exists, a call ends its process. A call writes its process's scheduling policy
+    to the file ``policy``, when given."""
 
-    def __init__(self, shift=0.0, seed=0, seconds=0.0, fail_every=0, hold="", die=""):
+    def __init__(self, shift=0.0, seed=0, seconds=0.0, fail_every=0, hold="", die="", policy=""):
         import random
         import threading
 
         self.random, self.lock, self.calls = random.Random(seed), threading.Lock(), 0
         self.shift, self.seconds, self.fail_every, self.hold, self.die = shift, seconds, fail_every, hold, die
+        self.policy = policy
 
     def predict(self, features):
+        if self.policy:
+            import os
+
+            Path(self.policy).write_text(str(os.sched_getscheduler(0)))
         if self.die and Path(self.die).exists():
             import os
 

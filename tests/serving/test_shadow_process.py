@@ -6,6 +6,7 @@ server stopping (the shadow answers of its last requests are logged before it ex
 
 from __future__ import annotations
 
+import os
 import re
 
 import pyarrow.compute as pc
@@ -36,9 +37,10 @@ def shadow_count(served: PredictionServer, name: str, status: str) -> float:
                           'version="2"}')
 
 
-def test_the_shadow_process_logs_each_request_as_the_worker_would_and_the_worker_counts_it(prediction_server):
-    name = "logged_shadow"
-    with shadowed(prediction_server, name, {"seed": 2, "shift": 5.0}) as store:
+def test_the_shadow_process_logs_each_request_as_the_worker_would_and_the_worker_counts_it(prediction_server,
+                                                                                           tmp_path):
+    name, policy = "logged_shadow", tmp_path / "policy"
+    with shadowed(prediction_server, name, {"seed": 2, "shift": 5.0, "policy": str(policy)}) as store:
         answers = send(prediction_server, name, list(range(1001, 1006)), "logged")
         assert {(a.json()["variant"], a.json()["version"]) for a in answers.values()} == {("stable", 1)}
         wait_for(lambda: len(shadow_rows(store, name).get("request_id", [])) == 5, "the shadow rows", 30)
@@ -55,6 +57,9 @@ def test_the_shadow_process_logs_each_request_as_the_worker_would_and_the_worker
         # The worker counts what its shadow process scored and wrote (rows written: stable's
         # by the worker, the shadow's reported by the process).
         assert shadow_count(prediction_server, name, "ok") == 5
+        # The candidate ran behind the worker: a waking request takes the core from it at once.
+        if hasattr(os, "SCHED_IDLE"):
+            assert int(policy.read_text()) == os.SCHED_IDLE
         series = f'featurestore_serving_log_rows_written_total{{log="{name}"}}'
         wait_for(lambda: metric(prediction_server, series) >= 10, "the shadow rows counted as written", 30)
 

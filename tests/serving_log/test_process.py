@@ -80,7 +80,10 @@ def test_files_are_named_after_the_worker_and_written_by_a_lower_priority_proces
     assert process.pid != os.getpid()
     stat = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
     nice, policy = int(stat[16]), int(stat[38])
-    assert policy == os.SCHED_IDLE or nice >= min(19, os.nice(0) + NICENESS)
+    if hasattr(os, "SCHED_IDLE"):  # Linux: a waking worker takes the core from it at once
+        assert policy == os.SCHED_IDLE
+    else:
+        assert nice >= min(19, os.nice(0) + NICENESS)
     (file,) = tmp_path.rglob("*.parquet")
     assert file.name.split("-")[1] == str(os.getpid())
     writer.close()
