@@ -1,6 +1,7 @@
 """Instructions per ``POST /predict`` request, ours and the raw endpoint, in process, under callgrind.
 
     .venv/bin/python bench/predict_callgrind.py [--requests 200] [--cases logreg_1,gbm_1,logreg_10,gbm_10]
+                                                [--keep FOLDER]
 
 Wall and CPU time on a shared machine move with its load; instruction counts do not. The
 apps of bench/predict.py (ours from ``create_app``, the raw endpoint from its source) run
@@ -34,6 +35,7 @@ import asyncio  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 
 WARMUP = 300
@@ -50,6 +52,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200, help="measured requests per case")
     parser.add_argument("--cases", default="logreg_1,gbm_1,logreg_10,gbm_10")
     parser.add_argument("--apps", default="ours,raw")
+    parser.add_argument("--keep", type=Path, help="copy the callgrind dumps into this folder (for callgrind_annotate)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -72,6 +75,9 @@ def main() -> None:
                             __file__, "--child", app, "--cases", args.cases, "--requests", str(args.requests)],
                            env=env, cwd=repo, check=True)
             for dump in sorted(folder.glob(f"callgrind.{app}.*")):
+                if args.keep:
+                    args.keep.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(dump, args.keep / dump.name)
                 name, total = _dump_total(dump)
                 per = WATCH_TICKS if name == "watch" else args.requests
                 results.setdefault(name, {})[app] = round(total / per / 1000)

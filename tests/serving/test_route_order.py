@@ -19,9 +19,9 @@ def _routes_tried(app, method: str, path: str) -> int:
 
 def test_online_features_and_predict_are_tried_first(store):
     app = create_app(store, watch_interval=0)
-    assert _routes_tried(app, "POST", "/get-online-features") == 1
-    assert _routes_tried(app, "POST", "/predict/fraud") == 2
-    assert _routes_tried(app, "POST", "/predict/fraud@champion") == 2
+    assert _routes_tried(app, "POST", "/predict/fraud") == 1
+    assert _routes_tried(app, "POST", "/predict/fraud@champion") == 1
+    assert _routes_tried(app, "POST", "/get-online-features") == 2
 
 
 def test_docs_routes_still_answer_after_the_hot_paths(store):
