@@ -281,7 +281,7 @@ def _response(plan: ReadPlan, columns: dict[str, list], n: int, requests: list, 
         names.extend(item.output_names)
         values.extend(cols)
         statuses.extend(sts)
-        stamps.extend(ts for _ in item.features)
+        stamps.extend([ts] * len(item.features))  # one list per view, shared by its features
         dtypes.extend(item.dtypes)
     return OnlineResponse(names, values, statuses, stamps, dtypes)
 

@@ -19,6 +19,7 @@ is handed on too, with null predictions. Stage times and outcomes are metrics
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import time
@@ -124,10 +125,13 @@ async def predict(request: Request, model: str) -> Response:
     spec, plan, response, inputs, predictions, now, model_began = await _score(
         state, served, entities, body, request_id, variant, began)
     version = served.version
-    answer = {"model": version.name, "version": version.version, "variant": variant, "predictions": predictions,
-              "request_id": request_id}
     if include:
-        answer["features"] = online_body(_input_columns(spec, response, inputs))
+        answer = json_bytes({"model": version.name, "version": version.version, "variant": variant,
+                             "predictions": predictions, "request_id": request_id,
+                             "features": online_body(_input_columns(spec, response, inputs))})
+    else:  # the same bytes, the fixed head encoded once per version and variant
+        answer = b"%b%b,\"request_id\":\"%b\"}" % (_answer_head(version.name, version.version, variant),
+                                                      json_bytes(predictions), request_id.encode())
     if shadow is not None:  # scored off the request path (serving/shadow.py), never awaited
         if same_inputs(spec, shadow.spec):  # stable's inputs are the candidate's
             state.shadows.submit(shadow, request_id, now, entities, body.get("request"), plan.join_keys, response,
@@ -136,7 +140,14 @@ async def predict(request: Request, model: str) -> Response:
             task = asyncio.get_running_loop().create_task(_shadow(state, shadow, entities, body, request_id, now))
             _SHADOWS.add(task)
             task.add_done_callback(_SHADOWS.discard)
-    return Response(json_bytes(answer), media_type="application/json", headers={"X-Request-ID": request_id})
+    return Response(answer, media_type="application/json", headers={"X-Request-ID": request_id})
+
+
+@functools.lru_cache(maxsize=256)
+def _answer_head(name: str, version: int, variant: str) -> bytes:
+    """An answer's JSON up to its predictions: ``{"model":...,"version":...,"variant":...,"predictions":``.
+    (A request id needs no escaping: ``_REQUEST_ID`` or hex.)"""
+    return json_bytes({"model": name, "version": version, "variant": variant})[:-1] + b',"predictions":'
 
 
 async def _score(state: ServingState, served, entities, body: dict, request_id: str, variant: str, began: float):
@@ -210,11 +221,16 @@ def _entity_key(entities, version) -> list:
 
 def _request_id(request: Request) -> str:
     """The caller's X-Request-ID, else a new one; kept where error answers find it."""
-    given = request.headers.get("x-request-id")
+    scope = request.scope
+    given = None
+    for name, value in scope["headers"]:  # as ``request.headers.get``, without a KeyError when absent
+        if name == b"x-request-id":  # ASGI header names are lowercase
+            given = value.decode("latin-1")
+            break
     if given is not None and not _REQUEST_ID.fullmatch(given):
         raise InputError("the X-Request-ID header must be 1 to 128 letters, digits, '.', '_', ':' or '-'")
     request_id = given or new_request_id()
-    request.state.request_id = request_id
+    scope.setdefault("state", {})["request_id"] = request_id  # ``request.state``'s dict
     return request_id
 
 
