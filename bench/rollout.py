@@ -17,10 +17,12 @@ On shared cores one p99 swings by a third from one run to the next (other proces
 doing), far more than the 5% to be judged, so one ratio of two long runs says little.
 Each run is therefore many short rounds (``--rounds``, of ``--c1-requests / --rounds``
 requests per model), each round measuring both models back to back on the same server,
-the order flipping each round (plain first, then shadowed first), with ``SHADOW_SETTLE``
-seconds after each model's requests (the last shadow batch is scored within its own
-model's turn, not the next one's). A round gives one ratio: shadowed p99 / plain p99,
-both measured within a second or two, under the same background load. Every round is
+each model's requests in two halves around the other's (plain, shadowed, shadowed,
+plain, and the other way round every other round: whatever favours a place in the
+order, neither model gets it), with ``SHADOW_SETTLE`` seconds after each shadowed half
+(its last shadow batch is scored within its own turn, not plain's). A round gives one
+ratio: shadowed p99 / plain p99, both measured within a few seconds, under the same
+background load. Every round is
 reported (``rounds``); the verdict pools the rounds of all runs (per worker count):
 
 - ``c1_p99_ratio``: the median of the rounds' ratios, their interquartile range
@@ -177,16 +179,19 @@ def p99(latencies: list[float]) -> float:
 
 
 def c1_rounds(targets: dict, rounds: int, requests: int) -> list[dict]:
-    """Per round, each target's p99 (ms) of ``requests`` requests at concurrency 1, the
-    targets back to back (the order flipping each round), and shadowed / plain."""
+    """Per round, each target's p99 (ms) of ``requests`` requests at concurrency 1, sent
+    in two halves around the other target's (plain, shadowed, shadowed, plain; the other
+    way round every other round: neither is measured in a better place), and shadowed / plain."""
     out = []
     for round_ in range(rounds):
-        row: dict = {"first": "plain" if round_ % 2 == 0 else "shadowed"}
-        for name in (list(targets) if round_ % 2 == 0 else list(reversed(targets))):
+        outer, inner = list(targets) if round_ % 2 == 0 else list(reversed(targets))
+        latencies: dict = {outer: [], inner: []}
+        for name in (outer, inner, inner, outer):
             port, request = targets[name]
-            latencies, _ = asyncio.run(load(port, request, 1, requests, 60))
-            time.sleep(SHADOW_SETTLE)  # the round's last shadow batch scored in its own turn
-            row[f"{name}_p99_ms"] = round(p99(latencies) * 1000, 3)
+            latencies[name] += asyncio.run(load(port, request, 1, requests // 2, 60))[0]
+            if name == "shadowed":
+                time.sleep(SHADOW_SETTLE)  # its last batch scored in its own turn, not in plain's
+        row: dict = {"outer": outer, **{f"{name}_p99_ms": round(p99(latencies[name]) * 1000, 3) for name in targets}}
         row["ratio"] = round(row["shadowed_p99_ms"] / row["plain_p99_ms"], 3)
         out.append(row)
     return out

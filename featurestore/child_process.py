@@ -15,9 +15,10 @@ import multiprocessing
 import os
 import select
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
-__all__ = ["ChildGone", "ChildProcess", "NICENESS", "messages", "run_behind_requests"]
+__all__ = ["ChildGone", "ChildProcess", "NICENESS", "messages", "run_as_requests", "run_behind_requests"]
 
 #: Where SCHED_IDLE is missing: how much lower than the worker's a helper process's
 #: priority is (10: about a tenth of a core's time when it competes with the worker for one).
@@ -46,7 +47,8 @@ class ChildProcess:
     @property
     def pid(self) -> int | None:
         """The running child's process id (None: none started)."""
-        return self._process.pid if self._process is not None else None
+        process = self._process  # read once: another thread may stop it meanwhile
+        return process.pid if process is not None else None
 
     def start(self) -> None:
         """Start the child now unless one runs: its start-up (imports, opening what it
@@ -142,3 +144,23 @@ def run_behind_requests() -> str:
         return "nice"
     except OSError:
         return "none"
+
+
+def run_as_requests(pid: int) -> None:
+    """Put process ``pid`` and its descendants, every thread, back at the worker's
+    priority (Linux: SCHED_OTHER): a stopping worker serves no more requests, and on cores
+    other processes keep busy a SCHED_IDLE helper would not finish its work (writing the
+    rows it holds) before the worker gives up waiting for it. Best effort: a process that
+    exited meanwhile, or a system without SCHED_IDLE, is left alone."""
+    if not hasattr(os, "SCHED_IDLE"):
+        return
+    todo = [pid]
+    while todo:
+        tasks = Path(f"/proc/{todo.pop()}/task")
+        try:
+            for task in tasks.iterdir():
+                if os.sched_getscheduler(int(task.name)) == os.SCHED_IDLE:
+                    os.sched_setscheduler(int(task.name), os.SCHED_OTHER, os.sched_param(0))
+                todo += [int(child) for child in (task / "children").read_text().split()]
+        except (OSError, ValueError):  # gone meanwhile, or not ours to change
+            continue

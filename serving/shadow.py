@@ -39,7 +39,7 @@ import time
 from collections import deque
 from typing import Any
 
-from featurestore.child_process import ChildGone, ChildProcess
+from featurestore.child_process import ChildGone, ChildProcess, run_as_requests
 from featurestore.config import RepoConfig
 from featurestore.models.inputs import InputSpec, ModelInputs
 from featurestore.online.read import OnlineResponse
@@ -66,6 +66,8 @@ IDLE_AFTER = 1.0
 COUNTS_EVERY = 5.0
 #: Seconds a stopping server waits for its shadow process to log what it was sent.
 STOP_SECONDS = 15.0
+#: Seconds between a stopping server's looks at the shadow process's priority.
+STOP_TURN = 0.5
 
 _same: dict[tuple[int, int], tuple[InputSpec, InputSpec, bool]] = {}
 
@@ -121,14 +123,22 @@ class ShadowScorer:
 
     def stop(self, wait: float = STOP_SECONDS) -> None:
         """Let the thread send the jobs waiting, and wait (at most ``wait`` seconds) while the
-        shadow process scores them, writes its serving log rows and exits."""
+        shadow process, back at the worker's priority, scores them, writes its serving log
+        rows and exits."""
         with self._lock:
             thread, self._thread = self._thread, None
             if thread is not None:
                 self._stopping = True
                 self._wake.set()
-        if thread is not None:
-            thread.join(wait)
+        deadline = time.monotonic() + wait
+        while thread is not None and thread.is_alive() and time.monotonic() < deadline:
+            # No requests left to run behind: at their priority the shadow process writes its
+            # rows in time on busy cores. Again each turn: a process starting up (its own or
+            # its model process) puts itself behind the requests once its imports are done.
+            pid = self._process.pid
+            if pid is not None:
+                run_as_requests(pid)
+            thread.join(min(STOP_TURN, max(0.0, deadline - time.monotonic())))
 
     def _start(self) -> None:
         with self._lock:

@@ -1,5 +1,5 @@
 """bench/rollout.py's verdict: the caller's p99 with a shadow over without, one ratio per
-short round (both measured back to back, the order flipping each round), judged on the
+short round (each measured in two halves around the other's), judged on the
 median of the rounds with a bootstrap interval: met only when the whole interval is
 within the target, missed when all of it is beyond, else inconclusive."""
 
@@ -42,16 +42,16 @@ def test_the_target_is_met_only_when_the_whole_interval_is_within_it(rollout):
     assert noisy["median"] <= 1.05 and rollout.verdict(noisy) == "inconclusive"
 
 
-def test_each_round_measures_both_back_to_back_the_order_flipping(rollout, monkeypatch):
+def test_each_round_measures_each_in_two_halves_around_the_other_the_order_flipping(rollout, monkeypatch):
     calls = []
 
     async def load(port, request, concurrency, max_requests, seconds):
-        calls.append(port)
+        calls.append((port, max_requests))
         return [0.001 * port] * 90 + [0.002 * port] * 10, 1.0  # p99: 2 ms x port
 
     monkeypatch.setattr(rollout, "load", load)
     monkeypatch.setattr(rollout, "SHADOW_SETTLE", 0.0)
-    rounds = rollout.c1_rounds({"plain": (1, b""), "shadowed": (2, b"")}, 4, 100)
-    assert calls == [1, 2, 2, 1, 1, 2, 2, 1]
-    assert [r["first"] for r in rounds] == ["plain", "shadowed", "plain", "shadowed"]
-    assert all(r["ratio"] == 2.0 and r["plain_p99_ms"] == 2.0 for r in rounds)
+    rounds = rollout.c1_rounds({"plain": (1, b""), "shadowed": (2, b"")}, 2, 100)
+    assert calls == [(1, 50), (2, 50), (2, 50), (1, 50), (2, 50), (1, 50), (1, 50), (2, 50)]
+    assert [r["outer"] for r in rounds] == ["plain", "shadowed"]
+    assert all(r["ratio"] == 2.0 and r["plain_p99_ms"] == 2.0 and r["shadowed_p99_ms"] == 4.0 for r in rounds)
