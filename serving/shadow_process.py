@@ -26,6 +26,7 @@ model process is stopped and started anew) and never the rows logged before it.
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -99,6 +100,7 @@ class ShadowBatches:
         self._specs: OrderedDict[str, InputSpec] = OrderedDict()
         self._uris: dict[str, ModelURI] = {}  # parsed once per candidate (~5 us a parse)
         self._outcomes: Counter = Counter()
+        self._learned = False
 
     def score(self, messages: list[tuple]) -> tuple[tuple, tuple, tuple]:
         """Score and log the jobs; what to count since the last answer (``counts``)."""
@@ -116,6 +118,11 @@ class ShadowBatches:
         written, self._written = tuple(self._written.items()), Counter()
         dropped, self._dropped = tuple((*key, n) for key, n in self._dropped.items()), Counter()
         return outcomes, written, dropped
+
+    def learned(self) -> bool:
+        """Whether a candidate's input layout was loaded since the last call."""
+        learned, self._learned = self._learned, False
+        return learned
 
     def close(self) -> None:
         self.models.close()
@@ -166,6 +173,7 @@ class ShadowBatches:
         spec = self._specs.get(uri)
         if spec is None:
             spec = self._specs[uri] = input_spec(self._store.models.get(uri))
+            self._learned = True
             while len(self._specs) > KEPT:
                 self._specs.popitem(last=False)
         return spec
@@ -188,10 +196,17 @@ def serve(conn, config: RepoConfig) -> None:
     multiprocessing.current_process().daemon = False
     with FeatureStore(config=config) as store:
         batches = ShadowBatches(store, config)
+        # What start-up built lives as long as the process: out of the collector's sight, as
+        # in the worker (serving/app.py); a full collection walking it was ~60% of this
+        # process's CPU (perf: gc_collect_main, visit_decref, visit_reachable). Again after
+        # a candidate's first batch (its input layout, the model process's handle).
+        gc.freeze()
         try:
             for asked in messages(conn):  # "counts", or the pickles of a tick's jobs
                 conn.send(batches.counts() if asked == "counts"
                           else batches.score([job for piece in asked for job in pickle.loads(piece)]))
+                if batches.learned():
+                    gc.freeze()
         finally:
             batches.close()
 
