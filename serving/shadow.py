@@ -56,9 +56,8 @@ MAX_PENDING = 1024
 #: Seconds between the thread's looks at the jobs waiting (they go in one message).
 BATCH_WINDOW = 0.1
 #: The most jobs pickled at once: the worker's interpreter lock is held while they are
-#: pickled (~3 us a job), and a request that arrives meanwhile waits for it, so the jobs
-#: are pickled in pieces of ~50 us, the lock let go between them (64 held it ~200 us).
-PIECE = 16
+#: pickled (~3 us a job), so a backlog is pickled in pieces, the lock let go between them.
+PIECE = 64
 #: Seconds without jobs after which the thread stops ticking until the next job.
 IDLE_AFTER = 1.0
 #: Seconds without jobs after which the thread asks the shadow process for the serving
