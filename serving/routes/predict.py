@@ -115,7 +115,8 @@ async def predict(request: Request, model: str) -> Response:
     served = await state.models.get(uri)
     variant, shadow = VARIANT, None
     route = state.models.route(uri)
-    if route is not None and (route.weight >= 100 or to_candidate(_entity_key(entities, served.version), route.weight)):
+    if route is not None and (route.weight >= 100  # every request: no entity key to work out
+                              or to_candidate(_entity_key(entities, served.version), route.weight)):
         candidate = await state.models.get(ModelURI(uri.name, version=route.candidate))
         if route.mode == "canary":
             served, variant = candidate, "canary"
