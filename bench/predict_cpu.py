@@ -49,10 +49,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--models", default="logreg,gbm")
     parser.add_argument("--shapes", default="1")
+    parser.add_argument("--serving-log", default="on", choices=("on", "off"),
+                        help="FEATURESTORE_SERVING_LOG of ours (off: what the serving log costs, by difference)")
     args = parser.parse_args()
     results: dict = {}
     with serving_repo("featurestore-bench-predict-cpu-") as (folder, repo, env):
-        env["FEATURESTORE_SERVING_LOG"] = "on"
+        env["FEATURESTORE_SERVING_LOG"] = args.serving_log
         raw_env = register_models(repo, folder, env)
         ports = {"ours": free_port(), "raw": free_port()}
         servers = {"ours": serve_ours(repo, ports["ours"], 1, env)}
@@ -79,7 +81,7 @@ def main() -> None:
             for proc in servers.values():
                 stop(proc)
     print(json.dumps({"benchmark": "CPU per POST /predict request, concurrency 16, 1 worker",
-                      "requests": args.requests, "results": results}, indent=2))
+                      "requests": args.requests, "serving_log": args.serving_log, "results": results}, indent=2))
 
 
 if __name__ == "__main__":

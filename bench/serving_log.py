@@ -21,8 +21,8 @@ Three measurements, printed as one JSON object:
   and ``/predict/driver_model`` with 1 and 10 entities: p99 at concurrency 1 and requests/s
   at concurrency 16, in rounds alternating between the two (bench/harness.py: ``compare``).
   Target (issue 12): logging on costs at most 5% of p99 and of throughput.
-- ``cpu``: the same two servers (one worker each), ``/predict/driver_model`` with 10
-  entities at concurrency 1 and 16, ``--cpu-requests`` a round in ``--cpu-rounds`` rounds
+- ``cpu``: the same two servers (one worker each), ``/predict/driver_model`` with
+  ``--cpu-shapes`` entities (default 10) at each ``--cpu-concurrency`` (default 1 and 16), ``--cpu-requests`` a round in ``--cpu-rounds`` rounds
   alternating between them: CPU per request of the worker's main thread (the event loop,
   where the requests run), of its other threads and of its child processes (the serving
   log's process), from the scheduler's counts (bench/rollout.py: ``cpu_seconds``); logging
@@ -178,42 +178,47 @@ def http(repo: Path, env: dict, args) -> dict:
 
 
 def cpu(repo: Path, env: dict, args) -> dict:
-    """CPU µs per logged ``/predict`` (10 entities): main thread, other threads, children;
-    logging on, off, and on - off."""
-    import asyncio
-
-    flush_wait = 2.5  # serving_log.flush_seconds (2, the default) and a margin
+    """CPU µs per logged ``/predict/driver_model`` (``--cpu-shapes`` entities, at each
+    ``--cpu-concurrency``): main thread, other threads, children; logging on, off, and on - off."""
     ports = {"on": free_port(), "off": free_port()}
     servers = {name: serve_ours(repo, port, 1, {**env, "FEATURESTORE_SERVING_LOG": name})
                for name, port in ports.items()}
-    request = {name: post(port, "/predict/driver_model", {"entities": {"driver_id": (DRIVERS * 2)[:10]}})
-               for name, port in ports.items()}
     out: dict = {}
     try:
-        for name, port in ports.items():
-            answer(port, request[name])
-            asyncio.run(load(port, request[name], 16, 500, 60))  # warm: models loaded, the log process started
-        time.sleep(flush_wait)
-        for concurrency in (1, 16):
-            spent = {name: [0.0, 0.0, 0.0] for name in ports}
-            for round_ in range(args.cpu_rounds):
-                for name in (["on", "off"] if round_ % 2 == 0 else ["off", "on"]):
-                    before = cpu_seconds(servers[name].pid)
-                    asyncio.run(load(ports[name], request[name], concurrency, args.cpu_requests, 600))
-                    time.sleep(flush_wait)  # everything logged is written before the counts are read
-                    after = cpu_seconds(servers[name].pid)
-                    for i in range(3):
-                        spent[name][i] += after[i] - before[i]
-            n = args.cpu_rounds * args.cpu_requests
-            per = {name: {"main_thread_us": round(1e6 * m / n, 1), "other_threads_us": round(1e6 * t / n, 1),
-                          "children_us": round(1e6 * c / n, 1), "total_us": round(1e6 * (m + t + c) / n, 1)}
-                   for name, (m, t, c) in spent.items()}
-            per["log_costs"] = {key: round(per["on"][key] - per["off"][key], 1) for key in per["on"]}
-            out[f"c{concurrency}"] = per
+        for size in [int(s) for s in args.cpu_shapes.split(",")]:
+            request = {name: post(port, "/predict/driver_model", {"entities": {"driver_id": (DRIVERS * 10)[:size]}})
+                       for name, port in ports.items()}
+            for concurrency in [int(c) for c in args.cpu_concurrency.split(",")]:
+                out[f"{size}_entities_c{concurrency}"] = _cpu_case(servers, ports, request, concurrency, args)
     finally:
         for proc in servers.values():
             stop(proc)
     return out
+
+
+def _cpu_case(servers: dict, ports: dict, request: dict, concurrency: int, args) -> dict:
+    import asyncio
+
+    flush_wait = 2.5  # serving_log.flush_seconds (2, the default) and a margin
+    for name, port in ports.items():
+        answer(port, request[name])
+        asyncio.run(load(port, request[name], 16, 500, 60))  # warm: models loaded, the log process started
+    time.sleep(flush_wait)
+    spent = {name: [0.0, 0.0, 0.0] for name in ports}
+    for round_ in range(args.cpu_rounds):
+        for name in (["on", "off"] if round_ % 2 == 0 else ["off", "on"]):
+            before = cpu_seconds(servers[name].pid)
+            asyncio.run(load(ports[name], request[name], concurrency, args.cpu_requests, 600))
+            time.sleep(flush_wait)  # everything logged is written before the counts are read
+            after = cpu_seconds(servers[name].pid)
+            for i in range(3):
+                spent[name][i] += after[i] - before[i]
+    n = args.cpu_rounds * args.cpu_requests
+    per = {name: {"main_thread_us": round(1e6 * m / n, 1), "other_threads_us": round(1e6 * t / n, 1),
+                  "children_us": round(1e6 * c / n, 1), "total_us": round(1e6 * (m + t + c) / n, 1)}
+           for name, (m, t, c) in spent.items()}
+    per["log_costs"] = {key: round(per["on"][key] - per["off"][key], 1) for key in per["on"]}
+    return per
 
 
 def main() -> None:
@@ -224,6 +229,8 @@ def main() -> None:
     parser.add_argument("--skip-http", action="store_true", help="no latency and throughput comparison")
     parser.add_argument("--cpu-requests", type=int, default=2000, help="requests a round of the cpu measurement")
     parser.add_argument("--cpu-rounds", type=int, default=4, help="rounds of the cpu measurement (0: none)")
+    parser.add_argument("--cpu-shapes", default="10", help="entities per request of the cpu measurement (e.g. 1,10)")
+    parser.add_argument("--cpu-concurrency", default="1,16", help="concurrencies of the cpu measurement")
     args = parser.parse_args()
 
     from featurestore.config import load_config
