@@ -3,16 +3,16 @@ hands its logged rows to, so that turning them into Arrow and writing Parquet co
 worker's interpreter lock nothing.
 
 ``serve`` runs here: it reads the worker's messages from the pipe, turns each batch of
-entries into Arrow as it comes (``records.entries_tables``: the same tables, and the same
-drops of rows that do not fit, as the in-process writer's), and feeds the tables to an
+entries' columns into Arrow as it comes (``records.columns_tables``: the same tables, and
+the same drops of rows that do not fit, as the in-process writer's), and feeds the tables to an
 ordinary ``ServingLogWriter`` (``writer.py``: flush points, per-day files, drops), with
 the worker's settings and process id (the files are named as the worker would have named
 them). Messages:
 
 - ``(ROWS, folders, items)``: ``folders`` the folder of each log name in ``items`` (the
   worker knows the current definitions, this process holds no store), ``items`` a list of
-  ``(name, rows, n, types)``: ``rows`` a ``records.entry_message`` tuple, or columns or a
-  table as given to ``ServingLogWriter.write``; not answered (one pipe write per batch is all the worker spends on it);
+  ``(name, rows, n, types)``: ``rows`` a ``records.EntryColumns`` (a group of entries'
+  values, gathered by the worker), or columns or a table as given to ``ServingLogWriter.write``; not answered (one pipe write per batch is all the worker spends on it);
 - ``(FLUSH,)``: write everything received so far, then answer as to ``COUNTS``;
 - ``(COUNTS,)``: answer with the rows written and dropped since the last answer, which
   the worker counts in its metrics.
@@ -34,7 +34,7 @@ from functools import partial
 from pathlib import Path
 
 from featurestore.child_process import messages, run_behind_requests
-from featurestore.serving_log.records import entries_tables, message_entry
+from featurestore.serving_log.records import EntryColumns, columns_tables
 from featurestore.serving_log.writer import UNWRITABLE, ServingLogWriter
 
 __all__ = ["COUNTS", "FLUSH", "ROWS", "serve"]
@@ -93,21 +93,15 @@ def serve(conn, root: str, queue_rows: int, flush_rows: int, flush_seconds: floa
 
 
 def _write(writer: ServingLogWriter, counts: _Counts, items: list[tuple]) -> None:
-    """Queue the rows of ``items`` in ``writer``: a batch's entries turned into Arrow here
-    and now, per log name, while their values are still in the CPU's caches (on the
-    writer's thread, a slice later, that cost twice as much)."""
-    entries: dict[str, list] = {}
-    others = []
+    """Queue the rows of ``items`` in ``writer``: entries' columns (``records.EntryColumns``)
+    turned into Arrow here and now, while their values are still in the CPU's caches (on
+    the writer's thread, a slice later, that cost twice as much)."""
     for name, rows, n, types in items:
-        if isinstance(rows, tuple):
-            entries.setdefault(name, []).append(message_entry(rows))
+        if isinstance(rows, EntryColumns):
+            for table in columns_tables([rows], partial(_unfit, counts, name)):
+                writer.write(name, table)
         else:
-            others.append((name, rows, types))
-    for name, group in entries.items():
-        for table in entries_tables(group, partial(_unfit, counts, name)):
-            writer.write(name, table)
-    for name, rows, types in others:
-        writer.write(name, rows, types)
+            writer.write(name, rows, types)
 
 
 def _unfit(counts: _Counts, name: str, n: int, exc: Exception) -> None:

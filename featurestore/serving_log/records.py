@@ -2,22 +2,24 @@
 
 A ``LogEntry`` is the raw pieces of one ``/get-online-features`` answer or one finished
 ``/predict``: made on the request thread, it only keeps references. The writer's thread
-groups entries of the same columns (``grouped``) and turns each group into one table in
-the layout of ``layout.py`` (``entries_table``): per column one flat list across the
-group and one ``pa.array``, and the values that are the same for a whole request (its
-time, id, model...) one per request, repeated by its row count in Arrow. Building rows
-per request (lists of ``[value] * n``, a table each) cost the writer several times more.
+gathers entries of the same columns and types (``ColumnGroups``) into one flat list per
+column (an ``EntryColumns``), and makes that one table
+in the layout of ``layout.py`` (``columns_table``): one ``pa.array`` per column, and the
+values that are the same for a whole request (its time, id, model...) one per request,
+repeated by its row count in Arrow. Building rows per request (lists of ``[value] * n``,
+a table each) cost the writer several times more.
 
-An entry crosses to the serving log's process (``process.py``) as a plain tuple
-(``entry_message``, turned back by ``message_entry``): lists, strings and numbers pickle
-fastest, and the column names and types a read plan shares between requests are pickled
-once per batch (pickle keeps one copy of an object it meets twice).
+A server worker gathers its entries as they come (``process.py``): the request's objects
+are freed at once rather than kept for the collector to walk until a thread sends them,
+and they cross to the serving log's process as ``EntryColumns``: flat lists of strings
+and numbers pickle fastest, the column names and types once per group, and the process
+hands each list to Arrow in one call, with no Python work per request.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from itertools import chain
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -29,8 +31,8 @@ from featurestore.serving_log.layout import (
 )
 from featurestore.transforms import request_columns
 
-__all__ = ["LogEntry", "entries_table", "entries_tables", "entry_message", "grouped", "message_entry",
-           "online_log_entry"]
+__all__ = ["ColumnGroups", "EntryColumns", "LogEntry", "columns_table", "columns_tables", "entries_table",
+           "entries_tables", "online_log_entry"]
 
 
 class LogEntry:
@@ -55,23 +57,6 @@ class LogEntry:
         self.rows = len(response.values[0]) if response.values else 0
 
 
-def entry_message(entry: LogEntry) -> tuple:
-    """``entry`` as plain values, for ``message_entry`` in another process."""
-    r = entry.response
-    return (r.feature_names, r.values, r.statuses, r.event_timestamps, r.dtypes, entry.keys, entry.fields,
-            entry.field_types, entry.log_time_us, entry.request_id, entry.model, entry.version, entry.variant,
-            entry.predictions, entry.status, entry.latency_ms)
-
-
-def message_entry(message: tuple) -> LogEntry:
-    """The ``LogEntry`` an ``entry_message`` was made of."""
-    (names, values, statuses, times, dtypes, keys, fields, field_types, log_time_us, request_id, model, version,
-     variant, predictions, status, latency_ms) = message
-    return LogEntry(OnlineResponse(names, values, statuses, times, dtypes), keys, fields, field_types,
-                    log_time_us=log_time_us, request_id=request_id, model=model, version=version, variant=variant,
-                    predictions=predictions, status=status, latency_ms=latency_ms)
-
-
 def online_log_entry(plan: ReadPlan, response: OnlineResponse,
                      entity_rows: Mapping[str, Any] | Sequence[Mapping[str, Any]], *, log_time_us: int,
                      request_id: str) -> LogEntry:
@@ -86,56 +71,151 @@ def online_log_entry(plan: ReadPlan, response: OnlineResponse,
     return LogEntry(response, len(plan.join_keys), fields, types, log_time_us=log_time_us, request_id=request_id)
 
 
-def grouped(entries: Sequence[LogEntry]) -> tuple[list[list[LogEntry]], list[tuple[LogEntry, Exception]]]:
-    """``entries`` in groups of the same columns and types, each group in arrival order,
-    and those whose request fields could not be read, with why. Keyed by names (strings
-    hash fast); the feature types are compared, not hashed: a response's come from its
-    read plan, the same objects request after request."""
-    groups: dict[tuple, list[tuple[list, Mapping | None, list[LogEntry]]]] = {}
-    unreadable = []
-    for entry in entries:
-        response = entry.response
+class EntryColumns:
+    """The rows of entries of the same columns and types (``ColumnGroups``) as flat lists
+    of plain values, one per column, and what their Arrow types are: what
+    ``columns_table`` makes a table of. Flat lists of numbers and strings pickle several
+    times faster than entries' nested ones and keep nothing for the garbage collector to
+    walk, and Arrow takes each in one call."""
+
+    __slots__ = ("names", "dtypes", "keys", "fields", "field_types", "model", "version", "predicted", "counts",
+                 "per_request", "per_row", "rows", "_request_values")
+
+    def __init__(self, names, dtypes, keys, fields, field_types, model, version, predicted, counts, per_request,
+                 per_row):
+        self.names, self.dtypes, self.keys = names, dtypes, keys  # the response's feature names, types, join keys
+        self.fields, self.field_types = fields, field_types  # request field names, their given types (or None)
+        self.model, self.version, self.predicted = model, version, predicted  # the same for every request
+        self.counts = counts  # rows per request
+        self.per_request = per_request  # {LogEntry attribute: one value per request}
+        self.per_row = per_row  # one flat list per column: keys, fields, features' values, statuses, event times, predictions
+        self.rows = sum(counts)
+        self._request_values = attrgetter(*per_request)  # entry -> its per_request values, in order
+
+
+    @classmethod
+    def like(cls, entry: LogEntry) -> EntryColumns:
+        """No rows yet, in the columns of ``entry`` (its ``fields`` read: ``_request_fields``)."""
+        r = entry.response
+        predicted = entry.predictions is not None
+        lists = entry.keys + len(entry.fields) + 3 * (len(r.feature_names) - entry.keys) + predicted
+        return cls(r.feature_names, r.dtypes, entry.keys, list(entry.fields), entry.field_types, entry.model,
+                   entry.version, predicted, [], {attr: [] for attr in _PER_REQUEST + (_OUTCOME if predicted else ())},
+                   [[] for _ in range(lists)])
+
+    def fits(self, entry: LogEntry) -> bool:
+        """Whether ``entry`` (of the same names) has the same types (compared, not hashed: a
+        response's come from its read plan, the same objects request after request)."""
+        return self.dtypes == entry.response.dtypes and self.field_types == entry.field_types
+
+    def add(self, entry: LogEntry) -> None:
+        """Append the rows of ``entry``; raises (and keeps none of them) when a value is not a
+        list or a column's length is not the entry's row count."""
+        r, keys, end = entry.response, self.keys, self.rows + entry.rows
+        values = [*r.values[:keys], *map(entry.fields.__getitem__, self.fields), *r.values[keys:],
+                  *r.statuses[keys:], *r.event_timestamps[keys:]]
+        if self.predicted:
+            values.append(entry.predictions)
         try:
-            entry.fields = _request_fields(entry)
-        except Exception as exc:
-            unreadable.append((entry, exc))
-            continue
-        key = (tuple(response.feature_names), entry.keys, tuple(entry.fields), entry.model, entry.version,
+            for _ in map(list.extend, self.per_row, values):  # one C loop, not a Python one per column
+                pass
+            if self.per_row and {*map(len, self.per_row)} != {end}:
+                raise ValueError(f"a column's values are not {entry.rows} (the entity rows)")
+        except Exception:
+            for column in self.per_row:
+                del column[self.rows:]
+            raise
+        for _ in map(list.append, self.per_request.values(), self._request_values(entry)):
+            pass
+        self.counts.append(entry.rows)
+        self.rows = end
+
+    def requests(self) -> list[EntryColumns]:
+        """One ``EntryColumns`` per request (to find the one whose values do not fit)."""
+        out, start = [], 0
+        for i, n in enumerate(self.counts):
+            out.append(EntryColumns(self.names, self.dtypes, self.keys, self.fields, self.field_types, self.model,
+                                    self.version, self.predicted, [n],
+                                    {k: v[i:i + 1] for k, v in self.per_request.items()},
+                                    [column[start:start + n] for column in self.per_row]))
+            start += n
+        return out
+
+
+_PER_REQUEST = ("log_time_us", "request_id", "variant")
+_OUTCOME = ("status", "latency_ms")
+
+
+class ColumnGroups:
+    """Entries gathered as they come into ``EntryColumns``, one per group of the same
+    columns and types, each of at most ``most`` requests (then the next starts)."""
+
+    def __init__(self, most: int | None = None):
+        self.most = most
+        self._open: dict[tuple, list[EntryColumns]] = {}  # keyed by names (strings hash fast)
+
+    def add(self, entry: LogEntry) -> EntryColumns | None:
+        """Gather ``entry``: the ``EntryColumns`` it started, or None when it joined one; raises
+        (and keeps none of its rows) when its request fields cannot be read or a value does
+        not fit (``EntryColumns.add``)."""
+        entry.fields = _request_fields(entry)
+        r = entry.response
+        key = (tuple(r.feature_names), entry.keys, tuple(entry.fields), entry.model, entry.version,
                entry.predictions is None)
-        same_names = groups.setdefault(key, [])
-        for dtypes, field_types, members in same_names:
-            if dtypes == response.dtypes and field_types == entry.field_types:
-                members.append(entry)
-                break
-        else:
-            same_names.append((response.dtypes, entry.field_types, [entry]))
-    return [members for same_names in groups.values() for _, _, members in same_names], unreadable
+        same_names = self._open.setdefault(key, [])
+        for columns in same_names:
+            if columns.fits(entry):
+                columns.add(entry)
+                if self.most is not None and len(columns.counts) >= self.most:
+                    same_names.remove(columns)
+                return None
+        columns = EntryColumns.like(entry)
+        columns.add(entry)
+        if self.most is None or self.most > 1:
+            same_names.append(columns)
+        return columns
 
 
 def entries_tables(entries: Sequence[LogEntry], unfit: Callable[[int, Exception], None]) -> list[pa.Table]:
-    """The tables of ``entries``, one per group of ``grouped``; a request whose rows do not
-    fit their columns (found one at a time) goes to ``unfit(rows, error)`` instead."""
-    groups, unreadable = grouped(entries)
-    for entry, exc in unreadable:
-        unfit(entry.rows, exc)
-    tables = []
-    for group in groups:
+    """The tables of ``entries``, one per group of the same columns and types; a request
+    whose values cannot be read or do not fit their columns goes to ``unfit(rows, error)``
+    instead."""
+    groups, started = ColumnGroups(), []
+    for entry in entries:
         try:
-            tables.append(entries_table(group))
+            started.append(groups.add(entry))
+        except Exception as exc:
+            unfit(entry.rows, exc)
+    return columns_tables([columns for columns in started if columns is not None], unfit)
+
+
+def columns_tables(batches: Sequence[EntryColumns], unfit: Callable[[int, Exception], None]) -> list[pa.Table]:
+    """A table per ``EntryColumns``; a request whose rows do not fit their columns (found
+    one at a time) goes to ``unfit(rows, error)`` instead."""
+    tables = []
+    for columns in batches:
+        try:
+            tables.append(columns_table(columns))
         except Exception:
-            for entry in group:
+            for one in columns.requests():
                 try:
-                    tables.append(entries_table([entry]))
+                    tables.append(columns_table(one))
                 except Exception as exc:
-                    unfit(entry.rows, exc)
+                    unfit(one.rows, exc)
     return tables
 
 
 def entries_table(entries: Sequence[LogEntry]) -> pa.Table:
-    """One table of the rows of ``entries``, all of one group of ``grouped``."""
-    first = entries[0]
-    names, dtypes, keys = first.response.feature_names, first.response.dtypes, first.keys
-    counts = [e.rows for e in entries]
+    """One table of the rows of ``entries``, all of the same columns and types."""
+    columns = EntryColumns.like(entries[0])
+    for entry in entries:
+        columns.add(entry)
+    return columns_table(columns)
+
+
+def columns_table(columns: EntryColumns) -> pa.Table:
+    """The table of ``columns``, in the layout of ``layout.py``."""
+    names, dtypes, keys, counts = columns.names, columns.dtypes, columns.keys, columns.counts
     total = sum(counts)
     repeat = None if all(n == 1 for n in counts) else pa.array(np.repeat(np.arange(len(counts)), counts))
 
@@ -145,33 +225,37 @@ def entries_table(entries: Sequence[LogEntry]) -> pa.Table:
         array = pa.array(values, type=dtype)
         return array if repeat is None else array.take(repeat)
 
-    def per_row(column: Any, dtype: pa.DataType | None) -> pa.Array:  # column(entry) -> the entry's values
-        values = list(chain.from_iterable(map(column, entries)))
+    def per_row(values: list, dtype: pa.DataType | None) -> pa.Array:
         if dtype == pa.string() and values and values.count(values[0]) == len(values):  # e.g. every status PRESENT
             return pa.repeat(pa.scalar(values[0], type=dtype), total)
         return _times(values) if dtype == TIME_TYPE else pa.array(values, type=dtype)
 
-    columns: dict[str, pa.Array] = {
-        "log_time": per_request([e.log_time_us for e in entries], TIME_TYPE),
-        "request_id": per_request([e.request_id for e in entries], pa.string()),
-        "model": per_request([e.model for e in entries], pa.string()),
-        "version": per_request([e.version for e in entries], pa.int64()),
-        "variant": per_request([e.variant for e in entries], pa.string()),
+    given = columns.per_request
+    out: dict[str, pa.Array] = {
+        "log_time": per_request(given["log_time_us"], TIME_TYPE),
+        "request_id": per_request(given["request_id"], pa.string()),
+        "model": pa.repeat(pa.scalar(columns.model, type=pa.string()), total),
+        "version": pa.repeat(pa.scalar(columns.version, type=pa.int64()), total),
+        "variant": per_request(given["variant"], pa.string()),
     }
+    values = iter(columns.per_row)
     for i in range(keys):
-        columns[names[i]] = per_row(lambda e, i=i: e.response.values[i], _arrow(dtypes[i]))
-    field_types = first.field_types or {}
-    for field in first.fields:
-        columns[field] = per_row(lambda e, f=field: e.fields[f], field_types.get(field))
-    for i in range(keys, len(names)):
-        columns[names[i]] = per_row(lambda e, i=i: e.response.values[i], _arrow(dtypes[i]))
-        columns[names[i] + STATUS_SUFFIX] = per_row(lambda e, i=i: e.response.statuses[i], pa.string())
-        columns[names[i] + TIMESTAMP_SUFFIX] = per_row(lambda e, i=i: e.response.event_timestamps[i], TIME_TYPE)
-    if first.predictions is not None:
-        columns[PREDICTION] = per_row(lambda e: e.predictions, None)
-        columns[OUTCOME] = per_request([e.status for e in entries], pa.string())
-        columns[LATENCY_MS] = per_request([e.latency_ms for e in entries], pa.float64())
-    return pa.table(columns)
+        out[names[i]] = per_row(next(values), _arrow(dtypes[i]))
+    field_types = columns.field_types or {}
+    for field in columns.fields:
+        out[field] = per_row(next(values), field_types.get(field))
+    features = range(keys, len(names))
+    feature_values, statuses, times = [next(values) for _ in features], [next(values) for _ in features], \
+        [next(values) for _ in features]
+    for i, value, status, time in zip(features, feature_values, statuses, times):
+        out[names[i]] = per_row(value, _arrow(dtypes[i]))
+        out[names[i] + STATUS_SUFFIX] = per_row(status, pa.string())
+        out[names[i] + TIMESTAMP_SUFFIX] = per_row(time, TIME_TYPE)
+    if columns.predicted:
+        out[PREDICTION] = per_row(next(values), None)
+        out[OUTCOME] = per_request(given["status"], pa.string())
+        out[LATENCY_MS] = per_request(given["latency_ms"], pa.float64())
+    return pa.table(out)
 
 
 def _times(values: list) -> pa.Array:
