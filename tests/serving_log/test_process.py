@@ -192,3 +192,38 @@ def test_rows_reach_the_files_in_the_order_they_were_logged(tmp_path, pieces):
     writer.close()
     ids = read_log(log_folder(tmp_path, "m")).column("request_id").to_pylist()
     assert ids == [f"r{i}" for i in range(pieces * PIECE - 1) for _ in (0, 1)]
+
+
+@pytest.mark.parametrize("make", [ServingLogWriter, ServingLogProcess])
+def test_a_request_whose_columns_are_not_its_row_count_is_dropped_alone_and_the_rest_stay_in_line(tmp_path, make):
+    """The worker gathers entries into flat columns as they are logged: a request with a
+    column of another length (here its predictions) must leave none of its values behind."""
+    drops = []
+    writer = make(tmp_path, flush_seconds=60, on_dropped=lambda name, n, reason: drops.append((n, reason)))
+    writer.write_entry("m", entry("a", [1], [0.5], predictions=[0.1]))
+    writer.write_entry("m", entry("bad", [2, 3], [0.25, 0.75], predictions=[0.2]))
+    writer.write_entry("m", entry("c", [4, 5], [1.0, 2.0], predictions=[0.4, 0.5]))
+    writer.close()
+    assert drops == [(2, UNWRITABLE)] and (writer.written, writer.dropped) == (3, 2)
+    table = read_log(log_folder(tmp_path, "m"))
+    assert table.select(["request_id", "driver_id", "conv_rate", "prediction"]).to_pylist() == [
+        {"request_id": "a", "driver_id": 1, "conv_rate": 0.5, "prediction": 0.1},
+        {"request_id": "c", "driver_id": 4, "conv_rate": 1.0, "prediction": 0.4},
+        {"request_id": "c", "driver_id": 5, "conv_rate": 2.0, "prediction": 0.5}]
+
+
+def test_an_entry_is_taken_as_it_was_when_logged(tmp_path):
+    """``write_entry`` copies the values out (the request's objects are freed at once):
+    changing them afterwards changes nothing logged."""
+    writer = ServingLogProcess(tmp_path, flush_seconds=60)
+    logged = entry("a", [1, 2], [0.5, 0.25], fields={"city": ["paris", "rome"]})
+    assert writer.write_entry("m", logged)
+    logged.response.values[1][0] = 9.0
+    logged.fields["city"].append("oslo")
+    logged.predictions.clear()
+    writer.close()
+    table = read_log(log_folder(tmp_path, "m"))
+    assert table.select(["driver_id", "city", "conv_rate", "prediction"]).to_pylist() == [
+        {"driver_id": 1, "city": "paris", "conv_rate": 0.5, "prediction": 0.5},
+        {"driver_id": 2, "city": "rome", "conv_rate": 0.25, "prediction": 0.5}]
+    assert (writer.written, writer.dropped) == (2, 0)
