@@ -31,8 +31,8 @@ from featurestore.serving_log.layout import (
 )
 from featurestore.transforms import request_columns
 
-__all__ = ["ColumnGroups", "EntryColumns", "LogEntry", "columns_table", "columns_tables", "entries_table",
-           "entries_tables", "online_log_entry"]
+__all__ = ["ColumnGroups", "EntryColumns", "LogEntry", "columns_table", "columns_tables", "entries_tables",
+           "online_log_entry"]
 
 
 class LogEntry:
@@ -79,7 +79,7 @@ class EntryColumns:
     walk, and Arrow takes each in one call."""
 
     __slots__ = ("names", "dtypes", "keys", "fields", "field_types", "model", "version", "predicted", "counts",
-                 "per_request", "per_row", "rows", "_request_values")
+                 "per_request", "per_row", "rows")
 
     def __init__(self, names, dtypes, keys, fields, field_types, model, version, predicted, counts, per_request,
                  per_row):
@@ -88,14 +88,14 @@ class EntryColumns:
         self.model, self.version, self.predicted = model, version, predicted  # the same for every request
         self.counts = counts  # rows per request
         self.per_request = per_request  # {LogEntry attribute: one value per request}
-        self.per_row = per_row  # one flat list per column: keys, fields, features' values, statuses, event times, predictions
+        # One flat list per column: the join keys, the fields, the features' values, their
+        # statuses, their event times, the predictions (columns_table puts them in layout order).
+        self.per_row = per_row
         self.rows = sum(counts)
-        self._request_values = attrgetter(*per_request)  # entry -> its per_request values, in order
-
 
     @classmethod
     def like(cls, entry: LogEntry) -> EntryColumns:
-        """No rows yet, in the columns of ``entry`` (its ``fields`` read: ``_request_fields``)."""
+        """No rows yet, in the columns of ``entry`` (its ``fields`` read by ``_request_fields``)."""
         r = entry.response
         predicted = entry.predictions is not None
         lists = entry.keys + len(entry.fields) + 3 * (len(r.feature_names) - entry.keys) + predicted
@@ -125,7 +125,7 @@ class EntryColumns:
             for column in self.per_row:
                 del column[self.rows:]
             raise
-        for _ in map(list.append, self.per_request.values(), self._request_values(entry)):
+        for _ in map(list.append, self.per_request.values(), _REQUEST_VALUES[self.predicted](entry)):
             pass
         self.counts.append(entry.rows)
         self.rows = end
@@ -143,7 +143,8 @@ class EntryColumns:
 
 
 _PER_REQUEST = ("log_time_us", "request_id", "variant")
-_OUTCOME = ("status", "latency_ms")
+_OUTCOME = ("status", "latency_ms")  # a model's
+_REQUEST_VALUES = {False: attrgetter(*_PER_REQUEST), True: attrgetter(*_PER_REQUEST, *_OUTCOME)}  # by predicted
 
 
 class ColumnGroups:
@@ -203,14 +204,6 @@ def columns_tables(batches: Sequence[EntryColumns], unfit: Callable[[int, Except
                 except Exception as exc:
                     unfit(one.rows, exc)
     return tables
-
-
-def entries_table(entries: Sequence[LogEntry]) -> pa.Table:
-    """One table of the rows of ``entries``, all of the same columns and types."""
-    columns = EntryColumns.like(entries[0])
-    for entry in entries:
-        columns.add(entry)
-    return columns_table(columns)
 
 
 def columns_table(columns: EntryColumns) -> pa.Table:
