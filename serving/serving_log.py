@@ -4,11 +4,12 @@ the metrics, and the one writer of the process (``featurestore/serving_log``).
 ``/get-online-features`` logs the rows of a feature service whose ``logging_config`` is
 set (a ``sample_rate`` share of its requests); ``/predict`` hands each finished
 prediction to ``log_prediction`` (a ``serving_log.sample_rate`` share). Logging costs a
-request a coin flip and a queue append of references (``LogEntry``), and drops (and
-counts) them rather than waiting when the writer falls behind. A server worker's writer
-is a ``ServingLogProcess``: a thread hands the entries over, as plain values, to the
-serving log's process, which turns them into Arrow and Parquet off the worker's
-interpreter lock (``featurestore/serving_log/process.py``); elsewhere (the shadow
+request a coin flip and a ``LogEntry`` of references, queued, and drops (and counts) its
+rows rather than waiting when the writer falls behind. A server worker's writer is a
+``ServingLogProcess``: the entry's values are copied into flat columns at once (a few
+microseconds; the request's objects are freed with it), and a thread hands the columns
+over to the serving log's process, which turns them into Arrow and Parquet off the
+worker's interpreter lock (``featurestore/serving_log/process.py``); elsewhere (the shadow
 process, already off the worker) it is a ``ServingLogWriter``, whose thread does that work
 in the process itself.
 """

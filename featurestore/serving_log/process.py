@@ -16,8 +16,8 @@ On the worker's side:
   unreadable, a value that is no list or of another length) is dropped and counted
   (``UNWRITABLE``). Neither wakes anyone: a thread of its own takes what waits every
   ``TICK`` on a timer (a request that woke it would be preempted for it on a busy
-  machine) and sends it, in one pickle per ``PIECE`` requests (flat lists: ~1 us a
-  request, the interpreter lock held meanwhile), without waiting for an answer. While the
+  machine) and sends it, in one pickle per ``PIECE`` requests (flat lists, the
+  interpreter lock held meanwhile), without waiting for an answer. While the
   process holds rows not yet reported, it is asked every
   ``COUNTS_EVERY`` for the rows it wrote and dropped since; they are counted here
   (``written``, ``dropped``, ``on_written``, ``on_dropped``). A thread that has nothing to
@@ -57,12 +57,15 @@ __all__ = ["ANSWER_SECONDS", "PIECE", "TICK", "ServingLogProcess"]
 log = logging.getLogger("featurestore.serving_log")
 
 #: Seconds between the thread's looks at the rows waiting (they go in one batch). Each
-#: look costs ~0.2 ms of CPU however few rows wait (the timer, a pipe write that wakes the
-#: process): 50 ms spreads that over ~50 requests at 1,000 requests/s, 20 ms cost a
-#: logged request ~8 us more.
-TICK = 0.05
-#: The most requests gathered in one ``EntryColumns`` and pickled at once.
-PIECE = 64
+#: look costs the worker and the process ~0.5-1 ms of CPU however few rows wait (the
+#: timer, a pipe write that wakes the process, a message's Arrow arrays there): 100 ms
+#: spreads that over ~100 requests at 1,000 requests/s; 50 ms cost a logged request
+#: 10-19 us more (bench/serving_log.py's cpu figures at concurrency 16).
+TICK = 0.1
+#: The most requests gathered in one ``EntryColumns`` and pickled at once (~0.5 us a
+#: request of 1 row, ~3 us of 10 rows: under 1 ms holding the interpreter lock); the
+#: process's Arrow for a message costs ~0.25 ms whatever its size.
+PIECE = 256
 #: Seconds without rows to send or counts to wait for after which the thread stops ticking.
 IDLE_AFTER = 1.0
 #: Seconds between asks for the counts of the rows the process holds (the metrics lag that much).
