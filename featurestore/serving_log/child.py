@@ -4,15 +4,17 @@ worker's interpreter lock nothing.
 
 ``serve`` runs here: it reads the worker's messages from the pipe, turns each batch of
 entries' columns into Arrow as it comes (``records.columns_tables``: the same tables, and
-the same drops of rows that do not fit, as the in-process writer's), and feeds the tables to an
-ordinary ``ServingLogWriter`` (``writer.py``: flush points, per-day files, drops), with
+the same drops of rows that do not fit, as the in-process writer's), and feeds the
+tables to an ordinary ``ServingLogWriter`` (``writer.py``: flush points, per-day files, drops), with
 the worker's settings and process id (the files are named as the worker would have named
 them). Messages:
 
 - ``(ROWS, folders, items)``: ``folders`` the folder of each log name in ``items`` (the
   worker knows the current definitions, this process holds no store), ``items`` a list of
   ``(name, rows, n, types)``: ``rows`` a ``records.EntryColumns`` (a group of entries'
-  values, gathered by the worker), or columns or a table as given to ``ServingLogWriter.write``; not answered (one pipe write per batch is all the worker spends on it);
+  values, gathered by the worker), or columns or a table as given to
+  ``ServingLogWriter.write``; not answered (one pipe write per batch is all the worker
+  spends on it);
 - ``(FLUSH,)``: write everything received so far, then answer as to ``COUNTS``;
 - ``(COUNTS,)``: answer with the rows written and dropped since the last answer, which
   the worker counts in its metrics.
