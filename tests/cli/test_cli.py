@@ -1,4 +1,6 @@
-"""The command line as a user runs it: real processes, real files."""
+"""The command line as a user runs it, on real files: the installed script in a process
+of its own for the quickstart and the example training script; the other commands run
+in this process (tests/cli_in_process.py), as that script's ``main`` runs them."""
 
 import os
 import subprocess
@@ -9,6 +11,8 @@ import pytest
 
 from featurestore import FeatureStore
 from featurestore.scaffold import init_repo
+
+from ..cli_in_process import featurestore
 
 BIN = Path(sys.executable).parent / "featurestore"
 
@@ -31,22 +35,22 @@ def test_quickstart_runs_end_to_end(tmp_path):
 
 def test_init_apply_materialize_and_the_example_training_script(tmp_path):
     repo = tmp_path / "my_repo"
-    assert "Created a feature repo" in run("init", str(repo)).stdout
-    plan = run("plan", cwd=repo).stdout
+    assert "Created a feature repo" in featurestore("init", repo).stdout
+    plan = featurestore("plan", cwd=repo).stdout
     assert "+ feature_view driver_hourly_stats" in plan
-    assert "Applied 6 change(s)" in run("apply", cwd=repo).stdout
-    assert "No changes" in run("-r", str(repo), "plan").stdout
-    out = run("materialize-incremental", "now", cwd=repo).stdout
+    assert "Applied 6 change(s)" in featurestore("apply", cwd=repo).stdout
+    assert "No changes" in featurestore("-r", repo, "plan", cwd=tmp_path).stdout
+    out = featurestore("materialize-incremental", "now", cwd=repo).stdout
     assert "driver_hourly_stats: 5 rows" in out and "rows/s" in out
     script = subprocess.run([sys.executable, "train.py"], cwd=repo, capture_output=True, text=True, timeout=300)
     assert script.returncode == 0, script.stderr
     assert "Training set:" in script.stdout and "Online features:" in script.stdout
     assert "trip_completed" in script.stdout
     assert "Registered driver_model/1 (champion)" in script.stdout and "P(trip completed):" in script.stdout
-    shown = run("registry", "show", cwd=repo).stdout
+    shown = featurestore("registry", "show", cwd=repo).stdout
     assert "feature_view" in shown and "driver_hourly_stats" in shown
-    assert "v1" in run("registry", "history", "feature_view", "driver_hourly_stats", cwd=repo).stdout
-    lineage = run("registry", "lineage", "feature_view", "driver_hourly_stats", cwd=repo).stdout
+    assert "v1" in featurestore("registry", "history", "feature_view", "driver_hourly_stats", cwd=repo).stdout
+    lineage = featurestore("registry", "lineage", "feature_view", "driver_hourly_stats", cwd=repo).stdout
     assert "data_source:driver_hourly_stats_source -> feature_view:driver_hourly_stats" in lineage
 
 
@@ -61,15 +65,13 @@ def test_init_apply_materialize_and_the_example_training_script(tmp_path):
 ])
 def test_user_errors_are_one_line_without_traceback(tmp_path, args, message):
     if args[0] != "apply":
-        # The repo is made in-process (the commands that make it are tested above): the
-        # command under test is the one process this test runs.
         cwd = init_repo(tmp_path / "r")
         if args[0] == "backfill":
             with FeatureStore(repo_path=cwd) as store:
                 store.apply()
     else:
         cwd = tmp_path
-    proc = run(*args, cwd=cwd, check=False)
+    proc = featurestore(*args, cwd=cwd, check=False)
     assert proc.returncode == 1
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -79,7 +81,7 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, args, message):
 def test_init_refuses_a_non_empty_folder(tmp_path):
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "file.txt").write_text("x")
-    proc = run("init", str(tmp_path / "taken"), check=False)
+    proc = featurestore("init", tmp_path / "taken", check=False)
     assert proc.returncode == 1 and "is not empty" in proc.stderr
 
 
@@ -91,10 +93,10 @@ def test_datasets_list_shows_saved_training_sets(tmp_path):
     from featurestore import FeatureStore
 
     repo = tmp_path / "r"
-    run("init", str(repo))
+    featurestore("init", repo)
     with FeatureStore(repo_path=repo) as store:
         store.apply()
         entity = pl.DataFrame({"driver_id": [1001, 1002], "event_timestamp": [datetime.now(timezone.utc)] * 2})
         store.get_historical_features(entity, ["driver_hourly_stats:conv_rate"]).save("ranking_train")
-    out = run("datasets", "list", cwd=repo).stdout
+    out = featurestore("datasets", "list", cwd=repo).stdout
     assert "ranking_train" in out and "2 rows" in out and "driver_hourly_stats:conv_rate" in out

@@ -1,5 +1,6 @@
 """``featurestore monitor run / history / report`` and the scheduler's monitors, as a user
-runs them: the console script over a repo whose serving log holds rows."""
+runs them over a repo whose serving log holds rows: ``monitor`` in this process
+(tests/cli_in_process.py), ``scheduler --once`` as the console script in a process."""
 
 from __future__ import annotations
 
@@ -15,18 +16,15 @@ import yaml
 
 from monitoring.monitor_metrics import render_monitor_metrics
 
+from ..cli_in_process import featurestore
 from .conftest import FEATURES, NOW, served_rows, write_log
 
 BIN = Path(sys.executable).parent / "featurestore"
 
 
 def run(repo, *args, check=True):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FEATURESTORE_")}
-    proc = subprocess.run([str(BIN), "-r", str(repo), "monitor", *args], capture_output=True, text=True, env=env,
-                          timeout=300)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
+    """``featurestore -r repo monitor *args`` in this process (tests/cli_in_process.py)."""
+    return featurestore("-r", repo, "monitor", *args, check=check)
 
 
 @pytest.fixture(scope="module")

@@ -1,26 +1,21 @@
-"""``featurestore models ...`` as a user runs it: the example repo, trained by its train.py."""
+"""``featurestore models ...`` as a user runs it (in this process: tests/cli_in_process.py):
+the example repo, trained by its train.py."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from featurestore.scaffold import init_repo
 
-BIN = Path(sys.executable).parent / "featurestore"
+from ...cli_in_process import featurestore
 
 
 def run(repo, *args, check=True):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FEATURESTORE_")}
-    proc = subprocess.run([str(BIN), "-r", str(repo), *args], capture_output=True, text=True, env=env, timeout=300)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
+    return featurestore("-r", repo, *args, check=check)
 
 
 @pytest.fixture(scope="module")

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from featurestore.errors import InputError, InUseError, NotFoundError
 
-
-BIN = Path(sys.executable).parent / "featurestore"
+from ...cli_in_process import featurestore
 
 
 def test_start_steps_and_promotes_with_the_reason_in_the_alias_history(two_versions):
@@ -91,12 +86,7 @@ def test_one_rollout_at_a_time_and_a_champion_needed(two_versions):
 
 
 def _cli(repo, *args, check=True):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FEATURESTORE_")}
-    proc = subprocess.run([str(BIN), "-r", str(repo), "rollout", *args], capture_output=True, text=True, env=env,
-                          timeout=120)
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
+    return featurestore("-r", repo, "rollout", *args, check=check)
 
 
 def test_cli_start_status_pause_resume_rollback(two_versions, repo):
