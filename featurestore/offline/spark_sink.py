@@ -49,10 +49,19 @@ def write_from_executors(frame, shape: Callable[[pa.RecordBatch], pa.RecordBatch
         total = counted.agg(F.sum("rows")).collect()[0][0]
     except Exception as exc:
         if type(exc).__module__.startswith(("pyspark", "py4j")):
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise StoreUnavailableError(
-                f"view {view.name!r}: writing the latest rows from the Spark executors failed: {first}; "
+                f"view {view.name!r}: writing the latest rows from the Spark executors failed: {_reason(exc)}; "
                 "check that every executor reaches the online store and has featurestore installed",
                 store="the online store") from None
         raise
     return int(total or 0)
+
+
+def _reason(exc: BaseException) -> str:
+    """One line for what failed: the executor's own exception when a Python worker threw
+    (the last line of its traceback; the first only says that a worker threw), else the
+    first line of Spark's message."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()] or [type(exc).__name__]
+    if type(exc).__name__ == "PythonException":
+        return lines[-1]
+    return lines[0]

@@ -14,7 +14,7 @@ import pytest
 
 from featurestore import FeatureStore
 from featurestore.config import load_config
-from featurestore.errors import ConfigError
+from featurestore.errors import ConfigError, StoreUnavailableError
 from featurestore.offline.base import ExecutorWrites
 from featurestore.scaffold import init_repo
 
@@ -57,6 +57,22 @@ def test_a_materialization_is_written_by_the_executors_and_served_online(tmp_pat
         offline = store.get_historical_features(entities, ["driver_hourly_stats:conv_rate"]).to_arrow()
         assert online["conv_rate"] == offline.column("conv_rate").to_pylist()
         assert online["conv_rate"][2] is None and online["conv_rate"][0] is not None
+
+
+def test_an_executor_that_cannot_write_says_what_it_met(tmp_path, spark_session):
+    repo = spark_repo(tmp_path)
+    config = repo / "featurestore.yaml"
+    # Under a file, not a folder: the driver never opens it, each executor fails to.
+    config.write_text(config.read_text().replace("path: data/online.db", "path: featurestore.yaml/online.db"))
+    with FeatureStore(repo_path=repo, clock=lambda: NOW.timestamp()) as store:
+        store.apply()
+        with pytest.raises(StoreUnavailableError) as raised:
+            store.materialize(None, NOW, views=["driver_hourly_stats"])
+    message = str(raised.value)
+    assert message.startswith("view 'driver_hourly_stats': writing the latest rows from the Spark executors failed: ")
+    # The executor's own error, not only Spark's "an exception was thrown from the Python worker"
+    assert f"SQLite online store at {repo}/featurestore.yaml/online.db failed" in message
+    assert "Python worker" not in message and "\n" not in message
 
 
 ON_DEMAND = '''
