@@ -88,7 +88,12 @@ def test_a_slow_canary_fails_its_p99_check_from_real_traffic(prediction_server):
     assert [d["decision"] for d in decisions if d["model"] == name] == ["rolled_back"]
     assert rollout.failure["check"] == "p99_ms"
     measured = rollout.history[-1].measured
-    assert measured["candidate"]["p99_ms"] >= 150 > measured["stable"]["p99_ms"]
+    # The candidate sleeps 150 ms a call, so its p99 is at least that; stable's p99 is of
+    # stable's own rows (not a blend with the candidate's), which on a busy machine may
+    # take 150 ms too: so it is bounded by those rows, not by a time.
+    assert measured["candidate"]["p99_ms"] >= 150
+    stable = [ms for ms, variant in zip(log["latency_ms"], log["variant"]) if variant == "stable"]
+    assert min(stable) <= measured["stable"]["p99_ms"] <= max(stable)
     assert measured["candidate"]["success_rate"] == 1.0 and set(log["status"]) == {"ok"}
 
 
