@@ -9,6 +9,7 @@ Keys are integers near each other, integers 2**40 apart, or strings.
 from __future__ import annotations
 
 import tempfile
+from math import inf
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -50,8 +51,9 @@ def allowed(rows, key, t: int, ttl: int | None) -> set:
             and (ttl is None or r[1] >= t - ttl)]
     if not seen:
         return {None}
-    best = max((r[1], -1 if r[2] is None else r[2]) for r in seen)
-    return {r[3] for r in seen if (r[1], -1 if r[2] is None else r[2]) == best}
+    # A null created time loses every tie, also to a created time before BASE (negative).
+    best = max((r[1], -inf if r[2] is None else r[2]) for r in seen)
+    return {r[3] for r in seen if (r[1], -inf if r[2] is None else r[2]) == best}
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
