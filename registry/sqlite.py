@@ -20,6 +20,7 @@ import os
 import sqlite3
 import tempfile
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +33,7 @@ __all__ = [
     "ReadOnlyConnection",
     "SqliteDatabase",
     "connect",
+    "enable_wal",
     "resolve_path",
     "sqlite_errors",
     "transaction",
@@ -98,6 +100,22 @@ def sqlite_errors(path: Path) -> Iterator[None]:
             f"registry {path} cannot be read: {exc}; restore it from a backup or point "
             "`registry` at a new file"
         ) from exc
+
+
+def enable_wal(conn: sqlite3.Connection, timeout: float) -> str:
+    """``PRAGMA journal_mode=WAL`` on ``conn``; the mode it answers. Retried for up to
+    ``timeout`` seconds while the file is locked: on a new file that several processes
+    open at once (a Spark materialization's executors creating the online store), SQLite
+    answers "database is locked" at once instead of waiting out the busy timeout, as
+    waiting there could deadlock."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import pyarrow as pa
-from registry.sqlite import transaction
+from registry.sqlite import enable_wal, transaction
 
 from featurestore.bounded import BoundedCache
 from featurestore.errors import StoreUnavailableError
@@ -189,7 +189,7 @@ class SqliteOnlineStore:
                     Path(self.path).parent.mkdir(parents=True, exist_ok=True)
                 # Autocommit mode (isolation_level=None): transactions are explicit above.
                 conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False)
-                conn.execute("PRAGMA journal_mode=WAL")
+                enable_wal(conn, self._timeout)
                 # NORMAL is durable across application crashes in WAL mode; a power loss may
                 # drop the last commits, which a rerun of the materialization restores.
                 conn.execute("PRAGMA synchronous=NORMAL")

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Sequence
 from contextlib import contextmanager
 
-from registry.sqlite import transaction
+from registry.sqlite import enable_wal, transaction
 
 from featurestore.errors import StoreUnavailableError
 from featurestore.online.base import StoredEvents
@@ -54,7 +54,7 @@ class SqliteAggregationState:
         if self.path != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
+        enable_wal(conn, self._timeout)
         conn.execute("PRAGMA synchronous=NORMAL")
         for statement in _SCHEMA:
             conn.execute(statement)
