@@ -2,6 +2,7 @@
 it (exit code 1), never a traceback."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,15 +16,25 @@ from featurestore.cli.main import cli
 BIN = Path(sys.executable).parent / "featurestore"
 
 
+@pytest.fixture(scope="module")
+def applied(tmp_path_factory):
+    """The example repo, applied once for the module; each test damages a copy."""
+    path = tmp_path_factory.mktemp("applied") / "my_repo"
+    with pytest.MonkeyPatch.context() as env:
+        for name in list(os.environ):
+            if name.startswith("FEATURESTORE_"):
+                env.delenv(name)
+        assert CliRunner().invoke(cli, ["init", str(path)]).exit_code == 0
+        assert CliRunner().invoke(cli, ["-r", str(path), "apply"]).exit_code == 0
+    return path
+
+
 @pytest.fixture
-def repo(tmp_path, monkeypatch):
+def repo(applied, tmp_path, monkeypatch):
     for name in list(os.environ):
         if name.startswith("FEATURESTORE_"):
             monkeypatch.delenv(name)
-    path = tmp_path / "my_repo"
-    assert CliRunner().invoke(cli, ["init", str(path)]).exit_code == 0
-    assert CliRunner().invoke(cli, ["-r", str(path), "apply"]).exit_code == 0
-    return path
+    return shutil.copytree(applied, tmp_path / "my_repo")
 
 
 def assert_one_line_error(result, *fragments):
