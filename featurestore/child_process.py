@@ -14,15 +14,20 @@ import math
 import multiprocessing
 import os
 import select
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ChildGone", "ChildProcess", "NICENESS", "messages", "run_as_requests", "run_behind_requests"]
+__all__ = ["AS_REQUESTS_TURN", "ChildGone", "ChildProcess", "NICENESS", "messages", "run_as_requests",
+           "run_behind_requests", "wait_as_requests"]
 
 #: Where SCHED_IDLE is missing: how much lower than the worker's a helper process's
 #: priority is (10: about a tenth of a core's time when it competes with the worker for one).
 NICENESS = 10
+#: Seconds between the puts of a helper back at the worker's priority while someone waits
+#: on it (``wait_as_requests``).
+AS_REQUESTS_TURN = 0.5
 
 
 class ChildGone(Exception):
@@ -126,19 +131,30 @@ def messages(conn) -> Iterator[Any]:
         yield message
 
 
-def run_behind_requests() -> str:
+def run_behind_requests(pid: int | None = None) -> str:
     """Make the calling process (and the processes it starts) give way to the server's
     workers: a helper's work (the serving log's Arrow and Parquet, shadow calls) may wait
     under load, a request may not. Linux's SCHED_IDLE does that at once: a worker that
     wakes takes the core from it straight away, where under a lower nice value alone it
     may wait out the helper's time slice (1-3 ms: bench/predict.py measured c1 p99 about
     0.7 ms worse than with SCHED_IDLE). Elsewhere ``NICENESS`` lower. Returns the policy
-    taken: "idle", "nice" or "none" (not allowed: at the worker's priority)."""
+    taken: "idle", "nice" or "none" (not allowed: at the worker's priority).
+
+    With ``pid``: put that process, its descendants and every thread back behind the
+    requests after ``run_as_requests`` (no one waits on it any more). Where SCHED_IDLE is
+    missing, ``run_as_requests`` left it alone, and so does this ("none")."""
+    if pid is not None:
+        if not hasattr(os, "SCHED_IDLE"):
+            return "none"
+        _reschedule(pid, os.SCHED_OTHER, os.SCHED_IDLE)
+        return "idle"
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-        return "idle"
     except (AttributeError, OSError):
         pass
+    else:  # and the threads started before (a library's, while it was imported: jemalloc's)
+        _reschedule(os.getpid(), os.SCHED_OTHER, os.SCHED_IDLE)
+        return "idle"
     try:
         os.nice(NICENESS)
         return "nice"
@@ -152,15 +168,37 @@ def run_as_requests(pid: int) -> None:
     other processes keep busy a SCHED_IDLE helper would not finish its work (writing the
     rows it holds) before the worker gives up waiting for it. Best effort: a process that
     exited meanwhile, or a system without SCHED_IDLE, is left alone."""
-    if not hasattr(os, "SCHED_IDLE"):
-        return
+    if hasattr(os, "SCHED_IDLE"):
+        _reschedule(pid, os.SCHED_IDLE, os.SCHED_OTHER)
+
+
+def wait_as_requests(pid: Callable[[], int | None], done: Callable[[float], bool], seconds: float | None) -> bool:
+    """Wait at most ``seconds`` (None: as long as it takes) for ``done(turn)`` (waits at most
+    ``turn`` seconds; True: finished) with the helper process ``pid()`` at the worker's
+    priority (``run_as_requests``); False when ``seconds`` passed first. Again each
+    ``AS_REQUESTS_TURN``: a process started meanwhile puts itself behind the requests once
+    its imports are done."""
+    deadline = None if seconds is None else time.monotonic() + seconds
+    while True:
+        current = pid()
+        if current is not None:
+            run_as_requests(current)
+        left = AS_REQUESTS_TURN if deadline is None else deadline - time.monotonic()
+        if done(max(0.0, min(AS_REQUESTS_TURN, left))):
+            return True
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+
+
+def _reschedule(pid: int, old: int, new: int) -> None:
+    """Every thread of process ``pid`` and its descendants under policy ``old`` to ``new``."""
     todo = [pid]
     while todo:
         tasks = Path(f"/proc/{todo.pop()}/task")
         try:
             for task in tasks.iterdir():
-                if os.sched_getscheduler(int(task.name)) == os.SCHED_IDLE:
-                    os.sched_setscheduler(int(task.name), os.SCHED_OTHER, os.sched_param(0))
+                if os.sched_getscheduler(int(task.name)) == old:
+                    os.sched_setscheduler(int(task.name), new, os.sched_param(0))
                 todo += [int(child) for child in (task / "children").read_text().split()]
         except (OSError, ValueError):  # gone meanwhile, or not ours to change
             continue

@@ -30,7 +30,10 @@ On the worker's side:
   new one, after ``RESTART_SECONDS`` (doubled while starts keep failing, up to
   ``MAX_RESTART_SECONDS``). Rows that cannot be pickled are dropped and counted alone.
 - ``flush`` and ``close`` go through the thread: everything handed over before them is
-  written (and counted) when they return, unless their timeout passed.
+  written (and counted) when they return, unless their timeout passed. While they wait,
+  the process runs at the worker's priority (``child_process.wait_as_requests``): behind
+  the requests, on cores other processes keep busy, it might not write in time; after
+  the last flush waiting returns it goes back behind them (it keeps serving).
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from featurestore.child_process import ChildGone, ChildProcess
+from featurestore.child_process import ChildGone, ChildProcess, run_behind_requests, wait_as_requests
 from featurestore.serving_log import child
 from featurestore.serving_log.layout import log_folder
 from featurestore.serving_log.records import ColumnGroups, EntryColumns, LogEntry
@@ -100,6 +103,7 @@ class ServingLogProcess:
         self._idle = False
         self._closed = False
         self._asked = self._done = 0  # flush generations asked for and finished
+        self._flushing = 0  # flush() calls waiting
         self._restart_at, self._restart_wait = 0.0, RESTART_SECONDS
 
     def _new_process(self) -> ChildProcess:
@@ -160,10 +164,23 @@ class ServingLogProcess:
             if self._thread is None:
                 return True
             self._asked += 1
+            self._flushing += 1
             target = self._asked
         self._wake.set()
-        with self._cond:
-            return self._cond.wait_for(lambda: self._done >= target, timeout)
+
+        def flushed(turn: float) -> bool:
+            with self._cond:
+                return self._cond.wait_for(lambda: self._done >= target, turn)
+
+        try:
+            return wait_as_requests(lambda: self._process.pid, flushed, timeout)
+        finally:
+            with self._cond:
+                self._flushing -= 1
+                behind = not self._flushing and not self._closed
+            pid = self._process.pid
+            if behind and pid is not None:
+                run_behind_requests(pid)
 
     def close(self, timeout: float | None = 10.0) -> None:
         """Write what is queued, stop the thread and the process; later rows are dropped."""
@@ -173,8 +190,7 @@ class ServingLogProcess:
         self._wake.set()
         if thread is None:
             return
-        thread.join(timeout)
-        if thread.is_alive():
+        if not wait_as_requests(lambda: self._process.pid, lambda turn: _joined(thread, turn), timeout):
             log.warning("serving log: the process writing it did not finish within %s s; rows not written by "
                         "then may be lost", timeout)
 
@@ -343,6 +359,11 @@ class ServingLogProcess:
             self.dropped += n
         if self._on_dropped is not None:
             self._on_dropped(name, n, reason)
+
+
+def _joined(thread: threading.Thread, seconds: float) -> bool:
+    thread.join(seconds)
+    return not thread.is_alive()
 
 
 def _per_request(piece: list[tuple]) -> list[tuple]:

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -87,6 +88,37 @@ def test_files_are_named_after_the_worker_and_written_by_a_lower_priority_proces
     (file,) = tmp_path.rglob("*.parquet")
     assert file.name.split("-")[1] == str(os.getpid())
     writer.close()
+    assert not log_processes()
+
+
+def policies(pid: int) -> set[int]:
+    """The scheduling policies of the threads of process ``pid``."""
+    return {os.sched_getscheduler(int(task.name)) for task in Path(f"/proc/{pid}/task").iterdir()}
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
+def test_the_process_runs_at_the_workers_priority_while_a_flush_or_close_waits_for_it(tmp_path):
+    """Behind the requests, on cores other processes keep busy, the process might not write
+    before a flush or close gives up: while one waits it runs as the requests do, and after
+    a flush it goes back behind them. A stopped process stands for a starved one."""
+    writer = ServingLogProcess(tmp_path, flush_seconds=60)
+    entries(writer, 3)
+    assert writer.flush(30)
+    (process,) = log_processes()
+    assert policies(process.pid) == {os.SCHED_IDLE}
+    for first, finish in ((3, writer.flush), (6, writer.close)):
+        entries(writer, 3, first=first)
+        os.kill(process.pid, signal.SIGSTOP)
+        try:
+            waiting = threading.Thread(target=finish, args=(60,))
+            waiting.start()
+            wait_for(lambda: policies(process.pid) == {os.SCHED_OTHER}, "the process at the worker's priority")
+        finally:
+            os.kill(process.pid, signal.SIGCONT)
+        waiting.join()
+        assert writer.written == 2 * (first + 3)  # two rows an entry
+        if finish == writer.flush:
+            assert policies(process.pid) == {os.SCHED_IDLE}
     assert not log_processes()
 
 
