@@ -39,7 +39,7 @@ import time
 from collections import deque
 from typing import Any
 
-from featurestore.child_process import ChildGone, ChildProcess, run_as_requests
+from featurestore.child_process import ChildGone, ChildProcess, wait_as_requests
 from featurestore.config import RepoConfig
 from featurestore.models.inputs import InputSpec, ModelInputs
 from featurestore.online.read import OnlineResponse
@@ -65,8 +65,6 @@ IDLE_AFTER = 1.0
 COUNTS_EVERY = 5.0
 #: Seconds a stopping server waits for its shadow process to log what it was sent.
 STOP_SECONDS = 15.0
-#: Seconds between a stopping server's looks at the shadow process's priority.
-STOP_TURN = 0.5
 
 _same: dict[tuple[int, int], tuple[InputSpec, InputSpec, bool]] = {}
 
@@ -129,15 +127,16 @@ class ShadowScorer:
             if thread is not None:
                 self._stopping = True
                 self._wake.set()
-        deadline = time.monotonic() + wait
-        while thread is not None and thread.is_alive() and time.monotonic() < deadline:
-            # No requests left to run behind: at their priority the shadow process writes its
-            # rows in time on busy cores. Again each turn: a process starting up (its own or
-            # its model process) puts itself behind the requests once its imports are done.
-            pid = self._process.pid
-            if pid is not None:
-                run_as_requests(pid)
-            thread.join(min(STOP_TURN, max(0.0, deadline - time.monotonic())))
+        if thread is None:
+            return
+
+        def finished(turn: float) -> bool:
+            thread.join(turn)
+            return not thread.is_alive()
+
+        # No requests left to run behind: at their priority the shadow process (and its
+        # model process) scores and writes its rows in time on busy cores.
+        wait_as_requests(lambda: self._process.pid, finished, wait)
 
     def _start(self) -> None:
         with self._lock:
