@@ -8,8 +8,9 @@ version's own features through the serving state (the breaker and the read deadl
 ``/get-online-features``; on-demand transforms run inside it), building the model's
 inputs (``featurestore.models.inputs.read_inputs``: signature order and types, the
 version's ``on_missing`` policy; a numpy matrix straight from the values when they are all
-numbers and the flavor takes one, the Arrow table only when something asks for it), one model call in a runner thread within the
-model's timeout (``serving.model_call``), and the answer, encoded with the C JSON
+numbers and the flavor takes one, the Arrow table only when something asks for it), one
+model call in a runner thread within the model's timeout (``serving.model_call``), and
+the answer, encoded with the C JSON
 encoder. ``serving.finished.prediction_finished`` hands the prediction on (the
 serving log hooks there), with its status and latency; a model that raised or timed out
 is handed on too, with null predictions. Stage times and outcomes are metrics
@@ -54,8 +55,9 @@ class _DirectRoute(APIRoute):
     parameter, without FastAPI's per-request dependency solving (the pydantic check of a
     parameter the ``path`` convertor gives as a str already, the telemetry and context around
     it) nor the two exit stacks of dependencies with ``yield``: ~210k instructions a request
-    (bench/predict_callgrind.py), a fifth of a 1-entity request to a 100-tree model. The route has no dependencies and no body field;
-    its OpenAPI schema is built from the signature as before, and what the endpoint raises
+    (bench/predict_callgrind.py), a fifth of a 1-entity request to a 100-tree model. The
+    route has no dependencies and no body field; its OpenAPI schema is built from the
+    signature as before, and what the endpoint raises
     goes to the app's error handlers (``ExceptionMiddleware``, ``ServerErrorMiddleware``),
     which are the ones FastAPI's route wrapper would have looked up."""
 
