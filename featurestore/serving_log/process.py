@@ -63,10 +63,13 @@ log = logging.getLogger("featurestore.serving_log")
 
 #: Seconds between the thread's looks at the rows waiting (they go in one batch). Each
 #: look costs the worker and the process ~0.5-1 ms of CPU however few rows wait (the
-#: timer, a pipe write that wakes the process, a message's Arrow arrays there): 100 ms
-#: spreads that over ~100 requests at 1,000 requests/s; 50 ms cost a logged request
-#: 10-19 us more (bench/serving_log.py's cpu figures at concurrency 16).
-TICK = 0.1
+#: timer, a pipe write that wakes the process, a message's Arrow arrays there), and its
+#: pickles and pipe writes hold up the requests that arrive meanwhile: at 0.1 s they
+#: touched about 1% of the requests at concurrency 1, and /predict's p99 was ~10% longer
+#: than with the log off; at 0.5 s it is level with the log off (bench/predict_ab.py,
+#: 30 interleaved rounds, gbm_1: B/A p99 0.88 and 0.93, log off 0.91). The price: a
+#: worker killed outright loses up to half a second of its log rows.
+TICK = 0.5
 #: The most requests gathered in one ``EntryColumns`` and pickled at once (~0.5 us a
 #: request of 1 row, ~3 us of 10 rows: under 1 ms holding the interpreter lock); the
 #: process's Arrow for a message costs ~0.25 ms whatever its size.

@@ -44,6 +44,8 @@ def test_the_shadow_process_logs_each_request_as_the_worker_would_and_the_worker
         answers = send(prediction_server, name, list(range(1001, 1006)), "logged")
         assert {(a.json()["variant"], a.json()["version"]) for a in answers.values()} == {("stable", 1)}
         wait_for(lambda: len(shadow_rows(store, name).get("request_id", [])) == 5, "the shadow rows", 30)
+        # Stable's rows come from the worker's own serving log process, on its own tick.
+        wait_for(lambda: store.get_logs(name).to_pydict()["variant"].count("stable") == 5, "stable's rows", 30)
         shadow, logs = shadow_rows(store, name), store.get_logs(name).to_pydict()
         stable = [j for j, v in enumerate(logs["variant"]) if v == "stable"]
         assert sorted(shadow["request_id"]) == sorted(f"{name}-logged-{i}" for i in range(1001, 1006))
