@@ -19,18 +19,25 @@ Each run is therefore many short rounds (``--rounds``, of ``--c1-requests / --ro
 requests per model), each round measuring both models back to back on the same server,
 each model's requests in two halves around the other's (plain, shadowed, shadowed,
 plain, and the other way round every other round: whatever favours a place in the
-order, neither model gets it), with ``SHADOW_SETTLE`` seconds after each shadowed half
-(its last shadow batch is scored within its own turn, not plain's). A round gives one
-ratio: shadowed p99 / plain p99, both measured within a few seconds, under the same
-background load. Every round is
-reported (``rounds``); the verdict pools the rounds of all runs (per worker count):
+order, neither model gets it), with a pause of ``SHADOW_SETTLE`` seconds after every
+half (a shadowed half's last batch is scored within its own turn, not plain's; plain
+pauses as long, since a request after a pause is slower: with pauses after shadowed
+halves only, plain came out up to 9% slower than shadowed). A round gives one ratio:
+shadowed p99 / plain p99, both measured within a few seconds, under the same
+background load. Every round is reported (``rounds``); the verdict pools the rounds of
+all runs (per worker count):
 
-- ``c1_p99_ratio``: the median of the rounds' ratios, their interquartile range
-  (``q1``, ``q3``) and a 95% bootstrap confidence interval of that median
-  (``ci95``: ``BOOTSTRAP`` resamples of the rounds, a fixed seed);
+- ``caller_p99``: the caller's p99 over every c1 request of the rounds, per model
+  (``plain_p99_ms``, ``shadowed_p99_ms``), their ratio (``ratio``) and a 95% bootstrap
+  interval of it (``ci95``: ``BOOTSTRAP`` resamples of whole rounds, a fixed seed: a
+  round's requests share its moment's load). This is the issue's measure, the p99 the
+  caller sees, from all the requests (a round's p99 is its 4th-slowest of 400);
 - ``verdict``: ``met`` when the whole interval is at most 1.05, ``missed`` when it is all
   above, else ``inconclusive`` (the noise hides the difference: run more rounds);
-  ``target_met`` is ``verdict == "met"``.
+  ``target_met`` is ``verdict == "met"``;
+- ``c1_p99_ratio``: the median of the rounds' ratios, their interquartile range
+  (``q1``, ``q3``) and a 95% bootstrap interval of that median, with its own verdict
+  (``c1_p99_ratio_verdict``; the verdict of earlier versions of this bench).
 
 The same rounds are then repeated at concurrency 16 for ``--seconds / --rounds`` seconds
 per model each (``c16_rps_ratio``, the same statistics; no target).
@@ -79,7 +86,7 @@ MAX_P99_RATIO = 1.05
 SHADOW_SETTLE = 0.3
 #: Seconds the server is given to score its first shadow job.
 SCORED_WITHIN = 300.0
-#: Resamples of the rounds for the confidence interval of their median ratio.
+#: Resamples of the rounds for the confidence intervals.
 BOOTSTRAP = 2000
 
 
@@ -189,12 +196,34 @@ def c1_rounds(targets: dict, rounds: int, requests: int) -> list[dict]:
         for name in (outer, inner, inner, outer):
             port, request = targets[name]
             latencies[name] += asyncio.run(load(port, request, 1, requests // 2, 60))[0]
-            if name == "shadowed":
-                time.sleep(SHADOW_SETTLE)  # its last batch scored in its own turn, not in plain's
+            # A shadowed half's last batch is scored in its own turn, not in plain's; plain
+            # waits as long, so each half starts from the same pause.
+            time.sleep(SHADOW_SETTLE)
         row: dict = {"outer": outer, **{f"{name}_p99_ms": round(p99(latencies[name]) * 1000, 3) for name in targets}}
         row["ratio"] = round(row["shadowed_p99_ms"] / row["plain_p99_ms"], 3)
+        row["latencies"] = latencies  # for the pooled p99 (not printed)
         out.append(row)
     return out
+
+
+def pooled(rounds: list[dict], seed: int = 0) -> dict:
+    """The caller's p99 over every c1 request of the rounds, per model, and their ratio,
+    shadowed / plain, with a 95% bootstrap interval that resamples whole rounds (a round's
+    requests share its moment's load: resampling them one by one would understate the
+    spread)."""
+    import numpy as np
+
+    def p99s(picked: list[dict]) -> tuple[float, float]:
+        return tuple(float(np.percentile(np.concatenate([r["latencies"][name] for r in picked]), 99))
+                     for name in ("plain", "shadowed"))
+
+    plain, shadowed = p99s(rounds)
+    rng = random.Random(seed)
+    ratios = sorted(b / a for a, b in (p99s(rng.choices(rounds, k=len(rounds))) for _ in range(BOOTSTRAP)))
+    return {"ratio": round(shadowed / plain, 3), "plain_p99_ms": round(plain * 1000, 3),
+            "shadowed_p99_ms": round(shadowed * 1000, 3),
+            "ci95": [round(ratios[int(0.025 * BOOTSTRAP)], 3), round(ratios[int(0.975 * BOOTSTRAP) - 1], 3)],
+            "rounds": len(rounds), "requests": sum(len(r["latencies"]["plain"]) for r in rounds)}
 
 
 def c16_rounds(targets: dict, rounds: int, max_requests: int, seconds: float) -> list[dict]:
@@ -263,8 +292,12 @@ def main() -> None:
                     runs.append(run)
             finally:
                 stop(server)
-            c1 = spread([r["ratio"] for run in runs for r in run["c1"]])
-            summary = {"c1_p99_ratio": c1, "verdict": verdict(c1),
+            c1_rounds_all = [r for run in runs for r in run["c1"]]
+            c1, caller = spread([r["ratio"] for r in c1_rounds_all]), pooled(c1_rounds_all)
+            for r in c1_rounds_all:
+                del r["latencies"]
+            summary = {"caller_p99": caller, "verdict": verdict(caller), "c1_p99_ratio": c1,
+                       "c1_p99_ratio_verdict": verdict(c1),
                        "c16_rps_ratio": spread([r["ratio"] for run in runs for r in run["c16"]])}
             for name in ("plain", "shadowed"):
                 summary[f"{name}_c1_p99_ms_median"] = statistics.median(
@@ -282,7 +315,8 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "settings": {"runs": args.runs, "rounds": args.rounds, "c1_requests_per_round": args.c1_requests // args.rounds,
                      "c16_seconds_per_round": args.seconds / args.rounds, "warmup": args.warmup},
-        "targets": {"c1_p99_ratio_at_most": MAX_P99_RATIO, "met_when": "the 95% interval of the median ratio"},
+        "targets": {"c1_p99_ratio_at_most": MAX_P99_RATIO,
+                    "met_when": "the 95% interval of the caller's pooled p99 ratio (caller_p99) is at most that"},
         "results": results,
     }, indent=2))
 

@@ -1,23 +1,25 @@
 """Shadow scoring: a shadow rollout's candidate answers the request stable answered, off
 the request path, and its answer is logged, never returned (docs/rollouts.md).
 
-Nothing on the request path waits for the candidate, and the worker spends next to
-nothing on it. The request appends one tuple of references (what stable was given) to a
-deque after its answer is built, well under a microsecond (no copy, no lock: a deque's
-append and popleft are atomic), and wakes no one: a thread of the shadow's own takes
-the jobs from the deque's other end every ``BATCH_WINDOW`` on a timer (a request that
-woke it would be preempted for it on a busy machine, and wait for it). The thread sends the
-jobs, as plain values pickled ``PIECE`` at a time, in one message to the worker's shadow
-process (``serving.shadow_process``), which builds the input table, has the candidate
-called (in a model process of its own) and writes the answers to the serving log
-(variant ``shadow``, the same request id), and answers what to count in this worker's
-metrics; the thread reads that answer at its next tick, before it sends again (one
-message in flight). So per tick the worker's interpreter lock is held only to pickle
-the jobs, the lock free between pieces (the requests of a busy server wait for whoever
-holds it), and the thread wakes once: its timer. The cost per tick (the thread's wake,
-waking the shadow process through the pipe, which is kernel time of the worker's, and
-in the shadow and model processes their wakes and a model call) dwarfs the cost per
-job, hence a window of a tenth of a second (measured in docs/rollouts.md):
+Nothing on the request path waits for the candidate, and the worker spends little on it.
+After its answer is built, the request pickles what stable was given (``job_message``:
+plain values, ~4 us) and appends the bytes to a deque (no lock: a deque's append and
+popleft are atomic), and wakes no one: a thread of the shadow's own takes the jobs from
+the deque's other end every ``BATCH_WINDOW`` on a timer (a request that woke it would be
+preempted for it on a busy machine, and wait for it) and sends them, in one message, to
+the worker's shadow process (``serving.shadow_process``), which builds the input table,
+has the candidate called (in a model process of its own), writes the answers to the
+serving log (variant ``shadow``, the same request id) and answers what to count in this
+worker's metrics; the thread reads that answer at its next tick, before it sends again
+(one message in flight).
+
+The pickling is the request's, not the thread's, for the caller's p99: pickled on the
+thread, a tick's jobs held the interpreter lock for a millisecond at a time, which the
+requests of that moment waited for, and the jobs' objects outlived their requests by a
+window, in the collector's sight (bench/rollout.py: the c1 p99 ratio went from 1.19 to
+~1.0-1.05; docs/rollouts.md). A tick then costs the worker the thread's wake, a list of
+bytes and one pipe write; the shadow and model processes do the rest, behind the
+requests (``run_behind_requests``):
 
 - a candidate that reads what stable read (the same features and inputs, the usual case
   for a retrained model) is given stable's input values: no second online read. One that
@@ -53,11 +55,9 @@ log = logging.getLogger("featurestore.serving")
 
 #: Jobs waiting for the shadow thread before new ones are dropped (per worker process).
 MAX_PENDING = 1024
-#: Seconds between the thread's looks at the jobs waiting (they go in one message).
+#: Seconds between the thread's looks at the jobs waiting (they go in one message). Half a
+#: second measured worse (bigger batches scored at once in the shadow process).
 BATCH_WINDOW = 0.1
-#: The most jobs pickled at once: the worker's interpreter lock is held while they are
-#: pickled (~3 us a job), so a backlog is pickled in pieces, the lock let go between them.
-PIECE = 64
 #: Seconds without jobs after which the thread stops ticking until the next job.
 IDLE_AFTER = 1.0
 #: Seconds without jobs after which the thread asks the shadow process for the serving
@@ -112,8 +112,11 @@ class ShadowScorer:
         if len(pending) >= self._max_pending:
             candidate.count("dropped", SHADOW)
             return False
-        pending.append((candidate, request_id, served_at, entities, request, join_keys, features, inputs,
-                        before_model_ms))
+        # Pickled now, on the request path (~4 us): the queue holds bytes, not the request's
+        # objects, and the thread's tick has no pickling to hold the interpreter lock for.
+        pending.append((candidate, request_id, pickle.dumps(
+            job_message(candidate.version.uri, candidate.timeout, request_id, served_at, before_model_ms, inputs,
+                        entities, request, join_keys, features), protocol=pickle.HIGHEST_PROTOCOL)))
         if self._idle:  # read after the append: the thread sets it before its last look (_run)
             self._wake.set()
         return True
@@ -182,28 +185,13 @@ class ShadowScorer:
         return [pending.popleft() for _ in range(len(pending))]
 
     def score(self, jobs: list[tuple]) -> None:
-        """Send ``jobs`` (``submit``'s arguments) to the shadow process in one message (one
-        wake of it), pickled ``PIECE`` at a time with the interpreter lock let go between
-        pieces; its answer is read by ``_collect``, at the thread's next tick (by then it
+        """Send ``jobs`` (each pickled by ``submit``) to the shadow process in one message (one
+        wake of it); its answer is read by ``_collect``, at the thread's next tick (by then it
         waits in the pipe, and reading it wakes no thread)."""
         self._collect()  # one message in flight
-        served: dict[str, ServedModel] = {}
-        pieces = []
-        last = uri = timeout = None
-        for start in range(0, len(jobs), PIECE):
-            if pieces:
-                time.sleep(0)  # the lock free for a request that waits for it
-            messages = []
-            for candidate, request_id, served_at, entities, request, join_keys, features, inputs, before in (
-                    jobs[start:start + PIECE]):
-                if candidate is not last:  # a tick's jobs are mostly one candidate's: its URI built once
-                    last, uri, timeout = candidate, candidate.version.uri, candidate.timeout
-                    served[uri] = candidate
-                messages.append(job_message(uri, timeout, request_id, served_at, before, inputs, entities, request,
-                                            join_keys, features))
-            pieces.append(pickle.dumps(messages, protocol=pickle.HIGHEST_PROTOCOL))
+        served = {candidate.version.uri: candidate for candidate, _, _ in jobs}
         try:
-            self._process.send(pieces)
+            self._process.send([message for _, _, message in jobs])
         except ChildGone as exc:
             self._failed(jobs, exc)
             return

@@ -56,9 +56,11 @@ def test_shadow_answers_are_logged_and_never_returned(prediction_server):
 
             def shadowed():
                 assert answered()["variant"] == "stable"
-                return _logged(store, "shadowed-1", "shadow").num_rows > 0
+                # stable's rows come on the worker's log tick, the shadow's from its own process
+                return _logged(store, "shadowed-1", "shadow").num_rows > 0 and _logged(
+                    store, "shadowed-1", "stable").num_rows > 0
 
-            wait_for(shadowed, "a shadow row in the serving log", 30)
+            wait_for(shadowed, "a shadow row and a stable row in the serving log", 30)
             answer = answered()
             assert (answer["variant"], answer["version"]) == ("stable", 1)
             shadow = _logged(store, "shadowed-1", "shadow").to_pydict()

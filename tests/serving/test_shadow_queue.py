@@ -4,9 +4,14 @@ while the thread takes the jobs waiting; past the bound a job is dropped, not qu
 
 from __future__ import annotations
 
+import pickle
 import threading
+from types import SimpleNamespace
 
 from featurestore.config import RepoConfig
+from featurestore.models.inputs import ModelInputs
+from featurestore.online.read import OnlineResponse
+from featurestore.types import Float64
 from serving.shadow import ShadowScorer
 
 
@@ -18,6 +23,8 @@ class Unstarted(ShadowScorer):
 
 
 class Candidate:
+    version, timeout = SimpleNamespace(uri="m/2"), 1.0  # what a job is pickled with
+
     def __init__(self):
         self.counted: list[tuple] = []
 
@@ -31,7 +38,9 @@ def scorer(tmp_path, max_pending: int) -> Unstarted:
 
 
 def submit(queue: ShadowScorer, candidate: Candidate, i: int) -> bool:
-    return queue.submit(candidate, f"r{i}", 0.0, {"id": [i]}, None, ("id",), None, None, 1.0)
+    features = OnlineResponse(["f"], [[float(i)]], [["PRESENT"]], [[0]], [Float64])
+    return queue.submit(candidate, f"r{i}", 0.0, {"id": [i]}, None, ("id",), features,
+                        ModelInputs(None, features.values, 1), 1.0)
 
 
 def test_jobs_submitted_while_the_thread_takes_them_are_each_taken_once_in_order(tmp_path):
@@ -51,5 +60,9 @@ def test_a_job_beyond_the_bound_is_dropped_and_counted_not_queued(tmp_path):
     queue, candidate = scorer(tmp_path, max_pending=3), Candidate()
     assert [submit(queue, candidate, i) for i in range(5)] == [True, True, True, False, False]
     assert candidate.counted == [("dropped", "shadow", 1)] * 2
-    assert [job[1] for job in queue._take()] == ["r0", "r1", "r2"]
+    jobs = queue._take()
+    assert [job[1] for job in jobs] == ["r0", "r1", "r2"]
+    # each as the shadow process reads it (serving/shadow_process.py: Job)
+    assert [pickle.loads(job[2])[2] for job in jobs] == ["r0", "r1", "r2"]
+    assert pickle.loads(jobs[1][2])[10] == (["f"], [[1.0]], [["PRESENT"]], [[0]], ["Float64"])
     assert submit(queue, candidate, 5)  # room again once the thread took them
