@@ -170,9 +170,11 @@ def test_several_workers_log_without_clashing_count_every_row_and_leave_whole_fi
         store.materialize_incremental(NOW)
     server = Server(repo, "--workers", "2", "--no-access-log", "--watch-interval", "0",
                     env={"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")})
-    # A connection per request (none kept alive), so both workers take some; one client for
-    # all of them, as building a client per request costs more than the request.
-    http = httpx.Client(base_url=f"http://127.0.0.1:{server.port}", limits=httpx.Limits(max_keepalive_connections=0))
+    # A connection per request, so both workers take some; one client for all of them, as
+    # building a client per request costs more than the request. `Connection: close`, not a
+    # pool without keep-alive: httpcore's pool can close an idle connection another thread
+    # has just been handed (the request then fails with EBADF).
+    http = httpx.Client(base_url=f"http://127.0.0.1:{server.port}", headers={"Connection": "close"})
     try:
         def send(i: int) -> None:
             answer = http.post("/get-online-features", json={

@@ -50,8 +50,9 @@ def test_two_workers_count_every_prediction_once_in_every_series_and_a_stopping_
     folder = tmp_path / "metrics"
     server = Server(prediction_server.repo, "--workers", "2", "--no-access-log", "--watch-interval", "0",
                     env={**prediction_server.env, "PROMETHEUS_MULTIPROC_DIR": str(folder)})
-    # A connection per request (none kept alive), so both workers take some.
-    http = httpx.Client(base_url=f"http://127.0.0.1:{server.port}", limits=httpx.Limits(max_keepalive_connections=0))
+    # A connection per request, so both workers take some (`Connection: close`: see
+    # test_serving_log.py on why not a pool without keep-alive).
+    http = httpx.Client(base_url=f"http://127.0.0.1:{server.port}", headers={"Connection": "close"})
     body = {"entities": {"driver_id": [1001, 9999]}}
 
     def send(count: int) -> None:
