@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from . import parallel
+from . import memory_guard, parallel
 
 # The suite shares two cores with the servers it starts: a scheduling hiccup must not trip
 # the production 0.25 s online read deadline. tests/serving/test_hung_store.py sets its own.
@@ -496,7 +496,18 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         _begin_spark()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    memory_guard.start()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if memory_guard.report():
+        terminalreporter.write_sep("!", "memory guard", red=True)
+        terminalreporter.write_line(memory_guard.report())
+
+
 def pytest_runtest_protocol(item: pytest.Item) -> None:
+    memory_guard.running(item.nodeid)
     if item.path in _spark_files:
         _begin_spark()
 
