@@ -47,6 +47,7 @@ def shadowed(served: PredictionServer, name: str, candidate: dict):
 
 def balanced_ids(weight: int, per_side: int, start: int = 100_000) -> list[int]:
     """Entity ids from ``start`` on until at least ``per_side`` fall on each side of ``weight``."""
+    assert 0 < weight < 100, f"no ids fall on both sides of {weight}%"  # else this never ends
     ids, under = [], 0
     i = start
     while under < per_side or len(ids) - under < per_side:
