@@ -78,6 +78,11 @@ class ServedModel:
         return input_spec(self.loaded.version)
 
     @functools.cached_property
+    def uri(self) -> str:
+        """The version's ``name/version`` (``ModelVersion.uri`` builds it on every call)."""
+        return self.loaded.version.uri
+
+    @functools.cached_property
     def takes_matrix(self) -> bool:
         """Whether its predictor takes the numpy matrix of its inputs (``MatrixPredictor``)."""
         takes = getattr(self.loaded.predictor, "takes_matrix", None)

@@ -3,7 +3,7 @@ the request path, and its answer is logged, never returned (docs/rollouts.md).
 
 Nothing on the request path waits for the candidate, and the worker spends little on it.
 After its answer is built, the request pickles what stable was given (``job_message``:
-plain values, ~4 us) and appends the bytes to a deque (no lock: a deque's append and
+plain values, a few µs) and appends the bytes to a deque (no lock: a deque's append and
 popleft are atomic), and wakes no one: a thread of the shadow's own takes the jobs from
 the deque's other end every ``BATCH_WINDOW`` on a timer (a request that woke it would be
 preempted for it on a busy machine, and wait for it) and sends them, in one message, to
@@ -17,7 +17,7 @@ The pickling is the request's, not the thread's, for the caller's p99: pickled o
 thread, a tick's jobs held the interpreter lock for a millisecond at a time, which the
 requests of that moment waited for, and the jobs' objects outlived their requests by a
 window, in the collector's sight (bench/rollout.py: the c1 p99 ratio went from 1.19 to
-~1.0-1.05; docs/rollouts.md). A tick then costs the worker the thread's wake, a list of
+1.05 one run after the other; later hosts measured 1.02 to 1.09: docs/rollouts.md). A tick then costs the worker the thread's wake, a list of
 bytes and one pipe write; the shadow and model processes do the rest, behind the
 requests (``run_behind_requests``):
 
@@ -112,10 +112,11 @@ class ShadowScorer:
         if len(pending) >= self._max_pending:
             candidate.count("dropped", SHADOW)
             return False
-        # Pickled now, on the request path (~4 us): the queue holds bytes, not the request's
+        # Pickled now, on the request path (~4 us in a loop of its own, ~15 us on a request's
+        # cold caches, measured in docs/rollouts.md): the queue holds bytes, not the request's
         # objects, and the thread's tick has no pickling to hold the interpreter lock for.
         pending.append((candidate, request_id, pickle.dumps(
-            job_message(candidate.version.uri, candidate.timeout, request_id, served_at, before_model_ms, inputs,
+            job_message(candidate.uri, candidate.timeout, request_id, served_at, before_model_ms, inputs,
                         entities, request, join_keys, features), protocol=pickle.HIGHEST_PROTOCOL)))
         if self._idle:  # read after the append: the thread sets it before its last look (_run)
             self._wake.set()
@@ -189,7 +190,7 @@ class ShadowScorer:
         wake of it); its answer is read by ``_collect``, at the thread's next tick (by then it
         waits in the pipe, and reading it wakes no thread)."""
         self._collect()  # one message in flight
-        served = {candidate.version.uri: candidate for candidate, _, _ in jobs}
+        served = {candidate.uri: candidate for candidate, _, _ in jobs}
         try:
             self._process.send([message for _, _, message in jobs])
         except ChildGone as exc:

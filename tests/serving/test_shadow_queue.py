@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pickle
 import threading
-from types import SimpleNamespace
 
 from featurestore.config import RepoConfig
 from featurestore.models.inputs import ModelInputs
@@ -23,7 +22,7 @@ class Unstarted(ShadowScorer):
 
 
 class Candidate:
-    version, timeout = SimpleNamespace(uri="m/2"), 1.0  # what a job is pickled with
+    uri, timeout = "m/2", 1.0  # what a job is pickled with
 
     def __init__(self):
         self.counted: list[tuple] = []
