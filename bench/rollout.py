@@ -1,6 +1,7 @@
 """What a shadow rollout costs the caller: ``POST /predict`` with and without a shadow candidate.
 
     .venv/bin/python bench/rollout.py [--runs 3] [--workers 1] [--rounds 30] [--c1-requests 12000] [--seconds 10]
+                                      [--control]
 
 Sets up the example repo on Redis (bench/harness.py: ``serving_repo``) and registers the
 same scikit-learn logistic regression over the three driver features under two names:
@@ -54,6 +55,10 @@ shadowed - plain (``shadow_server_ms``, ``shadow_main_thread_ms``,
 ``shadow_other_threads_ms``, ``shadow_children_ms``); and the p90 latency of those
 rounds (``p90_ratio``). bench/shadow_cpu.py measures the same CPU in process, and the
 main thread's instructions under callgrind.
+
+``--control`` starts no rollout: both models are plain, so every ratio measures the
+bench's own noise and bias on this machine (an A/A run; ``target_met`` is then false).
+Run it beside a real run to see how far apart two identical models come out.
 """
 
 from __future__ import annotations
@@ -90,9 +95,9 @@ SCORED_WITHIN = 300.0
 BOOTSTRAP = 2000
 
 
-def register(repo: Path, env: dict) -> None:
+def register(repo: Path, env: dict, control: bool = False) -> None:
     """The logistic regression as bench_plain/1 and bench_shadowed/1 (champions), and as
-    bench_shadowed/2 in a shadow rollout at weight 100."""
+    bench_shadowed/2 in a shadow rollout at weight 100 (``control``: no rollout)."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
@@ -108,6 +113,8 @@ def register(repo: Path, env: dict) -> None:
             for _ in range(versions):
                 store.models.register(name, model, flavor="sklearn", features=REFS, output=("completed", "Float64"))
             store.models.set_alias(name, "champion", 1)
+        if control:
+            return
         # A long interval: the bench measures serving, not the controller (none runs anyway).
         store.models.rollouts.start(SHADOWED, 2, mode="shadow", step_weight=100, max_weight=100, interval="1h")
 
@@ -264,11 +271,13 @@ def main() -> None:
     add_load_options(parser)
     parser.set_defaults(workers="1", rounds=30, c1_requests=12000)
     parser.add_argument("--runs", type=int, default=3, help="runs of --rounds rounds; the verdict pools every round")
+    parser.add_argument("--control", action="store_true",
+                        help="no rollout: both models plain, so the ratios measure the bench's own noise")
     args = parser.parse_args()
     body = {"entities": {"driver_id": DRIVERS[:1]}}
     results: dict = {}
     with serving_repo("featurestore-bench-rollout-") as (_folder, repo, env):
-        register(repo, env)
+        register(repo, env, control=args.control)
         for workers in [int(w) for w in args.workers.split(",")]:
             port = free_port()
             server = serve_ours(repo, port, workers, env)
@@ -277,7 +286,8 @@ def main() -> None:
                            for name, model in (("plain", PLAIN), ("shadowed", SHADOWED))}
                 for name, (p, request) in targets.items():
                     json.loads(answer(p, request))  # both answer before anything is timed
-                shadow_scored(port)
+                if not args.control:
+                    shadow_scored(port)
                 for p, request in targets.values():
                     asyncio.run(load(p, request, 4, args.warmup, 10))
                 runs = []
@@ -309,12 +319,14 @@ def main() -> None:
                 summary["cpu_plain_server_ms"] = round(
                     statistics.median(r["cpu"]["plain"]["server_ms"] for r in runs), 4)
             results[f"workers_{workers}"] = {"runs": runs, "summary": summary,
-                                             "target_met": summary["verdict"] == "met"}
+                                             "target_met": summary["verdict"] == "met" and not args.control}
     print(json.dumps({
-        "benchmark": "POST /predict/{model}: shadow rollout at weight 100 vs none, Redis online store, loopback",
+        "benchmark": "POST /predict/{model}: " + ("control: no rollout on either model" if args.control else
+                                                  "shadow rollout at weight 100 vs none") + ", Redis online store, loopback",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "settings": {"runs": args.runs, "rounds": args.rounds, "c1_requests_per_round": args.c1_requests // args.rounds,
-                     "c16_seconds_per_round": args.seconds / args.rounds, "warmup": args.warmup},
+                     "c16_seconds_per_round": args.seconds / args.rounds, "warmup": args.warmup,
+                     "control": args.control},
         "targets": {"c1_p99_ratio_at_most": MAX_P99_RATIO,
                     "met_when": "the 95% interval of the caller's pooled p99 ratio (caller_p99) is at most that"},
         "results": results,
