@@ -17,9 +17,9 @@ The pickling is the request's, not the thread's, for the caller's p99: pickled o
 thread, a tick's jobs held the interpreter lock for a millisecond at a time, which the
 requests of that moment waited for, and the jobs' objects outlived their requests by a
 window, in the collector's sight (bench/rollout.py: the c1 p99 ratio went from 1.19 to
-1.05 one run after the other; later hosts measured 1.02 to 1.09: docs/rollouts.md). A tick then costs the worker the thread's wake, a list of
-bytes and one pipe write; the shadow and model processes do the rest, behind the
-requests (``run_behind_requests``):
+1.05 one run after the other; later hosts measured 1.02 to 1.10: docs/rollouts.md). A
+tick then costs the worker the thread's wake, a list of bytes and one pipe write; the
+shadow and model processes do the rest, behind the requests (``run_behind_requests``):
 
 - a candidate that reads what stable read (the same features and inputs, the usual case
   for a retrained model) is given stable's input values: no second online read. One that

@@ -88,3 +88,25 @@ def test_the_callers_p99_is_the_p99_of_all_requests_its_interval_around_it(rollo
     low, high = found["ci95"]
     assert low < found["ratio"] < high  # noisy rounds: an interval of some width around it
     assert rollout.pooled(rounds) == found  # a fixed seed
+
+
+@pytest.mark.parametrize("control", [False, True], ids=["shadow", "control"])
+def test_the_control_run_registers_the_same_models_and_starts_no_rollout(rollout, tmp_path, control):
+    """``--control``: both models plain (an A/A run); otherwise bench_shadowed/2 shadows at weight 100."""
+    from featurestore import FeatureStore
+    from featurestore.errors import NotFoundError
+    from featurestore.scaffold import init_repo
+
+    repo = init_repo(tmp_path / "repo", project="bench_control")
+    with FeatureStore(repo_path=repo) as store:
+        store.apply()
+    rollout.register(repo, {}, control=control)
+    with FeatureStore(repo_path=repo) as store:
+        assert [len(store.models.versions(name)) for name in (rollout.PLAIN, rollout.SHADOWED)] == [1, 2]
+        active = [(r.model, r.mode, r.stable, r.candidate, r.weight) for r in store.models.rollouts.active()]
+        if control:
+            assert active == []
+            with pytest.raises(NotFoundError):
+                store.models.rollouts.get(rollout.SHADOWED)
+        else:
+            assert active == [(rollout.SHADOWED, "shadow", 1, 2, 100)]
