@@ -1,6 +1,6 @@
 """What a shadow rollout costs the caller: ``POST /predict`` with and without a shadow candidate.
 
-    .venv/bin/python bench/rollout.py [--runs 3] [--workers 1] [--rounds 30] [--c1-requests 12000] [--seconds 10]
+    .venv/bin/python bench/rollout.py [--runs 3] [--workers 1] [--rounds 10] [--c1-requests 24000] [--seconds 10]
                                       [--control]
 
 Sets up the example repo on Redis (bench/harness.py: ``serving_repo``) and registers the
@@ -80,15 +80,16 @@ import random  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 
+from featurestore.serving_log.process import TICK  # noqa: E402
 from harness import (  # noqa: E402
     DRIVERS, REFS, add_load_options, answer, free_port, load, post, serve_ours, serving_repo, stop,
 )
 
 PLAIN, SHADOWED = "bench_plain", "bench_shadowed"
 MAX_P99_RATIO = 1.05
-#: Seconds a CPU round waits after its last request: the shadow thread's window
-#: (serving/shadow.py: BATCH_WINDOW, 0.1 s) and the scoring of that batch.
-SHADOW_SETTLE = 0.3
+#: Seconds to wait after a half's last request: the serving log's tick (its rows, the
+#: shadow's among them, reach the log's process within it) and the scoring of those rows.
+SHADOW_SETTLE = TICK + 0.3
 #: Seconds the server is given to score its first shadow job.
 SCORED_WITHIN = 300.0
 #: Resamples of the rounds for the confidence intervals.
@@ -269,7 +270,9 @@ def verdict(ratio: dict, limit: float = MAX_P99_RATIO) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_load_options(parser)
-    parser.set_defaults(workers="1", rounds=30, c1_requests=12000)
+    # Halves of 1,200 requests (1.5 to 3 s): several of the serving log's ticks, so most of
+    # a shadowed half's rows are scored while its requests run, as under steady traffic.
+    parser.set_defaults(workers="1", rounds=10, c1_requests=24000)
     parser.add_argument("--runs", type=int, default=3, help="runs of --rounds rounds; the verdict pools every round")
     parser.add_argument("--control", action="store_true",
                         help="no rollout: both models plain, so the ratios measure the bench's own noise")

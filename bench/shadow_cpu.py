@@ -123,7 +123,7 @@ async def _child(rounds: int, requests: int) -> dict:
         for round_ in range(rounds if marks is None else 1):
             for name in (list(MODELS) if round_ % 2 == 0 else list(reversed(MODELS))):
                 _settle()
-                shadow_pid = app.state.serving.shadows._process.pid  # started with the first shadow job
+                shadow_pid = app.state.serving.serving_log.writer._process.pid  # scores the shadow (started with the first row)
                 before, began = cpu_seconds(pid), time.thread_time()
                 shadow_before = sum(cpu_seconds(shadow_pid))
                 for _ in range(requests):

@@ -92,7 +92,7 @@ class ChildProcess:
         """End the child now (after ``wait`` seconds for it to exit by itself)."""
         if self._conn is not None:
             self._conn.close()
-        if self._process is not None:
+        if self._process is not None and self._process.pid is not None:  # not one that failed to start
             self._process.join(wait)
             if self._process.is_alive():
                 self._process.kill()

@@ -5,8 +5,8 @@ answer is built, goes to every callable in ``ServingState.prediction_sinks``; th
 log (``serving.serving_log``) is the first. A sink runs on the
 event loop before the answer is sent, so it must only enqueue (never block or do I/O); a
 sink that raises is logged and skipped, never failing the request. A shadow candidate's
-answers are not handed on here: the shadow process writes them to the serving log itself
-(``serving.shadow_process``).
+answers are not handed on here: the serving log's process scores the candidate on the
+logged rows and writes them itself (``featurestore/serving_log/shadow.py``).
 """
 
 from __future__ import annotations
@@ -48,6 +48,11 @@ class FinishedPrediction:
     # (a request that failed before its model was called is not handed on).
     status: str = "ok"
     latency_ms: float | None = None        # from the request's arrival to its answer or failure
+    # Whether the serving log keeps it (None: its sample rate decides), and the shadow
+    # candidate, (URI, model timeout), that scores the same rows there (a logged request's).
+    sampled: bool | None = None
+    shadow: tuple[str, float] | None = None
+    before_model_ms: float | None = None   # from the request's arrival to its model call
 
 
 def prediction_finished(sinks: Sequence, finished: FinishedPrediction) -> None:

@@ -83,6 +83,11 @@ class ServedModel:
         return self.loaded.version.uri
 
     @functools.cached_property
+    def shadow(self) -> tuple[str, float]:
+        """What the serving log entry of a request it shadows names it by: URI, model timeout."""
+        return self.uri, self.timeout
+
+    @functools.cached_property
     def takes_matrix(self) -> bool:
         """Whether its predictor takes the numpy matrix of its inputs (``MatrixPredictor``)."""
         takes = getattr(self.loaded.predictor, "takes_matrix", None)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import random
+from functools import partial
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,12 +29,13 @@ from featurestore.online.read import OnlineResponse, ReadPlan
 from featurestore.serving_log import LogEntry, ServingLogWriter, online_log_entry
 from featurestore.serving_log.process import ServingLogProcess
 from featurestore.serving_log.settings import ServingLogSettings
+from featurestore.serving_log.shadow import SHADOW
 from featurestore.serving_log.writer import Dropped, Written
 from featurestore.store import FeatureStore
-from monitoring.metrics import SERVING_LOG_ROWS_DROPPED, SERVING_LOG_ROWS_WRITTEN
+from monitoring.metrics import PREDICTIONS, SERVING_LOG_ROWS_DROPPED, SERVING_LOG_ROWS_WRITTEN
 from serving.request_ids import new_request_id
 
-__all__ = ["ServingLog", "count_dropped", "count_written", "request_id"]
+__all__ = ["ServingLog", "count_dropped", "count_scored", "count_written", "request_id"]
 
 
 def request_id(request: Request) -> str:
@@ -52,11 +54,23 @@ class ServingLog:
         self.settings = settings or ServingLogSettings.from_config(store.config, os.environ)
         self.writer: ServingLogWriter | ServingLogProcess | None = None
         if self.settings.enabled:
+            # A server worker's process also scores its shadow candidates (featurestore/serving_log/shadow.py).
+            shadows = {"open_store": partial(FeatureStore, config=store.config), "on_scored": count_scored} \
+                if own_process else {}
             self.writer = (ServingLogProcess if own_process else ServingLogWriter)(
                 store.config.offline_store, queue_rows=self.settings.queue_rows, flush_rows=self.settings.flush_rows,
                 flush_seconds=self.settings.flush_seconds, folder=store.serving_log_folder,
-                on_written=on_written or count_written, on_dropped=on_dropped or count_dropped,
+                on_written=on_written or count_written, on_dropped=on_dropped or count_dropped, **shadows,
             )
+
+    @property
+    def scores_shadows(self) -> bool:
+        """Whether entries naming a shadow candidate have it scored (a server worker's log)."""
+        return isinstance(self.writer, ServingLogProcess)
+
+    def sampled(self) -> bool:
+        """Whether to log a ``/predict`` (a ``serving_log.sample_rate`` share of them)."""
+        return self.writer is not None and _sampled(self.settings.sample_rate)
 
     def log_features(self, service: str, plan: ReadPlan, response: OnlineResponse,
                      entity_rows: Mapping[str, Any] | Sequence[Mapping[str, Any]], request: Request) -> None:
@@ -72,18 +86,23 @@ class ServingLog:
     def log_prediction(self, model: str, version: int, join_keys: Sequence[str], response: OnlineResponse,
                        entity_rows: Mapping[str, Any] | Sequence[Mapping[str, Any]], predictions: Sequence[Any],
                        request_id: str, *, variant: str = "stable", served_at: float | None = None,
-                       status: str = "ok", latency_ms: float | None = None) -> None:
-        """Log a finished ``/predict`` (a ``serving_log.sample_rate`` share of them): the
-        ``join_keys`` (the read's, the first columns of ``response``), the request fields sent (every entity column that is not a join key), the
-        model's inputs as ``response`` names them (its signature's names, each with status
-        and event time), the predictions, the request's ``status`` and ``latency_ms``, at
-        ``served_at`` (default: now)."""
-        if self.writer is None or not _sampled(self.settings.sample_rate):
+                       status: str = "ok", latency_ms: float | None = None, sampled: bool | None = None,
+                       shadow: tuple[str, float] | None = None, before_model_ms: float | None = None) -> None:
+        """Log a finished ``/predict`` (``sampled``, else a ``serving_log.sample_rate`` share of
+        them): the ``join_keys`` (the read's, the first columns of ``response``), the request
+        fields sent (every entity column that is not a join key), the model's inputs as
+        ``response`` names them (its signature's names, each with status and event time),
+        the predictions, the request's ``status`` and ``latency_ms``, at ``served_at``
+        (default: now). ``shadow``: the candidate (URI, model timeout) the log's process
+        scores the same rows with (``before_model_ms``: the request's time up to its model
+        call)."""
+        if self.writer is None or not (_sampled(self.settings.sample_rate) if sampled is None else sampled):
             return
         now = clock_us(self.store.clock) if served_at is None else seconds_to_us(served_at)
         self.writer.write_entry(model, LogEntry(response, len(join_keys), entity_rows, log_time_us=now,
                                                 request_id=request_id, model=model, version=version, variant=variant,
-                                                predictions=predictions, status=status, latency_ms=latency_ms))
+                                                predictions=predictions, status=status, latency_ms=latency_ms,
+                                                shadow=shadow, before_model_ms=before_model_ms))
 
     def close(self) -> None:
         """Write what is queued (at shutdown)."""
@@ -97,6 +116,11 @@ def count_written(name: str, n: int) -> None:
 
 def count_dropped(name: str, n: int, reason: str) -> None:
     SERVING_LOG_ROWS_DROPPED.labels(name, reason).inc(n)
+
+
+def count_scored(model: str, version: int, status: str, n: int) -> None:
+    """Shadow requests the log's process scored (or dropped), as the worker counts its own."""
+    PREDICTIONS.labels(model, str(version), SHADOW, status).inc(n)
 
 
 def _sampled(rate: float) -> bool:

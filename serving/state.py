@@ -22,9 +22,9 @@
 - **Models** (``/predict``, ``/v2``): ``models`` loads and keeps versions and follows
   their aliases (``serving.model_cache``; the registry watch refreshes the aliases each
   tick), ``runner`` calls them off the event loop within their timeout
-  (``serving.model_runner``), ``shadows`` has a shadow rollout's candidate score and log
-  its requests in a process of its own (``serving.shadow``), and every finished
-  prediction is handed to the callables in ``prediction_sinks`` (``serving.finished``).
+  (``serving.model_runner``), and every finished prediction is handed to the callables
+  in ``prediction_sinks`` (``serving.finished``); a shadow rollout's candidate is scored
+  on the logged rows by the serving log's process (``featurestore/serving_log/shadow.py``).
 """
 
 from __future__ import annotations
@@ -47,7 +47,6 @@ from serving.auth import APIKeyAuth
 from serving.serving_log import ServingLog
 from serving.model_cache import ModelCache
 from serving.model_runner import ModelRunner
-from serving.shadow import ShadowScorer
 
 __all__ = ["ServingState", "TimedOnlineStore", "get_state"]
 
@@ -116,7 +115,6 @@ class ServingState:
         self.runner = ModelRunner()
         # Callables taking each serving.finished.FinishedPrediction: the serving log's first.
         self.prediction_sinks: list = [self._log_prediction]
-        self.shadows = ShadowScorer(store.config)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -135,7 +133,6 @@ class ServingState:
             task.cancel()
         self.models.stop()
         self.runner.stop()
-        self.shadows.stop()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks, self._probe = [], None
         self.serving_log.close()
@@ -146,7 +143,8 @@ class ServingState:
         self.serving_log.log_prediction(
             finished.model, finished.version, finished.plan.join_keys, finished.features, finished.entities,
             finished.predictions, finished.request_id, variant=finished.variant, served_at=finished.served_at,
-            status=finished.status, latency_ms=finished.latency_ms)
+            status=finished.status, latency_ms=finished.latency_ms, sampled=finished.sampled, shadow=finished.shadow,
+            before_model_ms=finished.before_model_ms)
 
     # -- online reads ------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ from featurestore.errors import InputError, MissingFeatureError, ModelError
 from featurestore.models.records import DEFAULT_ON_MISSING, ON_MISSING, ModelVersion
 
 __all__ = ["DEFAULT_ON_MISSING", "ON_MISSING", "InputSpec", "ModelInputs", "fill_missing", "input_spec", "model_inputs",
-           "read_inputs", "request_values"]
+           "read_inputs", "request_values", "same_inputs"]
 
 _PRESENT = "PRESENT"  # featurestore.online.read.FieldStatus.PRESENT (models sit below online reads)
 
@@ -141,6 +141,23 @@ def read_inputs(version: ModelVersion | InputSpec, response: Any,
         columns.append(values)
     return ModelInputs(spec, columns, n)
 
+
+
+_same: dict[tuple[int, int], tuple[InputSpec, InputSpec, bool]] = {}
+
+
+def same_inputs(a: InputSpec, b: InputSpec) -> bool:
+    """Whether two versions read the same features into the same input table (answered
+    once per pair of specs: comparing Arrow types costs microseconds)."""
+    known = _same.get((id(a), id(b)))
+    if known is not None and known[0] is a and known[1] is b:
+        return known[2]
+    same = (a.features == b.features and a.full_feature_names == b.full_feature_names and a.columns == b.columns
+            and a.types == b.types and a.defaults == b.defaults and a.on_missing == b.on_missing)
+    if len(_same) >= 64:  # specs are kept per version; a few rollouts at a time
+        _same.clear()
+    _same[id(a), id(b)] = (a, b, same)
+    return same
 
 class ModelInputs:
     """One request's model inputs, in signature order, policy applied: ``matrix()`` the

@@ -28,20 +28,24 @@ the pipe, and the rows it still sends are written).
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 from collections import Counter
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from featurestore.child_process import messages, run_behind_requests
 from featurestore.serving_log.records import EntryColumns, columns_tables
+from featurestore.serving_log.shadow import ShadowScoring, shadowed
 from featurestore.serving_log.writer import UNWRITABLE, ServingLogWriter
 
 __all__ = ["COUNTS", "FLUSH", "ROWS", "serve"]
 
 ROWS, FLUSH, COUNTS = "rows", "flush", "counts"
+#: Seconds a flush (or the process's end) waits for the shadow rows of the rows before it.
+SHADOW_FLUSH_SECONDS = 30.0
 
 log = logging.getLogger("featurestore.serving_log")
 
@@ -71,8 +75,10 @@ class _Counts:
         return written, dropped
 
 
-def serve(conn, root: str, queue_rows: int, flush_rows: int, flush_seconds: float, pid: int) -> None:
-    """The process's loop, until the worker sends ``None`` or its end of the pipe closes."""
+def serve(conn, root: str, queue_rows: int, flush_rows: int, flush_seconds: float, pid: int,
+          open_store: Callable[[], Any] | None = None) -> None:
+    """The process's loop, until the worker sends ``None`` or its end of the pipe closes
+    (``open_store``: opens the server's store, for the shadow candidates: ``shadow.py``)."""
     signal.signal(signal.SIGTERM, _exit)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     run_behind_requests()  # under load its rows wait; past the worker's queue_rows they are dropped and counted
@@ -81,27 +87,37 @@ def serve(conn, root: str, queue_rows: int, flush_rows: int, flush_seconds: floa
     writer = ServingLogWriter(root, queue_rows=queue_rows, flush_rows=flush_rows, flush_seconds=flush_seconds,
                               on_written=counts.written, on_dropped=counts.dropped, folder=folders.__getitem__,
                               pid=pid)
+    shadows = ShadowScoring(open_store, writer.write, queue_rows) if open_store is not None else None
     try:
         for message in messages(conn):
             if message[0] == ROWS:
                 folders.update(message[1])
-                _write(writer, counts, message[2])
+                _write(writer, counts, message[2], shadows)
                 continue  # no answer: the worker does not wait for one
             if message[0] == FLUSH:
+                if shadows is not None:
+                    shadows.wait(SHADOW_FLUSH_SECONDS)
                 writer.flush()
-            conn.send(counts.take())
+            conn.send((*counts.take(), *(shadows.take_counts() if shadows is not None else ((), ()))))
     finally:
+        if shadows is not None:
+            shadows.close(SHADOW_FLUSH_SECONDS)
         writer.close(timeout=None)  # what it holds is written: the worker counts nothing it was not told
 
 
-def _write(writer: ServingLogWriter, counts: _Counts, items: list[tuple]) -> None:
+def _write(writer: ServingLogWriter, counts: _Counts, items: list[tuple], shadows: ShadowScoring | None) -> None:
     """Queue the rows of ``items`` in ``writer``: entries' columns (``records.EntryColumns``)
     turned into Arrow here and now, while their values are still in the CPU's caches (on
-    the writer's thread, a slice later, that cost twice as much)."""
+    the writer's thread, a slice later, that cost twice as much); the requests that name a
+    shadow candidate queued for ``shadows`` as well."""
     for name, rows, n, types in items:
         if isinstance(rows, EntryColumns):
-            for table in columns_tables([rows], partial(_unfit, counts, name)):
-                writer.write(name, table)
+            written, scored = shadowed(rows) if shadows is not None else (rows, {})
+            for (candidate, extra), columns in scored.items():
+                shadows.add(name, candidate, columns, extra)
+            if written is not None:
+                for table in columns_tables([written], partial(_unfit, counts, name)):
+                    writer.write(name, table)
         else:
             writer.write(name, rows, types)
 

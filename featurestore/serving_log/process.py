@@ -48,6 +48,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -80,6 +81,8 @@ IDLE_AFTER = 1.0
 COUNTS_EVERY = 0.25
 #: Seconds the process has to answer an ask (at once for counts; for a flush, once written).
 ANSWER_SECONDS = 60.0
+#: How the outcomes of shadow requests are counted: (model, version, status, requests).
+Scored = Callable[[str, int, str, int], None]
 #: Seconds before a new process is started after one died; doubled while they keep dying.
 RESTART_SECONDS, MAX_RESTART_SECONDS = 1.0, 60.0
 
@@ -90,8 +93,12 @@ class ServingLogProcess:
 
     def __init__(self, offline_root: str | Path, *, queue_rows: int = 100_000, flush_rows: int = 10_000,
                  flush_seconds: float = 2.0, on_written: Written | None = None, on_dropped: Dropped | None = None,
-                 folder: Callable[[str], Path] | None = None):
+                 folder: Callable[[str], Path] | None = None, open_store: Callable[[], Any] | None = None,
+                 on_scored: Scored | None = None):
+        """``open_store``: opens the server's store (picklable), when entries may name a
+        shadow candidate to score (``shadow.py``), whose outcomes go to ``on_scored``."""
         self.root = Path(offline_root)
+        self._open_store, self._on_scored = open_store, on_scored
         self._folder = folder or (lambda name: log_folder(self.root, name))
         self.queue_rows, self.flush_rows, self.flush_seconds = queue_rows, flush_rows, flush_seconds
         self._on_written, self._on_dropped = on_written, on_dropped
@@ -113,7 +120,7 @@ class ServingLogProcess:
 
     def _new_process(self) -> ChildProcess:
         return ChildProcess(child.serve, (str(self.root), self.queue_rows, self.flush_rows, self.flush_seconds,
-                                          os.getpid()), name="featurestore-serving-log-process")
+                                          os.getpid(), self._open_store), name="featurestore-serving-log-process")
 
     # -- the request side -------------------------------------------------------------
 
@@ -323,11 +330,18 @@ class ServingLogProcess:
         if not self._hand_over(pickle.dumps((what,), protocol=pickle.HIGHEST_PROTOCOL), Counter()):
             return
         try:
-            written, dropped = self._process.receive(ANSWER_SECONDS)
+            written, dropped, scored, added = self._process.receive(ANSWER_SECONDS)
         except ChildGone as exc:
             self._lost(None, exc)
             return
         self._restart_wait = RESTART_SECONDS
+        for name, n in added:  # shadow rows: held there from now on, as if sent
+            self._held[name] += n
+            with self._cond:
+                self._waiting += n
+        if self._on_scored is not None:
+            for model, version, status, n in scored:
+                self._on_scored(model, version, status, n)
         for name, n in written:
             self._held[name] -= n
             with self._cond:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from featurestore.online.read import OnlineResponse, ReadPlan
+from featurestore.online.read import FieldStatus, OnlineResponse, ReadPlan
 from featurestore.serving_log.layout import (
     LATENCY_MS, OUTCOME, PREDICTION, STATUS_SUFFIX, TIME_TYPE, TIMESTAMP_SUFFIX,
 )
@@ -40,20 +40,24 @@ class LogEntry:
     features) with the request's ``fields`` (columns or entity rows as sent: every name
     that is not a join key is a request field, typed by ``field_types`` or inferred) and,
     for a model, its ``predictions`` (one value or list per row), ``status`` and
-    ``latency_ms``. What it references must not change once logged."""
+    ``latency_ms``, and the ``shadow`` candidate to score the rows with as well (``(uri,
+    timeout)``: ``shadow.py``; ``before_model_ms``, the request's time up to its model
+    call). What it references must not change once logged."""
 
     __slots__ = ("response", "keys", "fields", "field_types", "log_time_us", "request_id", "model", "version",
-                 "variant", "predictions", "status", "latency_ms", "rows")
+                 "variant", "predictions", "status", "latency_ms", "shadow", "before_model_ms", "rows")
 
     def __init__(self, response: OnlineResponse, keys: int,
                  fields: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
                  field_types: Mapping[str, pa.DataType] | None = None, *, log_time_us: int, request_id: str,
                  model: str | None = None, version: int | None = None, variant: str = "stable",
-                 predictions: Sequence[Any] | None = None, status: str = "ok", latency_ms: float | None = None):
+                 predictions: Sequence[Any] | None = None, status: str = "ok", latency_ms: float | None = None,
+                 shadow: tuple[str, float] | None = None, before_model_ms: float | None = None):
         self.response, self.keys, self.fields, self.field_types = response, keys, fields, field_types
         self.log_time_us, self.request_id = log_time_us, request_id
         self.model, self.version, self.variant = model, version, variant
         self.predictions, self.status, self.latency_ms = predictions, status, latency_ms
+        self.shadow, self.before_model_ms = shadow, before_model_ms
         self.rows = len(response.values[0]) if response.values else 0
 
 
@@ -132,18 +136,49 @@ class EntryColumns:
 
     def requests(self) -> list[EntryColumns]:
         """One ``EntryColumns`` per request (to find the one whose values do not fit)."""
-        out, start = [], 0
-        for i, n in enumerate(self.counts):
-            out.append(EntryColumns(self.names, self.dtypes, self.keys, self.fields, self.field_types, self.model,
-                                    self.version, self.predicted, [n],
-                                    {k: v[i:i + 1] for k, v in self.per_request.items()},
-                                    [column[start:start + n] for column in self.per_row]))
-            start += n
-        return out
+        return [self.select([i]) for i in range(len(self.counts))]
+
+    def select(self, requests: Sequence[int]) -> EntryColumns:
+        """The requests at the positions ``requests`` (ascending), in an ``EntryColumns`` of their own."""
+        if len(requests) == len(self.counts):
+            return self
+        starts = np.cumsum([0, *self.counts]).tolist()
+        per_row = [[] for _ in self.per_row]
+        for i in requests:
+            for out, column in zip(per_row, self.per_row):
+                out.extend(column[starts[i]:starts[i + 1]])
+        return EntryColumns(self.names, self.dtypes, self.keys, self.fields, self.field_types, self.model,
+                            self.version, self.predicted, [self.counts[i] for i in requests],
+                            {k: [v[i] for i in requests] for k, v in self.per_request.items()}, per_row)
+
+    def response(self) -> OnlineResponse:
+        """The online answer the rows were logged from (the join keys PRESENT, without event times)."""
+        keys, features, n = self.keys, len(self.names) - self.keys, self.rows
+        at = keys + len(self.fields)
+        values, statuses, times = (self.per_row[at:at + features], self.per_row[at + features:at + 2 * features],
+                                   self.per_row[at + 2 * features:at + 3 * features])
+        present = [FieldStatus.PRESENT] * n
+        return OnlineResponse(list(self.names), [*self.per_row[:keys], *values], [*[present] * keys, *statuses],
+                              [*[[None] * n] * keys, *times], list(self.dtypes))
+
+    def request_fields(self) -> dict[str, list]:
+        """The request fields sent, by name (the join keys too)."""
+        return dict(zip([*self.names[:self.keys], *self.fields], self.per_row[:self.keys + len(self.fields)]))
+
+    def answered(self, model: str, version: int, predictions: list, statuses: list[str],
+                 latencies: list[float | None]) -> EntryColumns:
+        """The same requests answered by another version: its ``shadow`` rows, with its
+        predictions (one per row) and each request's status and latency."""
+        k = len(self.counts)
+        per_request = {**self.per_request, "variant": ["shadow"] * k, "status": statuses, "latency_ms": latencies,
+                       "shadow": [None] * k, "before_model_ms": [None] * k}
+        return EntryColumns(self.names, self.dtypes, self.keys, self.fields, self.field_types, model, version, True,
+                            self.counts, per_request, [*self.per_row[:-1], predictions])
 
 
 _PER_REQUEST = ("log_time_us", "request_id", "variant")
-_OUTCOME = ("status", "latency_ms")  # a model's
+# A model's (the shadow candidate and the time up to the model call are not columns: shadow.py reads them).
+_OUTCOME = ("status", "latency_ms", "shadow", "before_model_ms")
 _REQUEST_VALUES = {False: attrgetter(*_PER_REQUEST), True: attrgetter(*_PER_REQUEST, *_OUTCOME)}  # by predicted
 
 

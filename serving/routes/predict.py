@@ -30,10 +30,11 @@ from fastapi.routing import APIRoute
 from starlette.responses import Response
 
 from featurestore.errors import FeatureStoreError, InputError, StoreUnavailableError
-from featurestore.models.inputs import read_inputs
+from featurestore.models.inputs import read_inputs, same_inputs
 from featurestore.models.routing import to_candidate
 from featurestore.models.uri import ModelURI
 from featurestore.online.read import FieldStatus, OnlineResponse
+from featurestore.serving_log.shadow import SHADOW
 from serving.body import parse_entities, read_json
 from serving.errors import HTTPError
 from serving.finished import FinishedPrediction, prediction_finished
@@ -44,7 +45,6 @@ from serving.online_json import json_bytes, online_body
 from serving.request_ids import new_request_id
 from serving.routes import ERROR_RESPONSES
 from serving.schemas import PredictRequest, PredictResponse, request_body
-from serving.shadow import SHADOW, same_inputs
 from serving.state import ServingState
 
 __all__ = ["router"]
@@ -115,7 +115,7 @@ async def predict(request: Request, model: str) -> Response:
         raise InputError("'include_features' must be true or false")
     uri = state.models.parse(model)
     served = await state.models.get(uri)
-    variant, shadow = VARIANT, None
+    variant, shadow, sampled, scored = VARIANT, None, None, None
     route = state.models.route(uri)
     if route is not None and (route.weight >= 100  # every request: no entity key to work out
                               or to_candidate(_entity_key(entities, served.version), route.weight)):
@@ -123,9 +123,15 @@ async def predict(request: Request, model: str) -> Response:
         if route.mode == "canary":
             served, variant = candidate, "canary"
         else:
-            shadow = candidate
+            # Scored on the logged rows by the serving log's process (featurestore/serving_log/shadow.py):
+            # a request the log keeps (its sample rate), stable's inputs being the candidate's.
+            sampled = state.serving_log.sampled()
+            if sampled and state.serving_log.scores_shadows:
+                shadow = candidate
+                if same_inputs(served.spec, candidate.spec):
+                    scored = candidate.shadow
     spec, plan, response, inputs, predictions, now, model_began = await _score(
-        state, served, entities, body, request_id, variant, began)
+        state, served, entities, body, request_id, variant, began, sampled, scored)
     version = served.version
     if include:
         answer = json_bytes({"model": version.name, "version": version.version, "variant": variant,
@@ -134,14 +140,10 @@ async def predict(request: Request, model: str) -> Response:
     else:  # the same bytes, the fixed head encoded once per version and variant
         answer = b"%b%b,\"request_id\":\"%b\"}" % (_answer_head(version.name, version.version, variant),
                                                       json_bytes(predictions), request_id.encode())
-    if shadow is not None:  # scored off the request path (serving/shadow.py), never awaited
-        if same_inputs(spec, shadow.spec):  # stable's inputs are the candidate's
-            state.shadows.submit(shadow, request_id, now, entities, body.get("request"), plan.join_keys, response,
-                                 inputs, (model_began - began) * 1000.0)
-        else:
-            task = asyncio.get_running_loop().create_task(_shadow(state, shadow, entities, body, request_id, now))
-            _SHADOWS.add(task)
-            task.add_done_callback(_SHADOWS.discard)
+    if shadow is not None and scored is None:  # a candidate of other inputs: its own read, never awaited
+        task = asyncio.get_running_loop().create_task(_shadow(state, shadow, entities, request_id, now))
+        _SHADOWS.add(task)
+        task.add_done_callback(_SHADOWS.discard)
     return Response(answer, media_type="application/json", headers={"X-Request-ID": request_id})
 
 
@@ -152,10 +154,12 @@ def _answer_head(name: str, version: int, variant: str) -> bytes:
     return json_bytes({"model": name, "version": version, "variant": variant})[:-1] + b',"predictions":'
 
 
-async def _score(state: ServingState, served, entities, body: dict, request_id: str, variant: str, began: float):
+async def _score(state: ServingState, served, entities, body: dict, request_id: str, variant: str, began: float,
+                 sampled: bool | None = None, shadow: tuple[str, float] | None = None):
     """One online read of the version's features, its inputs and the model call, with the
-    stage times and outcomes counted; the prediction is handed on (``prediction_finished``),
-    a failed model call too (null predictions, its status) before its error is raised."""
+    stage times and outcomes counted; the prediction is handed on (``prediction_finished``;
+    ``sampled``, ``shadow``: for the serving log), a failed model call too (null
+    predictions, its status) before its error is raised."""
     version, observe = served.version, served.observe
     reading = time.perf_counter()  # ``began``: the request's arrival, for its latency
     try:
@@ -180,6 +184,7 @@ async def _score(state: ServingState, served, entities, body: dict, request_id: 
             request_id=request_id, model=version.name, version=version.version, variant=variant, served_at=now,
             entities=entities, request=body.get("request"), features=response, plan=plan, inputs=inputs,
             predictions=predictions, status=status, latency_ms=(time.perf_counter() - began) * 1000.0,
+            sampled=sampled, shadow=shadow, before_model_ms=(model_began - began) * 1000.0,
         ))
 
     model_began = time.perf_counter()
@@ -194,9 +199,10 @@ async def _score(state: ServingState, served, entities, body: dict, request_id: 
     return spec, plan, response, inputs, predictions, now, model_began
 
 
-async def _shadow(state: ServingState, served, entities, body: dict, request_id: str, now: float) -> None:
-    """A shadow candidate that reads other features than stable: its read and input table,
-    then its job for the shadow thread; a failed read is counted, never seen by the caller."""
+async def _shadow(state: ServingState, served, entities, request_id: str, now: float) -> None:
+    """A shadow candidate that reads other features than stable: its read and inputs, then
+    its rows to the serving log's process, which scores them (``variant`` ``shadow``); a
+    failed read is counted, never seen by the caller."""
     began = time.perf_counter()
     try:
         spec = served.spec
@@ -207,8 +213,11 @@ async def _shadow(state: ServingState, served, entities, body: dict, request_id:
         served.count("unavailable" if isinstance(exc, StoreUnavailableError) else "invalid_input", SHADOW)
         log.info("shadow %s could not read its features: %s", served.version.uri, exc)
         return
-    state.shadows.submit(served, request_id, now, entities, body.get("request"), plan.join_keys, response, inputs,
-                         (time.perf_counter() - began) * 1000.0)
+    version = served.version
+    state.serving_log.log_prediction(version.name, version.version, plan.join_keys, response, entities,
+                                     [None] * inputs.num_rows, request_id, variant=SHADOW, served_at=now,
+                                     sampled=True, shadow=served.shadow,
+                                     before_model_ms=(time.perf_counter() - began) * 1000.0)
 
 
 def _entity_key(entities, version) -> list:

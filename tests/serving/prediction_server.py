@@ -19,7 +19,7 @@ from .served import Server, wait_for
 
 SLOW_TIMEOUT = 0.5
 # The rollout tests' held shadow candidates wait for the test, longer than a call's deadline
-# in the shadow process (serving/shadow_process.py) would let them at the default timeout;
+# in the serving log's process (featurestore/serving_log/shadow.py) would let them at the default timeout;
 # hung_shadow's is as short as it gets (MIN_DEADLINE).
 HELD_TIMEOUTS = "held_shadow: 60, full_shadow: 60, hung_shadow: 0.05"
 

@@ -1,11 +1,10 @@
 """Rollouts in ``/predict`` on a real server and Redis: the canary split by entity key (the
 answer names its variant), a weight change seen within the watch tick, shadow answers
-logged but never returned, and shadow jobs beyond the queue dropped and counted."""
+logged but never returned, and no request waiting for a held shadow candidate (its bound:
+tests/serving_log/test_shadow_rows.py)."""
 
 from __future__ import annotations
 
-import re
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -112,33 +111,3 @@ def _shadow_rows(store, name: str) -> int:
     if logs.num_rows == 0:
         return 0
     return pc.sum(pc.equal(logs["variant"], "shadow")).as_py()
-
-
-def test_shadow_jobs_beyond_the_queue_are_dropped_and_counted_while_every_caller_is_answered(
-        prediction_server, tmp_path):
-    """With the candidate held, the shadow thread waits on its first job and the queue fills
-    (MAX_PENDING jobs): every request beyond that is answered by stable and its shadow job
-    dropped and counted; the queued ones are scored once the candidate answers."""
-    from serving.shadow import MAX_PENDING
-
-    from .rollout_traffic import predict_many
-
-    hold, name, beyond = tmp_path / "hold", "full_shadow", 200
-    with held_shadow(prediction_server, name, hold) as store:
-        first = prediction_server.client.post(f"/predict/{name}", json={"entities": {"driver_id": [1]}})
-        assert first.status_code == 200
-        time.sleep(0.5)  # the thread has taken that job and waits on the candidate
-        answers = predict_many(prediction_server.server.port, name, list(range(2, 2 + MAX_PENDING + beyond)))
-        assert {(a["code"], a["body"]["variant"], a["body"]["version"]) for a in answers.values()} == {
-            (200, "stable", 1)}
-
-        def dropped() -> float:
-            found = re.search(rf'featurestore_predictions_total\{{model="{name}",status="dropped",'
-                              rf'variant="shadow",version="2"\}} (\S+)', prediction_server.client.get("/metrics").text)
-            return float(found.group(1)) if found else 0.0
-
-        assert dropped() in (beyond, beyond + 1)  # + 1: the thread had not taken the first job yet
-        assert _shadow_rows(store, name) == 0
-        hold.unlink()
-        wait_for(lambda: _shadow_rows(store, name) == 1 + MAX_PENDING + beyond - dropped(),
-                 "the queued shadow jobs in the log", 30)
