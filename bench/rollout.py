@@ -9,19 +9,22 @@ same scikit-learn logistic regression over the three driver features under two n
 - ``bench_plain``: version 1, the champion, no rollout;
 - ``bench_shadowed``: version 1 the champion, version 2 (the same model) in a shadow
   rollout at weight 100, so every request is also scored by the candidate after the
-  answer, and both answers are written to the serving log.
+  answer (by the serving log's process, on the logged rows), and both answers are
+  written to the serving log.
 
 One ``featurestore serve`` answers both. Target (issue 13): the caller's p99 at
 concurrency 1 grows at most 5% in shadow mode: shadowed p99 / plain p99 <= 1.05.
 
 On shared cores one p99 swings by a third from one run to the next (other processes'
 doing), far more than the 5% to be judged, so one ratio of two long runs says little.
-Each run is therefore many short rounds (``--rounds``, of ``--c1-requests / --rounds``
-requests per model), each round measuring both models back to back on the same server,
-each model's requests in two halves around the other's (plain, shadowed, shadowed,
-plain, and the other way round every other round: whatever favours a place in the
-order, neither model gets it), with a pause of ``SHADOW_SETTLE`` seconds after every
-half (a shadowed half's last batch is scored within its own turn, not plain's; plain
+Each run is therefore rounds (``--rounds``, of ``--c1-requests / --rounds`` requests per
+model), each round measuring both models back to back on the same server, each model's
+requests in two halves around the other's (plain, shadowed, shadowed, plain, and the
+other way round every other round: whatever favours a place in the order, neither model
+gets it). A half (1,200 requests by default) lasts several of the serving log's ticks,
+so most of a shadowed half's rows are scored while its requests run, as under steady
+traffic. A pause of ``SHADOW_SETTLE`` seconds follows every half (a shadowed half's last
+rows are scored within its own turn, not plain's; plain
 pauses as long, since a request after a pause is slower: with pauses after shadowed
 halves only, plain came out up to 9% slower than shadowed). A round gives one ratio:
 shadowed p99 / plain p99, both measured within a few seconds, under the same
@@ -32,7 +35,7 @@ all runs (per worker count):
   (``plain_p99_ms``, ``shadowed_p99_ms``), their ratio (``ratio``) and a 95% bootstrap
   interval of it (``ci95``: ``BOOTSTRAP`` resamples of whole rounds, a fixed seed: a
   round's requests share its moment's load). This is the issue's measure, the p99 the
-  caller sees, from all the requests (a round's p99 is its 4th-slowest of 400);
+  caller sees, from all the requests;
 - ``verdict``: ``met`` when the whole interval is at most 1.05, ``missed`` when it is all
   above, else ``inconclusive`` (the noise hides the difference: run more rounds);
   ``target_met`` is ``verdict == "met"``;
@@ -48,9 +51,10 @@ takes a CPU view (``cpu``, single worker only), in alternating rounds at concurr
 the server process's CPU per request (``server_ms``; its Python threads share one
 interpreter lock, so what a shadow spends here the requests may wait for), split into
 its main thread's (``main_thread_ms``: the event loop, where the requests run) and its
-other threads' (``other_threads_ms``: the shadow thread among them), and its
-descendants' (``children_ms``: the shadow process and the model process it calls the
-candidates in), from the scheduler's per-thread counts in /proc, as the difference
+other threads' (``other_threads_ms``: the serving log's among them), and its
+descendants' (``children_ms``: the serving log's process, which scores the shadow, and
+the model process it calls the candidates in), from the scheduler's per-thread counts
+in /proc, as the difference
 shadowed - plain (``shadow_server_ms``, ``shadow_main_thread_ms``,
 ``shadow_other_threads_ms``, ``shadow_children_ms``); and the p90 latency of those
 rounds (``p90_ratio``). bench/shadow_cpu.py measures the same CPU in process, and the
@@ -137,8 +141,8 @@ def shadow_scored(port: int) -> None:
 
 def cpu_seconds(pid: int) -> tuple[float, float, float]:
     """CPU seconds of process ``pid``'s main thread (the event loop: the requests), of its
-    other threads (the shadow thread, the serving log writer's, the model runner's), and
-    of its descendants alive now (the shadow process and its model process), from the
+    other threads (the serving log's, the model runner's), and
+    of its descendants alive now (the serving log's process and its model process), from the
     scheduler's nanosecond counts (``/proc/*/task/*/schedstat``)."""
 
     def threads(p: int) -> dict[int, float]:

@@ -12,11 +12,10 @@ alternating rounds (the order flipping each round) of ``--requests`` requests to
 model, then ``SHADOW_SETTLE`` seconds for the round's last shadow batch to be scored:
 
 - ``main_us``: the main thread's CPU (``time.thread_time``): the requests themselves;
-- ``threads_us``: the process's other threads' (the shadow thread, the serving log's,
-  the metric flusher's), from the scheduler's counts (``/proc/self/task/*/schedstat``);
-- ``children_us``: its descendants' (the shadow process and its model process, the
-  serving log process), the same way, and ``shadow_processes_us``: the shadow process's
-  and its model process's alone;
+- ``threads_us``: the process's other threads' (the serving log's, the metric
+  flusher's), from the scheduler's counts (``/proc/self/task/*/schedstat``);
+- ``children_us``: its descendants' (the serving log's process, which scores the shadow,
+  and its model process), the same way, and ``shadow_processes_us``: those two alone;
 
 each in µs per request, per round, with the medians over the rounds of shadowed - plain
 and their interquartile range; and ``shadow_processes_us_per_shadowed_request``: all the
@@ -147,7 +146,7 @@ async def _child(rounds: int, requests: int) -> dict:
 
 
 async def _shadow_scored(app, path: str, body: bytes, seconds: float = 600.0) -> None:
-    """Once the shadow process has scored a job: its start-up (imports, the model process,
+    """Once the serving log's process has scored a shadow row: its start-up (imports, the model process,
     the candidate's load) runs behind the requests, and on busy cores took 30 s, which
     would land in the first rounds. Then a few seconds more for its first serving log write."""
     from predict_callgrind import _call
@@ -157,7 +156,7 @@ async def _shadow_scored(app, path: str, body: bytes, seconds: float = 600.0) ->
     deadline = time.monotonic() + seconds
     while not REGISTRY.get_sample_value("featurestore_predictions_total", labels):
         if time.monotonic() > deadline:
-            sys.exit(f"the shadow process did not score a job within {seconds:g} s")
+            sys.exit(f"the serving log process did not score a shadow row within {seconds:g} s")
         for _ in range(20):
             await _call(app, path, body)
         await asyncio.sleep(SHADOW_SETTLE)

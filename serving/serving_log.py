@@ -16,10 +16,11 @@ in the process itself.
 
 from __future__ import annotations
 
+import logging
 import os
 import random
-from functools import partial
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from starlette.requests import Request
@@ -37,6 +38,8 @@ from serving.request_ids import new_request_id
 
 __all__ = ["ServingLog", "count_dropped", "count_scored", "count_written", "request_id"]
 
+log = logging.getLogger("featurestore.serving")
+
 
 def request_id(request: Request) -> str:
     """The client's ``X-Request-ID`` when it sent one, else a new random id."""
@@ -53,6 +56,7 @@ class ServingLog:
         self.store = store
         self.settings = settings or ServingLogSettings.from_config(store.config, os.environ)
         self.writer: ServingLogWriter | ServingLogProcess | None = None
+        self._unscored: set[str] = set()  # shadowed models warned about (the log is off)
         if self.settings.enabled:
             # A server worker's process also scores its shadow candidates (featurestore/serving_log/shadow.py).
             shadows = {"open_store": partial(FeatureStore, config=store.config), "on_scored": count_scored} \
@@ -71,6 +75,14 @@ class ServingLog:
     def sampled(self) -> bool:
         """Whether to log a ``/predict`` (a ``serving_log.sample_rate`` share of them)."""
         return self.writer is not None and _sampled(self.settings.sample_rate)
+
+    def shadow_unscored(self, model: str) -> None:
+        """A request to ``model`` in a shadow rollout, not scored as the log is off (warned once per model)."""
+        if self.writer is None and model not in self._unscored:
+            self._unscored.add(model)
+            log.warning("model %s is in a shadow rollout, but the serving log is off (serving_log.enabled / "
+                        "FEATURESTORE_SERVING_LOG): its candidate is scored on the logged requests, so it scores "
+                        "none; turn the log on, or roll the shadow back", model)
 
     def log_features(self, service: str, plan: ReadPlan, response: OnlineResponse,
                      entity_rows: Mapping[str, Any] | Sequence[Mapping[str, Any]], request: Request) -> None:

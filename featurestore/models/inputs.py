@@ -142,7 +142,6 @@ def read_inputs(version: ModelVersion | InputSpec, response: Any,
     return ModelInputs(spec, columns, n)
 
 
-
 _same: dict[tuple[int, int], tuple[InputSpec, InputSpec, bool]] = {}
 
 
@@ -158,6 +157,7 @@ def same_inputs(a: InputSpec, b: InputSpec) -> bool:
         _same.clear()
     _same[id(a), id(b)] = (a, b, same)
     return same
+
 
 class ModelInputs:
     """One request's model inputs, in signature order, policy applied: ``matrix()`` the

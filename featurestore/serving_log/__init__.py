@@ -3,7 +3,9 @@
 ``layout.py`` (where files live, column names), ``writer.py`` (the background writer the
 server logs through), ``reader.py`` (reading a log folder back), ``lookup.py``
 (``store.get_logs``: a log by the model or feature service name), ``records.py`` (what
-one logged answer holds, and how many become Arrow).
+one logged answer holds, and how many become Arrow), ``process.py`` and ``child.py`` (a
+server worker's writer, in a process of its own) and ``shadow.py`` (where that process
+scores a shadow rollout's candidate on the logged rows).
 """
 
 from featurestore.serving_log.layout import (

@@ -7,17 +7,22 @@ entries' columns into Arrow as it comes (``records.columns_tables``: the same ta
 the same drops of rows that do not fit, as the in-process writer's), and feeds the
 tables to an ordinary ``ServingLogWriter`` (``writer.py``: flush points, per-day files, drops), with
 the worker's settings and process id (the files are named as the worker would have named
-them). Messages:
+them). The requests whose entries name a shadow candidate are scored here too, on a
+thread of ``shadow.ShadowScoring`` (given ``open_store``, which opens the server's store
+when a first candidate needs it). Messages:
 
 - ``(ROWS, folders, items)``: ``folders`` the folder of each log name in ``items`` (the
-  worker knows the current definitions, this process holds no store), ``items`` a list of
+  worker knows the current definitions, the writer needs no store), ``items`` a list of
   ``(name, rows, n, types)``: ``rows`` a ``records.EntryColumns`` (a group of entries'
   values, gathered by the worker), or columns or a table as given to
   ``ServingLogWriter.write``; not answered (one pipe write per batch is all the worker
   spends on it);
-- ``(FLUSH,)``: write everything received so far, then answer as to ``COUNTS``;
-- ``(COUNTS,)``: answer with the rows written and dropped since the last answer, which
-  the worker counts in its metrics.
+- ``(FLUSH,)``: write everything received so far (the shadow rows of those rows too,
+  waited for up to ``SHADOW_FLUSH_SECONDS``), then answer as to ``COUNTS``;
+- ``(COUNTS,)``: answer with the rows written and dropped since the last answer, the
+  shadow requests scored per candidate and outcome, and the shadow rows added (the rows
+  beyond those sent, which the worker holds as sent until they are reported written),
+  which the worker counts in its metrics.
 
 It runs behind the worker (``child_process.run_behind_requests``), and writes what it holds
 before exiting, whether the worker closes the pipe, dies, or the process is sent SIGTERM;

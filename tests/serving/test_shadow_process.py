@@ -151,3 +151,27 @@ def test_a_shadow_candidate_reading_other_features_than_stable_reads_its_own_and
             assert shadow_count(prediction_server, name, "ok") == 2
         finally:
             store.models.rollouts.rollback(name, reason="test over")
+
+
+def test_with_the_serving_log_off_a_shadow_scores_nothing_and_the_server_says_so(prediction_server):
+    """The candidate is scored on the logged requests: none are logged, none are scored."""
+    from .rollout_traffic import register_pair
+    from .served import Server
+
+    name = "unlogged_shadow"
+    with prediction_server.store() as store:
+        register_pair(store, name, candidate={"seed": 2}, stable={"seed": 1})
+        store.models.rollouts.start(name, 2, mode="shadow", step_weight=100, max_weight=100)
+    server = Server(prediction_server.repo, "--workers", "1", "--no-access-log",
+                    env={**prediction_server.env, "FEATURESTORE_SERVING_LOG": "off"})
+    try:
+        answers = [server.client.post(f"/predict/{name}", json={"entities": {"driver_id": [i]}}) for i in (1, 2, 3)]
+        assert {(a.status_code, a.json()["variant"], a.json()["version"]) for a in answers} == {(200, "stable", 1)}
+        metrics = server.client.get("/metrics").text
+        assert f'model="{name}",status="ok",variant="stable",version="1"}} 3.0' in metrics
+        assert 'variant="shadow"' not in metrics
+    finally:
+        output = server.stop()
+        with prediction_server.store() as store:
+            store.models.rollouts.rollback(name, reason="test over")
+    assert output.count(f"model {name} is in a shadow rollout, but the serving log is off") == 1

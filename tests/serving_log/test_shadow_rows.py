@@ -42,7 +42,8 @@ def gathered(*entries: LogEntry):
 
 
 def test_stable_requests_naming_a_candidate_are_written_and_scored_its_own_reads_only_scored():
-    [stable] = gathered(entry("a", [1], [0.1], ["PRESENT"]), entry("b", [2, 3], [0.2, 0.3], ["PRESENT"] * 2, shadow=None),
+    [stable] = gathered(entry("a", [1], [0.1], ["PRESENT"]),
+                        entry("b", [2, 3], [0.2, 0.3], ["PRESENT"] * 2, shadow=None),
                         entry("c", [4], [0.4], ["PRESENT"], shadow=("m/3", 1.0)))
     written, scored = shadowed(stable)
     assert written is stable  # every stable request is written as it is
