@@ -1,5 +1,5 @@
-"""A stopping server puts its shadow process and the model process below it back at the
-worker's priority (every thread of each): with no request left to run behind, a
+"""A stopping server puts its serving log's process and the model process below it (which
+scores the shadow candidates) back at the worker's priority (every thread of each): with no request left to run behind, a
 SCHED_IDLE process on busy cores might not write its rows before the worker gives up."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from featurestore.child_process import run_as_requests
 pytestmark = pytest.mark.skipif(not hasattr(os, "SCHED_IDLE") or not Path("/proc").is_dir(),
                                 reason="SCHED_IDLE and /proc are Linux's")
 
-# A helper process as the shadow process is: behind the requests, with a thread and a child
+# A helper process as the serving log's process is: behind the requests, with a thread and a child
 # process that inherits its policy.
 HELPER = """
 import subprocess, sys, threading, time
