@@ -44,6 +44,7 @@ from typing import Any
 
 from featurestore.models.inputs import input_spec, read_inputs
 from featurestore.models.process import ModelCallFailed, ModelProcess
+from featurestore.models.uri import parse_uri
 from featurestore.serving_log.records import EntryColumns, columns_table
 
 __all__ = ["DEADLINE_TIMEOUTS", "MAX_BATCH_ROWS", "MAX_WAITING", "MIN_DEADLINE", "SHADOW", "ShadowScoring", "shadowed"]
@@ -67,7 +68,7 @@ def shadowed(columns: EntryColumns) -> tuple[EntryColumns | None, dict[tuple, En
     candidate (``(uri, timeout)``) and whether their rows are ``extra`` (beyond those
     written as they are): a stable request that names a candidate is both written and
     scored; a candidate's own read (``variant`` ``shadow``) is only scored."""
-    candidates = columns.per_request.get(SHADOW) if columns.predicted else None
+    candidates = columns.per_request.get("shadow") if columns.predicted else None  # LogEntry.shadow
     if not candidates or candidates.count(None) == len(candidates):
         return columns, {}
     scored: dict[tuple, list[int]] = {}
@@ -197,11 +198,11 @@ class ShadowScoring:
 
     def _answer(self, name: str, uri: str, columns: EntryColumns, predictions: list, statuses: list[str],
                 took: float) -> None:
-        model, _, version = uri.rpartition("/")
+        version = parse_uri(uri)
         latencies = [None if ms is None else ms + took * 1000.0 for ms in columns.per_request["before_model_ms"]]
         self._count(uri, statuses)
         try:
-            table = columns_table(columns.answered(model, int(version), predictions, statuses, latencies))
+            table = columns_table(columns.answered(version.name, version.version, predictions, statuses, latencies))
         except Exception as exc:  # e.g. predictions the log's column cannot hold: the rows are not written
             log.warning("serving log %r: %d shadow row(s) of %s do not fit their columns: %s", name, columns.rows,
                         uri, exc)
@@ -211,10 +212,10 @@ class ShadowScoring:
         self._write(name, table)
 
     def _count(self, uri: str, statuses: list[str]) -> None:
-        model, _, version = uri.rpartition("/")
+        version = parse_uri(uri)
         with self._cond:  # re-entrant: add() holds it
-            for status in statuses:
-                self._outcomes[model, int(version), status] += 1
+            for status, n in Counter(statuses).items():
+                self._outcomes[version.name, version.version, status] += n
 
     def _spec(self, uri: str):
         spec = self._specs.get(uri)

@@ -130,8 +130,8 @@ async def predict(request: Request, model: str) -> Response:
                 shadow = candidate
                 if same_inputs(served.spec, candidate.spec):
                     scored = candidate.shadow
-            elif not sampled:
-                state.serving_log.shadow_unscored(uri.name)  # warns once when the log is off
+            elif state.serving_log.writer is None:
+                state.serving_log.shadow_unscored(uri.name)  # warns once: the log is off
     spec, plan, response, inputs, predictions, now, model_began = await _score(
         state, served, entities, body, request_id, variant, began, sampled, scored)
     version = served.version
