@@ -23,9 +23,10 @@ while a model loads or runs):
   the rows the log holds. A batch the model raised on is scored again request by request,
   so a failure stays with its request;
 - the logged ``latency_ms`` is what the request would have taken with the candidate:
-  stable's time up to its model call plus the candidate's call (its batch's). A call
-  longer than the model's timeout is logged as ``timeout``, as the request would have
-  been answered;
+  stable's time up to its model call plus the candidate's call for one request (a batch's
+  first request is called alone, the rest together: a batch's time grows with its rows,
+  and no request waits for that). A batch whose single call took longer than the model's
+  timeout is logged as ``timeout``, as its requests would have been answered;
 - past ``serving_log.queue_rows`` rows waiting to be scored (a candidate slower than the
   traffic) a request is not scored and counted ``dropped``. The outcomes per candidate go to the worker with
   the log's counts (``featurestore_predictions_total{variant="shadow"}``).
@@ -175,11 +176,14 @@ class ShadowScoring:
         try:
             inputs = read_inputs(spec, columns.response(), columns.request_fields(),
                                  join_keys=columns.names[:columns.keys])
-            table = inputs.table
-            predictions, took = self._models.predict(uri, table, max(DEADLINE_TIMEOUTS * timeout, MIN_DEADLINE))
-            if not isinstance(predictions, list) or len(predictions) != table.num_rows:
-                raise ModelCallFailed(f"it returned {len(predictions) if isinstance(predictions, list) else 'no list'}"
-                                      f" for {table.num_rows} rows", loaded=True)
+            table, deadline = inputs.table, max(DEADLINE_TIMEOUTS * timeout, MIN_DEADLINE)
+            # The first request is called alone, and its call's time stands for each request's:
+            # a batch's time grows with its rows, which no request waits for (a heavy model's
+            # batch past the timeout would count every request of it as timed out).
+            first = columns.counts[0] or table.num_rows
+            predictions, took = self._call(uri, table.slice(0, first), deadline)
+            if table.num_rows > first:
+                predictions += self._call(uri, table.slice(first), deadline)[0]
         except Exception as exc:  # the model's failure, or a value its inputs refuse
             late = isinstance(exc, ModelCallFailed) and exc.late
             if len(columns.counts) > 1 and not late and getattr(exc, "loaded", True):
@@ -195,6 +199,14 @@ class ShadowScoring:
         status = "timeout" if took > timeout else "ok"
         self._answer(name, uri, columns, predictions if status == "ok" else [None] * columns.rows,
                      [status] * len(columns.counts), took)
+
+    def _call(self, uri: str, table, deadline: float) -> tuple[list, float]:
+        """The candidate's predictions for ``table`` and the seconds its call took."""
+        predictions, took = self._models.predict(uri, table, deadline)
+        if not isinstance(predictions, list) or len(predictions) != table.num_rows:
+            raise ModelCallFailed(f"it returned {len(predictions) if isinstance(predictions, list) else 'no list'}"
+                                  f" for {table.num_rows} rows", loaded=True)
+        return predictions, took
 
     def _answer(self, name: str, uri: str, columns: EntryColumns, predictions: list, statuses: list[str],
                 took: float) -> None:

@@ -22,6 +22,9 @@ SLOW_TIMEOUT = 0.5
 # in the serving log's process (featurestore/serving_log/shadow.py) would let them at the default timeout;
 # hung_shadow's is as short as it gets (MIN_DEADLINE).
 HELD_TIMEOUTS = "held_shadow: 60, full_shadow: 60, hung_shadow: 0.05"
+# rowwise_shadow's candidate takes ROW_SECONDS a row: one request's call is within its timeout,
+# a batch of five requests' is not.
+ROW_SECONDS, ROWWISE_TIMEOUT = 0.05, 0.2
 
 MODELS = '''
 """Models for the prediction server tests (the python flavor imports them from the repo)."""
@@ -68,19 +71,20 @@ class Where:
 
 class Noisy:
     """A prediction per row drawn from normal(``shift``, 1), the same sequence after each
-    load (``seed``), whatever the features; each call sleeps ``seconds``, and every
+    load (``seed``), whatever the features; each call sleeps ``seconds`` (and ``row_seconds``
+    a row), and every
     ``fail_every``-th call raises: a stand-in for a candidate that is good, shifted, slow
     or failing on a share of requests. While the file ``hold`` exists, a call waits; while
     ``die`` exists, a call ends its process. A call writes its process's scheduling policy
     to the file ``policy``, when given."""
 
-    def __init__(self, shift=0.0, seed=0, seconds=0.0, fail_every=0, hold="", die="", policy=""):
+    def __init__(self, shift=0.0, seed=0, seconds=0.0, fail_every=0, hold="", die="", policy="", row_seconds=0.0):
         import random
         import threading
 
         self.random, self.lock, self.calls = random.Random(seed), threading.Lock(), 0
         self.shift, self.seconds, self.fail_every, self.hold, self.die = shift, seconds, fail_every, hold, die
-        self.policy = policy
+        self.policy, self.row_seconds = policy, row_seconds
 
     def predict(self, features):
         if self.policy:
@@ -97,7 +101,7 @@ class Noisy:
             self.calls += 1
             failing = self.fail_every and self.calls % self.fail_every == 0
             answer = [self.random.gauss(self.shift, 1.0) for _ in range(features.num_rows)]
-        time.sleep(self.seconds)
+        time.sleep(self.seconds + self.row_seconds * features.num_rows)
         if failing:
             raise ValueError("every so often this model fails")
         return answer
@@ -131,7 +135,7 @@ def start(tmp: Path, redis_url: str) -> PredictionServer:
     config.write_text(config.read_text() + textwrap.dedent(f"""\
         serving:
           model_cache_size: 3
-          model_timeouts: {{slow: {SLOW_TIMEOUT}, moody: {SLOW_TIMEOUT}, {HELD_TIMEOUTS}}}
+          model_timeouts: {{slow: {SLOW_TIMEOUT}, moody: {SLOW_TIMEOUT}, {HELD_TIMEOUTS}, rowwise_shadow: {ROWWISE_TIMEOUT}}}
           inline_call_budgets_ms: {{threaded: 0}}
         """))
     env = {"FEATURESTORE_REDIS_URL": redis_url}

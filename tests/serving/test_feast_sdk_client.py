@@ -18,8 +18,8 @@ import pytest
 from featurestore import FeatureStore
 from featurestore.scaffold import init_repo
 
-from .served import Server
 from .feast_env import feast_python
+from .served import Server
 
 pytestmark = pytest.mark.integration
 CLIENT = Path(__file__).with_name("feast_client.py")

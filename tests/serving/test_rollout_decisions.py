@@ -18,7 +18,6 @@ from monitoring.rollout_controller import run_rollouts
 from .rollout_traffic import balanced_ids, register_pair, send, wait_logged, wait_routed
 
 
-
 def _judge(served, name: str):
     """One controller pass as the interval's end; the decision taken for ``name``."""
     with served.store() as store:

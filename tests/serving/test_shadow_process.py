@@ -67,6 +67,26 @@ def test_the_shadow_process_logs_each_request_as_the_worker_would_and_the_worker
         wait_for(lambda: metric(prediction_server, series) >= 10, "the shadow rows counted as written", 30)
 
 
+def test_a_shadow_is_timed_as_one_request_is_not_as_the_batch_its_requests_were_scored_in(prediction_server):
+    """rowwise_shadow's candidate takes ROW_SECONDS a row, and its timeout is ROWWISE_TIMEOUT:
+    twenty requests sent one by one reach the log's process in a few ticks, in batches of more
+    rows than a call within the timeout holds; each request is still scored ``ok``, logged
+    with one request's call time."""
+    from .prediction_server import ROW_SECONDS, ROWWISE_TIMEOUT
+
+    name = "rowwise_shadow"
+    with shadowed(prediction_server, name, {"seed": 2, "row_seconds": ROW_SECONDS}) as store:
+        send(prediction_server, name, list(range(2001, 2021)), "rowwise")
+        wait_for(lambda: len(shadow_rows(store, name).get("request_id", [])) == 20, "the shadow rows", 30)
+        shadow, logs = shadow_rows(store, name), store.get_logs(name).to_pydict()
+        assert shadow["status"] == ["ok"] * 20, "a batch's time is not a request's: none timed out"
+        assert shadow_count(prediction_server, name, "ok") == 20
+        stable = {r: ms for r, ms, v in zip(logs["request_id"], logs["latency_ms"], logs["variant"]) if v == "stable"}
+        for request_id, ms in zip(shadow["request_id"], shadow["latency_ms"]):
+            # stable's time before its model call, plus one row's call: no batch's
+            assert ROW_SECONDS * 1000 <= ms < stable[request_id] + ROWWISE_TIMEOUT * 1000
+
+
 def test_a_shadow_candidate_that_crashes_its_process_fails_only_its_batch(prediction_server, tmp_path):
     name, die = "crashing_shadow", tmp_path / "die"
     with shadowed(prediction_server, name, {"seed": 2, "die": str(die)}) as store:
