@@ -56,6 +56,7 @@ from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Iterable, Mapping
+from urllib.parse import quote
 
 import yaml
 
@@ -287,8 +288,8 @@ def _online(raw: Any, repo: Path, file: Path, env: Mapping[str, str]) -> OnlineS
         return OnlineStoreConfig(type="sqlite", path=str(_absolute(repo, str(path))))
     if kind == "redis":
         url = env.get("FEATURESTORE_REDIS_URL") or raw.get("connection_string") or "redis://localhost:6379/0"
-        if "://" not in url:  # Feast writes "host:port"
-            url = f"redis://{url}"
+        if "://" not in url:  # Feast writes "host:port[,password=...,ssl=true,db=N]"
+            url = feast_redis_url(str(url), file)
         timeout = raw.get("read_timeout", 0.25)
         if env.get("FEATURESTORE_READ_TIMEOUT"):
             try:
@@ -305,6 +306,43 @@ def _online(raw: Any, repo: Path, file: Path, env: Mapping[str, str]) -> OnlineS
             url = cluster_url(url)
         return OnlineStoreConfig(type="redis", connection_string=url, read_timeout=float(timeout))
     raise ConfigError(f"{file}: online_store type {kind!r} is not supported; use 'sqlite' or 'redis'")
+
+
+#: The options of Feast's comma form that have a place in a Redis URL.
+_FEAST_REDIS_OPTIONS = ("password", "username", "ssl", "db")
+
+
+def feast_redis_url(value: str, file: Path | str = CONFIG_FILE) -> str:
+    """The ``redis://`` URL of Feast's connection string ``host:port[,host:port...][,key=value...]``
+    (``password``, ``username``, ``ssl``, ``db``). Feast connects to the first address unless
+    ``redis_type`` is ``redis_cluster``; a cluster needs only one node's address to find the others,
+    so the first is the one kept either way."""
+    parts = [part.strip() for part in value.split(",") if part.strip()]
+    addresses = [part for part in parts if "=" not in part]
+    options = {key.strip(): value for key, _, value in (part.partition("=") for part in parts if "=" in part)}
+    unknown = sorted(set(options) - set(_FEAST_REDIS_OPTIONS))
+    if unknown:
+        raise ConfigError(f"{file}: online_store.connection_string option {unknown[0]!r} is not understood; Feast's "
+                          f"form takes {', '.join(_FEAST_REDIS_OPTIONS)} (host:port,password=...,ssl=true,db=0), or "
+                          "write a URL: redis://[username:password@]host:port/db (rediss:// for TLS)")
+    for address in addresses:
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"{file}: online_store.connection_string part {address!r} is neither host:port nor "
+                              "key=value; a password with a comma in it goes in a URL instead, the comma "
+                              "written %2C: redis://:pass%2Cword@host:port/0")
+    if not addresses:
+        raise ConfigError(f"{file}: online_store.connection_string names no host:port; "
+                          "write host:port[,password=...,ssl=true,db=0] or redis://host:port/db")
+    ssl = options.get("ssl", "false").strip().lower()
+    if ssl not in ("true", "false"):
+        raise ConfigError(f"{file}: online_store.connection_string ssl must be true or false, not {ssl!r}")
+    db = options.get("db", "").strip()
+    if db and not db.isdigit():
+        raise ConfigError(f"{file}: online_store.connection_string db must be a database number like 0, not {db!r}")
+    user, password = (quote(options.get(key, ""), safe="") for key in ("username", "password"))
+    login = f"{user}:{password}@" if user or password else ""
+    return f"{'rediss' if ssl == 'true' else 'redis'}://{login}{addresses[0]}" + (f"/{db}" if db else "")
 
 
 #: Feast's ``online_store.redis_type`` as our ``cluster`` (its ``redis_sentinel`` has no counterpart here).

@@ -78,3 +78,50 @@ def test_a_redis_type_we_cannot_honour_is_refused(tmp_path, settings, words):
         f"project: feast_port\nonline_store:\n  type: redis\n  {settings}\n  connection_string: localhost:6379\n")
     with pytest.raises(ConfigError, match=words):
         load_config(tmp_path, env={})
+
+
+@pytest.mark.parametrize("connection_string, url", [
+    ("localhost:6379,password=s3cret,db=2", "redis://:s3cret@localhost:6379/2"),
+    ("cache.internal:6380, ssl=True, username=app, password=p@ss", "rediss://app:p%40ss@cache.internal:6380"),
+    ("redis-0:6379,redis-1:6379,ssl=false", "redis://redis-0:6379"),
+])
+def test_feasts_comma_form_of_the_connection_string_becomes_a_url(tmp_path, connection_string, url):
+    (tmp_path / "feature_store.yaml").write_text(
+        f"project: feast_port\nonline_store:\n  type: redis\n  connection_string: \"{connection_string}\"\n")
+    config = load_config(tmp_path, env={})
+    assert config.online_store.connection_string == url
+    assert "s3cret" not in repr(config.online_store)
+
+
+def test_feasts_comma_form_reaches_its_database_on_a_real_redis(tmp_path, redis_url, redis_project):
+    import redis
+
+    from featurestore.online.redis_protocol import connect
+
+    address = redis_url.split("://", 1)[1].split("/", 1)[0]
+    (tmp_path / "feature_store.yaml").write_text(
+        f"project: feast_port\nonline_store:\n  type: redis\n  connection_string: {address},db=3,ssl=false\n")
+    client = connect(load_config(tmp_path, env={}).online_store.connection_string, "feast_port")
+    host, port = address.rsplit(":", 1)
+    plain = redis.Redis(host=host, port=int(port), db=3)
+    try:
+        client.set(f"{redis_project}:k", b"v", ex=60)
+        assert plain.get(f"{redis_project}:k") == b"v"  # database 3, not the URL's
+    finally:
+        plain.delete(f"{redis_project}:k")
+        client.close()
+        plain.close()
+
+
+@pytest.mark.parametrize("connection_string, words", [
+    ("localhost:6379,ssl=maybe", "ssl must be true or false, not 'maybe'"),
+    ("localhost:6379,db=zero", "db must be a database number like 0, not 'zero'"),
+    ("password=x,db=0", "names no host:port"),
+    ("cache:6380,password=p@ss,word", "part 'word' is neither host:port nor key=value; a password with a comma"),
+    ("cache:6380,tls=true", "option 'tls' is not understood; Feast's form takes password, username, ssl, db"),
+])
+def test_a_bad_feast_connection_string_is_refused_by_name(tmp_path, connection_string, words):
+    (tmp_path / "feature_store.yaml").write_text(
+        f"project: feast_port\nonline_store:\n  type: redis\n  connection_string: \"{connection_string}\"\n")
+    with pytest.raises(ConfigError, match=words):
+        load_config(tmp_path, env={})
