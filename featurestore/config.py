@@ -319,7 +319,7 @@ def feast_redis_url(value: str, file: Path | str = CONFIG_FILE) -> str:
     so the first is the one kept either way."""
     parts = [part.strip() for part in value.split(",") if part.strip()]
     addresses = [part for part in parts if "=" not in part]
-    options = {key.strip(): value for key, _, value in (part.partition("=") for part in parts if "=" in part)}
+    options = {key.strip(): setting for key, _, setting in (part.partition("=") for part in parts if "=" in part)}
     unknown = sorted(set(options) - set(_FEAST_REDIS_OPTIONS))
     if unknown:
         raise ConfigError(f"{file}: online_store.connection_string option {unknown[0]!r} is not understood; Feast's "
