@@ -1,6 +1,7 @@
 """Which settings file a repo is read from, and where the error looks when there is none."""
 
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -58,14 +59,20 @@ def test_the_missing_file_error_says_how_to_start_when_nothing_is_near(tmp_path)
         load_config(tmp_path, env={})
 
 
+def feast_redis(tmp_path: Path, *settings: str) -> Path:
+    """A Feast ``feature_store.yaml`` in ``tmp_path`` whose online store is Redis with ``settings``
+    (``key: value`` lines)."""
+    lines = "".join(f"  {line}\n" for line in settings)
+    (tmp_path / "feature_store.yaml").write_text(f"project: feast_port\nonline_store:\n  type: redis\n{lines}")
+    return tmp_path
+
+
 @pytest.mark.parametrize("redis_type, url", [
     ("redis_cluster", "redis+cluster://redis-0.redis:6379"),
     ("redis", "redis://redis-0.redis:6379"),
 ])
 def test_feasts_redis_type_sets_whether_redis_is_a_cluster(tmp_path, redis_type, url):
-    (tmp_path / "feature_store.yaml").write_text(
-        f"project: feast_port\nonline_store:\n  type: redis\n  redis_type: {redis_type}\n"
-        "  connection_string: redis-0.redis:6379\n")
+    feast_redis(tmp_path, f"redis_type: {redis_type}", "connection_string: redis-0.redis:6379")
     assert load_config(tmp_path, env={}).online_store.connection_string == url
 
 
@@ -74,8 +81,7 @@ def test_feasts_redis_type_sets_whether_redis_is_a_cluster(tmp_path, redis_type,
     ("redis_type: redis_cluster\n  cluster: false", "cluster: false and redis_type: redis_cluster disagree"),
 ])
 def test_a_redis_type_we_cannot_honour_is_refused(tmp_path, settings, words):
-    (tmp_path / "feature_store.yaml").write_text(
-        f"project: feast_port\nonline_store:\n  type: redis\n  {settings}\n  connection_string: localhost:6379\n")
+    feast_redis(tmp_path, settings, "connection_string: localhost:6379")
     with pytest.raises(ConfigError, match=words):
         load_config(tmp_path, env={})
 
@@ -86,9 +92,7 @@ def test_a_redis_type_we_cannot_honour_is_refused(tmp_path, settings, words):
     ("redis-0:6379,redis-1:6379,ssl=false", "redis://redis-0:6379"),
 ])
 def test_feasts_comma_form_of_the_connection_string_becomes_a_url(tmp_path, connection_string, url):
-    (tmp_path / "feature_store.yaml").write_text(
-        f"project: feast_port\nonline_store:\n  type: redis\n  connection_string: \"{connection_string}\"\n")
-    config = load_config(tmp_path, env={})
+    config = load_config(feast_redis(tmp_path, f'connection_string: "{connection_string}"'), env={})
     assert config.online_store.connection_string == url
     assert "s3cret" not in repr(config.online_store)
 
@@ -99,9 +103,8 @@ def test_feasts_comma_form_reaches_its_database_on_a_real_redis(tmp_path, redis_
     from featurestore.online.redis_protocol import connect
 
     address = redis_url.split("://", 1)[1].split("/", 1)[0]
-    (tmp_path / "feature_store.yaml").write_text(
-        f"project: feast_port\nonline_store:\n  type: redis\n  connection_string: {address},db=3,ssl=false\n")
-    client = connect(load_config(tmp_path, env={}).online_store.connection_string, "feast_port")
+    config = load_config(feast_redis(tmp_path, f"connection_string: {address},db=3,ssl=false"), env={})
+    client = connect(config.online_store.connection_string, "feast_port")
     host, port = address.rsplit(":", 1)
     plain = redis.Redis(host=host, port=int(port), db=3)
     try:
@@ -121,7 +124,6 @@ def test_feasts_comma_form_reaches_its_database_on_a_real_redis(tmp_path, redis_
     ("cache:6380,tls=true", "option 'tls' is not understood; Feast's form takes password, username, ssl, db"),
 ])
 def test_a_bad_feast_connection_string_is_refused_by_name(tmp_path, connection_string, words):
-    (tmp_path / "feature_store.yaml").write_text(
-        f"project: feast_port\nonline_store:\n  type: redis\n  connection_string: \"{connection_string}\"\n")
+    feast_redis(tmp_path, f'connection_string: "{connection_string}"')
     with pytest.raises(ConfigError, match=words):
         load_config(tmp_path, env={})
